@@ -1,0 +1,68 @@
+/* scpkit: bounded byte cursors. Every parse in scpkit goes through
+ * scp_rd (reads that cannot pass the end) and every encoding through
+ * scp_wr (writes that cannot pass the capacity; the first overflow is
+ * sticky and reported once at the end). */
+#ifndef SCPKIT_BUF_H
+#define SCPKIT_BUF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "scpkit/rc.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct scp_rd {
+    const uint8_t *p;
+    size_t len;
+    size_t pos;
+} scp_rd;
+
+static inline void scp_rd_init(scp_rd *r, const uint8_t *p, size_t len)
+{
+    r->p = p;
+    r->len = p ? len : 0;
+    r->pos = 0;
+}
+static inline size_t scp_rd_left(const scp_rd *r) { return r->len - r->pos; }
+
+SCP_MUST_CHECK int scp_rd_u8(scp_rd *r, uint8_t *v);
+SCP_MUST_CHECK int scp_rd_u16(scp_rd *r, uint16_t *v); /* big-endian */
+SCP_MUST_CHECK int scp_rd_u24(scp_rd *r, uint32_t *v); /* big-endian */
+/* Borrow n bytes of the input (no copy). */
+SCP_MUST_CHECK int scp_rd_ptr(scp_rd *r, size_t n, const uint8_t **out);
+SCP_MUST_CHECK int scp_rd_copy(scp_rd *r, uint8_t *out, size_t n);
+SCP_MUST_CHECK int scp_rd_skip(scp_rd *r, size_t n);
+
+typedef struct scp_wr {
+    uint8_t *p;
+    size_t cap;
+    size_t len;
+    int err; /* sticky SCP_E_BUFFER_TOO_SMALL */
+} scp_wr;
+
+static inline void scp_wr_init(scp_wr *w, uint8_t *p, size_t cap)
+{
+    w->p = p;
+    w->cap = p ? cap : 0;
+    w->len = 0;
+    w->err = SCP_OK;
+}
+void scp_wr_u8(scp_wr *w, uint8_t v);
+void scp_wr_u16(scp_wr *w, uint16_t v);
+void scp_wr_bytes(scp_wr *w, const uint8_t *p, size_t n);
+void scp_wr_fill(scp_wr *w, uint8_t v, size_t n);
+/* SCP_OK, or the first error; stores the length written in *out_len. */
+SCP_MUST_CHECK int scp_wr_done(const scp_wr *w, size_t *out_len);
+
+/* Hex helpers for tools and tests. scp_hex_decode skips spaces and colons. */
+SCP_MUST_CHECK int scp_hex_decode(const char *hex, uint8_t *out, size_t out_size,
+                                  size_t *out_len);
+/* Writes 2*len+1 bytes (NUL-terminated) or fails. */
+SCP_MUST_CHECK int scp_hex_encode(const uint8_t *p, size_t len, char *out, size_t out_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

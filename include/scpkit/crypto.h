@@ -1,0 +1,93 @@
+/* scpkit: the crypto backend (OpenSSL 3 libcrypto, with a run-time
+ * selected AES-NI fast path). Keys are expanded once per key, never per
+ * message. Every function that can fail returns an scp_rc. */
+#ifndef SCPKIT_CRYPTO_H
+#define SCPKIT_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "scpkit/rc.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SCP_AES_BLOCK 16
+#define SCP_AES_MAX_KEY 32
+#define SCP_KCV_LEN 3
+
+/* An AES key, expanded once. Caller-allocated; scp_aes_clear() wipes it. */
+typedef struct scp_aes {
+    void *ecb;  /* EVP_CIPHER_CTX *: AES-ECB encrypt, single blocks */
+    void *cbce; /* EVP_CIPHER_CTX *: AES-CBC encrypt, bulk and CBC-MAC */
+    void *cbcd; /* EVP_CIPHER_CTX *: AES-CBC decrypt */
+    uint8_t k1[SCP_AES_BLOCK], k2[SCP_AES_BLOCK]; /* CMAC subkeys */
+    uint8_t key_len;
+    uint8_t fast; /* AES-NI round keys below are in use */
+    uint8_t nr;
+    _Alignas(16) uint8_t rk[15 * 16];  /* AES-NI encryption schedule */
+    _Alignas(16) uint8_t drk[15 * 16]; /* AES-NI decryption schedule */
+} scp_aes;
+
+SCP_MUST_CHECK int scp_aes_init(scp_aes *a, const uint8_t *key, size_t key_len);
+void scp_aes_clear(scp_aes *a);
+void scp_aes_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16]);
+/* len must be a multiple of 16; in and out may be the same buffer. */
+SCP_MUST_CHECK int scp_aes_cbc_encrypt(const scp_aes *a, const uint8_t iv[16],
+                                       const uint8_t *in, size_t len, uint8_t *out);
+SCP_MUST_CHECK int scp_aes_cbc_decrypt(const scp_aes *a, const uint8_t iv[16],
+                                       const uint8_t *in, size_t len, uint8_t *out);
+
+/* Streaming AES-CMAC (RFC 4493) over a kept key. */
+typedef struct scp_cmac {
+    const scp_aes *key;
+    uint8_t x[SCP_AES_BLOCK];   /* running CBC-MAC state */
+    uint8_t buf[SCP_AES_BLOCK]; /* pending bytes (a full last block is kept) */
+    size_t n;
+} scp_cmac;
+
+void scp_cmac_init(scp_cmac *c, const scp_aes *key);
+SCP_MUST_CHECK int scp_cmac_update(scp_cmac *c, const uint8_t *p, size_t len);
+SCP_MUST_CHECK int scp_cmac_final(scp_cmac *c, uint8_t mac[16]);
+/* One-shot CMAC over a kept key. */
+SCP_MUST_CHECK int scp_cmac_once(const scp_aes *key, const uint8_t *p, size_t len,
+                                 uint8_t mac[16]);
+
+/* NIST SP800-108 counter-mode KDF with PRF = AES-CMAC and an 8-bit counter
+ * placed between `before` and `after`: block i = CMAC(before | i | after),
+ * i from 1. out_len bytes of output. */
+SCP_MUST_CHECK int scp_kbkdf_cmac(const scp_aes *key, const uint8_t *before, size_t before_len,
+                                  const uint8_t *after, size_t after_len, uint8_t *out,
+                                  size_t out_len);
+
+/* GPC Amd D 4.1.5: the SCP03 data derivation: input
+ * 11 x 00 | constant | 00 | L (bits, 2 bytes) | i | context. */
+SCP_MUST_CHECK int scp_kdf_gp(const scp_aes *key, uint8_t constant, const uint8_t *context,
+                              size_t context_len, uint8_t *out, size_t out_len);
+
+/* Two-key or three-key 3DES ECB of whole 8-byte blocks (for legacy
+ * diversification schemes). key_len 16 or 24. */
+SCP_MUST_CHECK int scp_des3_ecb_encrypt(const uint8_t *key, size_t key_len, const uint8_t *in,
+                                        size_t len, uint8_t *out);
+
+/* KCV of an AES key: AES(key, 16 x 01)[0..2] (GPC Amd D 7.2). */
+SCP_MUST_CHECK int scp_kcv_aes(const uint8_t *key, size_t key_len, uint8_t kcv[SCP_KCV_LEN]);
+/* KCV of a 3DES key: 3DES(key, 8 x 00)[0..2]. */
+SCP_MUST_CHECK int scp_kcv_des3(const uint8_t *key, size_t key_len, uint8_t kcv[SCP_KCV_LEN]);
+
+/* Random bytes from the OS-seeded DRBG. */
+SCP_MUST_CHECK int scp_random(uint8_t *out, size_t len);
+/* Constant-time equality: 1 when equal, 0 otherwise. No early exit. */
+int scp_ct_eq(const uint8_t *a, const uint8_t *b, size_t len);
+/* Wipe that the compiler may not elide. */
+void scp_wipe(void *p, size_t len);
+
+/* Which AES implementation is in use: "aesni" or "openssl". */
+const char *scp_aes_impl(void);
+/* Force the OpenSSL path (for tests and benchmarks comparing the two). */
+void scp_aes_force_openssl(int on);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,190 @@
+/* scpkit: the SCP03 secure channel (GPC v2.3 Amendment D v1.2), one
+ * sans-I/O engine for both roles. A session turns a plain C-APDU into a
+ * protected one in the caller's buffer and a protected R-APDU back into a
+ * plain one (host), or the reverse (card). It never does I/O and never
+ * allocates per APDU (the OpenSSL fallback allocates its key contexts once
+ * per session, when the session keys are derived).
+ *
+ * A session starts zeroed (`scp03_session s = {0};`) or after scp03_end();
+ * starting a new handshake on a used session ends the old one first.
+ *
+ * Any MAC, cryptogram or padding failure ends the session for good: the
+ * session keys are wiped and every later call returns SCP_E_DEAD. */
+#ifndef SCPKIT_SCP03_H
+#define SCPKIT_SCP03_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "scpkit/crypto.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Security levels for EXTERNAL AUTHENTICATE P1 (GPC Amd D 7.1.2). */
+#define SCP_LEVEL_NONE 0x00
+#define SCP_LEVEL_CMAC 0x01
+#define SCP_LEVEL_CDEC 0x02
+#define SCP_LEVEL_RMAC 0x10
+#define SCP_LEVEL_RENC 0x20
+/* The only combinations Amd D allows: 00, 01, 03, 11, 13, 33. */
+int scp03_level_valid(uint8_t level);
+
+/* The i parameter (GPC Amd D 5.1, table 5-1; v1.2 adds b1 for S16). */
+#define SCP03_I_S16 0x01
+#define SCP03_I_PSEUDO_RANDOM 0x10
+#define SCP03_I_RMAC 0x20
+#define SCP03_I_RENC 0x40
+/* Does a card with this i allow this level? */
+int scp03_level_allowed(uint8_t i, uint8_t level);
+
+#define SCP03_KDD_LEN 10
+#define SCP03_SEQ_LEN 3
+#define SCP03_CHAL_MAX 16
+#define SCP03_AID_MAX 16
+#define SCP03_IU_RESP_MAX (10 + 3 + 16 + 16 + 3)
+/* Overhead a wrapped command adds to its data: padding up to 16 plus a
+ * 16-byte MAC at most. */
+#define SCP03_WRAP_OVERHEAD 32
+
+/* A static key set: Key-ENC, Key-MAC, Key-DEK, all key_len bytes. */
+typedef struct scp03_keys {
+    uint8_t enc[SCP_AES_MAX_KEY];
+    uint8_t mac[SCP_AES_MAX_KEY];
+    uint8_t dek[SCP_AES_MAX_KEY];
+    uint8_t key_len; /* 16, 24 or 32 */
+    uint8_t kvn;
+} scp03_keys;
+
+typedef enum scp03_state {
+    SCP03_IDLE = 0,
+    SCP03_IU_SENT,    /* host: INITIALIZE UPDATE built */
+    SCP03_IU_DONE,    /* host: card authenticated; card: challenge sent */
+    SCP03_EA_SENT,    /* host: EXTERNAL AUTHENTICATE built */
+    SCP03_OPEN,       /* channel open at `level` */
+    SCP03_DEAD,       /* ended by a failure; keys wiped */
+} scp03_state;
+
+typedef struct scp03_session {
+    uint8_t role;  /* 0 host, 1 card */
+    uint8_t state; /* scp03_state */
+    uint8_t i;     /* the card's i parameter */
+    uint8_t level;
+    uint8_t kvn;
+    uint8_t key_len;
+    uint8_t chal_len; /* 8 (S8) or 16 (S16): challenges, cryptograms, MACs */
+    uint8_t resp_pending; /* a command was protected; its response is due */
+    uint8_t host_chal[SCP03_CHAL_MAX];
+    uint8_t card_chal[SCP03_CHAL_MAX];
+    uint8_t kdd[SCP03_KDD_LEN];
+    uint8_t seq[SCP03_SEQ_LEN];
+    uint8_t has_seq;
+    uint8_t static_enc[SCP_AES_MAX_KEY]; /* host: kept until IU response */
+    uint8_t static_mac[SCP_AES_MAX_KEY];
+    uint8_t mac_chain[16];
+    uint64_t counter; /* C-DEC / R-ENC counter of the last command */
+    scp_aes s_enc, s_mac, s_rmac;
+    int dead_rc; /* the error that ended the session */
+} scp03_session;
+
+/* Parsed INITIALIZE UPDATE response (GPC Amd D 7.1.1). */
+typedef struct scp03_iu_resp {
+    uint8_t kdd[SCP03_KDD_LEN];
+    uint8_t kvn;
+    uint8_t scp_id; /* 03 */
+    uint8_t i;
+    uint8_t chal_len;
+    uint8_t card_chal[SCP03_CHAL_MAX];
+    uint8_t card_cryptogram[SCP03_CHAL_MAX];
+    uint8_t has_seq;
+    uint8_t seq[SCP03_SEQ_LEN];
+} scp03_iu_resp;
+
+SCP_MUST_CHECK int scp03_iu_resp_parse(const uint8_t *p, size_t len, scp03_iu_resp *out);
+
+/* ---- host role (off-card entity) ---- */
+
+/* Start a host session. host_chal may be NULL (random); chal_len 8 (S8)
+ * or 16 (S16). The static ENC and MAC keys are copied and wiped once the
+ * session keys exist. */
+SCP_MUST_CHECK int scp03_host_begin(scp03_session *s, const scp03_keys *keys,
+                                    const uint8_t *host_chal, size_t chal_len);
+/* INITIALIZE UPDATE: 80 50 KVN 00 Lc host-challenge 00. cla lets the
+ * caller use a logical channel (low bits kept). */
+SCP_MUST_CHECK int scp03_host_initialize_update(scp03_session *s, uint8_t cla, uint8_t *out,
+                                                size_t out_size, size_t *out_len);
+/* Process the card's response data (SW removed; the caller checks it was
+ * 9000). Derives the session keys and verifies the card cryptogram in
+ * constant time. */
+SCP_MUST_CHECK int scp03_host_iu_response(scp03_session *s, const uint8_t *resp, size_t len);
+/* EXTERNAL AUTHENTICATE at `level`: 84 82 level 00 Lc host-cryptogram C-MAC. */
+SCP_MUST_CHECK int scp03_host_external_authenticate(scp03_session *s, uint8_t level,
+                                                    uint8_t *out, size_t out_size,
+                                                    size_t *out_len);
+/* The card's status word for EXTERNAL AUTHENTICATE: 9000 opens the
+ * channel; anything else ends the session (SCP_E_AUTH). */
+SCP_MUST_CHECK int scp03_host_ea_result(scp03_session *s, uint16_t sw);
+/* Protect one plain C-APDU. */
+SCP_MUST_CHECK int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len,
+                                   uint8_t *out, size_t out_size, size_t *out_len);
+/* Verify and unprotect the R-APDU (data | SW1 SW2) of the last wrapped
+ * command; writes plain data | SW1 SW2. */
+SCP_MUST_CHECK int scp03_host_unwrap(scp03_session *s, const uint8_t *rapdu, size_t len,
+                                     uint8_t *out, size_t out_size, size_t *out_len);
+
+/* ---- card role (security domain) ---- */
+
+/* Card-side parameters of one INITIALIZE UPDATE. */
+typedef struct scp03_card_params {
+    uint8_t i;
+    uint8_t kdd[SCP03_KDD_LEN];
+    /* pseudo-random challenge: the sequence counter value to use (already
+     * made durable by the caller) and the SD AID */
+    uint32_t seq;
+    const uint8_t *aid;
+    size_t aid_len;
+    /* known-answer tests only: use this card challenge instead of a
+     * random or derived one (NULL in every real card) */
+    const uint8_t *fixed_card_chal;
+} scp03_card_params;
+
+/* Answer INITIALIZE UPDATE with host_chal (8 or 16 bytes; 16 only when
+ * i has S16) and the key set the caller selected. Writes the response
+ * data (no SW). */
+SCP_MUST_CHECK int scp03_card_initialize_update(scp03_session *s, const scp03_card_params *prm,
+                                                const scp03_keys *keys,
+                                                const uint8_t *host_chal, size_t chal_len,
+                                                uint8_t *out, size_t out_size, size_t *out_len);
+/* Verify EXTERNAL AUTHENTICATE (whole C-APDU). SCP_OK opens the channel;
+ * SCP_E_LEVEL for a level the card refuses (session stays usable for a
+ * new INITIALIZE UPDATE only); SCP_E_MAC / SCP_E_CRYPTOGRAM end it. */
+SCP_MUST_CHECK int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu,
+                                                    size_t len);
+/* Verify and unprotect a protected C-APDU; writes the plain C-APDU. A
+ * command without the secure-messaging CLA bit while the level requires
+ * it ends the session (SCP_E_MAC). */
+SCP_MUST_CHECK int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, size_t len,
+                                     uint8_t *out, size_t out_size, size_t *out_len);
+/* Protect the response (data, sw) to the last unwrapped command. */
+SCP_MUST_CHECK int scp03_card_wrap(scp03_session *s, const uint8_t *data, size_t len,
+                                   uint16_t sw, uint8_t *out, size_t out_size, size_t *out_len);
+
+/* ---- both ---- */
+
+/* End the session and wipe every key. */
+void scp03_end(scp03_session *s);
+static inline int scp03_is_open(const scp03_session *s) { return s->state == SCP03_OPEN; }
+/* Largest plain command data that still fits one short (or extended) APDU
+ * after protection at the session's level. */
+size_t scp03_max_plain_data(const scp03_session *s, int extended);
+/* CLA with the secure-messaging bit: b3 for first interindustry and
+ * proprietary classes, b6 for further interindustry (GPC 11.1.4). */
+uint8_t scp03_sm_cla(uint8_t cla);
+/* The session keys' KCVs (for test transcripts): AES(key, 16x01)[0..2]. */
+SCP_MUST_CHECK int scp03_session_kcvs(const scp03_session *s, uint8_t enc[3], uint8_t mac[3],
+                                      uint8_t rmac[3]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,299 @@
+/* scpkit crypto backend: AES, CMAC, KDF and 3DES on OpenSSL 3 libcrypto.
+ * Every key gets its EVP contexts once (scp_aes_init); per-message calls
+ * only reset IVs, so no allocation happens per APDU. */
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "scpkit/crypto.h"
+#include "crypto/internal.h"
+
+static const EVP_CIPHER *aes_cipher(size_t key_len, int cbc)
+{
+    switch (key_len) {
+    case 16: return cbc ? EVP_aes_128_cbc() : EVP_aes_128_ecb();
+    case 24: return cbc ? EVP_aes_192_cbc() : EVP_aes_192_ecb();
+    case 32: return cbc ? EVP_aes_256_cbc() : EVP_aes_256_ecb();
+    default: return NULL;
+    }
+}
+
+static EVP_CIPHER_CTX *ctx_new(const EVP_CIPHER *c, const uint8_t *key, int enc)
+{
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    if (ctx == NULL)
+        return NULL;
+    if (EVP_CipherInit_ex(ctx, c, NULL, key, NULL, enc) != 1 ||
+        EVP_CIPHER_CTX_set_padding(ctx, 0) != 1) {
+        EVP_CIPHER_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* RFC 4493 2.3: K1 = L << 1 (xor Rb if msb), K2 = K1 << 1 (same). */
+static void cmac_double(const uint8_t in[16], uint8_t out[16])
+{
+    uint8_t carry = in[0] >> 7;
+    for (int i = 0; i < 15; i++)
+        out[i] = (uint8_t)((in[i] << 1) | (in[i + 1] >> 7));
+    /* constant time: mask instead of branch on the secret msb */
+    out[15] = (uint8_t)((in[15] << 1) ^ (0x87 & (uint8_t)-carry));
+}
+
+int scp_aes_init(scp_aes *a, const uint8_t *key, size_t key_len)
+{
+    const EVP_CIPHER *ecb = aes_cipher(key_len, 0), *cbc = aes_cipher(key_len, 1);
+    uint8_t l[16] = { 0 };
+
+    if (a == NULL || key == NULL || ecb == NULL)
+        return SCP_E_ARG;
+    memset(a, 0, sizeof(*a));
+    a->key_len = (uint8_t)key_len;
+    if (scp_aesni_init(a, key, key_len) == SCP_OK) {
+        a->fast = 1;
+    } else {
+        a->ecb = ctx_new(ecb, key, 1);
+        a->cbce = ctx_new(cbc, key, 1);
+        a->cbcd = ctx_new(cbc, key, 0);
+        if (a->ecb == NULL || a->cbce == NULL || a->cbcd == NULL) {
+            scp_aes_clear(a);
+            return SCP_E_CRYPTO;
+        }
+    }
+    scp_aes_block(a, l, l);
+    cmac_double(l, a->k1);
+    cmac_double(a->k1, a->k2);
+    scp_wipe(l, sizeof(l));
+    return SCP_OK;
+}
+
+void scp_aes_clear(scp_aes *a)
+{
+    if (a == NULL)
+        return;
+    EVP_CIPHER_CTX_free(a->ecb); /* frees and cleanses the key schedule */
+    EVP_CIPHER_CTX_free(a->cbce);
+    EVP_CIPHER_CTX_free(a->cbcd);
+    scp_wipe(a, sizeof(*a));
+}
+
+void scp_aes_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16])
+{
+    int n = 0;
+    if (a->fast) {
+        scp_aesni_block(a, in, out);
+        return;
+    }
+    /* An ECB context on one whole block cannot fail once initialised. */
+    (void)EVP_EncryptUpdate(a->ecb, out, &n, in, 16);
+}
+
+static int cbc_run(EVP_CIPHER_CTX *ctx, int enc, const uint8_t iv[16], const uint8_t *in,
+                   size_t len, uint8_t *out)
+{
+    int n = 0;
+    if (len % 16 != 0 || len > (size_t)INT32_MAX)
+        return SCP_E_ARG;
+    if (len == 0)
+        return SCP_OK;
+    if (EVP_CipherInit_ex(ctx, NULL, NULL, NULL, iv, enc) != 1 ||
+        EVP_CipherUpdate(ctx, out, &n, in, (int)len) != 1 || (size_t)n != len)
+        return SCP_E_CRYPTO;
+    return SCP_OK;
+}
+
+int scp_aes_cbc_encrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *in, size_t len,
+                        uint8_t *out)
+{
+    if (a->fast)
+        return scp_aesni_cbc_encrypt(a, iv, in, len, out);
+    return cbc_run(a->cbce, 1, iv, in, len, out);
+}
+
+int scp_aes_cbc_decrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *in, size_t len,
+                        uint8_t *out)
+{
+    if (a->fast)
+        return scp_aesni_cbc_decrypt(a, iv, in, len, out);
+    return cbc_run(a->cbcd, 0, iv, in, len, out);
+}
+
+/* x = CBC-MAC state; absorb nblocks whole blocks. */
+static int cbcmac_blocks(const scp_aes *a, uint8_t x[16], const uint8_t *p, size_t nblocks)
+{
+    uint8_t tmp[256];
+    int rc = SCP_OK;
+
+    if (a->fast) {
+        scp_aesni_cbcmac(a, x, p, nblocks);
+        return SCP_OK;
+    }
+    while (nblocks > 0 && rc == SCP_OK) {
+        size_t nb = nblocks > sizeof(tmp) / 16 ? sizeof(tmp) / 16 : nblocks;
+        rc = cbc_run(a->cbce, 1, x, p, nb * 16, tmp);
+        memcpy(x, tmp + (nb - 1) * 16, 16);
+        p += nb * 16;
+        nblocks -= nb;
+    }
+    scp_wipe(tmp, sizeof(tmp));
+    return rc;
+}
+
+void scp_cmac_init(scp_cmac *c, const scp_aes *key)
+{
+    memset(c, 0, sizeof(*c));
+    c->key = key;
+}
+
+int scp_cmac_update(scp_cmac *c, const uint8_t *p, size_t len)
+{
+    if (len == 0)
+        return SCP_OK;
+    /* fill the pending block; keep a full block pending (it may be last) */
+    if (c->n > 0 || len <= 16) {
+        size_t take = 16 - c->n < len ? 16 - c->n : len;
+        memcpy(c->buf + c->n, p, take);
+        c->n += take;
+        p += take;
+        len -= take;
+        if (len == 0)
+            return SCP_OK;
+        GUARD(cbcmac_blocks(c->key, c->x, c->buf, 1));
+        c->n = 0;
+    }
+    /* whole blocks, holding back the last (partial or full) one */
+    size_t whole = (len - 1) / 16;
+    if (whole > 0) {
+        GUARD(cbcmac_blocks(c->key, c->x, p, whole));
+        p += whole * 16;
+        len -= whole * 16;
+    }
+    memcpy(c->buf, p, len);
+    c->n = len;
+    return SCP_OK;
+}
+
+int scp_cmac_final(scp_cmac *c, uint8_t mac[16])
+{
+    uint8_t last[16];
+    const uint8_t *k = c->n == 16 ? c->key->k1 : c->key->k2;
+
+    memset(last, 0, sizeof(last));
+    memcpy(last, c->buf, c->n);
+    if (c->n < 16)
+        last[c->n] = 0x80;
+    for (int i = 0; i < 16; i++)
+        last[i] ^= k[i] ^ c->x[i];
+    scp_aes_block(c->key, last, mac);
+    scp_wipe(last, sizeof(last));
+    scp_wipe(c, sizeof(*c));
+    return SCP_OK;
+}
+
+int scp_cmac_once(const scp_aes *key, const uint8_t *p, size_t len, uint8_t mac[16])
+{
+    scp_cmac c;
+    scp_cmac_init(&c, key);
+    GUARD(scp_cmac_update(&c, p, len));
+    return scp_cmac_final(&c, mac);
+}
+
+int scp_kbkdf_cmac(const scp_aes *key, const uint8_t *before, size_t before_len,
+                   const uint8_t *after, size_t after_len, uint8_t *out, size_t out_len)
+{
+    uint8_t block[16];
+    scp_cmac c;
+
+    if (out_len == 0 || out_len > 255 * 16)
+        return SCP_E_ARG;
+    for (uint8_t i = 1; out_len > 0; i++) {
+        size_t take = out_len < 16 ? out_len : 16;
+        scp_cmac_init(&c, key);
+        GUARD(scp_cmac_update(&c, before, before_len));
+        GUARD(scp_cmac_update(&c, &i, 1));
+        GUARD(scp_cmac_update(&c, after, after_len));
+        GUARD(scp_cmac_final(&c, block));
+        memcpy(out, block, take);
+        out += take;
+        out_len -= take;
+    }
+    scp_wipe(block, sizeof(block));
+    return SCP_OK;
+}
+
+int scp_kdf_gp(const scp_aes *key, uint8_t constant, const uint8_t *context, size_t context_len,
+               uint8_t *out, size_t out_len)
+{
+    /* GPC Amd D 4.1.5: label (11 x 00 | constant) | separator 00 | L */
+    uint8_t before[15] = { 0 };
+    size_t bits = out_len * 8;
+
+    if (out_len == 0 || out_len > 64)
+        return SCP_E_ARG;
+    before[11] = constant;
+    before[13] = (uint8_t)(bits >> 8);
+    before[14] = (uint8_t)bits;
+    return scp_kbkdf_cmac(key, before, sizeof(before), context, context_len, out, out_len);
+}
+
+int scp_des3_ecb_encrypt(const uint8_t *key, size_t key_len, const uint8_t *in, size_t len,
+                         uint8_t *out)
+{
+    const EVP_CIPHER *c = key_len == 16 ? EVP_des_ede_ecb()
+                        : key_len == 24 ? EVP_des_ede3_ecb() : NULL;
+    EVP_CIPHER_CTX *ctx;
+    int n = 0, rc = SCP_E_CRYPTO;
+
+    if (c == NULL || len % 8 != 0 || len > 4096)
+        return SCP_E_ARG;
+    if ((ctx = ctx_new(c, key, 1)) == NULL)
+        return SCP_E_CRYPTO;
+    if (len == 0 || (EVP_EncryptUpdate(ctx, out, &n, in, (int)len) == 1 && (size_t)n == len))
+        rc = SCP_OK;
+    EVP_CIPHER_CTX_free(ctx);
+    return rc;
+}
+
+int scp_kcv_aes(const uint8_t *key, size_t key_len, uint8_t kcv[SCP_KCV_LEN])
+{
+    uint8_t ones[16], out[16];
+    scp_aes a;
+
+    memset(ones, 0x01, sizeof(ones));
+    GUARD(scp_aes_init(&a, key, key_len));
+    scp_aes_block(&a, ones, out);
+    scp_aes_clear(&a);
+    memcpy(kcv, out, SCP_KCV_LEN);
+    scp_wipe(out, sizeof(out));
+    return SCP_OK;
+}
+
+int scp_kcv_des3(const uint8_t *key, size_t key_len, uint8_t kcv[SCP_KCV_LEN])
+{
+    uint8_t zero[8] = { 0 }, out[8];
+    GUARD(scp_des3_ecb_encrypt(key, key_len, zero, sizeof(zero), out));
+    memcpy(kcv, out, SCP_KCV_LEN);
+    scp_wipe(out, sizeof(out));
+    return SCP_OK;
+}
+
+int scp_random(uint8_t *out, size_t len)
+{
+    if (len > (size_t)INT32_MAX)
+        return SCP_E_ARG;
+    return RAND_bytes(out, (int)len) == 1 ? SCP_OK : SCP_E_CRYPTO;
+}
+
+int scp_ct_eq(const uint8_t *a, const uint8_t *b, size_t len)
+{
+    return CRYPTO_memcmp(a, b, len) == 0;
+}
+
+void scp_wipe(void *p, size_t len)
+{
+    if (p != NULL && len > 0)
+        OPENSSL_cleanse(p, len);
+}

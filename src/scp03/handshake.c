@@ -1,0 +1,385 @@
+/* SCP03 mutual authentication, both roles (GPC Amd D 6.2.2, 7.1). */
+#include <string.h>
+
+#include "scpkit/apdu.h"
+#include "scpkit/buf.h"
+#include "scpkit/scp03.h"
+#include "scp03/internal.h"
+
+/* GPC Amd D 4.1.5 data derivation constants */
+#define DDC_CARD_CRYPTOGRAM 0x00
+#define DDC_HOST_CRYPTOGRAM 0x01
+#define DDC_CARD_CHALLENGE 0x02
+#define DDC_S_ENC 0x04
+#define DDC_S_MAC 0x06
+#define DDC_S_RMAC 0x07
+
+int scp03_level_valid(uint8_t level)
+{
+    return level == 0x00 || level == 0x01 || level == 0x03 || level == 0x11 ||
+           level == 0x13 || level == 0x33;
+}
+
+int scp03_level_allowed(uint8_t i, uint8_t level)
+{
+    if (!scp03_level_valid(level))
+        return 0;
+    if ((level & SCP_LEVEL_RMAC) && !(i & SCP03_I_RMAC))
+        return 0;
+    if ((level & SCP_LEVEL_RENC) && !(i & SCP03_I_RENC))
+        return 0;
+    return 1;
+}
+
+int scp03_fail(scp03_session *s, int rc)
+{
+    uint8_t role = s->role;
+    scp03_end(s);
+    s->role = role;
+    s->state = SCP03_DEAD;
+    s->dead_rc = rc;
+    return rc;
+}
+
+void scp03_end(scp03_session *s)
+{
+    if (s == NULL)
+        return;
+    scp_aes_clear(&s->s_enc);
+    scp_aes_clear(&s->s_mac);
+    scp_aes_clear(&s->s_rmac);
+    scp_wipe(s, sizeof(*s));
+}
+
+static size_t context(const scp03_session *s, uint8_t ctx[2 * SCP03_CHAL_MAX])
+{
+    memcpy(ctx, s->host_chal, s->chal_len);
+    memcpy(ctx + s->chal_len, s->card_chal, s->chal_len);
+    return 2u * s->chal_len;
+}
+
+/* GPC Amd D 6.2.1: S-ENC from Key-ENC; S-MAC and S-RMAC from Key-MAC. */
+static int derive_session_keys(scp03_session *s, const uint8_t *enc, const uint8_t *mac)
+{
+    uint8_t ctx[2 * SCP03_CHAL_MAX], k[SCP_AES_MAX_KEY];
+    size_t cl = context(s, ctx);
+    scp_aes st;
+    int rc;
+
+    GUARD(scp_aes_init(&st, enc, s->key_len));
+    rc = scp_kdf_gp(&st, DDC_S_ENC, ctx, cl, k, s->key_len);
+    scp_aes_clear(&st);
+    GUARD_GOTO(rc, out);
+    GUARD_GOTO(scp_aes_init(&s->s_enc, k, s->key_len), out);
+    GUARD_GOTO(scp_aes_init(&st, mac, s->key_len), out);
+    rc = scp_kdf_gp(&st, DDC_S_MAC, ctx, cl, k, s->key_len);
+    if (rc == SCP_OK)
+        rc = scp_aes_init(&s->s_mac, k, s->key_len);
+    if (rc == SCP_OK)
+        rc = scp_kdf_gp(&st, DDC_S_RMAC, ctx, cl, k, s->key_len);
+    if (rc == SCP_OK)
+        rc = scp_aes_init(&s->s_rmac, k, s->key_len);
+    scp_aes_clear(&st);
+out:
+    scp_wipe(k, sizeof(k));
+    return rc;
+}
+
+/* GPC Amd D 6.2.2.2 / 6.2.2.3: card (00) and host (01) cryptograms. */
+static int cryptogram(const scp03_session *s, uint8_t constant, uint8_t out[SCP03_CHAL_MAX])
+{
+    uint8_t ctx[2 * SCP03_CHAL_MAX];
+    size_t cl = context(s, ctx);
+    return scp_kdf_gp(&s->s_mac, constant, ctx, cl, out, s->chal_len);
+}
+
+int scp03_iu_resp_parse(const uint8_t *p, size_t len, scp03_iu_resp *o)
+{
+    scp_rd r;
+    size_t cl;
+
+    ENSURE(p != NULL && o != NULL, SCP_E_ARG);
+    memset(o, 0, sizeof(*o));
+    /* S8: 29 or 32 bytes; S16: 45 or 48 (GPC Amd D 7.1.1.6) */
+    ENSURE(len == 29 || len == 32 || len == 45 || len == 48, SCP_E_LENGTH);
+    scp_rd_init(&r, p, len);
+    GUARD(scp_rd_copy(&r, o->kdd, SCP03_KDD_LEN));
+    GUARD(scp_rd_u8(&r, &o->kvn));
+    GUARD(scp_rd_u8(&r, &o->scp_id));
+    GUARD(scp_rd_u8(&r, &o->i));
+    ENSURE(o->scp_id == 0x03, SCP_E_UNSUPPORTED);
+    cl = (o->i & SCP03_I_S16) ? 16 : 8;
+    o->chal_len = (uint8_t)cl;
+    GUARD(scp_rd_copy(&r, o->card_chal, cl));
+    GUARD(scp_rd_copy(&r, o->card_cryptogram, cl));
+    if (o->i & SCP03_I_PSEUDO_RANDOM) {
+        GUARD(scp_rd_copy(&r, o->seq, SCP03_SEQ_LEN));
+        o->has_seq = 1;
+    }
+    ENSURE(scp_rd_left(&r) == 0, SCP_E_LENGTH);
+    return SCP_OK;
+}
+
+/* ---------------- host role ---------------- */
+
+int scp03_host_begin(scp03_session *s, const scp03_keys *keys, const uint8_t *host_chal,
+                     size_t chal_len)
+{
+    ENSURE(s != NULL && keys != NULL, SCP_E_ARG);
+    ENSURE(chal_len == 8 || chal_len == 16, SCP_E_ARG);
+    ENSURE(keys->key_len == 16 || keys->key_len == 24 || keys->key_len == 32, SCP_E_ARG);
+    scp03_end(s);
+    s->role = SCP03_ROLE_HOST;
+    s->kvn = keys->kvn;
+    s->key_len = keys->key_len;
+    s->chal_len = (uint8_t)chal_len;
+    memcpy(s->static_enc, keys->enc, keys->key_len);
+    memcpy(s->static_mac, keys->mac, keys->key_len);
+    if (host_chal != NULL)
+        memcpy(s->host_chal, host_chal, chal_len);
+    else
+        GUARD(scp_random(s->host_chal, chal_len));
+    return SCP_OK;
+}
+
+int scp03_host_initialize_update(scp03_session *s, uint8_t cla, uint8_t *out, size_t out_size,
+                                 size_t *out_len)
+{
+    scp_apdu a = { 0 };
+
+    ENSURE(s != NULL && s->role == SCP03_ROLE_HOST, SCP_E_ARG);
+    ENSURE(s->state != SCP03_DEAD, SCP_E_DEAD);
+    ENSURE(s->state == SCP03_IDLE, SCP_E_STATE);
+    /* GPC Amd D 7.1.1: 80 50 KVN 00 Lc host-challenge Le */
+    a.cla = (uint8_t)((cla & 0x40) ? (0xC0 | (cla & 0x0F)) : (0x80 | (cla & 0x03)));
+    a.ins = 0x50;
+    a.p1 = s->kvn;
+    a.data = s->host_chal;
+    a.lc = s->chal_len;
+    a.has_le = 1;
+    a.le = 256;
+    GUARD(scp_apdu_encode(&a, out, out_size, out_len));
+    s->state = SCP03_IU_SENT;
+    return SCP_OK;
+}
+
+int scp03_host_iu_response(scp03_session *s, const uint8_t *resp, size_t len)
+{
+    scp03_iu_resp ir;
+    uint8_t cc[SCP03_CHAL_MAX];
+    int rc;
+
+    ENSURE(s != NULL && s->role == SCP03_ROLE_HOST, SCP_E_ARG);
+    ENSURE(s->state != SCP03_DEAD, SCP_E_DEAD);
+    ENSURE(s->state == SCP03_IU_SENT, SCP_E_STATE);
+    GUARD_GOTO(scp03_iu_resp_parse(resp, len, &ir), fail);
+    rc = SCP_E_UNSUPPORTED; /* the card answered in another mode than asked */
+    if (ir.chal_len != s->chal_len)
+        goto fail;
+    rc = SCP_E_FORMAT; /* answered for another key set than the one asked for */
+    if (s->kvn != 0 && ir.kvn != s->kvn)
+        goto fail;
+    s->kvn = ir.kvn;
+    s->i = ir.i;
+    memcpy(s->kdd, ir.kdd, SCP03_KDD_LEN);
+    memcpy(s->card_chal, ir.card_chal, s->chal_len);
+    memcpy(s->seq, ir.seq, SCP03_SEQ_LEN);
+    s->has_seq = ir.has_seq;
+    GUARD_GOTO(derive_session_keys(s, s->static_enc, s->static_mac), fail);
+    scp_wipe(s->static_enc, sizeof(s->static_enc));
+    scp_wipe(s->static_mac, sizeof(s->static_mac));
+    GUARD_GOTO(cryptogram(s, DDC_CARD_CRYPTOGRAM, cc), fail);
+    rc = SCP_E_CRYPTOGRAM;
+    if (!scp_ct_eq(cc, ir.card_cryptogram, s->chal_len))
+        goto fail;
+    scp_wipe(cc, sizeof(cc));
+    s->state = SCP03_IU_DONE;
+    return SCP_OK;
+fail:
+    scp_wipe(cc, sizeof(cc));
+    return scp03_fail(s, rc);
+}
+
+int scp03_host_external_authenticate(scp03_session *s, uint8_t level, uint8_t *out,
+                                     size_t out_size, size_t *out_len)
+{
+    uint8_t data[2 * SCP03_CHAL_MAX], hdr[5], mac[16];
+    scp_cmac c;
+    scp_wr w;
+    size_t dl;
+    int rc;
+
+    ENSURE(s != NULL && s->role == SCP03_ROLE_HOST && out_len != NULL, SCP_E_ARG);
+    ENSURE(s->state != SCP03_DEAD, SCP_E_DEAD);
+    ENSURE(s->state == SCP03_IU_DONE, SCP_E_STATE);
+    ENSURE(scp03_level_valid(level), SCP_E_LEVEL);
+    ENSURE(scp03_level_allowed(s->i, level), SCP_E_UNSUPPORTED);
+    GUARD_GOTO(cryptogram(s, DDC_HOST_CRYPTOGRAM, data), fail);
+    dl = 2u * s->chal_len;
+    /* GPC Amd D 7.1.2: 84 82 level 00 Lc, C-MAC over a zero chaining value */
+    hdr[0] = 0x84, hdr[1] = 0x82, hdr[2] = level, hdr[3] = 0x00, hdr[4] = (uint8_t)dl;
+    memset(s->mac_chain, 0, sizeof(s->mac_chain));
+    scp_cmac_init(&c, &s->s_mac);
+    GUARD_GOTO(scp_cmac_update(&c, s->mac_chain, 16), fail);
+    GUARD_GOTO(scp_cmac_update(&c, hdr, sizeof(hdr)), fail);
+    GUARD_GOTO(scp_cmac_update(&c, data, s->chal_len), fail);
+    GUARD_GOTO(scp_cmac_final(&c, mac), fail);
+    memcpy(s->mac_chain, mac, 16);
+    memcpy(data + s->chal_len, mac, s->chal_len);
+    scp_wr_init(&w, out, out_size);
+    scp_wr_bytes(&w, hdr, sizeof(hdr));
+    scp_wr_bytes(&w, data, dl);
+    rc = scp_wr_done(&w, out_len);
+    if (rc == SCP_OK) {
+        s->level = level;
+        s->state = SCP03_EA_SENT;
+    }
+    scp_wipe(data, sizeof(data));
+    return rc;
+fail:
+    scp_wipe(data, sizeof(data));
+    return scp03_fail(s, rc);
+}
+
+int scp03_host_ea_result(scp03_session *s, uint16_t sw)
+{
+    ENSURE(s != NULL && s->role == SCP03_ROLE_HOST, SCP_E_ARG);
+    ENSURE(s->state != SCP03_DEAD, SCP_E_DEAD);
+    ENSURE(s->state == SCP03_EA_SENT, SCP_E_STATE);
+    if (sw != 0x9000)
+        return scp03_fail(s, SCP_E_AUTH);
+    s->state = SCP03_OPEN;
+    s->counter = 0; /* the first protected command uses counter 1 */
+    return SCP_OK;
+}
+
+/* ---------------- card role ---------------- */
+
+int scp03_card_initialize_update(scp03_session *s, const scp03_card_params *prm,
+                                 const scp03_keys *keys, const uint8_t *host_chal,
+                                 size_t chal_len, uint8_t *out, size_t out_size,
+                                 size_t *out_len)
+{
+    uint8_t cc[SCP03_CHAL_MAX];
+    scp_wr w;
+    int rc;
+
+    ENSURE(s != NULL && prm != NULL && keys != NULL && host_chal != NULL, SCP_E_ARG);
+    ENSURE(keys->key_len == 16 || keys->key_len == 24 || keys->key_len == 32, SCP_E_ARG);
+    ENSURE(chal_len == ((prm->i & SCP03_I_S16) ? 16u : 8u), SCP_E_LENGTH);
+    scp03_end(s); /* a new INITIALIZE UPDATE ends any previous session */
+    s->role = SCP03_ROLE_CARD;
+    s->i = prm->i;
+    s->kvn = keys->kvn;
+    s->key_len = keys->key_len;
+    s->chal_len = (uint8_t)chal_len;
+    memcpy(s->host_chal, host_chal, chal_len);
+    memcpy(s->kdd, prm->kdd, SCP03_KDD_LEN);
+    if (prm->i & SCP03_I_PSEUDO_RANDOM) {
+        s->seq[0] = (uint8_t)(prm->seq >> 16);
+        s->seq[1] = (uint8_t)(prm->seq >> 8);
+        s->seq[2] = (uint8_t)prm->seq;
+        s->has_seq = 1;
+    }
+    if (prm->fixed_card_chal != NULL) {
+        memcpy(s->card_chal, prm->fixed_card_chal, chal_len);
+    } else if (prm->i & SCP03_I_PSEUDO_RANDOM) {
+        /* GPC Amd D 6.2.2.1: challenge = KDF(Key-ENC, 02, counter | AID) */
+        uint8_t ctx[SCP03_SEQ_LEN + SCP03_AID_MAX];
+        scp_aes ke;
+        ENSURE(prm->aid != NULL && prm->aid_len >= 5 && prm->aid_len <= SCP03_AID_MAX,
+               SCP_E_ARG);
+        ENSURE(prm->seq <= 0xFFFFFF, SCP_E_COUNTER);
+        memcpy(ctx, s->seq, SCP03_SEQ_LEN);
+        memcpy(ctx + SCP03_SEQ_LEN, prm->aid, prm->aid_len);
+        GUARD(scp_aes_init(&ke, keys->enc, keys->key_len));
+        rc = scp_kdf_gp(&ke, DDC_CARD_CHALLENGE, ctx, SCP03_SEQ_LEN + prm->aid_len,
+                        s->card_chal, chal_len);
+        scp_aes_clear(&ke);
+        GUARD_GOTO(rc, fail);
+    } else {
+        GUARD_GOTO(scp_random(s->card_chal, chal_len), fail);
+    }
+    GUARD_GOTO(derive_session_keys(s, keys->enc, keys->mac), fail);
+    GUARD_GOTO(cryptogram(s, DDC_CARD_CRYPTOGRAM, cc), fail);
+    scp_wr_init(&w, out, out_size);
+    scp_wr_bytes(&w, s->kdd, SCP03_KDD_LEN);
+    scp_wr_u8(&w, s->kvn);
+    scp_wr_u8(&w, 0x03);
+    scp_wr_u8(&w, s->i);
+    scp_wr_bytes(&w, s->card_chal, chal_len);
+    scp_wr_bytes(&w, cc, chal_len);
+    if (s->has_seq)
+        scp_wr_bytes(&w, s->seq, SCP03_SEQ_LEN);
+    GUARD_GOTO(scp_wr_done(&w, out_len), fail);
+    scp_wipe(cc, sizeof(cc));
+    s->state = SCP03_IU_DONE;
+    return SCP_OK;
+fail:
+    scp_wipe(cc, sizeof(cc));
+    return scp03_fail(s, rc);
+}
+
+int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, size_t len)
+{
+    uint8_t hc[SCP03_CHAL_MAX], mac[16];
+    scp_apdu a;
+    scp_cmac c;
+    int rc;
+
+    ENSURE(s != NULL && s->role == SCP03_ROLE_CARD, SCP_E_ARG);
+    ENSURE(s->state != SCP03_DEAD, SCP_E_DEAD);
+    ENSURE(s->state == SCP03_IU_DONE, SCP_E_STATE);
+    GUARD_GOTO(scp_apdu_parse(capdu, len, &a), fail);
+    rc = SCP_E_FORMAT;
+    if ((a.cla & 0x84) != 0x84 || a.ins != 0x82 || a.p2 != 0x00 || a.extended)
+        goto fail;
+    rc = SCP_E_LENGTH;
+    if (a.lc != 2u * s->chal_len)
+        goto fail;
+    if (!scp03_level_allowed(s->i, a.p1)) {
+        /* a refused level is not an attack: the card says 6A86 and keeps
+         * its counters, but this session cannot be used */
+        return scp03_fail(s, SCP_E_LEVEL);
+    }
+    /* C-MAC over a zero chaining value: 84 82 P1 P2 Lc | host cryptogram */
+    memset(s->mac_chain, 0, sizeof(s->mac_chain));
+    scp_cmac_init(&c, &s->s_mac);
+    GUARD_GOTO(scp_cmac_update(&c, s->mac_chain, 16), fail);
+    GUARD_GOTO(scp_cmac_update(&c, capdu, 5), fail);
+    GUARD_GOTO(scp_cmac_update(&c, a.data, s->chal_len), fail);
+    GUARD_GOTO(scp_cmac_final(&c, mac), fail);
+    rc = SCP_E_MAC;
+    if (!scp_ct_eq(mac, a.data + s->chal_len, s->chal_len))
+        goto fail;
+    GUARD_GOTO(cryptogram(s, DDC_HOST_CRYPTOGRAM, hc), fail);
+    rc = SCP_E_CRYPTOGRAM;
+    if (!scp_ct_eq(hc, a.data, s->chal_len))
+        goto fail;
+    memcpy(s->mac_chain, mac, 16);
+    s->level = a.p1;
+    s->counter = 0;
+    s->state = SCP03_OPEN;
+    scp_wipe(hc, sizeof(hc));
+    return SCP_OK;
+fail:
+    scp_wipe(hc, sizeof(hc));
+    return scp03_fail(s, rc);
+}
+
+int scp03_session_kcvs(const scp03_session *s, uint8_t enc[3], uint8_t mac[3], uint8_t rmac[3])
+{
+    static const uint8_t ones[16] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
+    uint8_t b[16];
+    ENSURE(s != NULL, SCP_E_ARG);
+    ENSURE(s->state == SCP03_IU_DONE || s->state == SCP03_EA_SENT || s->state == SCP03_OPEN,
+           SCP_E_STATE);
+    scp_aes_block(&s->s_enc, ones, b);
+    memcpy(enc, b, 3);
+    scp_aes_block(&s->s_mac, ones, b);
+    memcpy(mac, b, 3);
+    scp_aes_block(&s->s_rmac, ones, b);
+    memcpy(rmac, b, 3);
+    scp_wipe(b, sizeof(b));
+    return SCP_OK;
+}

@@ -1,0 +1,328 @@
+/* SCP03 command and response protection, both roles (GPC Amd D 6.2.4-6.2.7).
+ * One function per step; the host and the card call the same steps. */
+#include <string.h>
+
+#include "scpkit/apdu.h"
+#include "scpkit/buf.h"
+#include "scpkit/scp03.h"
+#include "scp03/internal.h"
+
+uint8_t scp03_sm_cla(uint8_t cla)
+{
+    /* GPC 11.1.4: further interindustry classes (b7 set) mark secure
+     * messaging with b6; first interindustry and proprietary with b3. */
+    return (uint8_t)((cla & 0x40) ? (cla | 0x20) : (cla | 0x04));
+}
+
+static int cla_has_sm(uint8_t cla)
+{
+    return (cla & 0x40) ? (cla & 0x20) != 0 : (cla & 0x04) != 0;
+}
+
+static uint8_t cla_plain(uint8_t cla)
+{
+    return (uint8_t)((cla & 0x40) ? (cla & ~0x20) : (cla & ~0x04));
+}
+
+size_t scp03_max_plain_data(const scp03_session *s, int extended)
+{
+    size_t max = extended ? 65535 : 255, mac = (s->level & SCP_LEVEL_CMAC) ? s->chal_len : 0;
+    if (s->level & SCP_LEVEL_CDEC) /* room for the MAC, then whole blocks minus one pad byte */
+        return ((max - mac) / 16) * 16 - 1;
+    return max - mac;
+}
+
+/* GPC Amd D 6.2.6: ICV = AES(S-ENC, counter) for commands, and
+ * AES(S-ENC, 80 | counter) for responses; counter as 16 bytes big-endian. */
+static void icv(const scp03_session *s, int response, uint8_t iv[16])
+{
+    uint8_t blk[16] = { 0 };
+    uint64_t c = s->counter;
+    for (int i = 15; i >= 8; i--, c >>= 8)
+        blk[i] = (uint8_t)c;
+    if (response)
+        blk[0] = 0x80;
+    scp_aes_block(&s->s_enc, blk, iv);
+}
+
+/* ISO/IEC 9797-1 method 2: 80 then zeros up to a whole block. */
+static size_t pad_len(size_t n) { return (n / 16 + 1) * 16; }
+
+static int encrypt_data(const scp03_session *s, int response, const uint8_t *p, size_t n,
+                        uint8_t *out, size_t *out_len)
+{
+    uint8_t iv[16];
+    size_t pl = pad_len(n);
+    if (n > 0)
+        memmove(out, p, n);
+    out[n] = 0x80;
+    memset(out + n + 1, 0, pl - n - 1);
+    icv(s, response, iv);
+    *out_len = pl;
+    return scp_aes_cbc_encrypt(&s->s_enc, iv, out, pl, out);
+}
+
+/* Decrypt in place and strip the padding; SCP_E_PADDING when it is bad. */
+static int decrypt_data(const scp03_session *s, int response, uint8_t *p, size_t n,
+                        size_t *out_len)
+{
+    uint8_t iv[16];
+    size_t i;
+    ENSURE(n > 0 && n % 16 == 0, SCP_E_PADDING);
+    icv(s, response, iv);
+    GUARD(scp_aes_cbc_decrypt(&s->s_enc, iv, p, n, p));
+    for (i = n; i > n - 16 && p[i - 1] == 0x00; i--)
+        ;
+    ENSURE(i > n - 16 && p[i - 1] == 0x80, SCP_E_PADDING);
+    *out_len = i - 1;
+    return SCP_OK;
+}
+
+/* C-MAC = CMAC(S-MAC, chain | CLA' INS P1 P2 Lc' | data); the full value
+ * becomes the next chaining value. hdr is the encoded header with Lc'. */
+static int cmac_command(scp03_session *s, const uint8_t *hdr, size_t hdr_len,
+                        const uint8_t *data, size_t n, uint8_t mac[16])
+{
+    scp_cmac c;
+    scp_cmac_init(&c, &s->s_mac);
+    GUARD(scp_cmac_update(&c, s->mac_chain, 16));
+    GUARD(scp_cmac_update(&c, hdr, hdr_len));
+    GUARD(scp_cmac_update(&c, data, n));
+    return scp_cmac_final(&c, mac);
+}
+
+/* R-MAC = CMAC(S-RMAC, chain | data | SW1 SW2) */
+static int rmac_response(const scp03_session *s, const uint8_t *data, size_t n, uint16_t sw,
+                         uint8_t mac[16])
+{
+    uint8_t swb[2] = { (uint8_t)(sw >> 8), (uint8_t)sw };
+    scp_cmac c;
+    scp_cmac_init(&c, &s->s_rmac);
+    GUARD(scp_cmac_update(&c, s->mac_chain, 16));
+    GUARD(scp_cmac_update(&c, data, n));
+    GUARD(scp_cmac_update(&c, swb, 2));
+    return scp_cmac_final(&c, mac);
+}
+
+static size_t encode_header(uint8_t hdr[7], const scp_apdu *a, size_t lc, int ext)
+{
+    hdr[0] = a->cla, hdr[1] = a->ins, hdr[2] = a->p1, hdr[3] = a->p2;
+    if (lc == 0)
+        return 4;
+    if (!ext) {
+        hdr[4] = (uint8_t)lc;
+        return 5;
+    }
+    hdr[4] = 0, hdr[5] = (uint8_t)(lc >> 8), hdr[6] = (uint8_t)lc;
+    return 7;
+}
+
+static int check_open(const scp03_session *s, uint8_t role)
+{
+    ENSURE(s != NULL && s->role == role, SCP_E_ARG);
+    ENSURE(s->state != SCP03_DEAD, SCP_E_DEAD);
+    ENSURE(s->state == SCP03_OPEN, SCP_E_STATE);
+    return SCP_OK;
+}
+
+int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t *out,
+                    size_t out_size, size_t *out_len)
+{
+    uint8_t hdr[7], mac[16];
+    scp_apdu a;
+    size_t dl = 0, hl;
+    int ext, rc;
+
+    GUARD(check_open(s, SCP03_ROLE_HOST));
+    ENSURE(out != NULL && out_len != NULL, SCP_E_ARG);
+    ENSURE(!s->resp_pending, SCP_E_STATE);
+    GUARD(scp_apdu_parse(capdu, len, &a));
+    ENSURE(!cla_has_sm(a.cla), SCP_E_ARG);
+    ENSURE(a.lc <= scp03_max_plain_data(s, 1), SCP_E_LENGTH);
+    ENSURE(s->counter < 0xFFFFFFFFu, SCP_E_COUNTER);
+    s->counter++; /* GPC Amd D 6.2.6: for every command, with or without data */
+    if (s->level == SCP_LEVEL_NONE) /* no secure messaging after EA */
+        return scp_apdu_encode(&a, out, out_size, out_len);
+    /* the data goes to its place in out: header max 7 bytes before it */
+    ENSURE(out_size >= 7 + pad_len(a.lc) + 16 + 3, SCP_E_BUFFER_TOO_SMALL);
+    if ((s->level & SCP_LEVEL_CDEC) && a.lc > 0)
+        GUARD(encrypt_data(s, 0, a.data, a.lc, out + 7, &dl));
+    else if (a.lc > 0)
+        memmove(out + 7, a.data, dl = a.lc);
+    a.cla = scp03_sm_cla(a.cla);
+    ext = a.extended || dl + s->chal_len > 255 || (a.has_le && a.le > 256);
+    hl = encode_header(hdr, &a, dl + s->chal_len, ext);
+    rc = cmac_command(s, hdr, hl, out + 7, dl, mac);
+    if (rc != SCP_OK)
+        return scp03_fail(s, rc);
+    memcpy(s->mac_chain, mac, 16);
+    memmove(out + hl, out + 7, dl);
+    memcpy(out, hdr, hl);
+    memcpy(out + hl + dl, mac, s->chal_len);
+    *out_len = hl + dl + s->chal_len;
+    if (a.has_le) {
+        if (ext) {
+            out[(*out_len)++] = (uint8_t)(a.le >> 8);
+            out[(*out_len)++] = (uint8_t)a.le;
+        } else {
+            out[(*out_len)++] = (uint8_t)a.le;
+        }
+    }
+    s->resp_pending = (s->level & SCP_LEVEL_RMAC) != 0;
+    scp_wipe(mac, sizeof(mac));
+    return SCP_OK;
+}
+
+int scp03_host_unwrap(scp03_session *s, const uint8_t *rapdu, size_t len, uint8_t *out,
+                      size_t out_size, size_t *out_len)
+{
+    uint8_t mac[16];
+    scp_rapdu r;
+    size_t n, pl;
+    int rc;
+
+    GUARD(check_open(s, SCP03_ROLE_HOST));
+    ENSURE(out != NULL && out_len != NULL, SCP_E_ARG);
+    GUARD(scp_rapdu_parse(rapdu, len, &r));
+    ENSURE(out_size >= len, SCP_E_BUFFER_TOO_SMALL);
+    if (!(s->level & SCP_LEVEL_RMAC) || !scp_sw_is_success_class(r.sw)) {
+        /* GPC Amd D 6.2.5: an error status carries no R-MAC and no data */
+        if ((s->level & SCP_LEVEL_RMAC) && r.len != 0)
+            return scp03_fail(s, SCP_E_MAC);
+        s->resp_pending = 0;
+        memmove(out, rapdu, len);
+        *out_len = len;
+        return SCP_OK;
+    }
+    ENSURE(s->resp_pending, SCP_E_STATE);
+    s->resp_pending = 0;
+    if (r.len < s->chal_len)
+        return scp03_fail(s, SCP_E_MAC);
+    n = r.len - s->chal_len;
+    rc = rmac_response(s, r.data, n, r.sw, mac);
+    if (rc != SCP_OK)
+        return scp03_fail(s, rc);
+    if (!scp_ct_eq(mac, r.data + n, s->chal_len))
+        return scp03_fail(s, SCP_E_MAC);
+    memmove(out, r.data, n);
+    pl = n;
+    if ((s->level & SCP_LEVEL_RENC) && n > 0) {
+        rc = decrypt_data(s, 1, out, n, &pl);
+        if (rc != SCP_OK) {
+            scp_wipe(out, n);
+            return scp03_fail(s, rc);
+        }
+    }
+    out[pl] = (uint8_t)(r.sw >> 8);
+    out[pl + 1] = (uint8_t)r.sw;
+    *out_len = pl + 2;
+    return SCP_OK;
+}
+
+int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t *out,
+                      size_t out_size, size_t *out_len)
+{
+    uint8_t hdr[7], mac[16];
+    scp_apdu a;
+    size_t n, pl, hl;
+    int rc;
+
+    GUARD(check_open(s, SCP03_ROLE_CARD));
+    ENSURE(out != NULL && out_len != NULL, SCP_E_ARG);
+    rc = scp_apdu_parse(capdu, len, &a);
+    if (rc != SCP_OK)
+        return scp03_fail(s, rc);
+    ENSURE(s->counter < 0xFFFFFFFFu, SCP_E_COUNTER);
+    s->counter++;
+    s->resp_pending = 1;
+    if (s->level == SCP_LEVEL_NONE) {
+        ENSURE(out_size >= len, SCP_E_BUFFER_TOO_SMALL);
+        memmove(out, capdu, len);
+        *out_len = len;
+        return SCP_OK;
+    }
+    /* a plain command inside a MACed session ends it */
+    if (!cla_has_sm(a.cla) || a.lc < s->chal_len)
+        return scp03_fail(s, SCP_E_MAC);
+    n = a.lc - s->chal_len;
+    hl = encode_header(hdr, &a, a.lc, a.extended);
+    rc = cmac_command(s, hdr, hl, a.data, n, mac);
+    if (rc != SCP_OK)
+        return scp03_fail(s, rc);
+    if (!scp_ct_eq(mac, a.data + n, s->chal_len))
+        return scp03_fail(s, SCP_E_MAC);
+    memcpy(s->mac_chain, mac, 16);
+    scp_wipe(mac, sizeof(mac));
+    ENSURE(out_size >= 7 + n + 3, SCP_E_BUFFER_TOO_SMALL);
+    memmove(out + 7, a.data, n);
+    pl = n;
+    if ((s->level & SCP_LEVEL_CDEC) && n > 0) {
+        rc = decrypt_data(s, 0, out + 7, n, &pl);
+        if (rc != SCP_OK) {
+            scp_wipe(out, out_size < 7 + n ? out_size : 7 + n);
+            return scp03_fail(s, rc);
+        }
+    }
+    a.cla = cla_plain(a.cla);
+    a.lc = pl;
+    a.data = pl ? out + 7 : NULL;
+    /* the plain command takes the short form whenever it fits */
+    a.extended = pl > 255 || (a.has_le && a.le > 256);
+    hl = encode_header(hdr, &a, pl, a.extended);
+    memmove(out + hl, out + 7, pl);
+    memcpy(out, hdr, hl);
+    *out_len = hl + pl;
+    if (a.has_le) {
+        if (a.extended) {
+            if (pl == 0)
+                out[(*out_len)++] = 0;
+            out[(*out_len)++] = (uint8_t)(a.le >> 8);
+            out[(*out_len)++] = (uint8_t)a.le;
+        } else {
+            out[(*out_len)++] = (uint8_t)a.le;
+        }
+    }
+    return SCP_OK;
+}
+
+int scp03_card_wrap(scp03_session *s, const uint8_t *data, size_t len, uint16_t sw,
+                    uint8_t *out, size_t out_size, size_t *out_len)
+{
+    uint8_t mac[16];
+    size_t n = len;
+    int rc;
+
+    GUARD(check_open(s, SCP03_ROLE_CARD));
+    ENSURE(out != NULL && out_len != NULL && (len == 0 || data != NULL), SCP_E_ARG);
+    ENSURE(s->resp_pending, SCP_E_STATE);
+    s->resp_pending = 0;
+    if (!(s->level & SCP_LEVEL_RMAC) || !scp_sw_is_success_class(sw)) {
+        /* error status words go out bare (GPC Amd D 6.2.5) */
+        if (scp_sw_is_success_class(sw)) {
+            ENSURE(out_size >= len + 2, SCP_E_BUFFER_TOO_SMALL);
+            memmove(out, data, len);
+        } else {
+            n = 0;
+        }
+        out[n] = (uint8_t)(sw >> 8);
+        out[n + 1] = (uint8_t)sw;
+        *out_len = n + 2;
+        return SCP_OK;
+    }
+    ENSURE(out_size >= pad_len(len) + 16 + 2, SCP_E_BUFFER_TOO_SMALL);
+    if ((s->level & SCP_LEVEL_RENC) && len > 0)
+        GUARD(encrypt_data(s, 1, data, len, out, &n));
+    else if (len > 0)
+        memmove(out, data, len);
+    ENSURE(n + s->chal_len <= 65536, SCP_E_LENGTH);
+    rc = rmac_response(s, out, n, sw, mac);
+    if (rc != SCP_OK)
+        return scp03_fail(s, rc);
+    memcpy(out + n, mac, s->chal_len);
+    n += s->chal_len;
+    out[n] = (uint8_t)(sw >> 8);
+    out[n + 1] = (uint8_t)sw;
+    *out_len = n + 2;
+    scp_wipe(mac, sizeof(mac));
+    return SCP_OK;
+}

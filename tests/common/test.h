@@ -1,0 +1,83 @@
+/* scpkit test support: checks that report file:line and keep going, and a
+ * reader for the known-answer data files in tests/vectors/. */
+#ifndef SCP_TEST_H
+#define SCP_TEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+extern int test_failures;
+extern int test_checks;
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        test_checks++;                                                                             \
+        if (!(cond)) {                                                                             \
+            test_failures++;                                                                       \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);              \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_RC(expr, want)                                                                       \
+    do {                                                                                           \
+        int got_ = (expr);                                                                         \
+        test_checks++;                                                                             \
+        if (got_ != (want)) {                                                                      \
+            test_failures++;                                                                       \
+            fprintf(stderr, "%s:%d: %s returned %d, want %d\n", __FILE__, __LINE__, #expr, got_,   \
+                    (int)(want));                                                                  \
+        }                                                                                          \
+    } while (0)
+
+#define CHECK_OK(expr) CHECK_RC(expr, 0)
+
+#define CHECK_MEM(a, alen, b, blen)                                                                \
+    do {                                                                                           \
+        test_checks++;                                                                             \
+        if ((size_t)(alen) != (size_t)(blen) || memcmp((a), (b), (alen)) != 0) {                   \
+            test_failures++;                                                                       \
+            fprintf(stderr, "%s:%d: bytes differ: %s\n", __FILE__, __LINE__, #a);                  \
+            test_dump("  got ", (a), (alen));                                                      \
+            test_dump("  want", (b), (blen));                                                      \
+        }                                                                                          \
+    } while (0)
+
+void test_dump(const char *label, const uint8_t *p, size_t len);
+/* Summary line and exit status. */
+int test_done(const char *name);
+
+/* Deterministic PRNG for property tests (seed printed for reproduction). */
+void test_seed(uint64_t seed);
+uint64_t test_rand(void);
+void test_rand_bytes(uint8_t *p, size_t n);
+size_t test_rand_below(size_t n);
+
+/* ---- known-answer data files ---- */
+#define VEC_MAX_FIELDS 256
+typedef struct vec_field {
+    char name[48];
+    char *text;     /* value as written */
+    uint8_t *bytes; /* value as hex, when it decodes */
+    size_t len;
+} vec_field;
+typedef struct vec_record {
+    char type[32];
+    int line;
+    size_t n;
+    vec_field f[VEC_MAX_FIELDS];
+} vec_record;
+typedef struct vec_file {
+    size_t n;
+    vec_record *r;
+} vec_file;
+
+int vec_load(const char *path, vec_file *out);
+void vec_free(vec_file *vf);
+/* k-th field called name (0 = first); NULL when missing. */
+const vec_field *vec_get(const vec_record *r, const char *name, int k);
+/* Path of a vector file: $SCP_VECTORS_DIR or the source tree's. */
+const char *vec_path(const char *file);
+
+#endif
