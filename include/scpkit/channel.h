@@ -1,0 +1,48 @@
+/* scpkit: a host-side secure channel over a transport: INITIALIZE UPDATE +
+ * EXTERNAL AUTHENTICATE, then protected commands with 61xx/6Cxx handled and
+ * command chaining (CLA b5) for data longer than one APDU. */
+#ifndef SCPKIT_CHANNEL_H
+#define SCPKIT_CHANNEL_H
+
+#include "scpkit/gp.h"
+#include "scpkit/scp03.h"
+#include "scpkit/transport.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct scp_channel {
+    scp_transport *t;
+    scp03_session s;
+    uint16_t last_sw;      /* the card's last status word (for messages) */
+    uint8_t level;
+    uint8_t kdd[SCP03_KDD_LEN]; /* from the IU response */
+    uint8_t iu_resp[SCP03_IU_RESP_MAX];
+    size_t iu_resp_len;
+} scp_channel;
+
+/* Options for opening a channel. */
+typedef struct scp_channel_opts {
+    uint8_t kvn;       /* 0: the card's choice */
+    int level;         /* -1: the strongest the card's i allows */
+    int s16;           /* -1: from the card recognition data; 0/1 force */
+    scp_div_scheme div; /* diversify `keys` (as a master) with the card's KDD */
+} scp_channel_opts;
+
+/* Open the channel on the currently selected security domain. On an
+ * authentication failure returns SCP_E_AUTH with ch->last_sw set to what the
+ * card said (e.g. 63Cx); never retries. */
+SCP_MUST_CHECK int scp_channel_open(scp_channel *ch, scp_transport *t, const scp03_keys *keys,
+                                    const scp_channel_opts *opts);
+/* Send one plain command through the channel (chained when longer than one
+ * APDU); writes the plain response data and returns the SW in *sw. */
+SCP_MUST_CHECK int scp_channel_send(scp_channel *ch, const uint8_t *capdu, size_t len,
+                                    uint8_t *resp, size_t resp_size, size_t *resp_len,
+                                    uint16_t *sw);
+void scp_channel_close(scp_channel *ch);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,62 @@
+/* scpkit: GlobalPlatform key management data (GPC 11.8 PUT KEY, 11.5
+ * DELETE KEY, Amd D 7.2 AES key data) and static-key diversification
+ * schemes. */
+#ifndef SCPKIT_GP_H
+#define SCPKIT_GP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "scpkit/scp03.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SCP_GP_KEY_TYPE_AES 0x88
+#define SCP_GP_KEY_TYPE_DES 0x80
+/* KVN | 3 x (88 L n <key up to 32> 03 <kcv>) */
+#define SCP_GP_PUTKEY_MAX (1 + 3 * (3 + 32 + 1 + 3))
+
+/* PUT KEY data field for a new AES key set (ENC, MAC, DEK; key ids 1,2,3),
+ * each key encrypted under the current static DEK (AES-CBC, zero IV) with
+ * its KCV: new_kvn | 88 (n+1) n <ct> 03 <kcv> x 3. The command header is
+ * 80 D8 <old kvn or 00> 81. */
+SCP_MUST_CHECK int scp_gp_putkey_build(const uint8_t *dek, size_t dek_len,
+                                       const scp03_keys *new_keys, uint8_t *out,
+                                       size_t out_size, size_t *out_len);
+/* Parse and decrypt a PUT KEY data field with the static DEK, accepting
+ * both "88 11 10 <ct> 03 <kcv>" and "88 10 <ct> 03 <kcv>" forms. Checks each
+ * KCV in constant time (SCP_E_KCV). On any error *keys is wiped. */
+SCP_MUST_CHECK int scp_gp_putkey_parse(const uint8_t *dek, size_t dek_len, const uint8_t *data,
+                                       size_t len, scp03_keys *keys);
+/* DELETE KEY data: D2 01 <key id> (when key_id != 0) and D1 01 <kvn>. */
+SCP_MUST_CHECK int scp_gp_deletekey_build(uint8_t kvn, uint8_t key_id, uint8_t *out,
+                                          size_t out_size, size_t *out_len);
+/* Parse DELETE KEY data; *kvn/*key_id are 0 when absent. */
+SCP_MUST_CHECK int scp_gp_deletekey_parse(const uint8_t *data, size_t len, uint8_t *kvn,
+                                          uint8_t *key_id);
+
+/* Static key diversification (ENC, MAC, DEK from one master key). */
+typedef enum scp_div_scheme {
+    SCP_DIV_NONE = 0,
+    SCP_DIV_SP800_108, /* Yubico: CMAC KDF, labels 1/2/3, context = KDD(10) */
+    SCP_DIV_KDF3,      /* GlobalPlatformPro's SCP03 "KDF3" scheme */
+    SCP_DIV_EMV,       /* EMV CPS 1.1, 3DES, from the IU response */
+    SCP_DIV_VISA2,     /* VISA2, 3DES, from the IU response */
+} scp_div_scheme;
+
+/* Name <-> scheme: "none", "sp800-108", "kdf3", "emv", "visa2". */
+SCP_MUST_CHECK int scp_div_parse(const char *name, scp_div_scheme *out);
+const char *scp_div_name(scp_div_scheme s);
+
+/* Derive ENC, MAC and DEK from master (AES 16/24/32 for SP800-108 and
+ * KDF3; 3DES 16/24 for EMV and VISA2, giving 16-byte keys). `kdd` is the
+ * diversification data: the first 10 bytes of the INITIALIZE UPDATE
+ * response (the KDD) for SP800-108/KDF3 and EMV/VISA2 alike. */
+SCP_MUST_CHECK int scp_div_derive(scp_div_scheme s, const uint8_t *master, size_t master_len,
+                                  const uint8_t *kdd, size_t kdd_len, scp03_keys *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
