@@ -28,6 +28,11 @@ typedef struct scp_channel_opts {
     int level;         /* -1: the strongest the card's i allows */
     int s16;           /* -1: from the card recognition data; 0/1 force */
     scp_div_scheme div; /* diversify `keys` (as a master) with the card's KDD */
+    /* Or: get the static keys for this card from a callback once its KDD
+     * is known (e.g. derived inside an HSM). Takes precedence over keys. */
+    int (*derive)(void *ctx, const uint8_t *kdd, size_t kdd_len, uint8_t kvn,
+                  scp03_keys *out);
+    void *derive_ctx;
 } scp_channel_opts;
 
 /* Open the channel on the currently selected security domain. On an
