@@ -1,0 +1,51 @@
+# scpkit: the few verbs a newcomer needs. Everything else is CMake + CTest.
+#   make demo    build, then run the demo on the embedded defaults
+#   make check   build and run every test, then again under ASan+UBSan
+#   make bench   run the benchmarks (bench/results.json)
+#   make fuzz    run every libFuzzer target for FUZZ_SECONDS each (clang)
+#   make soak    long property and crash runs (not part of check)
+BUILD       ?= build
+ASAN_BUILD  ?= build-asan
+JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SECONDS ?= 60
+CMAKE_FLAGS ?=
+
+.PHONY: all deps build demo check check-release check-asan bench fuzz soak clean
+
+all: build
+
+deps:
+	@sh scripts/deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(BUILD) -j$(JOBS)
+
+demo: build
+	@$(BUILD)/examples/scp_engine_demo
+	@if [ -x tools/demo.sh ] && [ -x $(BUILD)/tools/scpkit ]; then \
+	    echo; sh tools/demo.sh $(BUILD)/tools/scpkit; fi
+
+check: check-release check-asan
+
+check-release: build
+	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600
+
+check-asan: deps
+	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DSCP_SANITIZE=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(ASAN_BUILD) -j$(JOBS)
+	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    ctest --output-on-failure -j$(JOBS) --timeout 900
+
+bench: build
+	$(BUILD)/bench/scp_bench --json bench/results.json
+
+fuzz: deps
+	sh fuzz/run.sh $(FUZZ_SECONDS)
+
+soak: build
+	$(BUILD)/tests/unit/test_scp03_property 0 200000
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
