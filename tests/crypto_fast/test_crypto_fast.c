@@ -1,0 +1,269 @@
+/* The AES-NI fast path against the OpenSSL path, byte for byte: random keys
+ * (16/24/32), IVs and lengths for single blocks, CBC both ways, CMAC (every
+ * split), the SP800-108 and GP KDFs, and whole SCP03 sessions run with both
+ * sides on either path. The OpenSSL path is the reference: its AES and CBC
+ * are OpenSSL's own, and tests/unit checks it against RFC 4493, NIST CAVP
+ * and pySim transcripts. Seed from argv[1] or fixed; printed for replay.
+ *
+ * Run with SCP_AES_IMPL=openssl (a second CTest entry), the fast path must
+ * be off: then both sides are OpenSSL and the comparisons still hold. */
+#include <stdlib.h>
+
+#include "scpkit/apdu.h"
+#include "scpkit/crypto.h"
+#include "scpkit/scp03.h"
+#include "test.h"
+
+static int have_fast; /* the CPU and environment allow AES-NI */
+
+static size_t random_key_len(void)
+{
+    static const size_t sizes[] = { 16, 24, 32 };
+    return sizes[test_rand_below(3)];
+}
+
+/* The same key on both paths; a tampered twin checks the fast key really
+ * is the fast path (when it can be). */
+static void key_pair(scp_aes *fast, scp_aes *ref, const uint8_t *key, size_t len)
+{
+    scp_aes_force_openssl(0);
+    CHECK_OK(scp_aes_init(fast, key, len));
+    scp_aes_force_openssl(1);
+    CHECK_OK(scp_aes_init(ref, key, len));
+    scp_aes_force_openssl(0);
+    CHECK(fast->fast == have_fast);
+    CHECK(ref->fast == 0);
+    CHECK(memcmp(fast->k1, ref->k1, 16) == 0 && memcmp(fast->k2, ref->k2, 16) == 0);
+}
+
+static void test_blocks_and_cbc(void)
+{
+    static uint8_t in[65536 + 32], o1[sizeof(in)], o2[sizeof(in)];
+    size_t lens = 0;
+    for (size_t len = 0; len <= 4096 + 16 * 8; len += 16) {
+        uint8_t key[32], iv[16];
+        size_t kl = random_key_len(), big = len > 4096 ? 65536 + 16 * (len % 2) : len;
+        scp_aes f, r;
+        test_rand_bytes(key, kl);
+        test_rand_bytes(iv, 16);
+        test_rand_bytes(in, big);
+        key_pair(&f, &r, key, kl);
+        scp_aes_block(&f, iv, o1);
+        scp_aes_block(&r, iv, o2);
+        CHECK_MEM(o1, 16, o2, 16);
+        CHECK_OK(scp_aes_cbc_encrypt(&f, iv, in, big, o1));
+        CHECK_OK(scp_aes_cbc_encrypt(&r, iv, in, big, o2));
+        CHECK_MEM(o1, big, o2, big);
+        CHECK_OK(scp_aes_cbc_decrypt(&f, iv, in, big, o1));
+        CHECK_OK(scp_aes_cbc_decrypt(&r, iv, in, big, o2));
+        CHECK_MEM(o1, big, o2, big);
+        /* in place, and the round trip */
+        memcpy(o1, in, big);
+        CHECK_OK(scp_aes_cbc_encrypt(&f, iv, o1, big, o1));
+        CHECK_OK(scp_aes_cbc_decrypt(&f, iv, o1, big, o1));
+        CHECK_MEM(o1, big, in, big);
+        /* tampered twin: one flipped ciphertext bit changes two blocks */
+        if (big > 0) {
+            CHECK_OK(scp_aes_cbc_encrypt(&f, iv, in, big, o1));
+            o1[big / 2] ^= 0x01;
+            CHECK_OK(scp_aes_cbc_decrypt(&f, iv, o1, big, o2));
+            CHECK(memcmp(o2, in, big) != 0);
+        }
+        CHECK_RC(scp_aes_cbc_encrypt(&f, iv, in, 15, o1), SCP_E_ARG);
+        CHECK_RC(scp_aes_cbc_decrypt(&f, iv, in, 17, o1), SCP_E_ARG);
+        scp_aes_clear(&f);
+        scp_aes_clear(&r);
+        lens++;
+    }
+    printf("block/cbc: %zu random keys and lengths agree\n", lens);
+}
+
+static void test_cmac_kdf(void)
+{
+    static uint8_t msg[4100 + 70000];
+    uint8_t key[32], m1[16], m2[16], k1[64], k2[64];
+    size_t n = 0;
+    test_rand_bytes(msg, sizeof(msg));
+    for (size_t len = 0; len <= 4100; len++) {
+        size_t kl = random_key_len(), cut = test_rand_below(len + 1),
+               big = len == 4100 ? sizeof(msg) - test_rand_below(40) : len;
+        scp_aes f, r;
+        scp_cmac c;
+        test_rand_bytes(key, kl);
+        key_pair(&f, &r, key, kl);
+        CHECK_OK(scp_cmac_once(&r, msg, big, m2));
+        scp_cmac_init(&c, &f);
+        CHECK_OK(scp_cmac_update(&c, msg, cut));
+        CHECK_OK(scp_cmac_update(&c, msg + cut, big - cut));
+        CHECK_OK(scp_cmac_final(&c, m1));
+        CHECK_MEM(m1, 16, m2, 16);
+        if (len % 64 == 0) { /* KDFs: random label, context, output length */
+            uint8_t ctx[64], cst = (uint8_t)test_rand();
+            size_t cl = test_rand_below(sizeof(ctx) + 1), ol = 1 + test_rand_below(64);
+            test_rand_bytes(ctx, cl);
+            CHECK_OK(scp_kdf_gp(&f, cst, ctx, cl, k1, ol));
+            CHECK_OK(scp_kdf_gp(&r, cst, ctx, cl, k2, ol));
+            CHECK_MEM(k1, ol, k2, ol);
+            CHECK_OK(scp_kbkdf_cmac(&f, ctx, cl / 2, ctx + cl / 2, cl - cl / 2, k1, ol));
+            CHECK_OK(scp_kbkdf_cmac(&r, ctx, cl / 2, ctx + cl / 2, cl - cl / 2, k2, ol));
+            CHECK_MEM(k1, ol, k2, ol);
+            /* tampered twin: another constant gives another key */
+            CHECK_OK(scp_kdf_gp(&f, (uint8_t)(cst ^ 1), ctx, cl, k1, ol));
+            CHECK(ol < 4 || memcmp(k1, k2, ol) != 0);
+        }
+        scp_aes_clear(&f);
+        scp_aes_clear(&r);
+        n++;
+    }
+    printf("cmac/kdf: %zu random keys and lengths agree\n", n);
+}
+
+/* ---- whole sessions ---- */
+
+typedef struct transcript {
+    uint8_t *p;
+    size_t len, cap;
+} transcript;
+
+static void tr_add(transcript *t, const uint8_t *p, size_t n)
+{
+    uint8_t hdr[4] = { (uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n };
+    if (t->len + n + 4 > t->cap) {
+        size_t cap = (t->len + n + 4) * 2;
+        uint8_t *q = realloc(t->p, cap);
+        if (q == NULL)
+            abort();
+        t->p = q, t->cap = cap;
+    }
+    memcpy(t->p + t->len, hdr, 4);
+    memcpy(t->p + t->len + 4, p, n);
+    t->len += n + 4;
+}
+
+static uint8_t cbuf[SCP_APDU_MAX + 64], wbuf[SCP_APDU_MAX + 64], pbuf[SCP_APDU_MAX + 64];
+static uint8_t rbuf[SCP_RAPDU_MAX + 64], rwbuf[SCP_RAPDU_MAX + 64];
+static const uint8_t aid[] = { 0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00 };
+
+/* One seeded session: host on one path, card on the other (fast_host and
+ * fast_card say which), every byte that crosses recorded. Returns the
+ * number of failed steps (0 when the session ran clean). */
+static int run_session(uint64_t seed, int fast_host, int fast_card, int tamper, transcript *t)
+{
+    static const uint8_t levels[] = { 0x00, 0x01, 0x03, 0x11, 0x13, 0x33 };
+    static const size_t edges[] = { 0, 1, 15, 16, 17, 239, 240, 255, 1000, 4096, 65000 };
+    scp03_session h = { 0 }, c = { 0 };
+    scp03_card_params prm = { 0 };
+    scp03_keys k = { 0 };
+    uint8_t hc[16], cc[16], resp[SCP03_IU_RESP_MAX], level;
+    size_t n, rl, chal;
+    scp_apdu a;
+    int bad = 0;
+
+    test_seed(seed);
+    k.key_len = (uint8_t)random_key_len();
+    k.kvn = 0x30;
+    test_rand_bytes(k.enc, k.key_len);
+    test_rand_bytes(k.mac, k.key_len);
+    test_rand_bytes(hc, 16);
+    test_rand_bytes(cc, 16);
+    prm.i = (uint8_t)(0x70 | test_rand_below(2)); /* R-MAC, R-ENC, pseudo-random, S8/S16 */
+    chal = (prm.i & SCP03_I_S16) ? 16 : 8;
+    test_rand_bytes(prm.kdd, sizeof(prm.kdd));
+    prm.seq = 5, prm.aid = aid, prm.aid_len = sizeof(aid), prm.fixed_card_chal = cc;
+    level = levels[test_rand_below(sizeof(levels))];
+    if (tamper && level == SCP_LEVEL_NONE)
+        level = SCP_LEVEL_CMAC; /* something to tamper with */
+
+    scp_aes_force_openssl(!fast_host);
+    bad += scp03_host_begin(&h, &k, hc, chal) != 0;
+    bad += scp03_host_initialize_update(&h, 0x00, cbuf, sizeof(cbuf), &n) != 0;
+    bad += scp_apdu_parse(cbuf, n, &a) != 0;
+    scp_aes_force_openssl(!fast_card);
+    bad += scp03_card_initialize_update(&c, &prm, &k, a.data, a.lc, resp, sizeof(resp), &rl) != 0;
+    tr_add(t, resp, rl);
+    scp_aes_force_openssl(!fast_host);
+    bad += scp03_host_iu_response(&h, resp, rl) != 0;
+    bad += scp03_host_external_authenticate(&h, level, cbuf, sizeof(cbuf), &n) != 0;
+    tr_add(t, cbuf, n);
+    bad += scp03_card_external_authenticate(&c, cbuf, n) != 0;
+    bad += scp03_host_ea_result(&h, 0x9000) != 0;
+    scp_aes_force_openssl(0);
+    bad += (h.s_mac.fast != (fast_host && have_fast)) + (c.s_mac.fast != (fast_card && have_fast));
+
+    for (int j = 0; j < 24 && bad == 0; j++) {
+        size_t lc = j < 11 ? edges[j] : test_rand_below(300), wl, pl, rwl;
+        size_t rlen = test_rand_below(j % 3 == 0 ? 4000 : 240);
+        uint8_t hdr[4] = { 0x80, (uint8_t)(0xE0 + j), (uint8_t)j, 0x00 };
+        lc = lc > scp03_max_plain_data(&h, 1) ? scp03_max_plain_data(&h, 1) : lc;
+        memcpy(cbuf, hdr, 4);
+        n = 4;
+        if (lc > 255) { /* extended form: 00 Lc1 Lc2; the card re-encodes short */
+            cbuf[4] = 0, cbuf[5] = (uint8_t)(lc >> 8), cbuf[6] = (uint8_t)lc;
+            n = 7;
+        } else if (lc > 0) {
+            cbuf[n++] = (uint8_t)lc;
+        }
+        test_rand_bytes(cbuf + n, lc);
+        n += lc;
+        bad += scp03_host_wrap(&h, cbuf, n, wbuf, sizeof(wbuf), &wl) != 0;
+        tr_add(t, wbuf, wl);
+        if (tamper && j == 12)
+            wbuf[wl - 1] ^= 0x40; /* last MAC byte */
+        if (scp03_card_unwrap(&c, wbuf, wl, pbuf, sizeof(pbuf), &pl) != 0) {
+            bad++;
+            break;
+        }
+        bad += pl != n || memcmp(pbuf, cbuf, n) != 0;
+        test_rand_bytes(rbuf, rlen);
+        bad += scp03_card_wrap(&c, rbuf, rlen, 0x9000, rwbuf, sizeof(rwbuf), &rwl) != 0;
+        tr_add(t, rwbuf, rwl);
+        bad += scp03_host_unwrap(&h, rwbuf, rwl, pbuf, sizeof(pbuf), &pl) != 0;
+        bad += pl != rlen + 2 || memcmp(pbuf, rbuf, rlen) != 0;
+        tr_add(t, pbuf, pl);
+    }
+    scp03_end(&h);
+    scp03_end(&c);
+    return bad;
+}
+
+static void test_sessions(uint64_t seed)
+{
+    size_t runs = 0;
+    for (uint64_t s = 0; s < 48; s++) {
+        transcript t[4] = { { 0 } };
+        for (int m = 0; m < 4; m++) /* host/card: fast/fast, ref/ref, fast/ref, ref/fast */
+            CHECK(run_session(seed + s, m == 0 || m == 2, m == 0 || m == 3, 0, &t[m]) == 0);
+        for (int m = 1; m < 4; m++)
+            CHECK_MEM(t[m].p, t[m].len, t[0].p, t[0].len);
+        /* tampered twin: the card must refuse, on either path */
+        for (int m = 0; m < 2; m++) {
+            transcript tt = { 0 };
+            CHECK(run_session(seed + s, m, m, 1, &tt) > 0);
+            free(tt.p);
+        }
+        for (int m = 0; m < 4; m++)
+            free(t[m].p);
+        runs++;
+    }
+    printf("sessions: %zu seeded sessions agree across paths\n", runs);
+}
+
+int main(int argc, char **argv)
+{
+    const char *env = getenv("SCP_AES_IMPL");
+    uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : 0x5C03FA57u;
+    printf("seed %llu, impl %s\n", (unsigned long long)seed, scp_aes_impl());
+    have_fast = strcmp(scp_aes_impl(), "aesni") == 0;
+    if (env != NULL && strcmp(env, "openssl") == 0)
+        CHECK(!have_fast); /* the environment switch works */
+    scp_aes_force_openssl(1);
+    CHECK(strcmp(scp_aes_impl(), "openssl") == 0);
+    scp_aes_force_openssl(0);
+    if (!have_fast)
+        printf("note: AES-NI path not in use; comparing OpenSSL with itself\n");
+    test_seed(seed);
+    test_blocks_and_cbc();
+    test_cmac_kdf();
+    test_sessions(seed);
+    return test_done("test_crypto_fast");
+}
