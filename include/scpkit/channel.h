@@ -20,6 +20,11 @@ typedef struct scp_channel {
     uint8_t kdd[SCP03_KDD_LEN]; /* from the IU response */
     uint8_t iu_resp[SCP03_IU_RESP_MAX];
     size_t iu_resp_len;
+    int fail_rc;  /* after SCP_E_AUTH: SCP_E_CRYPTOGRAM when the card's
+                     cryptogram did not match (wrong keys; nothing more was
+                     sent), SCP_E_SW when the card refused EXTERNAL AUTH */
+    uint8_t i;    /* the card's i parameter, from the IU response */
+    uint8_t kvn;  /* the key set the card used */
 } scp_channel;
 
 /* Options for opening a channel. */
@@ -46,6 +51,30 @@ SCP_MUST_CHECK int scp_channel_send(scp_channel *ch, const uint8_t *capdu, size_
                                     uint8_t *resp, size_t resp_size, size_t *resp_len,
                                     uint16_t *sw);
 void scp_channel_close(scp_channel *ch);
+
+/* The strongest level a card with this i allows: 33, 13 or 03. */
+uint8_t scp_level_strongest(uint8_t i);
+/* Parse a level name: mac, mac+enc, mac+rmac, mac+enc+rmac, all, or hex
+ * (01, 03, 11, 13, 33). */
+SCP_MUST_CHECK int scp_level_parse(const char *s, uint8_t *level);
+
+/* Card recognition data (GPC v2.3 H.2, GET DATA 0066): what the card says
+ * about itself before any authentication. */
+#define SCP_RECOG_SCP_MAX 4
+typedef struct scp_recog {
+    char gp_version[16]; /* "2.3.1", or "" when absent */
+    size_t n_scp;
+    struct {
+        uint8_t id; /* 02, 03, 11 */
+        uint8_t i;
+    } scp[SCP_RECOG_SCP_MAX];
+} scp_recog;
+SCP_MUST_CHECK int scp_recog_parse(const uint8_t *p, size_t len, scp_recog *out);
+/* GET DATA 0066 on the selected SD, then parse. *sw gets the card's SW;
+ * SCP_E_SW when it refused. */
+SCP_MUST_CHECK int scp_recog_get(scp_transport *t, scp_recog *out, uint16_t *sw);
+/* The SCP03 i parameter from recognition data: 1 found, 0 not offered. */
+int scp_recog_scp03(const scp_recog *r, uint8_t *i);
 
 #ifdef __cplusplus
 }

@@ -20,10 +20,12 @@ typedef struct scp_transport {
     void (*close)(void *ctx);
     void *ctx;
     const char *name; /* for messages: reader name or card directory */
-    /* Optional trace hook: called for every APDU exchanged, after key
-     * material has been redacted by the caller that knows the command. */
-    void (*trace)(void *trace_ctx, int dir /* 0 = C-APDU, 1 = R-APDU */,
-                  const uint8_t *p, size_t len);
+    /* Optional trace hook: called by scp_transmit for every APDU on the
+     * wire (dir 0 = C-APDU, 1 = R-APDU) and by the channel for the plain
+     * command and response inside it (dir 2 = plain C-APDU, 3 = plain
+     * R-APDU). The hook must redact key material itself (PUT KEY data:
+     * INS D8), since it sees every command. */
+    void (*trace)(void *trace_ctx, int dir, const uint8_t *p, size_t len);
     void *trace_ctx;
 } scp_transport;
 
@@ -43,6 +45,9 @@ SCP_MUST_CHECK int scp_pcsc_list(scp_pcsc_reader *out, size_t max, size_t *n);
 /* Connect to a reader by exact name, by index ("0", "1") or by a unique
  * substring. The transport owns the connection until t->close. */
 SCP_MUST_CHECK int scp_pcsc_open(const char *reader, scp_transport *t);
+/* Why the last scp_pcsc_* call failed, in words ("no reader", "no card in
+ * reader \"X\"", "reader name ambiguous: ..."); never NULL. */
+const char *scp_pcsc_last_error(void);
 
 #ifdef __cplusplus
 }

@@ -300,7 +300,8 @@ int scp03_card_wrap(scp03_session *s, const uint8_t *data, size_t len, uint16_t 
         /* error status words go out bare (GPC Amd D 6.2.5) */
         if (scp_sw_is_success_class(sw)) {
             ENSURE(out_size >= len + 2, SCP_E_BUFFER_TOO_SMALL);
-            memmove(out, data, len);
+            if (len > 0) /* memmove(out, NULL, 0) is undefined */
+                memmove(out, data, len);
         } else {
             n = 0;
         }
