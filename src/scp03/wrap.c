@@ -71,9 +71,12 @@ static int decrypt_data(const scp03_session *s, int response, uint8_t *p, size_t
     ENSURE(n > 0 && n % 16 == 0, SCP_E_PADDING);
     icv(s, response, iv);
     GUARD(scp_aes_cbc_decrypt(&s->s_enc, iv, p, n, p));
-    for (i = n; i > n - 16 && p[i - 1] == 0x00; i--)
+    /* ISO/IEC 9797-1 method 2. Minimal padding is at most one block, but
+     * peers in the field (OpenSCP's card) pad further; the data is already
+     * MAC-verified, so any run of 00 after the 80 is accepted. */
+    for (i = n; i > 0 && p[i - 1] == 0x00; i--)
         ;
-    ENSURE(i > n - 16 && p[i - 1] == 0x80, SCP_E_PADDING);
+    ENSURE(i > 0 && p[i - 1] == 0x80, SCP_E_PADDING);
     *out_len = i - 1;
     return SCP_OK;
 }
