@@ -134,7 +134,7 @@ static int exchange(scp03_session *h, scp03_session *c, int tamper_cmd, int tamp
 int main(int argc, char **argv)
 {
     uint64_t seed = argc > 1 ? strtoull(argv[1], NULL, 0) : (uint64_t)time(NULL);
-    int runs = argc > 2 ? atoi(argv[2]) : 300;
+    int runs = argc > 2 ? atoi(argv[2]) : 2000;
     static scp03_session h, c;
 
     printf("seed %llu, %d runs\n", (unsigned long long)seed, runs);
