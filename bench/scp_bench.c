@@ -1,0 +1,295 @@
+/* scp_bench: scpkit's SCP03 engine against the physical limit (issue 5).
+ *
+ * For AES-128 and AES-256, S8 and S16, and data sizes 0..65535: ns per host
+ * wrap, host unwrap and card-side unwrap+wrap at level 33; the same through
+ * scpkit's OpenSSL path and through plain OpenSSL EVP; the AES-NI floor
+ * (floor.c) and every figure as a ratio to it. Then sessions per second,
+ * diversifications, in-process card APDUs, session bytes and heap
+ * allocations per APDU. Table on stdout; JSON with --json PATH.
+ *
+ *   scp_bench [--quick] [--json PATH]
+ *
+ * No figure here is asserted: timings depend on the machine and its load. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "scpkit/apdu.h"
+#include "scpkit/scp03.h"
+#include "bench.h"
+#include "report.h"
+
+static const uint8_t aid[] = { 0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00 };
+static const size_t sizes[] = { 0, 16, 64, 240, 1024, 4096, 65535 };
+
+/* ---- a session pair, opened in process ---- */
+
+typedef struct sess_job {
+    scp03_keys k;
+    size_t chal;
+    scp03_session h, c;
+} sess_job;
+
+/* INITIALIZE UPDATE + EXTERNAL AUTHENTICATE, both roles, level 33. Fixed
+ * host challenge and a pseudo-random card challenge, so no RNG is timed. */
+static void handshake(void *p)
+{
+    static const uint8_t hc[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+    sess_job *j = p;
+    scp03_card_params prm = { 0 };
+    uint8_t cmd[64], resp[SCP03_IU_RESP_MAX];
+    size_t n, rl;
+    scp_apdu a;
+
+    prm.i = (uint8_t)(0x70 | (j->chal == 16 ? SCP03_I_S16 : 0));
+    memset(prm.kdd, 0x11, sizeof(prm.kdd));
+    prm.seq = 1, prm.aid = aid, prm.aid_len = sizeof(aid);
+    bench_must(scp03_host_begin(&j->h, &j->k, hc, j->chal), "host begin");
+    bench_must(scp03_host_initialize_update(&j->h, 0x80, cmd, sizeof(cmd), &n), "IU");
+    bench_must(scp_apdu_parse(cmd, n, &a), "IU parse");
+    bench_must(scp03_card_initialize_update(&j->c, &prm, &j->k, a.data, a.lc, resp,
+                                            sizeof(resp), &rl), "card IU");
+    bench_must(scp03_host_iu_response(&j->h, resp, rl), "IU response");
+    bench_must(scp03_host_external_authenticate(&j->h, 0x33, cmd, sizeof(cmd), &n), "EA");
+    bench_must(scp03_card_external_authenticate(&j->c, cmd, n), "card EA");
+    bench_must(scp03_host_ea_result(&j->h, 0x9000), "EA result");
+}
+
+static void sess_init(sess_job *j, size_t key_len, size_t chal)
+{
+    memset(j, 0, sizeof(*j));
+    j->k.key_len = (uint8_t)key_len;
+    j->k.kvn = 0x30;
+    memset(j->k.enc, 0x40, key_len);
+    memset(j->k.mac, 0x41, key_len);
+    memset(j->k.dek, 0x42, key_len);
+    j->chal = chal;
+}
+
+/* ---- per-APDU operations ---- */
+
+static uint8_t cmd[SCP_APDU_MAX], wcmd[SCP_APDU_MAX + 64], data[65536];
+static uint8_t wresp[SCP_RAPDU_MAX + 64], out[SCP_APDU_MAX + 64];
+
+typedef struct op_job {
+    sess_job s;
+    size_t n, cmd_len, wcmd_len, wresp_len;
+    uint8_t chain0[16];
+    uint64_t ctr0;
+} op_job;
+
+static void op_wrap(void *p)
+{
+    op_job *j = p;
+    size_t l;
+    bench_must(scp03_host_wrap(&j->s.h, cmd, j->cmd_len, out, sizeof(out), &l), "wrap");
+    j->s.h.resp_pending = 0; /* no response needed for the next wrap */
+}
+
+static void op_unwrap(void *p)
+{
+    op_job *j = p;
+    size_t l;
+    j->s.h.resp_pending = 1; /* the same response again: chain and counter unchanged */
+    bench_must(scp03_host_unwrap(&j->s.h, wresp, j->wresp_len, out, sizeof(out), &l), "unwrap");
+}
+
+static void op_card(void *p)
+{
+    op_job *j = p;
+    size_t l;
+    memcpy(j->s.c.mac_chain, j->chain0, 16); /* replay the same command */
+    j->s.c.counter = j->ctr0;
+    bench_must(scp03_card_unwrap(&j->s.c, wcmd, j->wcmd_len, out, sizeof(out), &l), "card unwrap");
+    bench_must(scp03_card_wrap(&j->s.c, data, j->n, 0x9000, out, sizeof(out), &l), "card wrap");
+}
+
+/* Open a pair and run one exchange of n data bytes each way, keeping the
+ * protected command and response for the timed replays. */
+static void op_prepare(op_job *j, size_t key_len, size_t chal, size_t n)
+{
+    size_t l;
+    sess_init(&j->s, key_len, chal);
+    handshake(&j->s);
+    j->n = n = n > scp03_max_plain_data(&j->s.h, 1) ? scp03_max_plain_data(&j->s.h, 1) : n;
+    memset(data, 0x5A, sizeof(data));
+    cmd[0] = 0x80, cmd[1] = 0xE2, cmd[2] = 0x00, cmd[3] = 0x00;
+    j->cmd_len = 4;
+    if (n > 255)
+        cmd[4] = 0, cmd[5] = (uint8_t)(n >> 8), cmd[6] = (uint8_t)n, j->cmd_len = 7;
+    else if (n > 0)
+        cmd[j->cmd_len++] = (uint8_t)n;
+    memcpy(cmd + j->cmd_len, data, n);
+    j->cmd_len += n;
+    bench_must(scp03_host_wrap(&j->s.h, cmd, j->cmd_len, wcmd, sizeof(wcmd), &j->wcmd_len),
+               "prepare wrap");
+    memcpy(j->chain0, j->s.c.mac_chain, 16);
+    j->ctr0 = j->s.c.counter;
+    bench_must(scp03_card_unwrap(&j->s.c, wcmd, j->wcmd_len, out, sizeof(out), &l),
+               "prepare card unwrap");
+    bench_must(scp03_card_wrap(&j->s.c, data, n, 0x9000, wresp, sizeof(wresp), &j->wresp_len),
+               "prepare card wrap");
+}
+
+/* ---- AES block counts of each operation, for the floor ---- */
+
+static size_t blocks(size_t bytes) { return (bytes + 15) / 16; }
+static size_t padded(size_t n) { return n ? (n / 16 + 1) * 16 : 0; }
+
+typedef struct chains {
+    size_t a, b; /* CBC chain (ICV + blocks), CMAC chain */
+} chains;
+
+/* wrap: ICV + CBC-encrypt; CMAC over chain | header(Lc') | ciphertext */
+static chains wrap_chains(size_t n, size_t chal)
+{
+    size_t pl = padded(n), hl = pl + chal > 255 ? 7 : 5;
+    chains c = { pl ? 1 + pl / 16 : 0, blocks(16 + hl + pl) };
+    return c;
+}
+
+/* unwrap: CMAC over chain | ciphertext | SW; ICV + CBC-decrypt (parallel) */
+static chains unwrap_chains(size_t n)
+{
+    size_t pl = padded(n);
+    chains c = { pl ? 1 + pl / 16 : 0, blocks(16 + pl + 2) };
+    return c;
+}
+
+static size_t kdf_blocks(size_t ctx_len, size_t out_len)
+{
+    return blocks(16 + ctx_len) * blocks(out_len); /* label(12)|00|L(2)|i = 16 */
+}
+
+/* Every AES block of a level-33 handshake, both roles: session keys and
+ * cryptograms (GPC Amd D 6.2.1-6.2.2), the EXTERNAL AUTHENTICATE C-MAC on
+ * each side, the card challenge, and one block per key for the CMAC
+ * subkeys. Key expansion is not counted. */
+static size_t session_blocks(size_t kl, size_t c)
+{
+    size_t host = 3 * kdf_blocks(2 * c, kl) + 2 * kdf_blocks(2 * c, c) + blocks(16 + 5 + c);
+    size_t card = kdf_blocks(3 + sizeof(aid), c) + host;
+    return host + card + 5 + 6;
+}
+
+/* ---- the table ---- */
+
+static void bench_apdu_ops(size_t kl, size_t chal, size_t n)
+{
+    static op_job j;
+    bench_row w = { "wrap", (int)kl * 8, chal == 16, 0, 0, 0, 0, -1, -1, 0, -1, NULL };
+    bench_row u = w, c = w;
+    evp_ref *ref = evp_ref_new(kl, chal);
+    chains cw, cu;
+
+    u.op = "unwrap", c.op = "card";
+    scp_aes_force_openssl(1); /* scpkit on its OpenSSL path */
+    op_prepare(&j, kl, chal, n);
+    u.ossl_path_ns = bench_ns(op_unwrap, &j);
+    c.ossl_path_ns = bench_ns(op_card, &j);
+    w.ossl_path_ns = bench_ns(op_wrap, &j);
+    scp03_end(&j.s.h), scp03_end(&j.s.c);
+    scp_aes_force_openssl(0);
+    op_prepare(&j, kl, chal, n);
+    u.ns = bench_ns(op_unwrap, &j);
+    c.ns = bench_ns(op_card, &j);
+    w.ns = bench_ns(op_wrap, &j);
+    w.n = u.n = c.n = (long)j.n;
+    cw = wrap_chains(j.n, chal), cu = unwrap_chains(j.n);
+    w.floor_ns = floor_ns(&j.s.h.s_enc, cw.a, cw.b);
+    u.floor_ns = floor_ns(&j.s.h.s_enc, cu.a, cu.b);
+    c.floor_ns = w.floor_ns > 0 ? w.floor_ns + u.floor_ns : -1; /* unwrap cmd + wrap resp */
+    w.evp_kept_ns = evp_ref_wrap_ns(ref, j.n, 0);
+    w.evp_fresh_ns = evp_ref_wrap_ns(ref, j.n, 1);
+    u.evp_kept_ns = evp_ref_unwrap_ns(ref, j.n, 0);
+    u.evp_fresh_ns = evp_ref_unwrap_ns(ref, j.n, 1);
+    evp_ref_free(ref);
+    scp03_end(&j.s.h), scp03_end(&j.s.c);
+    report_row(&w);
+    report_row(&u);
+    report_row(&c);
+}
+
+/* One full exchange of j->n bytes each way: host wrap, card unwrap, card
+ * wrap, host unwrap. */
+static void exchange(void *p)
+{
+    op_job *j = p;
+    size_t l, wl, rl;
+    bench_must(scp03_host_wrap(&j->s.h, cmd, j->cmd_len, wcmd, sizeof(wcmd), &wl), "wrap");
+    bench_must(scp03_card_unwrap(&j->s.c, wcmd, wl, out, sizeof(out), &l), "card unwrap");
+    bench_must(scp03_card_wrap(&j->s.c, data, j->n, 0x9000, wresp, sizeof(wresp), &rl),
+               "card wrap");
+    bench_must(scp03_host_unwrap(&j->s.h, wresp, rl, out, sizeof(out), &l), "unwrap");
+}
+
+static double allocs_per_apdu(int openssl_path)
+{
+    static op_job j;
+    unsigned long before;
+    const int n = 1000;
+    scp_aes_force_openssl(openssl_path);
+    op_prepare(&j, 16, 8, 240);
+    op_unwrap(&j); /* the host still waits for the prepared response */
+    before = bench_allocs;
+    for (int i = 0; i < n; i++) /* real exchanges: the chain moves on */
+        exchange(&j);
+    before = bench_allocs - before;
+    scp03_end(&j.s.h), scp03_end(&j.s.c);
+    scp_aes_force_openssl(0);
+    return (double)before / n;
+}
+
+static void bench_sessions(size_t kl, size_t chal)
+{
+    static sess_job j;
+    size_t t = session_blocks(kl, chal);
+    unsigned long before, ossl_allocs;
+    bench_row r = { "session", (int)kl * 8, chal == 16, -1, 0, 0, 0, -1, -1, 0, 0, NULL };
+
+    sess_init(&j, kl, chal);
+    scp_aes_force_openssl(1);
+    r.ossl_path_ns = bench_ns(handshake, &j);
+    before = bench_allocs;
+    handshake(&j);
+    ossl_allocs = bench_allocs - before; /* EVP contexts per key: shows the counter works */
+    scp_aes_force_openssl(0);
+    r.ns = bench_ns(handshake, &j);
+    before = bench_allocs;
+    handshake(&j);
+    r.allocs = bench_allocs_counted() ? (double)(bench_allocs - before) : -1;
+    r.floor_ns = floor_ns(&j.h.s_mac, (t + 1) / 2, t / 2);
+    r.note = "floor: all AES blocks as two interleaved chains; no key expansion";
+    scp03_end(&j.h), scp03_end(&j.c);
+    report_row(&r);
+    if (bench_allocs_counted())
+        printf("  (heap allocations per session on the OpenSSL path: %lu)\n", ossl_allocs);
+}
+
+int main(int argc, char **argv)
+{
+    const char *json = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0)
+            bench_quick = 1;
+        else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
+            json = argv[++i];
+        else {
+            fprintf(stderr, "usage: scp_bench [--quick] [--json PATH]\n");
+            return 2;
+        }
+    }
+    report_begin(sizeof(scp03_session));
+    for (size_t kl = 16; kl <= 32; kl += 16)
+        for (size_t chal = 8; chal <= 16; chal += 8)
+            for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+                bench_apdu_ops(kl, chal, sizes[i]);
+    for (size_t kl = 16; kl <= 32; kl += 16)
+        for (size_t chal = 8; chal <= 16; chal += 8)
+            bench_sessions(kl, chal);
+    bench_extra();
+    report_allocs(bench_allocs_counted() ? allocs_per_apdu(0) : -1,
+                  bench_allocs_counted() ? allocs_per_apdu(1) : -1);
+    return report_end(json);
+}
