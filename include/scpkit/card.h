@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
+#include <stdio.h>
 #include "scpkit/transport.h"
 
 #ifdef __cplusplus
@@ -22,7 +24,17 @@ typedef struct scp_card_init_opts {
     const uint8_t *key;  /* initial key (ENC=MAC=DEK); NULL: factory 40..4F */
     size_t key_len;
     int kvn;             /* -1: factory KVN FF */
+    uint8_t lifecycle;   /* 0: SECURED (0F); or OP_READY 01, INITIALIZED 07 */
 } scp_card_init_opts;
+
+/* Create DIR (0700 if missing) and a new card in DIR/card.state (0600).
+ * Refuses to overwrite an existing card (SCP_E_ARG). Profiles:
+ *   yubikey: i = 60 (random challenge, R-MAC, R-ENC), level 33 only,
+ *            AES-128 only (seed 002);
+ *   gp23:    i = 71 (S16, pseudo-random challenge, R-MAC, R-ENC),
+ *            every level i allows, AES-128/192/256.
+ * scp_i >= 0 overrides the profile's i and lifts the level restriction.
+ * Both: 3 key sets, 32 tries, CPLC 40 90 + 40 random bytes, random KDD. */
 
 SCP_MUST_CHECK int scp_card_init(const char *dir, const scp_card_init_opts *opts);
 /* Open a card's state; SCP_E_CORRUPT with a message in err for a damaged
@@ -39,6 +51,28 @@ SCP_MUST_CHECK int scp_card_process(scp_card *c, const uint8_t *capdu, size_t le
 size_t scp_card_atr(const scp_card *c, uint8_t *out, size_t out_size);
 /* An in-process transport onto the card (no reader, no daemon). */
 void scp_card_transport(scp_card *c, scp_transport *t);
+
+/* Trace every C-APDU and R-APDU (wire form, and the plain form inside a
+ * secure channel) as hex lines to f; PUT KEY data is written as
+ * <redacted>. NULL stops tracing. The card does not close f. */
+void scp_card_set_trace(scp_card *c, FILE *f);
+
+/* A short human-readable summary (profile, i, lifecycle, key sets with
+ * KVN, length and failure count, sequence counter; never key bytes). */
+SCP_MUST_CHECK int scp_card_describe(const scp_card *c, char *out, size_t out_size);
+
+/* The AID of the second application, a small data-object store
+ * (GET DATA / PUT DATA with P1P2 = tag; needs a secure channel opened
+ * while it is selected): F0 73 63 70 6B 69 74 01 ("scpkit" 01). */
+#define SCP_CARD_STORE_AID "F07363706B697401"
+
+/* Serve the card to pcscd's vpcd driver at host:port (a client
+ * connection), reconnecting with backoff when pcscd goes away, until
+ * *stop becomes nonzero (set it from a SIGTERM/SIGINT handler). State is
+ * written at every change, so stopping loses nothing. Progress messages
+ * go to log (may be NULL). */
+SCP_MUST_CHECK int scp_card_run_vpcd(scp_card *c, const char *host, unsigned port,
+                                     volatile sig_atomic_t *stop, FILE *log);
 
 #ifdef __cplusplus
 }

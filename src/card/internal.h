@@ -1,0 +1,137 @@
+/* scpkit internal: the virtual secure element's state and dispatcher.
+ * state.c keeps the state file, isd.c answers the Issuer Security Domain's
+ * commands, app_store.c the data-object store, card.c the secure-messaging
+ * layer in front of both, vpcd.c the connector to pcscd's vpcd driver. */
+#ifndef SCPKIT_CARD_INTERNAL_H
+#define SCPKIT_CARD_INTERNAL_H
+
+#include <stdio.h>
+#include "scpkit/apdu.h"
+#include "scpkit/card.h"
+#include "scpkit/scp03.h"
+
+#define CARD_STATE_FILE "card.state"
+#define CARD_LOCK_FILE "card.lock"
+#define CARD_MAX_SETS 8
+#define CARD_ATR_MAX 33
+#define CARD_CPLC_LEN 42
+#define CARD_ID_MAX 16
+#define CARD_OBJ_MAX_LEN 128
+#define CARD_OBJ_MAX 8
+#define CARD_SEQ_MAX 0xFFFFFFu
+
+/* GP card life cycle (GPC 5.1.1, table 11-5 coding). */
+#define CARD_LC_OP_READY 0x01
+#define CARD_LC_INITIALIZED 0x07
+#define CARD_LC_SECURED 0x0F
+#define CARD_LC_LOCKED 0x7F
+#define CARD_LC_TERMINATED 0xFF
+/* Application life cycle (GPC 5.3.1). */
+#define CARD_APP_SELECTABLE 0x07
+#define CARD_APP_LOCKED 0x83
+
+#define CARD_PROFILE_YUBIKEY 0
+#define CARD_PROFILE_GP23 1
+
+/* Selected application. */
+#define CARD_SEL_NONE 0
+#define CARD_SEL_ISD 1
+#define CARD_SEL_STORE 2
+
+typedef struct card_keyset {
+    uint8_t kvn;
+    uint8_t key_len;
+    uint8_t factory; /* the set restored when the last one goes */
+    uint8_t fails;   /* failed EXTERNAL AUTHENTICATEs in a row */
+    uint8_t enc[SCP_AES_MAX_KEY], mac[SCP_AES_MAX_KEY], dek[SCP_AES_MAX_KEY];
+} card_keyset;
+
+typedef struct card_obj {
+    uint16_t tag;
+    uint8_t len;
+    uint8_t data[CARD_OBJ_MAX_LEN];
+} card_obj;
+
+/* Everything that survives a power cycle; one state file holds it all. */
+typedef struct card_state {
+    uint8_t profile, i, min_level, lifecycle, keyset_limit, retry_limit;
+    uint8_t atr_len, aid_len, iin_len, cin_len;
+    uint8_t atr[CARD_ATR_MAX];
+    uint8_t kdd[SCP03_KDD_LEN];
+    uint8_t cplc[CARD_CPLC_LEN];
+    uint8_t aid[CARD_ID_MAX], iin[CARD_ID_MAX], cin[CARD_ID_MAX];
+    uint32_t seq; /* last sequence counter value handed out */
+    card_keyset factory;
+    uint8_t nsets;
+    card_keyset sets[CARD_MAX_SETS];
+    uint8_t app_lifecycle;
+    uint8_t nobj;
+    card_obj obj[CARD_OBJ_MAX];
+} card_state;
+
+struct scp_card {
+    char path[4096]; /* DIR/card.state */
+    char dir[4000];
+    int lock_fd;
+    card_state st;
+    uint8_t selected;
+    scp03_session sess;
+    uint8_t sess_app; /* the application the session belongs to */
+    uint8_t sess_kvn; /* key set the handshake used (failure counting) */
+    uint8_t sess_dek[SCP_AES_MAX_KEY]; /* DEK of that set, for PUT KEY */
+    uint8_t sess_dek_len;
+    FILE *trace;
+    int fail_writes; /* tests: fail the n-th next state write (0: never) */
+};
+
+/* A response under construction: data then SW. */
+typedef struct card_resp {
+    uint8_t *data;
+    size_t cap;
+    size_t len;
+    uint16_t sw;
+    uint8_t end_session; /* end the session once this response is out */
+} card_resp;
+
+/* ---- state.c ---- */
+SCP_MUST_CHECK int card_state_save(scp_card *c, const card_state *st);
+SCP_MUST_CHECK int card_state_load(const char *path, card_state *st, char *err, size_t err_size);
+SCP_MUST_CHECK int card_state_new(card_state *st, const scp_card_init_opts *o);
+/* Restore the factory set as the only set. */
+void card_factory_reset_keys(card_state *st);
+card_keyset *card_find_set(card_state *st, uint8_t kvn);
+void card_wipe_state(card_state *st);
+/* Delete the set at index k; the factory set returns when none is left. */
+void card_delete_set(card_state *st, size_t k);
+
+/* ---- card.c ---- */
+int card_authenticated(const scp_card *c, uint8_t app);
+void card_end_session(scp_card *c);
+/* Copy a working state, let `fn` change it, persist it, then adopt it. */
+SCP_MUST_CHECK int card_commit(scp_card *c, const card_state *next);
+
+/* ---- isd.c: one plain command for the ISD; SW in r->sw. Returns an
+ * scp_rc only for local failures (state file I/O). */
+SCP_MUST_CHECK int card_isd_command(scp_card *c, const scp_apdu *a, card_resp *r);
+SCP_MUST_CHECK int card_isd_initialize_update(scp_card *c, const scp_apdu *a, card_resp *r);
+SCP_MUST_CHECK int card_external_authenticate(scp_card *c, const uint8_t *capdu, size_t len,
+                                              const scp_apdu *a, card_resp *r);
+SCP_MUST_CHECK int card_get_data_common(scp_card *c, const scp_apdu *a, card_resp *r);
+
+/* ---- keys.c ---- */
+SCP_MUST_CHECK int card_put_key(scp_card *c, const scp_apdu *a, card_resp *r);
+SCP_MUST_CHECK int card_delete_key(scp_card *c, const scp_apdu *a, card_resp *r);
+
+/* ---- app_store.c ---- */
+extern const uint8_t card_store_aid[];
+extern const size_t card_store_aid_len;
+SCP_MUST_CHECK int card_store_command(scp_card *c, const scp_apdu *a, card_resp *r);
+
+/* ---- helpers ---- */
+static inline void card_sw(card_resp *r, uint16_t sw)
+{
+    r->len = 0;
+    r->sw = sw;
+}
+
+#endif

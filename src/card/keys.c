@@ -1,0 +1,149 @@
+/* scpkit card: PUT KEY (GPC 11.8, Amd D 7.2) and DELETE KEY (GPC 11.2)
+ * for whole SCP03 key sets, with the YubiKey's rules (seed 002): the
+ * first new set replaces the factory set, at most keyset_limit sets,
+ * KVN FF reserved for the factory set, deleting the last set restores the
+ * factory set (and needs P2 = 01 to be done on purpose). Each change is
+ * one atomic state write: the old set or the new one, never a mix. */
+#include <string.h>
+#include "card/internal.h"
+#include "core/guard.h"
+#include "scpkit/crypto.h"
+#include "scpkit/gp.h"
+
+static int key_admin_ok(const scp_card *c)
+{
+    /* key management over an authenticated, MACed ISD session */
+    return card_authenticated(c, CARD_SEL_ISD) && (c->sess.level & SCP_LEVEL_CMAC);
+}
+
+/* Where the new set goes: an index into next->sets, or a status word. */
+static uint16_t place_set(card_state *next, uint8_t p1, uint8_t new_kvn, size_t *idx)
+{
+    card_keyset *old;
+    if (p1 == 0) {
+        if (card_find_set(next, new_kvn) != NULL)
+            return 0x6A80; /* a new set with a KVN already in use */
+        if (next->nsets == 1 && next->sets[0].factory) {
+            *idx = 0; /* the first new set replaces the factory set */
+            return 0x9000;
+        }
+        if (next->nsets >= next->keyset_limit)
+            return 0x6A84; /* not enough memory space */
+        *idx = next->nsets++;
+        return 0x9000;
+    }
+    old = card_find_set(next, p1);
+    if (old == NULL)
+        return 0x6A88;
+    if (new_kvn != p1 && card_find_set(next, new_kvn) != NULL)
+        return 0x6A80;
+    *idx = (size_t)(old - next->sets);
+    return 0x9000;
+}
+
+/* Response (as GPC 11.8.3.1): KVN then the KCV of each key. */
+static int put_key_response(const scp03_keys *k, card_resp *r)
+{
+    uint8_t kcv[SCP_KCV_LEN];
+    ENSURE(r->cap >= 1 + 3 * SCP_KCV_LEN, SCP_E_BUFFER_TOO_SMALL);
+    r->data[0] = k->kvn;
+    GUARD(scp_kcv_aes(k->enc, k->key_len, kcv));
+    memcpy(r->data + 1, kcv, SCP_KCV_LEN);
+    GUARD(scp_kcv_aes(k->mac, k->key_len, kcv));
+    memcpy(r->data + 4, kcv, SCP_KCV_LEN);
+    GUARD(scp_kcv_aes(k->dek, k->key_len, kcv));
+    memcpy(r->data + 7, kcv, SCP_KCV_LEN);
+    r->len = 10;
+    r->sw = 0x9000;
+    return SCP_OK;
+}
+
+static uint16_t parse_new_keys(const scp_card *c, const scp_apdu *a, scp03_keys *k)
+{
+    if (a->lc == 0)
+        return 0x6700;
+    if (scp_gp_putkey_parse(c->sess_dek, c->sess_dek_len, a->data, a->lc, k) != SCP_OK)
+        return 0x6A80; /* bad layout, unsupported key type or KCV mismatch */
+    if (c->st.profile == CARD_PROFILE_YUBIKEY && k->key_len != 16)
+        return 0x6A80; /* a YubiKey holds AES-128 key sets only */
+    if (k->kvn == 0 || k->kvn == 0xFF)
+        return 0x6A80; /* FF is the factory set's */
+    return 0x9000;
+}
+
+int card_put_key(scp_card *c, const scp_apdu *a, card_resp *r)
+{
+    scp03_keys k;
+    card_state next;
+    card_keyset *ks;
+    size_t idx = 0;
+    uint16_t sw;
+    int rc = SCP_OK;
+
+    if (!key_admin_ok(c)) {
+        card_sw(r, 0x6982);
+        return SCP_OK;
+    }
+    if (a->p2 != 0x81 || a->p1 > 0x7F) {
+        card_sw(r, 0x6A86); /* whole sets only: key id 1, b8 "several keys" */
+        return SCP_OK;
+    }
+    memset(&k, 0, sizeof(k));
+    next = c->st;
+    sw = parse_new_keys(c, a, &k);
+    if (sw == 0x9000)
+        sw = place_set(&next, a->p1, k.kvn, &idx);
+    if (sw == 0x9000) {
+        ks = &next.sets[idx];
+        scp_wipe(ks, sizeof(*ks));
+        ks->kvn = k.kvn;
+        ks->key_len = k.key_len;
+        memcpy(ks->enc, k.enc, k.key_len);
+        memcpy(ks->mac, k.mac, k.key_len);
+        memcpy(ks->dek, k.dek, k.key_len);
+        rc = card_commit(c, &next);
+        if (rc == SCP_OK)
+            rc = put_key_response(&k, r);
+    } else {
+        card_sw(r, sw);
+    }
+    scp_wipe(&k, sizeof(k));
+    card_wipe_state(&next);
+    return rc;
+}
+
+int card_delete_key(scp_card *c, const scp_apdu *a, card_resp *r)
+{
+    uint8_t kvn = 0, kid = 0;
+    card_state next;
+    card_keyset *ks;
+    int rc;
+
+    if (!key_admin_ok(c)) {
+        card_sw(r, 0x6982);
+        return SCP_OK;
+    }
+    if (a->p1 != 0x00 || (a->p2 != 0x00 && a->p2 != 0x01)) {
+        card_sw(r, 0x6A86);
+        return SCP_OK;
+    }
+    if (scp_gp_deletekey_parse(a->data, a->lc, &kvn, &kid) != SCP_OK || kvn == 0 || kid != 0) {
+        card_sw(r, 0x6A80); /* by KVN, whole sets only */
+        return SCP_OK;
+    }
+    ks = card_find_set(&c->st, kvn);
+    if (ks == NULL) {
+        card_sw(r, 0x6A88);
+        return SCP_OK;
+    }
+    if (c->st.nsets == 1 && a->p2 != 0x01) {
+        card_sw(r, 0x6985); /* the last set goes only with P2 = 01 (seed 002) */
+        return SCP_OK;
+    }
+    next = c->st;
+    card_delete_set(&next, (size_t)(ks - c->st.sets));
+    rc = card_commit(c, &next);
+    card_wipe_state(&next);
+    card_sw(r, 0x9000);
+    return rc;
+}

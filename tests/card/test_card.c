@@ -1,0 +1,438 @@
+/* The virtual card through the engine's host role, in process: SELECT and
+ * GET DATA, the handshake at every level for S8/S16, random and
+ * pseudo-random challenges, AES-128/192/256; PUT KEY / DELETE KEY with the
+ * YubiKey rules; retry-limit deletion; lifecycle; the store application's
+ * channel scoping; bad APDUs. Every happy path has a refused twin. */
+#include <string.h>
+#include "card_util.h"
+#include "scpkit/tlv.h"
+#include "test.h"
+
+static scp_card *make(char *dir, size_t dsz, const char *profile, int i, uint8_t lc)
+{
+    scp_card_init_opts o = { .profile = profile, .scp_i = i, .kvn = -1, .lifecycle = lc };
+    scp_card *c = NULL;
+    char err[256] = "";
+    tc_tmpdir(dir, dsz);
+    CHECK_OK(scp_card_init(dir, &o));
+    CHECK_OK(scp_card_open(dir, &c, err, sizeof(err)));
+    return c;
+}
+
+static void drop(scp_card *c, const char *dir)
+{
+    scp_card_close(c);
+    tc_rmdir(dir);
+}
+
+static void test_select_get_data(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), NULL, -1, 0);
+    tc_resp r;
+    scp_tlv t;
+    static const uint32_t path[] = { 0x66, 0x73, 0x64 };
+    static const uint8_t scp_oid[] = { 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xFC,
+                                       0x6B, 0x04, 0x03, 0x60 };
+    uint8_t atr[40];
+
+    CHECK(scp_card_atr(c, atr, sizeof(atr)) > 4 && atr[0] == 0x3B);
+    CHECK_OK(tc_xfer_hex(c, "00A4040008A000000151000000", &r));
+    CHECK(r.sw == 0x9000 && r.len > 10 && r.data[0] == 0x6F);
+    CHECK_OK(tc_xfer_hex(c, "00A4040005A000000151", &r)); /* partial AID (GPShell) */
+    CHECK(r.sw == 0x9000);
+    CHECK(tc_sw(c, "00A4040005A000000999") == 0x6A82);
+    CHECK(tc_sw(c, "00A4040C08A000000151000000") == 0x9000);
+    /* CPLC with CLA 00 and 80, with and without Le (seed 002) */
+    const char *cplc[] = { "00CA9F7F", "00CA9F7F00", "80CA9F7F00" };
+    for (int k = 0; k < 3; k++) {
+        CHECK_OK(tc_xfer_hex(c, cplc[k], &r));
+        CHECK(r.sw == 0x9000 && r.len == 45 && r.data[0] == 0x9F && r.data[1] == 0x7F &&
+              r.data[2] == 0x2A && r.data[3] == 0x40 && r.data[4] == 0x90);
+    }
+    CHECK_OK(tc_xfer_hex(c, "80CA006600", &r));
+    CHECK(r.sw == 0x9000);
+    CHECK(scp_tlv_find_path(r.data, r.len, path, 3, &t) == 1);
+    CHECK_MEM(t.val, t.len, scp_oid, sizeof(scp_oid));
+    CHECK_OK(tc_xfer_hex(c, "80CA00E000", &r));
+    static const uint8_t ki[] = { 0xE0, 0x12, 0xC0, 0x04, 0x01, 0xFF, 0x88, 0x10, 0xC0, 0x04,
+                                  0x02, 0xFF, 0x88, 0x10, 0xC0, 0x04, 0x03, 0xFF, 0x88, 0x10 };
+    CHECK_MEM(r.data, r.len, ki, sizeof(ki));
+    CHECK(tc_sw(c, "80CA004200") == 0x9000 && tc_sw(c, "80CA004500") == 0x9000);
+    CHECK_OK(tc_xfer_hex(c, "80CA00C100", &r));
+    CHECK(r.sw == 0x9000 && r.len == 5 && r.data[0] == 0xC1 && r.data[1] == 3);
+    CHECK(tc_sw(c, "80CA00FE00") == 0x6A88);
+    CHECK(tc_sw(c, "80CA9F7F0100") == 0x6700);
+    drop(c, dir);
+}
+
+static void test_bad_apdus(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), "gp23", -1, 0);
+    tc_resp r;
+    CHECK(tc_sw(c, "00") == 0x6700);
+    CHECK(tc_sw(c, "00A404") == 0x6700);
+    CHECK(tc_sw(c, "00A4040008A0000001") == 0x6700); /* Lc past the end */
+    CHECK(tc_sw(c, "FFCA9F7F00") == 0x6E00);
+    CHECK(tc_sw(c, "40CA9F7F00") == 0x6E00);
+    CHECK(tc_sw(c, "01CA9F7F00") == 0x6881);
+    CHECK(tc_sw(c, "10CA9F7F00") == 0x6884);
+    CHECK(tc_sw(c, "00B0000000") == 0x6D00);
+    CHECK(tc_sw(c, "00A4000000") == 0x6A86);
+    CHECK(tc_sw(c, "00A4040100") == 0x6A86);
+    CHECK(tc_sw(c, "80D8018103010203") == 0x6982); /* PUT KEY without a channel */
+    CHECK(tc_sw(c, "80E40000 03 D201FF") == 0x6982);
+    CHECK(tc_sw(c, "80F28002024F0000") == 0x6982);
+    CHECK(tc_sw(c, "80F0800F") == 0x6982);
+    CHECK(tc_sw(c, "00D8018103010203") == 0x6E00);
+    CHECK(tc_sw(c, "8482330010 00112233445566778899AABBCCDDEEFF") == 0x6985); /* EA, no IU */
+    CHECK(tc_sw(c, "84CA9F7F00") == 0x6982); /* secure messaging without a session */
+    CHECK(tc_sw(c, "8050000108 0011223344556677") == 0x6A86);
+    CHECK(tc_sw(c, "8050000005 0011223344") == 0x6700);
+    CHECK(tc_sw(c, "8050000008 0011223344556677") == 0x6A80); /* S8 on an S16 card */
+    CHECK(tc_sw(c, "8050070010 00112233445566778899AABBCCDDEEFF") == 0x6A88);
+    CHECK(tc_sw(c, "0050000010 00112233445566778899AABBCCDDEEFF") == 0x6E00);
+    /* case 2 extended (Le 0000 = 65536) is fine; an Lc with no data is not */
+    CHECK(tc_xfer_hex(c, "00CA9F7F000000", &r) == 0 && r.sw == 0x9000 && r.len == 45);
+    CHECK(tc_sw(c, "00CA9F7F02AA") == 0x6700);
+    drop(c, dir);
+}
+
+static uint16_t ea_with_level(scp_card *c, const scp03_keys *k, size_t chal, uint8_t level)
+{
+    scp03_session s;
+    uint8_t b[64];
+    size_t n = 0;
+    tc_resp r;
+    memset(&s, 0, sizeof(s));
+    if (scp03_host_begin(&s, k, NULL, chal) != 0 ||
+        scp03_host_initialize_update(&s, 0x80, b, sizeof(b), &n) != 0 ||
+        tc_xfer(c, b, n, &r) != 0 || scp03_host_iu_response(&s, r.data, r.len) != 0 ||
+        scp03_host_external_authenticate(&s, 0x01, b, sizeof(b), &n) != 0)
+        return 0;
+    scp03_end(&s);
+    b[2] = level;
+    return tc_xfer(c, b, n, &r) == 0 ? r.sw : 0;
+}
+
+/* The whole matrix: i x key length x level. */
+static void test_levels(void)
+{
+    static const int is[] = { 0x00, 0x01, 0x10, 0x11, 0x20, 0x21, 0x60, 0x61, 0x70, 0x71 };
+    static const uint8_t levels[] = { 0x00, 0x01, 0x03, 0x11, 0x13, 0x33 };
+    static const size_t lens[] = { 16, 24, 32 };
+    for (size_t a = 0; a < sizeof(is) / sizeof(is[0]); a++) {
+        for (size_t b = 0; b < 3; b++) {
+            char dir[256];
+            uint8_t key[32];
+            scp_card_init_opts o = { .profile = "gp23", .scp_i = is[a], .kvn = 0x30 };
+            scp_card *c = NULL;
+            size_t chal = (is[a] & 1) ? 16 : 8;
+            test_rand_bytes(key, lens[b]);
+            o.key = key;
+            o.key_len = lens[b];
+            tc_tmpdir(dir, sizeof(dir));
+            CHECK_OK(scp_card_init(dir, &o));
+            CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+            if (c == NULL)
+                continue;
+            for (size_t l = 0; l < sizeof(levels); l++) {
+                scp03_keys k;
+                scp03_session s;
+                tc_resp r;
+                uint16_t sw;
+                int allowed = scp03_level_allowed((uint8_t)is[a], levels[l]);
+                tc_keys(&k, key, lens[b], 0x30);
+                if (!allowed) {
+                    /* the host engine will not ask; hand the card an EA
+                     * whose P1 was changed to the refused level */
+                    CHECK(ea_with_level(c, &k, chal, levels[l]) == 0x6A86);
+                    continue;
+                }
+                sw = tc_open(c, &s, &k, 0x30, levels[l], chal);
+                CHECK(sw == 0x9000);
+                if (sw != 0x9000)
+                    continue;
+                CHECK(tc_send_hex(c, &s, "80CA9F7F00", &r) == 0x9000 && r.len == 45);
+                CHECK(tc_send_hex(c, &s, "80CA00C100", &r) == 0x9000);
+                CHECK(tc_send_hex(c, &s, "80F28002024F0000", &r) == 0x9000 &&
+                      r.data[0] == 0xE3);
+                CHECK(tc_send_hex(c, &s, "80F24002024F0000", &r) == 0x9000);
+                CHECK(tc_send_hex(c, &s, "80F22002024F0000", &r) == 0x6A88);
+                scp03_end(&s);
+            }
+            /* wrong challenge mode for this card */
+            {
+                scp03_keys k;
+                scp03_session s;
+                tc_keys(&k, key, lens[b], 0x30);
+                CHECK(tc_open(c, &s, &k, 0, 0x01, chal == 8 ? 16 : 8) == 0x6A80);
+                scp03_end(&s);
+            }
+            scp_card_close(c);
+            tc_rmdir(dir);
+        }
+    }
+}
+
+static void test_yubikey_profile(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), "yubikey", -1, 0);
+    scp03_keys f, k;
+    scp03_session s;
+    uint8_t key24[24] = { 1 };
+    tc_factory(&f);
+    CHECK(tc_open(c, &s, &f, 0, 0x03, 8) == 0x6A86); /* level 33 only */
+    CHECK(tc_open(c, &s, &f, 0, 0x33, 8) == 0x9000);
+    tc_keys(&k, key24, 24, 0x01);
+    CHECK(tc_put_key(c, &s, &f, &k, 0) == 0x6A80); /* AES-128 only */
+    scp03_end(&s);
+    drop(c, dir);
+}
+
+static void test_put_delete(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), "gp23", -1, 0);
+    scp03_keys f, k1, k2, k3, k4, bad;
+    scp03_session s;
+    uint8_t key[32];
+    tc_resp r;
+
+    tc_factory(&f);
+    test_rand_bytes(key, 32);
+    tc_keys(&k1, key, 16, 0x01);
+    tc_keys(&k2, key, 24, 0x02);
+    tc_keys(&k3, key, 32, 0x03);
+    tc_keys(&k4, key, 16, 0x04);
+    CHECK(tc_open(c, &s, &f, 0xFF, 0x01, 16) == 0x9000);
+    /* level 01 is enough for key management; level 00 is not (below) */
+    CHECK(tc_put_key(c, &s, &f, &k1, 0) == 0x9000);
+    scp03_end(&s);
+    /* the factory set is gone: KVN FF unknown, and 40..4F no longer opens */
+    CHECK(tc_open(c, &s, &f, 0xFF, 0x33, 16) == 0x6A88);
+    CHECK(tc_open(c, &s, &f, 0x00, 0x33, 16) == 1); /* card cryptogram mismatch */
+    scp03_end(&s);
+    CHECK(tc_sw(c, "80CA00C100") == 0x9000); /* the aborted handshake ended cleanly */
+    CHECK(tc_open(c, &s, &k1, 0x01, 0x33, 16) == 0x9000);
+    CHECK(tc_put_key(c, &s, &k1, &k2, 0) == 0x9000);
+    CHECK(tc_put_key(c, &s, &k1, &k3, 0) == 0x9000);
+    CHECK(tc_put_key(c, &s, &k1, &k4, 0) == 0x6A84); /* key-set limit 3 */
+    CHECK(tc_put_key(c, &s, &k1, &k2, 0) == 0x6A80); /* KVN in use */
+    CHECK(tc_put_key(c, &s, &k1, &k4, 0x09) == 0x6A88); /* replace unknown */
+    /* a KCV that does not match, and a DEK that is not the session's */
+    bad = k4;
+    CHECK(tc_put_key(c, &s, &k2, &bad, 0x02) == 0x6A80);
+    /* replace set 02 by set 04 in one write */
+    CHECK(tc_put_key(c, &s, &k1, &k4, 0x02) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "80CA00E000", &r) == 0x9000 && r.len == 2 + 9 * 6);
+    CHECK(tc_delete_key(c, &s, 0x04, 0) == 0x9000);
+    CHECK(tc_delete_key(c, &s, 0x04, 0) == 0x6A88);
+    CHECK(tc_delete_key(c, &s, 0x03, 0) == 0x9000);
+    CHECK(tc_delete_key(c, &s, 0x01, 0) == 0x6985); /* the last one needs P2=01 */
+    CHECK(tc_delete_key(c, &s, 0x01, 1) == 0x9000);
+    scp03_end(&s);
+    CHECK(tc_open(c, &s, &f, 0xFF, 0x33, 16) == 0x9000); /* factory set restored */
+    scp03_end(&s);
+    /* level 00: authenticated, but unprotected commands manage no keys */
+    CHECK(tc_open(c, &s, &f, 0xFF, 0x00, 16) == 0x9000);
+    CHECK(tc_put_key(c, &s, &f, &k1, 0) == 0x6982);
+    scp03_end(&s);
+    drop(c, dir);
+}
+
+static void test_retry_limit(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), "gp23", 0x70, 0);
+    scp03_keys f, k1, k2, wrong;
+    scp03_session s;
+    uint8_t key[16], wkey[16];
+    char err[200];
+
+    tc_factory(&f);
+    test_rand_bytes(key, 16);
+    test_rand_bytes(wkey, 16);
+    tc_keys(&k1, key, 16, 0x01);
+    key[0] ^= 1;
+    tc_keys(&k2, key, 16, 0x02);
+    CHECK(tc_open(c, &s, &f, 0, 0x33, 8) == 0x9000);
+    CHECK(tc_put_key(c, &s, &f, &k1, 0) == 0x9000);
+    CHECK(tc_put_key(c, &s, &f, &k2, 0) == 0x9000);
+    scp03_end(&s);
+    /* the host cannot verify the card's cryptogram with wrong keys; make
+     * it send a bad host cryptogram anyway by using the right ENC/MAC for
+     * the card cryptogram but a wrong MAC in EA: corrupt the session */
+    for (int n = 0; n < 31; n++) {
+        uint8_t b[64];
+        size_t len = 0;
+        tc_resp r;
+        tc_keys(&wrong, wkey, 16, 0x02);
+        memset(&s, 0, sizeof(s));
+        CHECK_OK(scp03_host_begin(&s, &k2, NULL, 8));
+        CHECK_OK(scp03_host_initialize_update(&s, 0x80, b, sizeof(b), &len));
+        CHECK_OK(tc_xfer(c, b, len, &r));
+        CHECK_OK(scp03_host_iu_response(&s, r.data, r.len));
+        CHECK_OK(scp03_host_external_authenticate(&s, 0x33, b, sizeof(b), &len));
+        b[len - 1] ^= 0x01; /* the C-MAC no longer verifies */
+        CHECK_OK(tc_xfer(c, b, len, &r));
+        CHECK(r.sw == 0x6300);
+        scp03_end(&s);
+    }
+    /* the count survives a reopen; a success resets it... */
+    scp_card_close(c);
+    CHECK_OK(scp_card_open(dir, &c, err, sizeof(err)));
+    CHECK(tc_open(c, &s, &k2, 0x02, 0x33, 8) == 0x9000);
+    scp03_end(&s);
+    /* ...so 31 more failures still leave it, and the 32nd deletes it */
+    for (int n = 0; n < 32; n++) {
+        uint8_t b[64];
+        size_t len = 0;
+        tc_resp r;
+        memset(&s, 0, sizeof(s));
+        CHECK_OK(scp03_host_begin(&s, &k2, NULL, 8));
+        CHECK_OK(scp03_host_initialize_update(&s, 0x80, b, sizeof(b), &len));
+        CHECK_OK(tc_xfer(c, b, len, &r));
+        CHECK_OK(scp03_host_iu_response(&s, r.data, r.len));
+        CHECK_OK(scp03_host_external_authenticate(&s, 0x33, b, sizeof(b), &len));
+        b[6] ^= 0x80; /* the host cryptogram is wrong */
+        CHECK_OK(tc_xfer(c, b, len, &r));
+        CHECK(r.sw == 0x6300);
+        scp03_end(&s);
+    }
+    CHECK(tc_open(c, &s, &k2, 0x02, 0x33, 8) == 0x6A88);
+    CHECK(tc_open(c, &s, &k1, 0x01, 0x33, 8) == 0x9000); /* the other set lives */
+    scp03_end(&s);
+    /* retry out the last set: the factory set comes back */
+    for (int n = 0; n < 32; n++) {
+        uint8_t b[64];
+        size_t len = 0;
+        tc_resp r;
+        memset(&s, 0, sizeof(s));
+        CHECK_OK(scp03_host_begin(&s, &k1, NULL, 8));
+        CHECK_OK(scp03_host_initialize_update(&s, 0x80, b, sizeof(b), &len));
+        CHECK_OK(tc_xfer(c, b, len, &r));
+        CHECK_OK(scp03_host_iu_response(&s, r.data, r.len));
+        CHECK_OK(scp03_host_external_authenticate(&s, 0x33, b, sizeof(b), &len));
+        b[len - 2] ^= 0x01;
+        CHECK_OK(tc_xfer(c, b, len, &r));
+        CHECK(r.sw == 0x6300);
+        scp03_end(&s);
+    }
+    CHECK(tc_open(c, &s, &k1, 0x01, 0x33, 8) == 0x6A88);
+    CHECK(tc_open(c, &s, &f, 0xFF, 0x33, 8) == 0x9000);
+    scp03_end(&s);
+    drop(c, dir);
+}
+
+static void test_lifecycle(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), "gp23", -1, 0x01);
+    scp03_keys f;
+    scp03_session s;
+    tc_resp r;
+    tc_factory(&f);
+    CHECK(tc_open(c, &s, &f, 0, 0x03, 16) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "80F2800202 4F00 00", &r) == 0x9000);
+    CHECK(r.len > 14 && r.data[r.len - 9] == 0x9F && r.data[r.len - 6] == 0x01);
+    CHECK(tc_send_hex(c, &s, "80F0800F", &r) == 0x6985); /* OP_READY -> SECURED */
+    CHECK(tc_send_hex(c, &s, "80F0807F", &r) == 0x6985);
+    CHECK(tc_send_hex(c, &s, "80F08007", &r) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "80F08001", &r) == 0x6985); /* back: never */
+    CHECK(tc_send_hex(c, &s, "80F0800F", &r) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "80F0807F", &r) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "80F08007", &r) == 0x6985);
+    CHECK(tc_send_hex(c, &s, "80F0800F", &r) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "80F0807F", &r) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "80F0700F", &r) == 0x6A86);
+    scp03_end(&s);
+    /* CARD_LOCKED: the store application cannot be selected */
+    CHECK(tc_sw(c, "00A4040008F07363706B697401") == 0x6A82);
+    CHECK(tc_open(c, &s, &f, 0, 0x03, 16) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "80F080FF", &r) == 0x9000);
+    scp03_end(&s);
+    /* TERMINATED, for good, across a reopen: only GET DATA answers */
+    scp_card_close(c);
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+    CHECK(tc_sw(c, "00CA9F7F00") == 0x9000);
+    CHECK(tc_sw(c, "00A4040008A000000151000000") == 0x6A82);
+    CHECK(tc_sw(c, "8050000010 00112233445566778899AABBCCDDEEFF") == 0x6985);
+    drop(c, dir);
+}
+
+static void test_store_app(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), "gp23", 0x70, 0);
+    scp03_keys f;
+    scp03_session s;
+    tc_resp r;
+    static const uint8_t val[] = { 0xCA, 0xFE, 0xBA, 0xBE };
+    tc_factory(&f);
+    CHECK(tc_sw(c, "00A4040008F07363706B697401") == 0x9000);
+    CHECK(tc_sw(c, "00CA010100") == 0x6982);
+    CHECK(tc_sw(c, "00DA010104CAFEBABE") == 0x6982);
+    /* a channel opened on the ISD does not reach the store */
+    CHECK(tc_sw(c, "00A4040000") == 0x9000);
+    CHECK(tc_open(c, &s, &f, 0, 0x33, 8) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00A4040008F07363706B697401", &r) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00CA010100", &r) == 0x6982); /* ended by the SELECT */
+    CHECK(tc_sw(c, "00CA010100") == 0x6982);
+    scp03_end(&s);
+    /* a channel opened while the store is selected */
+    CHECK(tc_open(c, &s, &f, 0, 0x13, 8) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00DA010104CAFEBABE", &r) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00CA010100", &r) == 0x9000);
+    CHECK_MEM(r.data, r.len, val, sizeof(val));
+    CHECK(tc_send_hex(c, &s, "00CA010200", &r) == 0x6A88);
+    CHECK(tc_send_hex(c, &s, "00B0000000", &r) == 0x6D00);
+    /* a plain command inside the session ends it */
+    CHECK(tc_sw(c, "00CA010100") == 0x6982);
+    CHECK(tc_send_hex(c, &s, "00CA010100", &r) == 0x6982);
+    CHECK(tc_sw(c, "00CA010100") == 0x6982);
+    scp03_end(&s);
+    /* the object survived; the ISD key commands do not exist here */
+    scp_card_close(c);
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+    CHECK(tc_sw(c, "00A4040008F07363706B697401") == 0x9000);
+    CHECK(tc_open(c, &s, &f, 0, 0x01, 8) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00CA010100", &r) == 0x9000);
+    CHECK_MEM(r.data, r.len, val, sizeof(val));
+    CHECK(tc_send_hex(c, &s, "80D8018103010203", &r) == 0x6D00);
+    CHECK(tc_send_hex(c, &s, "00DA010100", &r) == 0x9000); /* delete */
+    CHECK(tc_send_hex(c, &s, "00CA010100", &r) == 0x6A88);
+    scp03_end(&s);
+    drop(c, dir);
+}
+
+static void test_transport(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), NULL, -1, 0);
+    scp_transport t;
+    uint8_t cmd[] = { 0x00, 0xCA, 0x9F, 0x7F, 0x00 }, resp[64];
+    size_t n = 0;
+    scp_card_transport(c, &t);
+    CHECK_OK(t.transmit(t.ctx, cmd, sizeof(cmd), resp, sizeof(resp), &n));
+    CHECK(n == 47 && resp[45] == 0x90 && resp[46] == 0x00);
+    CHECK_RC(t.transmit(t.ctx, cmd, sizeof(cmd), resp, 10, &n), SCP_E_BUFFER_TOO_SMALL);
+    drop(c, dir);
+}
+
+int main(void)
+{
+    test_seed(0xCA4D);
+    test_select_get_data();
+    test_bad_apdus();
+    test_levels();
+    test_yubikey_profile();
+    test_put_delete();
+    test_retry_limit();
+    test_lifecycle();
+    test_store_app();
+    test_transport();
+    return test_done("test_card");
+}
