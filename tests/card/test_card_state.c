@@ -1,0 +1,185 @@
+/* The card's state file: the sequence counter is durable and monotonic
+ * across reopen; a flipped byte, a truncation, an extension, a wrong
+ * magic or a group-readable file are refused with SCP_E_CORRUPT /
+ * SCP_E_PERM and a message naming the file; a failed write changes
+ * nothing (old state on disk and in memory). */
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "card/internal.h"
+#include "card_util.h"
+#include "scpkit/gp.h"
+#include "test.h"
+
+static uint32_t iu_seq(const uint8_t *iu, size_t len)
+{
+    return ((uint32_t)iu[len - 3] << 16) | ((uint32_t)iu[len - 2] << 8) | iu[len - 1];
+}
+
+static void test_seq_durable(void)
+{
+    char dir[256];
+    scp_card_init_opts o = { .profile = "gp23", .scp_i = -1, .kvn = -1 };
+    scp_card *c = NULL;
+    scp03_keys f;
+    scp03_session s;
+    uint8_t iu[64];
+    size_t n = 0;
+    uint32_t last = 0;
+    tc_resp r;
+
+    tc_factory(&f);
+    tc_tmpdir(dir, sizeof(dir));
+    CHECK_OK(scp_card_init(dir, &o));
+    CHECK_RC(scp_card_init(dir, &o), SCP_E_ARG); /* never overwrites a card */
+    for (int round = 0; round < 5; round++) {
+        CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+        scp_card *c2 = NULL;
+        CHECK_RC(scp_card_open(dir, &c2, NULL, 0), SCP_E_IO); /* locked by the first */
+        for (int k = 0; k < 3; k++) {
+            CHECK(tc_open_iu(c, &s, &f, 0, 0x33, 16, iu, &n) == 0x9000);
+            CHECK(n == 10 + 3 + 32 + 3 && iu_seq(iu, n) == last + 1);
+            last = iu_seq(iu, n);
+            scp03_end(&s);
+        }
+        CHECK(tc_sw(c, "80CA00C100") == 0x6982); /* plain inside the session: ends it */
+        CHECK_OK(tc_xfer_hex(c, "80CA00C100", &r));
+        CHECK(r.len == 5 && ((uint32_t)r.data[2] << 16 | r.data[3] << 8 | r.data[4]) == last);
+        scp_card_close(c);
+    }
+    CHECK(last == 15);
+    tc_rmdir(dir);
+}
+
+static void test_seq_exhausted(void)
+{
+    char dir[256];
+    scp_card_init_opts o = { .profile = "gp23", .scp_i = 0x70, .kvn = -1 };
+    scp_card *c = NULL;
+    scp03_keys f;
+    scp03_session s;
+    card_state next;
+    tc_factory(&f);
+    tc_tmpdir(dir, sizeof(dir));
+    CHECK_OK(scp_card_init(dir, &o));
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+    next = c->st;
+    next.seq = CARD_SEQ_MAX - 1;
+    CHECK_OK(card_commit(c, &next));
+    CHECK(tc_open(c, &s, &f, 0, 0x33, 8) == 0x9000);
+    CHECK(tc_open(c, &s, &f, 0, 0x33, 8) == 0x6985); /* never wraps */
+    scp03_end(&s);
+    scp_card_close(c);
+    tc_rmdir(dir);
+}
+
+static void test_failed_write(void)
+{
+    char dir[256];
+    scp_card_init_opts o = { .profile = "gp23", .scp_i = -1, .kvn = -1 };
+    scp_card *c = NULL;
+    scp03_keys f, k1;
+    scp03_session s;
+    uint8_t key[16] = { 7 }, cmd[300], b[400];
+    size_t n = 0;
+    uint32_t seq;
+    tc_factory(&f);
+    tc_keys(&k1, key, 16, 1);
+    tc_tmpdir(dir, sizeof(dir));
+    CHECK_OK(scp_card_init(dir, &o));
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+    /* the IU's counter write fails: no challenge leaves the card */
+    seq = c->st.seq;
+    c->fail_writes = 1;
+    CHECK(tc_open(c, &s, &f, 0, 0x33, 16) == 0);
+    CHECK(c->st.seq == seq);
+    scp03_end(&s);
+    /* the PUT KEY write fails: the old set stays, in memory and on disk */
+    CHECK(tc_open(c, &s, &f, 0, 0x33, 16) == 0x9000);
+    c->fail_writes = 1;
+    cmd[0] = 0x80, cmd[1] = 0xD8, cmd[2] = 0, cmd[3] = 0x81;
+    CHECK_OK(scp_gp_putkey_build(f.dek, 16, &k1, cmd + 5, sizeof(cmd) - 5, &n));
+    cmd[4] = (uint8_t)n;
+    {
+        uint8_t w[400];
+        size_t wn = 0;
+        CHECK_OK(scp03_host_wrap(&s, cmd, 5 + n, w, sizeof(w), &wn));
+        CHECK_RC(scp_card_process(c, w, wn, b, sizeof(b), &n), SCP_E_IO);
+    }
+    scp03_end(&s);
+    CHECK(c->st.nsets == 1 && c->st.sets[0].kvn == 0xFF);
+    scp_card_close(c);
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+    CHECK(c->st.nsets == 1 && c->st.sets[0].kvn == 0xFF);
+    CHECK(tc_open(c, &s, &f, 0xFF, 0x33, 16) == 0x9000);
+    scp03_end(&s);
+    scp_card_close(c);
+    tc_rmdir(dir);
+}
+
+static void rewrite(const char *path, const uint8_t *p, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_TRUNC);
+    CHECK(fd >= 0 && write(fd, p, len) == (ssize_t)len);
+    close(fd);
+}
+
+static void test_corrupt(void)
+{
+    char dir[256], path[300], err[300];
+    uint8_t orig[8192], buf[8193];
+    ssize_t len;
+    int fd;
+    scp_card *c = NULL;
+    scp_card_init_opts o = { .profile = NULL, .scp_i = -1, .kvn = -1 };
+
+    tc_tmpdir(dir, sizeof(dir));
+    CHECK_OK(scp_card_init(dir, &o));
+    snprintf(path, sizeof(path), "%s/card.state", dir);
+    fd = open(path, O_RDONLY);
+    len = read(fd, orig, sizeof(orig));
+    close(fd);
+    CHECK(len > 100);
+    /* every single-byte flip is caught */
+    for (ssize_t k = 0; k < len; k++) {
+        memcpy(buf, orig, (size_t)len);
+        buf[k] ^= (uint8_t)(1u << (k % 8));
+        rewrite(path, buf, (size_t)len);
+        err[0] = 0;
+        CHECK_RC(scp_card_open(dir, &c, err, sizeof(err)), SCP_E_CORRUPT);
+        CHECK(strstr(err, path) != NULL);
+    }
+    CHECK(strstr(err, "checksum") != NULL);
+    /* truncated at every length, and one byte too long */
+    for (ssize_t k = 0; k < len; k += 7) {
+        rewrite(path, orig, (size_t)k);
+        CHECK_RC(scp_card_open(dir, &c, err, sizeof(err)), SCP_E_CORRUPT);
+    }
+    memcpy(buf, orig, (size_t)len);
+    buf[len] = 0;
+    rewrite(path, buf, (size_t)len + 1);
+    CHECK_RC(scp_card_open(dir, &c, err, sizeof(err)), SCP_E_CORRUPT);
+    CHECK(strstr(err, "truncated or extended") != NULL);
+    /* the untouched file opens; group-readable is refused */
+    rewrite(path, orig, (size_t)len);
+    CHECK_OK(scp_card_open(dir, &c, err, sizeof(err)));
+    scp_card_close(c);
+    chmod(path, 0640);
+    CHECK_RC(scp_card_open(dir, &c, err, sizeof(err)), SCP_E_PERM);
+    CHECK(strstr(err, "chmod 600") != NULL);
+    chmod(path, 0600);
+    unlink(path);
+    CHECK_RC(scp_card_open(dir, &c, err, sizeof(err)), SCP_E_NOT_FOUND);
+    tc_rmdir(dir);
+}
+
+int main(void)
+{
+    test_seed(0x57A7E);
+    test_seq_durable();
+    test_seq_exhausted();
+    test_failed_write();
+    test_corrupt();
+    return test_done("test_card_state");
+}
