@@ -1,0 +1,192 @@
+/* scpkit: an HSM-backed keystore. Master keys live in a PKCS#11 token
+ * (SoftHSM2 in a private directory by default, any module by path),
+ * sensitive and non-extractable; card keys are diversified with the master
+ * inside the token (CMAC for SP800-108/KDF3, 3DES-ECB for EMV/VISA2) and
+ * exist only in the caller's memory. Beside the token, an SQLite database
+ * keeps key metadata (label, version, KCV, NIST SP 800-57 state and its
+ * history), per-card records and a SHA-256 hash-chained audit log whose head
+ * is checkpointed with an HMAC key held inside the token.
+ *
+ * PINs never come from argv: SCPKIT_SO_PIN / SCPKIT_USER_PIN or a no-echo
+ * prompt on /dev/tty (scp_keystore_pin). */
+#ifndef SCPKIT_KEYSTORE_H
+#define SCPKIT_KEYSTORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "scpkit/gp.h"
+#include "scpkit/scp03.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SCP_KS_LABEL_MAX 64
+#define SCP_KS_MAX_KEY 32
+#define SCP_KS_DEFAULT_MODULE "/usr/lib/softhsm/libsofthsm2.so"
+#define SCP_KS_DEFAULT_TOKEN "scpkit"
+
+typedef struct scp_keystore scp_keystore; /* opaque; one open token session */
+
+typedef enum scp_ks_type {
+    SCP_KS_AES128 = 1,
+    SCP_KS_AES192,
+    SCP_KS_AES256,
+    SCP_KS_DES2, /* two-key 3DES, 16 bytes (EMV/VISA2 masters) */
+    SCP_KS_DES3, /* three-key 3DES, 24 bytes */
+} scp_ks_type;
+
+/* NIST SP 800-57 Part 1 Rev. 5, section 7: key states. */
+typedef enum scp_ks_state {
+    SCP_KS_PRE_ACTIVATION = 1,
+    SCP_KS_ACTIVE,
+    SCP_KS_SUSPENDED,
+    SCP_KS_DEACTIVATED,
+    SCP_KS_COMPROMISED,
+    SCP_KS_DESTROYED,
+} scp_ks_state;
+
+typedef struct scp_ks_key_info {
+    char label[SCP_KS_LABEL_MAX + 1];
+    uint32_t version;
+    scp_ks_type type;
+    uint8_t length;
+    uint8_t kcv[3];
+    scp_ks_state state;
+    char origin[16]; /* "generated", "shamir", "xor", "import" */
+    int64_t created, changed;
+} scp_ks_key_info;
+
+/* Names: "aes128" ... "des3"; "pre-activation" ... "destroyed". */
+SCP_MUST_CHECK int scp_ks_type_parse(const char *s, scp_ks_type *out);
+const char *scp_ks_type_name(scp_ks_type t);
+size_t scp_ks_type_len(scp_ks_type t);
+SCP_MUST_CHECK int scp_ks_state_parse(const char *s, scp_ks_state *out);
+const char *scp_ks_state_name(scp_ks_state s);
+/* SCP_OK when from -> to is an allowed SP 800-57 transition, else SCP_E_STATE. */
+SCP_MUST_CHECK int scp_ks_transition_allowed(scp_ks_state from, scp_ks_state to);
+/* "LABEL[:VERSION]" -> label and version (0 when absent: the newest). */
+SCP_MUST_CHECK int scp_ks_parse_ref(const char *s, char label[SCP_KS_LABEL_MAX + 1],
+                                    uint32_t *version);
+
+/* Where the token is and how to reach it. NULL fields take defaults: dir
+ * $HOME/.scpkit/keystore, module SCP_KS_DEFAULT_MODULE, token
+ * SCP_KS_DEFAULT_TOKEN. */
+typedef struct scp_ks_config {
+    const char *dir;
+    const char *module;
+    const char *token;
+    const char *actor; /* audit actor; NULL: $SCPKIT_ACTOR or the login name */
+} scp_ks_config;
+
+/* Create DIR (0700), a private SoftHSM2 configuration and token (or use the
+ * given module's token), initialise it with the SO PIN and user PIN, create
+ * the HMAC audit key and the metadata DB. Mechanism support is reported on
+ * `report` (may be NULL); missing mandatory ones fail with
+ * SCP_E_UNSUPPORTED. */
+SCP_MUST_CHECK int scp_keystore_init(const scp_ks_config *cfg, const char *so_pin,
+                                     const char *user_pin, FILE *report);
+/* Open an existing keystore and log in as the user. */
+SCP_MUST_CHECK int scp_keystore_open(const scp_ks_config *cfg, const char *user_pin,
+                                     scp_keystore **out);
+void scp_keystore_close(scp_keystore *ks);
+/* Print what the token can and cannot do (C_GetMechanismInfo). */
+void scp_keystore_report(scp_keystore *ks, FILE *f);
+
+/* Generate a master key inside the token (CKA_SENSITIVE, not extractable,
+ * CKA_TOKEN) in state pre-activation. version 0: next free version. */
+SCP_MUST_CHECK int scp_keystore_generate(scp_keystore *ks, const char *label, uint32_t version,
+                                         scp_ks_type type, scp_ks_key_info *info);
+/* Import a key value by unwrapping inside the token: the value is wrapped
+ * (RFC 3394) under a session key generated in the token and unwrapped, so
+ * no CKA_VALUE template ever holds it. origin: "shamir", "xor", "import". */
+SCP_MUST_CHECK int scp_keystore_import(scp_keystore *ks, const char *label, uint32_t version,
+                                       scp_ks_type type, const uint8_t *value, size_t len,
+                                       const char *origin, scp_ks_key_info *info);
+/* Look up a key (version 0: newest). */
+SCP_MUST_CHECK int scp_keystore_get(scp_keystore *ks, const char *label, uint32_t version,
+                                    scp_ks_key_info *info);
+/* Call fn for every key, ordered by label then version. */
+SCP_MUST_CHECK int scp_keystore_list(scp_keystore *ks,
+                                     void (*fn)(void *arg, const scp_ks_key_info *k), void *arg);
+/* Lifecycle change with a reason; -> active is refused here (it needs a
+ * quorum: scp_keystore_activate_*); -> destroyed destroys the token object. */
+SCP_MUST_CHECK int scp_keystore_set_state(scp_keystore *ks, const char *label, uint32_t version,
+                                          scp_ks_state to, const char *reason);
+/* Activation under dual control: M shares of the key (their recombination
+ * must give the key's KCV), or two distinct custodians' PINs. */
+SCP_MUST_CHECK int scp_keystore_activate_shares(scp_keystore *ks, const char *label,
+                                                uint32_t version, const char *const *shares,
+                                                size_t n, const char *reason);
+SCP_MUST_CHECK int scp_keystore_custodian_add(scp_keystore *ks, const char *name,
+                                              const char *pin);
+SCP_MUST_CHECK int scp_keystore_activate_custodians(scp_keystore *ks, const char *label,
+                                                    uint32_t version, const char *name1,
+                                                    const char *pin1, const char *name2,
+                                                    const char *pin2, const char *reason);
+
+/* Diversify inside the token. `require_active`: 1 for opening sessions
+ * (only active keys), 0 for checking old data (active or deactivated).
+ * card_id (may be NULL) is recorded in the audit log. */
+SCP_MUST_CHECK int scp_keystore_derive(scp_keystore *ks, const char *label, uint32_t version,
+                                       scp_div_scheme scheme, const uint8_t *kdd, size_t kdd_len,
+                                       int require_active, scp03_keys *out);
+/* Record that card KDD now holds keys from label:version under kvn. */
+SCP_MUST_CHECK int scp_keystore_card_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
+                                         const char *label, uint32_t version,
+                                         scp_div_scheme scheme, uint8_t kvn);
+
+/* ---- ceremonies: Shamir M-of-N over GF(2^8), XOR components ---- */
+#define SCP_KS_SHARE_TEXT_MAX 160
+/* Create label:version from fresh random bytes, split it, import it by
+ * unwrap (pre-activation) and write the n shares as text lines
+ * ("scpkit-shamir-1:...") into shares[n]. The value is wiped. m = 0 with
+ * scheme "xor": n XOR components, each with its own KCV. */
+SCP_MUST_CHECK int scp_keystore_split_new(scp_keystore *ks, const char *label, uint32_t version,
+                                          scp_ks_type type, int xor_scheme, unsigned m,
+                                          unsigned n, char (*shares)[SCP_KS_SHARE_TEXT_MAX],
+                                          scp_ks_key_info *info);
+/* Recombine shares/components (each check value verified) and import the
+ * key by unwrap; expect_kcv (may be NULL) is compared in constant time. */
+SCP_MUST_CHECK int scp_keystore_combine(scp_keystore *ks, const char *label, uint32_t version,
+                                        const char *const *shares, size_t n,
+                                        const uint8_t *expect_kcv, scp_ks_key_info *info);
+
+/* ---- audit ---- */
+/* Verify the whole chain and the token checkpoint. On failure returns
+ * SCP_E_CORRUPT with *bad_seq = the first bad record and why[] saying how. */
+SCP_MUST_CHECK int scp_keystore_audit_verify(scp_keystore *ks, uint64_t *records,
+                                             uint64_t *bad_seq, char *why, size_t why_size);
+/* Append an audit record (the library does it for every key operation). */
+SCP_MUST_CHECK int scp_keystore_audit(scp_keystore *ks, const char *op, const char *label,
+                                      uint32_t version, const uint8_t *kcv, const char *card,
+                                      int result);
+
+/* ---- the channel hook (include/scpkit/channel.h scp_channel_opts.derive) ---- */
+/* Open a derive context for `master` ("LABEL[:VERSION]") and `kdf` ("sp800-108",
+ * "kdf3", "emv", "visa2") in keystore dir (NULL: default). The user PIN
+ * comes from SCPKIT_USER_PIN or a /dev/tty prompt. Usage:
+ *   void *ctx; scp_keystore_derive_open(dir, "fleet:2", "kdf3", &ctx);
+ *   opts.derive = scp_keystore_derive_cb; opts.derive_ctx = ctx;
+ *   ... scp_channel_open(...) ...; scp_keystore_derive_close(ctx); */
+SCP_MUST_CHECK int scp_keystore_derive_open(const char *dir, const char *master, const char *kdf,
+                                            void **ctx);
+/* Fills *out with the card's keys (only from an active master), records the
+ * card (KDD -> master:version, kvn) and an audit record. */
+int scp_keystore_derive_cb(void *ctx, const uint8_t *kdd, size_t kdd_len, uint8_t kvn,
+                           scp03_keys *out);
+void scp_keystore_derive_close(void *ctx);
+/* The keystore behind a derive context (for rotation: derive a new key set
+ * from another master with the same open token). */
+scp_keystore *scp_keystore_derive_keystore(void *ctx);
+
+/* A PIN from the environment variable `env` or a no-echo prompt on
+ * /dev/tty. Wipe with scp_wipe after use. */
+SCP_MUST_CHECK int scp_keystore_pin(const char *env, const char *prompt, char *out,
+                                    size_t out_size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,266 @@
+/* scpkit keys: the metadata database beside the token (DIR/keystore.db).
+ * It holds no key material: labels, versions, KCVs, states and their
+ * history, per-card records, custodian verifiers and the audit chain. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include "keys/internal.h"
+#include "core/guard.h"
+
+static const char *schema =
+    "PRAGMA foreign_keys=ON;"
+    "CREATE TABLE IF NOT EXISTS config(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS keys(label TEXT NOT NULL, version INTEGER NOT NULL,"
+    " type TEXT NOT NULL, length INTEGER NOT NULL, kcv TEXT NOT NULL, state TEXT NOT NULL,"
+    " origin TEXT NOT NULL, created INTEGER NOT NULL, changed INTEGER NOT NULL,"
+    " PRIMARY KEY(label, version));"
+    "CREATE TABLE IF NOT EXISTS key_history(id INTEGER PRIMARY KEY, label TEXT NOT NULL,"
+    " version INTEGER NOT NULL, from_state TEXT, to_state TEXT NOT NULL, time INTEGER NOT NULL,"
+    " actor TEXT NOT NULL, reason TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS cards(kdd TEXT PRIMARY KEY, master_label TEXT NOT NULL,"
+    " master_version INTEGER NOT NULL, kdf TEXT NOT NULL, kvn INTEGER NOT NULL,"
+    " updated INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS custodians(name TEXT PRIMARY KEY, salt BLOB NOT NULL,"
+    " verifier BLOB NOT NULL, mac BLOB NOT NULL);";
+
+int64_t ks_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+int ks_db_exec(scp_keystore *ks, const char *sql)
+{
+    ENSURE(sqlite3_exec(ks->db, sql, NULL, NULL, NULL) == SQLITE_OK, SCP_E_IO);
+    return SCP_OK;
+}
+
+int ks_db_open(scp_keystore *ks, int create)
+{
+    char path[KS_PATH_MAX];
+    int n = snprintf(path, sizeof(path), "%s/keystore.db", ks->dir);
+    ENSURE(n > 0 && (size_t)n < sizeof(path), SCP_E_ARG);
+    if (!create) {
+        struct stat st;
+        ENSURE(stat(path, &st) == 0, SCP_E_NOT_FOUND);
+        ENSURE((st.st_mode & 077) == 0, SCP_E_PERM);
+    }
+    int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+    if (sqlite3_open_v2(path, &ks->db, flags, NULL) != SQLITE_OK) {
+        ks_db_close(ks);
+        return SCP_E_IO;
+    }
+    ENSURE(chmod(path, 0600) == 0, SCP_E_PERM);
+    sqlite3_busy_timeout(ks->db, 5000);
+    GUARD(ks_db_exec(ks, schema));
+    return ks_audit_schema(ks);
+}
+
+void ks_db_close(scp_keystore *ks)
+{
+    if (ks->db != NULL)
+        sqlite3_close(ks->db);
+    ks->db = NULL;
+}
+
+static int prep(scp_keystore *ks, const char *sql, sqlite3_stmt **st)
+{
+    ENSURE(sqlite3_prepare_v2(ks->db, sql, -1, st, NULL) == SQLITE_OK, SCP_E_IO);
+    return SCP_OK;
+}
+
+/* Step a statement that returns no row, and finalize it. */
+static int step_done(sqlite3_stmt *st)
+{
+    int r = sqlite3_step(st);
+    sqlite3_finalize(st);
+    ENSURE(r == SQLITE_DONE, r == SQLITE_CONSTRAINT ? SCP_E_STATE : SCP_E_IO);
+    return SCP_OK;
+}
+
+int ks_db_config_set(scp_keystore *ks, const char *k, const char *v)
+{
+    sqlite3_stmt *st;
+    GUARD(prep(ks, "INSERT OR REPLACE INTO config(k, v) VALUES(?, ?)", &st));
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
+    return step_done(st);
+}
+
+int ks_db_config_get(scp_keystore *ks, const char *k, char *v, size_t v_size)
+{
+    sqlite3_stmt *st;
+    int rc = SCP_E_NOT_FOUND;
+    GUARD(prep(ks, "SELECT v FROM config WHERE k = ?", &st));
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *t = (const char *)sqlite3_column_text(st, 0);
+        rc = (t != NULL && strlen(t) < v_size) ? SCP_OK : SCP_E_BUFFER_TOO_SMALL;
+        if (rc == SCP_OK)
+            memcpy(v, t, strlen(t) + 1);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int hex3(const char *t, uint8_t out[3])
+{
+    unsigned b[3];
+    ENSURE(t != NULL && strlen(t) == 6 && sscanf(t, "%2x%2x%2x", &b[0], &b[1], &b[2]) == 3,
+           SCP_E_CORRUPT);
+    for (int i = 0; i < 3; i++)
+        out[i] = (uint8_t)b[i];
+    return SCP_OK;
+}
+
+static int copy_text(char *dst, size_t size, const unsigned char *src)
+{
+    ENSURE(src != NULL && strlen((const char *)src) < size, SCP_E_CORRUPT);
+    memcpy(dst, src, strlen((const char *)src) + 1);
+    return SCP_OK;
+}
+
+static int row_to_key(sqlite3_stmt *st, scp_ks_key_info *k)
+{
+    memset(k, 0, sizeof(*k));
+    GUARD(copy_text(k->label, sizeof(k->label), sqlite3_column_text(st, 0)));
+    k->version = (uint32_t)sqlite3_column_int64(st, 1);
+    GUARD(scp_ks_type_parse((const char *)sqlite3_column_text(st, 2), &k->type));
+    k->length = (uint8_t)sqlite3_column_int(st, 3);
+    GUARD(hex3((const char *)sqlite3_column_text(st, 4), k->kcv));
+    GUARD(scp_ks_state_parse((const char *)sqlite3_column_text(st, 5), &k->state));
+    GUARD(copy_text(k->origin, sizeof(k->origin), sqlite3_column_text(st, 6)));
+    k->created = sqlite3_column_int64(st, 7);
+    k->changed = sqlite3_column_int64(st, 8);
+    ENSURE(k->length == scp_ks_type_len(k->type), SCP_E_CORRUPT);
+    return SCP_OK;
+}
+
+#define KEY_COLS "label, version, type, length, kcv, state, origin, created, changed"
+
+int ks_db_key_get(scp_keystore *ks, const char *label, uint32_t version, scp_ks_key_info *k)
+{
+    sqlite3_stmt *st;
+    int rc = SCP_E_NOT_FOUND;
+    GUARD(prep(ks,
+               version == 0 ? "SELECT " KEY_COLS " FROM keys WHERE label = ?1"
+                              " ORDER BY version DESC LIMIT 1"
+                            : "SELECT " KEY_COLS " FROM keys WHERE label = ?1 AND version = ?2",
+               &st));
+    sqlite3_bind_text(st, 1, label, -1, SQLITE_STATIC);
+    if (version != 0)
+        sqlite3_bind_int64(st, 2, version);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        rc = row_to_key(st, k);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int scp_keystore_list(scp_keystore *ks, void (*fn)(void *arg, const scp_ks_key_info *k),
+                      void *arg)
+{
+    sqlite3_stmt *st;
+    scp_ks_key_info k;
+    int rc = SCP_OK, r;
+    ENSURE(ks != NULL && fn != NULL, SCP_E_ARG);
+    GUARD(prep(ks, "SELECT " KEY_COLS " FROM keys ORDER BY label, version", &st));
+    while (rc == SCP_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
+        rc = row_to_key(st, &k);
+        if (rc == SCP_OK)
+            fn(arg, &k);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int ks_db_key_next_version(scp_keystore *ks, const char *label, uint32_t *v)
+{
+    sqlite3_stmt *st;
+    GUARD(prep(ks, "SELECT COALESCE(MAX(version), 0) + 1 FROM keys WHERE label = ?", &st));
+    sqlite3_bind_text(st, 1, label, -1, SQLITE_STATIC);
+    int r = sqlite3_step(st);
+    *v = (uint32_t)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    ENSURE(r == SQLITE_ROW, SCP_E_IO);
+    return SCP_OK;
+}
+
+static int history(scp_keystore *ks, const scp_ks_key_info *k, const char *from, scp_ks_state to,
+                   const char *reason, int64_t now)
+{
+    sqlite3_stmt *st;
+    GUARD(prep(ks,
+               "INSERT INTO key_history(label, version, from_state, to_state, time, actor,"
+               " reason) VALUES(?, ?, ?, ?, ?, ?, ?)",
+               &st));
+    sqlite3_bind_text(st, 1, k->label, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, k->version);
+    if (from != NULL)
+        sqlite3_bind_text(st, 3, from, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, scp_ks_state_name(to), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, now);
+    sqlite3_bind_text(st, 6, ks->actor, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, reason, -1, SQLITE_STATIC);
+    return step_done(st);
+}
+
+int ks_db_key_insert(scp_keystore *ks, const scp_ks_key_info *k)
+{
+    sqlite3_stmt *st;
+    char kcv[7];
+    snprintf(kcv, sizeof(kcv), "%02X%02X%02X", k->kcv[0], k->kcv[1], k->kcv[2]);
+    GUARD(prep(ks, "INSERT INTO keys(" KEY_COLS ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)", &st));
+    sqlite3_bind_text(st, 1, k->label, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, k->version);
+    sqlite3_bind_text(st, 3, scp_ks_type_name(k->type), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 4, k->length);
+    sqlite3_bind_text(st, 5, kcv, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, scp_ks_state_name(k->state), -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 7, k->origin, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 8, k->created);
+    sqlite3_bind_int64(st, 9, k->changed);
+    GUARD(step_done(st));
+    return history(ks, k, NULL, k->state, k->origin, k->created);
+}
+
+int ks_db_key_state(scp_keystore *ks, const scp_ks_key_info *k, scp_ks_state to,
+                    const char *reason)
+{
+    sqlite3_stmt *st;
+    int64_t now = ks_now();
+    GUARD(prep(ks,
+               "UPDATE keys SET state = ?, changed = ? WHERE label = ? AND version = ?"
+               " AND state = ?",
+               &st));
+    sqlite3_bind_text(st, 1, scp_ks_state_name(to), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_text(st, 3, k->label, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, k->version);
+    sqlite3_bind_text(st, 5, scp_ks_state_name(k->state), -1, SQLITE_STATIC);
+    GUARD(step_done(st));
+    /* The state was re-checked in the WHERE: a concurrent change loses. */
+    ENSURE(sqlite3_changes(ks->db) == 1, SCP_E_STATE);
+    return history(ks, k, scp_ks_state_name(k->state), to, reason, now);
+}
+
+int scp_keystore_card_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
+                          const char *label, uint32_t version, scp_div_scheme scheme,
+                          uint8_t kvn)
+{
+    char hex[2 * SCP03_KDD_LEN + 1];
+    sqlite3_stmt *st;
+    ENSURE(ks != NULL && kdd != NULL && kdd_len == SCP03_KDD_LEN, SCP_E_ARG);
+    for (size_t i = 0; i < kdd_len; i++)
+        snprintf(hex + 2 * i, 3, "%02X", kdd[i]);
+    GUARD(prep(ks,
+               "INSERT OR REPLACE INTO cards(kdd, master_label, master_version, kdf, kvn,"
+               " updated) VALUES(?, ?, ?, ?, ?, ?)",
+               &st));
+    sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 3, version);
+    sqlite3_bind_text(st, 4, scp_div_name(scheme), -1, SQLITE_STATIC);
+    sqlite3_bind_int(st, 5, kvn);
+    sqlite3_bind_int64(st, 6, ks_now());
+    return step_done(st);
+}

@@ -1,0 +1,214 @@
+/* scpkit keys: master keys (generate in the token, import by unwrap),
+ * diversification for cards, and the channel's derive hook. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "keys/internal.h"
+#include "core/guard.h"
+#include "scpkit/crypto.h"
+
+static int check_label(const char *label)
+{
+    char l[SCP_KS_LABEL_MAX + 1];
+    uint32_t v;
+    ENSURE(label != NULL && strchr(label, ':') == NULL, SCP_E_ARG);
+    return scp_ks_parse_ref(label, l, &v);
+}
+
+/* A new label:version: not in the DB and not in the token. */
+static int new_slot(scp_keystore *ks, const char *label, uint32_t *version, char *id, size_t size)
+{
+    scp_ks_key_info k;
+    CK_OBJECT_HANDLE h;
+    GUARD(check_label(label));
+    if (*version == 0)
+        GUARD(ks_db_key_next_version(ks, label, version));
+    ENSURE(*version <= 0xFFFFFFu, SCP_E_ARG);
+    ENSURE(ks_db_key_get(ks, label, *version, &k) == SCP_E_NOT_FOUND, SCP_E_STATE);
+    GUARD(ks_obj_id(label, *version, id, size));
+    ENSURE(scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h) == SCP_E_NOT_FOUND, SCP_E_STATE);
+    return SCP_OK;
+}
+
+/* After the object exists in the token: KCV, metadata row, audit. */
+static int record_key(scp_keystore *ks, const char *id, const char *label, uint32_t version,
+                      scp_ks_type type, const char *origin, const uint8_t *want_kcv,
+                      scp_ks_key_info *info)
+{
+    scp_ks_key_info k = {0};
+    CK_OBJECT_HANDLE h;
+    int rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
+    if (rc == SCP_OK)
+        rc = ks_tok_kcv(ks, h, type, k.kcv);
+    /* An imported key must show the KCV of the value it came from. */
+    if (rc == SCP_OK && want_kcv != NULL && !scp_ct_eq(want_kcv, k.kcv, 3))
+        rc = SCP_E_KCV;
+    if (rc == SCP_OK) {
+        snprintf(k.label, sizeof(k.label), "%s", label);
+        snprintf(k.origin, sizeof(k.origin), "%s", origin);
+        k.version = version;
+        k.type = type;
+        k.length = (uint8_t)scp_ks_type_len(type);
+        k.state = SCP_KS_PRE_ACTIVATION;
+        k.created = k.changed = ks_now();
+        rc = ks_db_key_insert(ks, &k);
+    }
+    if (rc != SCP_OK && scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h) == SCP_OK)
+        ks_ignore(scp_p11_destroy(&ks->p11, h)); /* no key without its record */
+    char op[32];
+    snprintf(op, sizeof(op), "%s%s", strcmp(origin, "generated") ? "import:" : "generate",
+             strcmp(origin, "generated") ? origin : "");
+    int arc = scp_keystore_audit(ks, op, label, version, rc == SCP_OK ? k.kcv : NULL, NULL, rc);
+    if (rc == SCP_OK && info != NULL)
+        *info = k;
+    return rc < 0 ? rc : arc;
+}
+
+int scp_keystore_generate(scp_keystore *ks, const char *label, uint32_t version,
+                          scp_ks_type type, scp_ks_key_info *info)
+{
+    char id[SCP_KS_LABEL_MAX + 16];
+    ENSURE(ks != NULL && scp_ks_type_len(type) != 0, SCP_E_ARG);
+    GUARD(new_slot(ks, label, &version, id, sizeof(id)));
+    int rc = ks_tok_generate(ks, id, type);
+    if (rc != SCP_OK) {
+        ks_ignore(scp_keystore_audit(ks, "generate", label, version, NULL, NULL, rc));
+        return rc;
+    }
+    return record_key(ks, id, label, version, type, "generated", NULL, info);
+}
+
+int scp_keystore_import(scp_keystore *ks, const char *label, uint32_t version, scp_ks_type type,
+                        const uint8_t *value, size_t len, const char *origin,
+                        scp_ks_key_info *info)
+{
+    char id[SCP_KS_LABEL_MAX + 16];
+    uint8_t kcv[3];
+    ENSURE(ks != NULL && value != NULL && origin != NULL, SCP_E_ARG);
+    ENSURE(strcmp(origin, "generated") != 0 && len == scp_ks_type_len(type), SCP_E_ARG);
+    GUARD(new_slot(ks, label, &version, id, sizeof(id)));
+    GUARD(ks_kcv_soft(type, value, len, kcv));
+    int rc = ks_tok_unwrap(ks, id, type, value, len);
+    if (rc != SCP_OK) {
+        ks_ignore(scp_keystore_audit(ks, "import", label, version, NULL, NULL, rc));
+        return rc;
+    }
+    return record_key(ks, id, label, version, type, origin, kcv, info);
+}
+
+int scp_keystore_get(scp_keystore *ks, const char *label, uint32_t version,
+                     scp_ks_key_info *info)
+{
+    ENSURE(ks != NULL && label != NULL && info != NULL, SCP_E_ARG);
+    return ks_db_key_get(ks, label, version, info);
+}
+
+static int scheme_fits(scp_div_scheme s, scp_ks_type t)
+{
+    int des = t == SCP_KS_DES2 || t == SCP_KS_DES3;
+    if (s == SCP_DIV_SP800_108 || s == SCP_DIV_KDF3)
+        return !des;
+    return (s == SCP_DIV_EMV || s == SCP_DIV_VISA2) && des;
+}
+
+int scp_keystore_derive(scp_keystore *ks, const char *label, uint32_t version,
+                        scp_div_scheme scheme, const uint8_t *kdd, size_t kdd_len,
+                        int require_active, scp03_keys *out)
+{
+    scp_ks_key_info k;
+    char card[2 * SCP03_KDD_LEN + 1] = "", id[SCP_KS_LABEL_MAX + 16];
+    CK_OBJECT_HANDLE h;
+    ENSURE(ks != NULL && label != NULL && out != NULL, SCP_E_ARG);
+    ENSURE(kdd != NULL && kdd_len == SCP03_KDD_LEN, SCP_E_ARG);
+    GUARD(ks_db_key_get(ks, label, version, &k));
+    for (size_t i = 0; i < kdd_len; i++)
+        snprintf(card + 2 * i, 3, "%02X", kdd[i]);
+    /* SP 800-57 Part 1 5.3.4/7.2: only an active key applies protection
+     * (opens sessions); a deactivated one only processes (checks) old data. */
+    int rc = SCP_OK;
+    if (k.state != SCP_KS_ACTIVE && (require_active || k.state != SCP_KS_DEACTIVATED))
+        rc = SCP_E_STATE;
+    if (rc == SCP_OK && !scheme_fits(scheme, k.type))
+        rc = SCP_E_UNSUPPORTED;
+    if (rc == SCP_OK)
+        rc = ks_obj_id(k.label, k.version, id, sizeof(id));
+    if (rc == SCP_OK)
+        rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
+    if (rc == SCP_OK)
+        rc = ks_tok_derive(ks, h, k.type, scheme, kdd, kdd_len, out);
+    char op[32];
+    snprintf(op, sizeof(op), "derive:%s", scp_div_name(scheme));
+    int arc = scp_keystore_audit(ks, op, k.label, k.version, k.kcv, card, rc);
+    if (rc == SCP_OK && arc != SCP_OK)
+        scp_wipe(out, sizeof(*out)); /* no key without its audit record */
+    return rc < 0 ? rc : arc;
+}
+
+/* ---- the channel's derive hook ---- */
+
+typedef struct ks_derive_ctx {
+    scp_keystore *ks;
+    char label[SCP_KS_LABEL_MAX + 1];
+    uint32_t version;
+    scp_div_scheme scheme;
+} ks_derive_ctx;
+
+int scp_keystore_derive_open(const char *dir, const char *master, const char *kdf, void **ctx)
+{
+    ks_derive_ctx *c;
+    scp_ks_config cfg = {dir, NULL, NULL, NULL};
+    char pin[128];
+    scp_ks_key_info k;
+    ENSURE(master != NULL && kdf != NULL && ctx != NULL, SCP_E_ARG);
+    c = calloc(1, sizeof(*c));
+    ENSURE(c != NULL, SCP_E_NOMEM);
+    int rc = scp_ks_parse_ref(master, c->label, &c->version);
+    if (rc == SCP_OK)
+        rc = scp_div_parse(kdf, &c->scheme);
+    if (rc == SCP_OK && c->scheme == SCP_DIV_NONE)
+        rc = SCP_E_ARG;
+    if (rc == SCP_OK)
+        rc = scp_keystore_pin("SCPKIT_USER_PIN", "keystore user PIN: ", pin, sizeof(pin));
+    if (rc == SCP_OK)
+        rc = scp_keystore_open(&cfg, pin, &c->ks);
+    scp_wipe(pin, sizeof(pin));
+    if (rc == SCP_OK && c->version == 0) /* "LABEL": its newest version */
+        rc = ks_db_key_get(c->ks, c->label, 0, &k);
+    if (rc == SCP_OK && c->version == 0)
+        c->version = k.version;
+    if (rc != SCP_OK) {
+        scp_keystore_derive_close(c);
+        return rc;
+    }
+    *ctx = c;
+    return SCP_OK;
+}
+
+int scp_keystore_derive_cb(void *ctx, const uint8_t *kdd, size_t kdd_len, uint8_t kvn,
+                           scp03_keys *out)
+{
+    ks_derive_ctx *c = ctx;
+    ENSURE(c != NULL && c->ks != NULL && out != NULL, SCP_E_ARG);
+    out->kvn = kvn;
+    GUARD(scp_keystore_derive(c->ks, c->label, c->version, c->scheme, kdd, kdd_len, 1, out));
+    out->kvn = kvn;
+    int rc = scp_keystore_card_set(c->ks, kdd, kdd_len, c->label, c->version, c->scheme, kvn);
+    if (rc != SCP_OK)
+        scp_wipe(out, sizeof(*out));
+    return rc;
+}
+
+void scp_keystore_derive_close(void *ctx)
+{
+    ks_derive_ctx *c = ctx;
+    if (c == NULL)
+        return;
+    scp_keystore_close(c->ks);
+    scp_wipe(c, sizeof(*c));
+    free(c);
+}
+
+scp_keystore *scp_keystore_derive_keystore(void *ctx)
+{
+    return ctx != NULL ? ((ks_derive_ctx *)ctx)->ks : NULL;
+}
