@@ -25,6 +25,10 @@ typedef struct scp_channel {
                      sent), SCP_E_SW when the card refused EXTERNAL AUTH */
     uint8_t i;    /* the card's i parameter, from the IU response */
     uint8_t kvn;  /* the key set the card used */
+    /* The static DEK of this key set, kept for PUT KEY key encryption
+     * (GPC 11.8.2.3); wiped by scp_channel_close and on a failed open. */
+    uint8_t dek[SCP_AES_MAX_KEY];
+    uint8_t dek_len;
 } scp_channel;
 
 /* Options for opening a channel. */

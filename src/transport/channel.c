@@ -35,7 +35,7 @@ static size_t challenge_len(scp_transport *t, const scp_channel_opts *o)
 
 /* The static keys for this card: fixed, diversified from a master with
  * the KDD, or from the caller's hook (e.g. an HSM). */
-static int static_keys(const scp_channel *ch, const scp03_keys *keys,
+static int static_keys(scp_channel *ch, const scp03_keys *keys,
                        const scp_channel_opts *o, scp03_keys *out)
 {
     if (o->derive)
@@ -45,6 +45,8 @@ static int static_keys(const scp_channel *ch, const scp03_keys *keys,
     else
         *out = *keys;
     out->kvn = o->kvn;
+    ENSURE(out->key_len <= sizeof(ch->dek), SCP_E_ARG);
+    memcpy(ch->dek, out->dek, ch->dek_len = out->key_len);
     return SCP_OK;
 }
 
@@ -121,6 +123,7 @@ int scp_channel_open(scp_channel *ch, scp_transport *t, const scp03_keys *keys,
     return SCP_OK;
 fail:
     scp03_end(&ch->s);
+    scp_wipe(ch->dek, sizeof(ch->dek));
     return rc;
 }
 

@@ -1,0 +1,174 @@
+/* scpkit CLI: the common options every command shares (a contract scripts
+ * use: -r/--reader, --card, --kvn, --key, --enc/--mac/--dek, --keyfile,
+ * --kdf/--master, --keystore, --level, --json, -v/--trace), the session a
+ * command works in (transport, optional channel, one JSON document), exit
+ * codes, and every subcommand's entry point. */
+#ifndef SCPKIT_CLI_H
+#define SCPKIT_CLI_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "scpkit/buf.h"
+#include "scpkit/channel.h"
+#include "scpkit/transport.h"
+
+/* Exit codes (documented in `scpkit --help` and docs/cli.md). */
+enum {
+    SCP_EXIT_OK = 0,
+    SCP_EXIT_USAGE = 1,  /* bad command line */
+    SCP_EXIT_CARD = 2,   /* no reader/card, transport or secure-channel error */
+    SCP_EXIT_AUTH = 3,   /* authentication failed (wrong keys, blocked) */
+    SCP_EXIT_REFUSED = 4, /* the card refused a command (error status word) */
+    SCP_EXIT_LOCAL = 5,  /* local file or key error (mode not 0600, bad JSON) */
+};
+
+#define SCP_CLI_ARGS_MAX 64
+
+/* Where the keys come from, in order of precedence. */
+typedef enum scp_cli_keysrc {
+    SCP_KEYS_FACTORY = 0, /* nothing given: 40..4F, with a warning */
+    SCP_KEYS_HEX,         /* --key, or --enc/--mac/--dek */
+    SCP_KEYS_FILE,        /* --keyfile (0600 JSON) */
+    SCP_KEYS_MASTER,      /* --kdf SCHEME --master HEX (diversified) */
+    SCP_KEYS_KEYSTORE,    /* --keystore DIR --master LABEL[:VERSION] --kdf */
+} scp_cli_keysrc;
+
+typedef struct scp_cli_opts {
+    /* target */
+    const char *reader;   /* -r NAME|INDEX */
+    const char *card_dir; /* --card DIR (in process) */
+    const char *sd_aid;   /* --sd AID (default: the GP ISD AIDs) */
+    /* keys */
+    int kvn; /* --kvn N; -1 when not given (then the key file's, else 0) */
+    const char *key_hex, *enc_hex, *mac_hex, *dek_hex;
+    const char *keyfile;
+    const char *kdf;    /* --kdf none|sp800-108|kdf3|emv|visa2 */
+    const char *master; /* --master HEX, or LABEL[:VERSION] with --keystore */
+    const char *keystore; /* --keystore DIR */
+    int level;           /* --level; -1: the strongest the card allows */
+    int json, trace;
+    const char *kvn_text, *level_text; /* as given */
+    /* what is left for the subcommand, argv[0] being its name */
+    int argc;
+    char *argv[SCP_CLI_ARGS_MAX];
+} scp_cli_opts;
+
+/* A command's working state. */
+typedef struct scp_cli {
+    scp_cli_opts o;
+    scp_cli_keysrc keysrc;
+    scp03_keys keys; /* resolved static keys, or the master for --kdf */
+    scp_channel_opts chopts;
+    /* ---- keystore plug-in (issue 6) ----
+     * With --keystore, scp_cli_keystore_derive (cmd_keystore.c) fills
+     * chopts.derive / chopts.derive_ctx from o.keystore, o.master and
+     * o.kdf, and may set derive_free to release derive_ctx at the end. */
+    void (*derive_free)(void *derive_ctx);
+    scp_transport t;
+    int t_open;
+    void *card; /* scp_card * for --card */
+    uint8_t sd_aid[SCP03_AID_MAX]; /* the security domain selected */
+    size_t sd_aid_len;
+    scp_channel ch;
+    int ch_open;
+    json_object *doc; /* the one JSON document of --json */
+} scp_cli;
+
+/* Parse the common options out of argv (anywhere on the line); what is
+ * left goes to o->argv. Returns 0 or SCP_EXIT_USAGE (message printed). */
+int scp_cli_parse(int argc, char **argv, scp_cli_opts *o);
+/* Set up c from argc/argv: common options, keys, JSON document. */
+int scp_cli_begin(scp_cli *c, int argc, char **argv);
+/* Resolve the static keys (commands that authenticate call this): warns
+ * on stderr when the factory test keys are used. */
+int scp_cli_resolve_keys(scp_cli *c);
+/* Print the JSON document (with "ok" and, on failure, "error"), close
+ * everything, wipe keys. Returns rc for main. */
+int scp_cli_end(scp_cli *c, int rc);
+
+/* A subcommand's own options: take "--name VALUE" or "--name" out of
+ * c->o.argv; scp_cli_no_more fails when more than `keep` arguments are
+ * left (argv[0] is the subcommand). */
+const char *scp_cli_take(scp_cli *c, const char *name);
+int scp_cli_flag(scp_cli *c, const char *name);
+int scp_cli_no_more(scp_cli *c, int keep);
+int scp_cli_number(scp_cli *c, const char *name, const char *text, int max, int *out);
+
+/* Report a failure: message on stderr (and into the JSON document). */
+int scp_cli_fail(scp_cli *c, int exit_code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Exit code and message for an scp_rc from the library. */
+int scp_cli_fail_rc(scp_cli *c, int rc, const char *what);
+/* Message for an error status word from the card; exit code 4 (or 3 for
+ * authentication status words). */
+int scp_cli_fail_sw(scp_cli *c, uint16_t sw, const char *what);
+
+/* Connect to the target (reader or card directory) and SELECT the
+ * security domain. */
+int scp_cli_connect(scp_cli *c);
+/* SELECT an application by AID (hex); *sw gets the status word. */
+int scp_cli_select(scp_cli *c, const uint8_t *aid, size_t aid_len, uint16_t *sw);
+/* Open the secure channel with the resolved keys; on failure reports what
+ * the card said (tries left) and never retries. */
+int scp_cli_open_channel(scp_cli *c);
+/* Close the in-process card (scp_cli_end calls it). */
+void scp_cli_close_card(scp_cli *c);
+/* Drop the channel and re-select the SD (a fresh session can follow). */
+int scp_cli_reselect(scp_cli *c);
+/* Send a plain command: through the channel when open, else bare. */
+int scp_cli_send(scp_cli *c, const uint8_t *capdu, size_t len, uint8_t *resp,
+                 size_t resp_size, size_t *resp_len, uint16_t *sw);
+
+/* GET DATA (GPC 11.3) P1P2 = tag, bare or through the channel. */
+int scp_cli_get_data(scp_cli *c, uint16_t tag, uint8_t *out, size_t out_size, size_t *out_len,
+                     uint16_t *sw);
+
+/* Key information template (GET DATA 00E0, GPC 11.3.3.1): one entry per
+ * key. *sw is the card's answer; n = 0 unless 9000. */
+typedef struct scp_cli_keyinfo {
+    uint8_t id, kvn, type, len;
+} scp_cli_keyinfo;
+int scp_cli_read_keyinfo(scp_cli *c, scp_cli_keyinfo *out, size_t max, size_t *n, uint16_t *sw);
+/* Print / add to the JSON document the key sets the card holds. */
+int scp_cli_show_keyinfo(scp_cli *c);
+const char *scp_cli_key_type(uint8_t type); /* "AES", "DES", ... */
+
+/* ---- keys and key files ---- */
+/* Read a key file (JSON {"kvn":N,"enc":HEX,"mac":HEX,"dek":HEX} or
+ * {"kvn":N,"key":HEX}); refused unless a regular file of mode 0600 or
+ * stricter owned by the user. */
+int scp_cli_keyfile_read(const char *path, scp03_keys *out, char *err, size_t err_size);
+/* Write a new key file, mode 0600, refusing to overwrite one. */
+int scp_cli_keyfile_write(const char *path, const scp03_keys *k, char *err, size_t err_size);
+/* Hex key of 16/24/32 bytes. */
+int scp_cli_hexkey(const char *hex, uint8_t *out, uint8_t *len);
+
+/* ---- output helpers ---- */
+void scp_cli_hex(const uint8_t *p, size_t len, char *out, size_t out_size);
+json_object *scp_cli_jhex(const uint8_t *p, size_t len);
+const char *scp_cli_sw_text(uint16_t sw); /* scp_sw_explain into a static buffer */
+/* Common options help text. */
+extern const char scp_cli_common_help[];
+
+/* ---- subcommands: int scp_cli_<name>(int argc, char **argv) ---- */
+int scp_cli_readers(int argc, char **argv);
+int scp_cli_info(int argc, char **argv);
+int scp_cli_keys(int argc, char **argv);
+int scp_cli_apdu(int argc, char **argv);
+int scp_cli_status(int argc, char **argv);
+int scp_cli_lifecycle(int argc, char **argv);
+int scp_cli_diversify(int argc, char **argv);
+/* Owned by other parts; weak so the binary builds before they land:
+ * tools/scpkit/cmd_card.c (virtual card), cmd_keystore.c and cmd_audit.c
+ * (keystore, issue 6). */
+int scp_cli_card(int argc, char **argv) __attribute__((weak));
+int scp_cli_keystore(int argc, char **argv) __attribute__((weak));
+int scp_cli_audit(int argc, char **argv) __attribute__((weak));
+/* Keystore hook for --keystore: set c->chopts.derive/derive_ctx (and
+ * c->derive_free) from c->o.keystore, c->o.master, c->o.kdf. Returns an
+ * exit code (0 ok) after reporting any failure with scp_cli_fail. */
+int scp_cli_keystore_derive(scp_cli *c) __attribute__((weak));
+
+#endif

@@ -1,0 +1,229 @@
+/* scpkit info: what a card says about itself before any authentication:
+ * card recognition data (GPC 2.3 H.2), CPLC (GET DATA 9F7F), IIN (42),
+ * CIN (45), the key information template (E0) and, where the card allows
+ * it unauthenticated, the ISD life cycle (GET STATUS). */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "scpkit/tlv.h"
+
+/* CPLC layout (GP Card Specification, GET DATA 9F7F): 18 fields, 42 bytes. */
+static const struct {
+    const char *name;
+    uint8_t len;
+} cplc_fields[] = {
+    { "ic_fabricator", 2 },           { "ic_type", 2 },
+    { "os_id", 2 },                   { "os_release_date", 2 },
+    { "os_release_level", 2 },        { "ic_fabrication_date", 2 },
+    { "ic_serial_number", 4 },        { "ic_batch_identifier", 2 },
+    { "ic_module_fabricator", 2 },    { "ic_module_packaging_date", 2 },
+    { "icc_manufacturer", 2 },        { "ic_embedding_date", 2 },
+    { "ic_prepersonalizer", 2 },      { "ic_prepersonalization_date", 2 },
+    { "ic_prepersonalization_equipment", 4 }, { "ic_personalizer", 2 },
+    { "ic_personalization_date", 2 }, { "ic_personalization_equipment", 4 },
+};
+
+static void show_i(scp_cli *c, json_object *j, uint8_t id, uint8_t i)
+{
+    char words[256];
+    uint8_t lv = scp_level_strongest(i);
+    snprintf(words, sizeof(words), "%s, %s card challenge%s%s",
+             (i & SCP03_I_S16) ? "S16 mode (16-byte challenges, cryptograms and MACs)"
+                               : "S8 mode (8-byte challenges, cryptograms and MACs)",
+             (i & SCP03_I_PSEUDO_RANDOM) ? "pseudo-random (counter-based)" : "random",
+             (i & SCP03_I_RMAC) ? ", R-MAC supported" : ", no R-MAC",
+             (i & SCP03_I_RENC) ? ", R-ENC supported" : ", no R-ENC");
+    json_object_object_add(j, "scp", json_object_new_int(id));
+    json_object_object_add(j, "i", scp_cli_jhex(&i, 1));
+    json_object_object_add(j, "s16", json_object_new_boolean(i & SCP03_I_S16));
+    json_object_object_add(j, "pseudo_random", json_object_new_boolean(i & SCP03_I_PSEUDO_RANDOM));
+    json_object_object_add(j, "rmac", json_object_new_boolean(i & SCP03_I_RMAC));
+    json_object_object_add(j, "renc", json_object_new_boolean(i & SCP03_I_RENC));
+    json_object_object_add(j, "description", json_object_new_string(words));
+    if (id == 0x03)
+        json_object_object_add(j, "strongest_level", scp_cli_jhex(&lv, 1));
+    if (!c->o.json) {
+        if (id == 0x03)
+            printf("SCP03:            i = %02X: %s; strongest level %02X\n", i, words, lv);
+        else
+            printf("SCP%02X:            i = %02X\n", id, i);
+    }
+}
+
+static int show_recognition(scp_cli *c)
+{
+    uint8_t buf[512];
+    size_t n;
+    uint16_t sw;
+    scp_recog r;
+    json_object *j = json_object_new_object(), *arr = json_object_new_array();
+    int rc = scp_cli_get_data(c, 0x0066, buf, sizeof(buf), &n, &sw);
+    json_object_object_add(c->doc, "recognition", j);
+    json_object_object_add(j, "scp", arr);
+    if (rc != SCP_EXIT_OK)
+        return rc;
+    if (sw != 0x9000 || scp_recog_parse(buf, n, &r) != SCP_OK) {
+        if (!c->o.json)
+            printf("Recognition data: not given (%04X %s)\n", sw, scp_cli_sw_text(sw));
+        return SCP_EXIT_OK;
+    }
+    json_object_object_add(j, "gp_version", json_object_new_string(r.gp_version));
+    if (!c->o.json)
+        printf("GlobalPlatform:   %s\n", r.gp_version[0] ? r.gp_version : "(not stated)");
+    for (size_t k = 0; k < r.n_scp; k++) {
+        json_object *e = json_object_new_object();
+        json_object_array_add(arr, e);
+        show_i(c, e, r.scp[k].id, r.scp[k].i);
+    }
+    return SCP_EXIT_OK;
+}
+
+static int show_cplc(scp_cli *c)
+{
+    uint8_t buf[256];
+    const uint8_t *p;
+    size_t n, off = 0;
+    uint16_t sw;
+    scp_tlv t;
+    json_object *j;
+    int rc = scp_cli_get_data(c, 0x9F7F, buf, sizeof(buf), &n, &sw);
+    if (rc != SCP_EXIT_OK)
+        return rc;
+    p = buf; /* with or without the 9F7F wrapper */
+    if (sw == 0x9000 && scp_tlv_find(buf, n, 0x9F7F, &t) == 1) {
+        p = t.val;
+        n = t.len;
+    }
+    if (sw != 0x9000 || n < 42) {
+        if (!c->o.json)
+            printf("CPLC:             not given (%04X %s)\n", sw, scp_cli_sw_text(sw));
+        return SCP_EXIT_OK;
+    }
+    j = json_object_new_object();
+    json_object_object_add(c->doc, "cplc", j);
+    if (!c->o.json)
+        printf("CPLC:\n");
+    for (size_t k = 0; k < sizeof(cplc_fields) / sizeof(cplc_fields[0]); k++) {
+        char hex[16];
+        scp_cli_hex(p + off, cplc_fields[k].len, hex, sizeof(hex));
+        json_object_object_add(j, cplc_fields[k].name, json_object_new_string(hex));
+        if (!c->o.json)
+            printf("  %-32s %s\n", cplc_fields[k].name, hex);
+        off += cplc_fields[k].len;
+    }
+    return SCP_EXIT_OK;
+}
+
+static int show_id(scp_cli *c, uint16_t tag, const char *key, const char *label)
+{
+    uint8_t buf[128];
+    size_t n;
+    uint16_t sw;
+    scp_tlv t;
+    int rc = scp_cli_get_data(c, tag, buf, sizeof(buf), &n, &sw);
+    if (rc != SCP_EXIT_OK)
+        return rc;
+    if (sw != 0x9000) {
+        if (!c->o.json)
+            printf("%-17s not given (%04X)\n", label, sw);
+        return SCP_EXIT_OK;
+    }
+    if (scp_tlv_find(buf, n, tag, &t) == 1) /* value inside its own tag */
+        json_object_object_add(c->doc, key, scp_cli_jhex(t.val, t.len));
+    else
+        json_object_object_add(c->doc, key, scp_cli_jhex(buf, n));
+    if (!c->o.json)
+        printf("%-17s %s\n", label, json_object_get_string(json_object_object_get(c->doc, key)));
+    return SCP_EXIT_OK;
+}
+
+static const char *isd_state(uint8_t s)
+{
+    switch (s) {
+    case 0x01: return "OP_READY";
+    case 0x07: return "INITIALIZED";
+    case 0x0F: return "SECURED";
+    case 0x7F: return "CARD_LOCKED";
+    case 0xFF: return "TERMINATED";
+    default: return "unknown";
+    }
+}
+
+/* GET STATUS of the ISD (GPC 11.4, P1 80, P2 02: TLV) when allowed bare. */
+static int show_lifecycle(scp_cli *c)
+{
+    static const uint8_t cmd[] = { 0x80, 0xF2, 0x80, 0x02, 0x02, 0x4F, 0x00, 0x00 };
+    uint8_t buf[512];
+    size_t n;
+    uint16_t sw;
+    scp_tlv t;
+    int rc = scp_cli_send(c, cmd, sizeof(cmd), buf, sizeof(buf), &n, &sw);
+    const uint32_t path[] = { 0xE3, 0x9F70 };
+    if (rc != SCP_EXIT_OK)
+        return rc;
+    if (sw == 0x9000 && scp_tlv_find_path(buf, n, path, 2, &t) == 1 && t.len >= 1) {
+        json_object_object_add(c->doc, "lifecycle", json_object_new_string(isd_state(t.val[0])));
+        if (!c->o.json)
+            printf("Life cycle:       %s (%02X)\n", isd_state(t.val[0]), t.val[0]);
+    } else if (!c->o.json) {
+        printf("Life cycle:       needs authentication (%04X): see scpkit status\n", sw);
+    }
+    return SCP_EXIT_OK;
+}
+
+int scp_cli_show_keyinfo(scp_cli *c)
+{
+    scp_cli_keyinfo ki[16];
+    size_t n;
+    uint16_t sw;
+    json_object *arr = json_object_new_array();
+    int rc = scp_cli_read_keyinfo(c, ki, 16, &n, &sw);
+    json_object_object_add(c->doc, "keys", arr);
+    if (rc != SCP_EXIT_OK)
+        return rc;
+    if (sw != 0x9000) {
+        if (!c->o.json)
+            printf("Key sets:         not given (%04X %s)\n", sw, scp_cli_sw_text(sw));
+        return SCP_EXIT_OK;
+    }
+    if (!c->o.json)
+        printf("Key sets:\n");
+    for (size_t k = 0; k < n; k++) {
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "kvn", json_object_new_int(ki[k].kvn));
+        json_object_object_add(e, "id", json_object_new_int(ki[k].id));
+        json_object_object_add(e, "type", json_object_new_string(scp_cli_key_type(ki[k].type)));
+        json_object_object_add(e, "length", json_object_new_int(ki[k].len));
+        json_object_array_add(arr, e);
+        if (!c->o.json)
+            printf("  KVN %02X key %02X: %s-%u%s\n", ki[k].kvn, ki[k].id,
+                   scp_cli_key_type(ki[k].type), ki[k].len * 8,
+                   ki[k].kvn == 0xFF ? " (factory test keys)" : "");
+    }
+    return SCP_EXIT_OK;
+}
+
+int scp_cli_info(int argc, char **argv)
+{
+    scp_cli c;
+    int rc = scp_cli_begin(&c, argc, argv);
+    if (rc == SCP_EXIT_OK && c.o.argc > 1)
+        rc = scp_cli_fail(&c, SCP_EXIT_USAGE, "info: unexpected argument %s", c.o.argv[1]);
+    if (rc == SCP_EXIT_OK)
+        rc = scp_cli_connect(&c);
+    if (rc == SCP_EXIT_OK) {
+        json_object_object_add(c.doc, "target", json_object_new_string(c.t.name ? c.t.name : ""));
+        json_object_object_add(c.doc, "sd_aid", scp_cli_jhex(c.sd_aid, c.sd_aid_len));
+        if (!c.o.json) {
+            char aid[40];
+            scp_cli_hex(c.sd_aid, c.sd_aid_len, aid, sizeof(aid));
+            printf("Card:             %s\nSecurity domain:  %s\n", c.t.name ? c.t.name : "", aid);
+        }
+        if ((rc = show_recognition(&c)) == SCP_EXIT_OK && (rc = show_id(&c, 0x0042, "iin", "IIN:")) == SCP_EXIT_OK &&
+            (rc = show_id(&c, 0x0045, "cin", "CIN:")) == SCP_EXIT_OK && (rc = show_cplc(&c)) == SCP_EXIT_OK &&
+            (rc = scp_cli_show_keyinfo(&c)) == SCP_EXIT_OK)
+            rc = show_lifecycle(&c);
+    }
+    return scp_cli_end(&c, rc);
+}

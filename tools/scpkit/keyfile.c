@@ -1,0 +1,161 @@
+/* Key files: one JSON object {"kvn": N, "enc": HEX, "mac": HEX, "dek": HEX}
+ * (or "key": HEX for one key used three times). They hold secrets, so a
+ * file readable by anyone but its owner is refused, and new files are
+ * created 0600 with O_EXCL: never over an existing file. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#define KEYFILE_MAX 4096
+
+static int read_all(int fd, char *buf, size_t size, size_t *len)
+{
+    size_t n = 0;
+    while (n < size) {
+        ssize_t r = read(fd, buf + n, size - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return SCP_E_IO;
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    if (n == size)
+        return SCP_E_LENGTH; /* larger than any key file */
+    *len = n;
+    return SCP_OK;
+}
+
+static int get_key(json_object *o, const char *name, uint8_t *out, uint8_t *len)
+{
+    json_object *v;
+    if (!json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string))
+        return -1;
+    return scp_cli_hexkey(json_object_get_string(v), out, len);
+}
+
+static int parse(const char *text, size_t len, scp03_keys *k, char *err, size_t err_size)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *o = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL, *v;
+    uint8_t l1 = 0, l2 = 0, l3 = 0;
+    int rc = SCP_E_FORMAT;
+
+    if (!o || !json_object_is_type(o, json_type_object)) {
+        snprintf(err, err_size, "not a JSON object");
+        goto out;
+    }
+    if (json_object_object_get_ex(o, "key", &v)) {
+        if (get_key(o, "key", k->enc, &l1) != 0)
+            goto bad_key;
+        memcpy(k->mac, k->enc, l1);
+        memcpy(k->dek, k->enc, l1);
+        l2 = l3 = l1;
+    } else if (get_key(o, "enc", k->enc, &l1) || get_key(o, "mac", k->mac, &l2) ||
+               get_key(o, "dek", k->dek, &l3) || l1 != l2 || l2 != l3) {
+        goto bad_key;
+    }
+    k->key_len = l1;
+    k->kvn = 0;
+    if (json_object_object_get_ex(o, "kvn", &v)) {
+        int kvn = json_object_get_int(v);
+        if (!json_object_is_type(v, json_type_int) || kvn < 0 || kvn > 255) {
+            snprintf(err, err_size, "\"kvn\" must be a number 0..255");
+            goto out;
+        }
+        k->kvn = (uint8_t)kvn;
+    }
+    rc = SCP_OK;
+    goto out;
+bad_key:
+    snprintf(err, err_size, "want \"enc\", \"mac\", \"dek\" (or \"key\") as hex keys of one "
+                            "length, 16, 24 or 32 bytes");
+out:
+    /* json-c copied the key strings: wipe them before freeing */
+    if (o && json_object_is_type(o, json_type_object)) {
+        json_object_object_foreach(o, name, val)
+        {
+            (void)name;
+            if (json_object_is_type(val, json_type_string))
+                scp_wipe((void *)json_object_get_string(val), (size_t)json_object_get_string_len(val));
+        }
+    }
+    json_object_put(o);
+    if (tok)
+        json_tokener_free(tok);
+    if (rc != SCP_OK)
+        scp_wipe(k, sizeof(*k));
+    return rc;
+}
+
+int scp_cli_keyfile_read(const char *path, scp03_keys *out, char *err, size_t err_size)
+{
+    char buf[KEYFILE_MAX], why[160] = "";
+    struct stat st;
+    size_t len = 0;
+    int fd, rc;
+
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, err_size, "key file %s: %s", path, strerror(errno));
+        return SCP_E_IO;
+    }
+    rc = SCP_E_PERM;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        snprintf(why, sizeof(why), "not a regular file");
+    else if (st.st_mode & 077)
+        snprintf(why, sizeof(why), "mode %04o lets others read it; run: chmod 600 %s",
+                 (unsigned)(st.st_mode & 07777), path);
+    else if (st.st_uid != geteuid())
+        snprintf(why, sizeof(why), "owned by another user");
+    else if ((rc = read_all(fd, buf, sizeof(buf), &len)) != SCP_OK)
+        snprintf(why, sizeof(why), "cannot read it");
+    else
+        rc = parse(buf, len, out, why, sizeof(why));
+    close(fd);
+    scp_wipe(buf, sizeof(buf));
+    if (rc != SCP_OK)
+        snprintf(err, err_size, "key file %s refused: %s", path, why);
+    return rc;
+}
+
+int scp_cli_keyfile_write(const char *path, const scp03_keys *k, char *err, size_t err_size)
+{
+    char enc[65], mac[65], dek[65], text[512];
+    int fd, n, rc = SCP_OK;
+
+    scp_cli_hex(k->enc, k->key_len, enc, sizeof(enc));
+    scp_cli_hex(k->mac, k->key_len, mac, sizeof(mac));
+    scp_cli_hex(k->dek, k->key_len, dek, sizeof(dek));
+    n = snprintf(text, sizeof(text),
+                 "{\n  \"kvn\": %u,\n  \"enc\": \"%s\",\n  \"mac\": \"%s\",\n  \"dek\": \"%s\"\n}\n",
+                 k->kvn, enc, mac, dek);
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(err, err_size, "cannot create key file %s: %s%s", path, strerror(errno),
+                 errno == EEXIST ? " (scpkit never overwrites a key file)" : "");
+        rc = SCP_E_IO;
+    } else {
+        if (fchmod(fd, 0600) != 0 || n < 0 || write(fd, text, (size_t)n) != n || fsync(fd) != 0) {
+            snprintf(err, err_size, "cannot write key file %s: %s", path, strerror(errno));
+            rc = SCP_E_IO;
+        }
+        if (close(fd) != 0 && rc == SCP_OK) {
+            snprintf(err, err_size, "cannot write key file %s: %s", path, strerror(errno));
+            rc = SCP_E_IO;
+        }
+        if (rc != SCP_OK)
+            unlink(path);
+    }
+    scp_wipe(enc, sizeof(enc));
+    scp_wipe(mac, sizeof(mac));
+    scp_wipe(dek, sizeof(dek));
+    scp_wipe(text, sizeof(text));
+    return rc;
+}

@@ -1,0 +1,60 @@
+/* scpkit: inspect GlobalPlatform cards, open SCP03 channels, manage key
+ * sets and send APDUs, on PC/SC readers and scpkit's virtual card. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct scp_cli_cmd {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} scp_cli_cmd;
+
+static void usage(FILE *f, const scp_cli_cmd *cmds, size_t n)
+{
+    fprintf(f, "usage: scpkit <command> [options]\n\nCommands:\n");
+    for (size_t i = 0; i < n; i++)
+        fprintf(f, "  %-10s %s%s\n", cmds[i].name, cmds[i].summary,
+                cmds[i].run ? "" : " (not built)");
+    fprintf(f, "\n%s", scp_cli_common_help);
+}
+
+int main(int argc, char **argv)
+{
+    /* card, keystore and audit are linked in when their files exist */
+    const scp_cli_cmd cmds[] = {
+        { "readers", scp_cli_readers, "list PC/SC readers and whether a card is in" },
+        { "info", scp_cli_info, "card recognition data, CPLC, IIN/CIN, keys (no authentication)" },
+        { "keys", scp_cli_keys, "list | put | delete | rotate key sets" },
+        { "apdu", scp_cli_apdu, "send APDUs through the secure channel: apdu [--app AID] HEX..." },
+        { "status", scp_cli_status, "GET STATUS: security domains, applications, load files" },
+        { "lifecycle", scp_cli_lifecycle, "set the card life cycle: lifecycle STATE" },
+        { "diversify", scp_cli_diversify, "derive keys: --scheme S --master HEX --kdd HEX" },
+        { "card", scp_cli_card, "the virtual card: card init DIR | card run --state DIR" },
+        { "keystore", scp_cli_keystore, "the HSM keystore" },
+        { "audit", scp_cli_audit, "the keystore's audit log" },
+    };
+    const size_t n = sizeof(cmds) / sizeof(cmds[0]);
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(argc < 2 ? stderr : stdout, cmds, n);
+        return argc < 2 ? SCP_EXIT_USAGE : SCP_EXIT_OK;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("scpkit 0.1.0\n");
+        return SCP_EXIT_OK;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(argv[1], cmds[i].name) != 0)
+            continue;
+        if (!cmds[i].run) {
+            fprintf(stderr, "scpkit: %s: not built into this scpkit\n", cmds[i].name);
+            return SCP_EXIT_USAGE;
+        }
+        return cmds[i].run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "scpkit: unknown command \"%s\" (see scpkit --help)\n", argv[1]);
+    return SCP_EXIT_USAGE;
+}

@@ -1,0 +1,225 @@
+/* scpkit CLI: reaching the card (a PC/SC reader or a virtual card in
+ * process), selecting the security domain, the readable APDU trace, and
+ * opening the secure channel without ever guessing twice. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "scpkit/apdu.h"
+#if defined(SCP_HAVE_CARD)
+#include "scpkit/card.h"
+#endif
+
+/* GP ISD AIDs tried in order when no --sd is given (GPC 2.3 and older). */
+static const char *const isd_aids[] = { "A000000151000000", "A0000001510000", "A000000003000000" };
+
+static const char *ins_name(uint8_t ins)
+{
+    switch (ins) {
+    case 0xA4: return "SELECT";
+    case 0x50: return "INITIALIZE UPDATE";
+    case 0x82: return "EXTERNAL AUTHENTICATE";
+    case 0xCA: return "GET DATA";
+    case 0xC0: return "GET RESPONSE";
+    case 0xF2: return "GET STATUS";
+    case 0xF0: return "SET STATUS";
+    case 0xD8: return "PUT KEY";
+    case 0xE4: return "DELETE";
+    default: return "";
+    }
+}
+
+static void trace_hex(const uint8_t *p, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        fprintf(stderr, "%02X", p[i]);
+}
+
+/* stderr: "> 80CA006600  GET DATA" / "< 66..  9000 success". PUT KEY data
+ * is never shown, wrapped or not (it is key material under the DEK). */
+static void trace(void *ctx, int dir, const uint8_t *p, size_t len)
+{
+    static const char *const tag[] = { "> ", "< ", "  plain > ", "  plain < " };
+    uint16_t sw;
+    (void)ctx;
+    fprintf(stderr, "%s", tag[dir & 3]);
+    if ((dir == 0 || dir == 2) && len >= 4) {
+        if (p[1] == 0xD8 && len > 5) {
+            trace_hex(p, 5);
+            fprintf(stderr, " [%zu bytes of key data redacted]", len - 5);
+        } else {
+            trace_hex(p, len);
+        }
+        fprintf(stderr, "  %s\n", ins_name(p[1]));
+        return;
+    }
+    if (len < 2) {
+        fprintf(stderr, "(short response)\n");
+        return;
+    }
+    sw = (uint16_t)(p[len - 2] << 8 | p[len - 1]);
+    trace_hex(p, len - 2);
+    fprintf(stderr, "%s%04X %s\n", len > 2 ? "  " : "", sw, scp_cli_sw_text(sw));
+}
+
+static int open_card_dir(scp_cli *c)
+{
+#if defined(SCP_HAVE_CARD)
+    char err[256] = "";
+    scp_card *card = NULL;
+    int rc = scp_card_open(c->o.card_dir, &card, err, sizeof(err));
+    if (rc != SCP_OK)
+        return scp_cli_fail(c, rc == SCP_E_CORRUPT ? SCP_EXIT_LOCAL : SCP_EXIT_CARD,
+                            "card %s: %s", c->o.card_dir, err[0] ? err : scp_strerror(rc));
+    c->card = card;
+    scp_card_transport(card, &c->t);
+    c->t.close = NULL; /* closed by scp_card_close in scp_cli_end */
+    c->t_open = 1;
+    return SCP_EXIT_OK;
+#else
+    return scp_cli_fail(c, SCP_EXIT_USAGE, "--card: the virtual card is not built into scpkit");
+#endif
+}
+
+void scp_cli_close_card(scp_cli *c)
+{
+#if defined(SCP_HAVE_CARD)
+    if (c->card)
+        scp_card_close((scp_card *)c->card);
+#endif
+    c->card = NULL;
+}
+
+int scp_cli_select(scp_cli *c, const uint8_t *aid, size_t aid_len, uint16_t *sw)
+{
+    uint8_t cmd[5 + SCP03_AID_MAX + 1], resp[258];
+    size_t rl;
+    int rc;
+    if (aid_len > SCP03_AID_MAX)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "AID longer than 16 bytes");
+    memcpy(cmd, "\x00\xA4\x04\x00", 4);
+    cmd[4] = (uint8_t)aid_len;
+    memcpy(cmd + 5, aid, aid_len);
+    cmd[5 + aid_len] = 0x00;
+    rc = scp_transmit(&c->t, cmd, 6 + aid_len, resp, sizeof(resp), &rl);
+    if (rc != SCP_OK)
+        return scp_cli_fail_rc(c, rc, "SELECT");
+    *sw = (uint16_t)(resp[rl - 2] << 8 | resp[rl - 1]);
+    return SCP_EXIT_OK;
+}
+
+/* SELECT the SD given with --sd, else the first ISD AID the card knows. */
+static int select_sd(scp_cli *c)
+{
+    uint8_t aid[SCP03_AID_MAX];
+    size_t n;
+    uint16_t sw = 0;
+    int rc;
+    for (size_t i = 0; i < sizeof(isd_aids) / sizeof(isd_aids[0]); i++) {
+        const char *hex = c->o.sd_aid ? c->o.sd_aid : isd_aids[i];
+        if (scp_hex_decode(hex, aid, sizeof(aid), &n) != SCP_OK || n < 5)
+            return scp_cli_fail(c, SCP_EXIT_USAGE, "--sd %s: want an AID of 5 to 16 bytes", hex);
+        if ((rc = scp_cli_select(c, aid, n, &sw)) != SCP_EXIT_OK)
+            return rc;
+        if (sw == 0x9000) {
+            memcpy(c->sd_aid, aid, c->sd_aid_len = n);
+            break;
+        }
+        if (c->o.sd_aid)
+            break;
+    }
+    if (sw != 0x9000)
+        return scp_cli_fail_sw(c, sw, "SELECT security domain");
+    return SCP_EXIT_OK;
+}
+
+int scp_cli_connect(scp_cli *c)
+{
+    int rc;
+    if (c->o.card_dir) {
+        if ((rc = open_card_dir(c)) != SCP_EXIT_OK)
+            return rc;
+    } else {
+        rc = scp_pcsc_open(c->o.reader ? c->o.reader : "0", &c->t);
+        if (rc != SCP_OK)
+            return scp_cli_fail(c, rc == SCP_E_ARG ? SCP_EXIT_USAGE : SCP_EXIT_CARD, "%s",
+                                scp_pcsc_last_error());
+        c->t_open = 1;
+    }
+    if (c->o.trace) {
+        c->t.trace = trace;
+        fprintf(stderr, "scpkit: talking to %s\n", c->t.name ? c->t.name : "card");
+    }
+    return select_sd(c);
+}
+
+int scp_cli_reselect(scp_cli *c)
+{
+    if (c->ch_open) {
+        scp_channel_close(&c->ch);
+        c->ch_open = 0;
+    }
+    return select_sd(c); /* selecting ends the card's session too */
+}
+
+int scp_cli_open_channel(scp_cli *c)
+{
+    int rc = scp_channel_open(&c->ch, &c->t, &c->keys, &c->chopts);
+    uint16_t sw = c->ch.last_sw;
+    if (rc == SCP_OK) {
+        c->ch_open = 1;
+        if (c->o.trace)
+            fprintf(stderr, "scpkit: secure channel open: KVN %02X, level %02X, %s\n", c->ch.kvn,
+                    c->ch.level, c->ch.s.chal_len == 16 ? "S16" : "S8");
+        return SCP_EXIT_OK;
+    }
+    if (rc == SCP_E_AUTH && c->ch.fail_rc == SCP_E_CRYPTOGRAM)
+        return scp_cli_fail(c, SCP_EXIT_AUTH,
+                            "authentication failed: the card's cryptogram does not match these "
+                            "keys (KVN %02X); nothing more was sent, not retrying",
+                            c->ch.kvn);
+    if (rc == SCP_E_AUTH && (sw & 0xFFF0) == 0x63C0) {
+        if (c->doc)
+            json_object_object_add(c->doc, "tries_left", json_object_new_int(sw & 0x0F));
+        return scp_cli_fail(c, SCP_EXIT_AUTH,
+                            "authentication failed: the card says %u tries left (%04X); not "
+                            "retrying",
+                            sw & 0x0F, sw);
+    }
+    if (rc == SCP_E_AUTH || rc == SCP_E_SW)
+        return scp_cli_fail_sw(c, sw, rc == SCP_E_AUTH ? "authentication failed"
+                                                       : "INITIALIZE UPDATE refused");
+    if (rc == SCP_E_LEVEL)
+        return scp_cli_fail(c, SCP_EXIT_USAGE,
+                            "level %02X is not offered by this card (i = %02X); strongest: %02X",
+                            c->chopts.level, c->ch.i, scp_level_strongest(c->ch.i));
+    return scp_cli_fail_rc(c, rc, "opening the secure channel");
+}
+
+int scp_cli_send(scp_cli *c, const uint8_t *capdu, size_t len, uint8_t *resp, size_t resp_size,
+                 size_t *resp_len, uint16_t *sw)
+{
+    uint8_t r[SCP_RAPDU_MAX];
+    size_t rl;
+    int rc;
+    if (c->ch_open) {
+        rc = scp_channel_send(&c->ch, capdu, len, resp, resp_size, resp_len, sw);
+        return rc == SCP_OK ? SCP_EXIT_OK : scp_cli_fail_rc(c, rc, "secure channel");
+    }
+    rc = scp_transmit(&c->t, capdu, len, r, sizeof(r), &rl);
+    if (rc != SCP_OK)
+        return scp_cli_fail_rc(c, rc, "transmit");
+    *sw = (uint16_t)(r[rl - 2] << 8 | r[rl - 1]);
+    if (rl - 2 > resp_size)
+        return scp_cli_fail(c, SCP_EXIT_CARD, "response too long (%zu bytes)", rl - 2);
+    memcpy(resp, r, rl - 2);
+    *resp_len = rl - 2;
+    return SCP_EXIT_OK;
+}
+
+int scp_cli_get_data(scp_cli *c, uint16_t tag, uint8_t *out, size_t out_size, size_t *out_len,
+                     uint16_t *sw)
+{
+    uint8_t cmd[5] = { 0x80, 0xCA, (uint8_t)(tag >> 8), (uint8_t)tag, 0x00 };
+    return scp_cli_send(c, cmd, sizeof(cmd), out, out_size, out_len, sw);
+}
