@@ -1,0 +1,167 @@
+#!/bin/sh
+# End-to-end tests of the scpkit CLI against the virtual card in process
+# (--card DIR, no pcscd): info, every level, S16, AES-256, put/delete/
+# rotate, apdu through the channel, diversification (GPPro KDF3 known
+# answer), wrong-key behaviour, key-file modes, redaction, and --json
+# output parsed by a JSON parser. Usage: cli_inproc.sh path/to/scpkit
+set -u
+S=${1:?usage: cli_inproc.sh path/to/scpkit}
+T=$(mktemp -d /tmp/scpkit-cli.XXXXXX)
+trap 'rm -rf "$T"' EXIT INT TERM
+fails=0
+checks=0
+
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+# expect RC CMD...: run CMD (stdout to $T/out, stderr to $T/err), check its exit code
+expect() {
+    want=$1; shift
+    "$@" >"$T/out" 2>"$T/err"; got=$?
+    if [ "$got" -eq "$want" ]; then ok; else
+        bad "exit $got, want $want: $*"; sed 's/^/    /' "$T/err" >&2; fi
+}
+has() { if grep -q -- "$2" "$1"; then ok; else bad "$1 lacks \"$2\""; fi; }
+hasnt() { if grep -q -- "$2" "$1"; then bad "$1 has \"$2\""; else ok; fi; }
+json() { # json FILE PYTHON-EXPR: the expression over d must be true
+    if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>/dev/null
+    then ok; else bad "json check failed: $2"; sed 's/^/    /' "$1" >&2; fi
+}
+
+K256=000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F
+
+# --- a YubiKey-like card: info without authentication
+expect 0 "$S" card init --state "$T/yk"
+expect 0 "$S" info --card "$T/yk"
+has "$T/out" "SCP03:.*i = 60"
+has "$T/out" "strongest level 33"
+has "$T/out" "KVN FF key 01: AES-128"
+has "$T/out" "ic_fabricator"
+hasnt "$T/err" "warning"          # info does not authenticate
+expect 0 "$S" info --card "$T/yk" --json
+json "$T/out" 'd["ok"] and d["recognition"]["scp"][0]["i"] == "60" and len(d["keys"]) == 3 and "cplc" in d'
+
+# --- every level on a gp23 card (i = 71: S16), strongest by default
+expect 0 "$S" card init --state "$T/gp" --profile gp23
+for l in mac:01 mac+enc:03 mac+rmac:11 mac+enc+rmac:13 all:33 13:13; do
+    expect 0 "$S" apdu --card "$T/gp" --level "${l%%:*}" -v 80CA00E000
+    has "$T/err" "level ${l##*:}, S16"
+    has "$T/out" "^E012C00401FF8810.* 9000"
+done
+expect 0 "$S" apdu --card "$T/gp" -v 80CA00E000
+has "$T/err" "level 33, S16"
+has "$T/err" "warning: no key given"
+# a level the YubiKey profile (level 33 only, i = 60 has no S16) does not offer
+expect 0 "$S" apdu --card "$T/yk" -v 80CA00E000
+has "$T/err" "level 33, S8"
+expect 1 "$S" apdu --card "$T/yk" --level 31 80CA00E000
+
+# --- AES-256 key set, through the channel, with --json
+expect 0 "$S" card init --state "$T/a256" --profile gp23 --key $K256 --kvn 5
+expect 0 "$S" apdu --card "$T/a256" --key $K256 --json 80CA00E000 80CA006600
+json "$T/out" 'd["ok"] and d["responses"][0]["sw"] == "9000" and d["responses"][0]["data"].startswith("E012C004010588") and len(d["responses"]) == 2'
+hasnt "$T/err" "warning"
+
+# --- wrong key: exit 3, one INITIALIZE UPDATE, no EXTERNAL AUTHENTICATE,
+# no retry, and the card's failure count untouched (nothing was sent that
+# it could count)
+BADK=FF$(echo $K256 | cut -c3-)
+expect 3 "$S" apdu --card "$T/a256" --key $BADK -v 80CA00E000
+has "$T/err" "cryptogram does not match"
+has "$T/err" "not retrying"
+if [ "$(grep -c 'INITIALIZE UPDATE' "$T/err")" -eq 1 ]; then ok; else bad "IU sent more than once"; fi
+hasnt "$T/err" "EXTERNAL AUTHENTICATE"
+expect 3 "$S" apdu --card "$T/a256" --key $BADK --json 80CA00E000
+json "$T/out" 'not d["ok"] and d["exit_code"] == 3 and "cryptogram" in d["error"]'
+expect 0 "$S" card show --state "$T/a256"
+has "$T/out" "failures 0"
+# a host that does send a bad EXTERNAL AUTHENTICATE is counted by the card:
+# the count goes down, and scpkit reports the card's answer in words
+expect 4 "$S" apdu --card "$T/a256" --plain 805005001000112233445566778899AABBCCDDEEFF 8482330020$(printf '%064d' 0)
+has "$T/out" "^6300 (authentication failed)"
+expect 0 "$S" card show --state "$T/a256"
+has "$T/out" "failures 1"
+
+# --- put / list / delete on the gp23 card (factory keys; adding the first
+# set replaces the factory set, as on a YubiKey)
+N2=202122232425262728292A2B2C2D2E2F
+N3=303132333435363738393A3B3C3D3E3F
+expect 0 "$S" keys put --card "$T/gp" --new-kvn 2 --new-key $N2 -v
+has "$T/out" "KVN 02 added"
+hasnt "$T/err" "$N2" # never in the trace
+has "$T/err" "key data redacted"
+expect 0 "$S" keys list --card "$T/gp" --json
+json "$T/out" 'any(k["kvn"] == 2 for k in d["keys"]) and not any(k["kvn"] == 255 for k in d["keys"])'
+expect 0 "$S" keys put --card "$T/gp" --kvn 2 --key $N2 --new-kvn 3 --new-key $N3
+expect 0 "$S" apdu --card "$T/gp" --kvn 3 --key $N3 80CA00E000
+expect 0 "$S" keys delete --card "$T/gp" --kvn 2 --auth-kvn 3 --key $N3 --json
+json "$T/out" 'd["deleted_kvn"] == 2'
+expect 0 "$S" keys list --card "$T/gp" --json
+json "$T/out" 'not any(k["kvn"] == 2 for k in d["keys"]) and any(k["kvn"] == 3 for k in d["keys"])'
+expect 4 "$S" apdu --card "$T/gp" --kvn 2 --key $N2 80CA00E000
+has "$T/err" "6A88 (referenced data not found)"
+expect 1 "$S" keys put --card "$T/gp" --key $N3 --new-kvn 4 --generate   # --generate needs --out
+
+# --- rotate the factory keys of the YubiKey-like card (AES-128, level 33)
+expect 0 "$S" keys rotate --card "$T/yk" --new-kvn 1 --generate --out "$T/k1.json" --json
+json "$T/out" 'd["ok"] and d["old_kvn"] == 255 and d["new_kvn"] == 1 and d["level"] == 0x33 and len(d["kcv_enc"]) == 6'
+if [ "$(stat -c %a "$T/k1.json")" = 600 ]; then ok; else bad "key file mode $(stat -c %a "$T/k1.json")"; fi
+hasnt "$T/out" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["enc"])' "$T/k1.json")"
+expect 3 "$S" apdu --card "$T/yk" 80CA00E000         # the factory keys are gone
+expect 0 "$S" apdu --card "$T/yk" --keyfile "$T/k1.json" 80CA00E000
+has "$T/out" "^E012C0040101"
+expect 5 "$S" keys rotate --card "$T/yk" --keyfile "$T/k1.json" --new-kvn 2 --generate --out "$T/k1.json"
+has "$T/err" "never overwrites"
+chmod 644 "$T/k1.json"
+expect 5 "$S" apdu --card "$T/yk" --keyfile "$T/k1.json" 80CA00E000
+has "$T/err" "mode 0644"
+chmod 600 "$T/k1.json"
+# the YubiKey profile takes AES-128 only: a refused PUT KEY is reported with
+# the sets the card holds, and the old keys still work
+expect 4 "$S" keys rotate --card "$T/yk" --keyfile "$T/k1.json" --new-kvn 2 --generate --key-len 32 --out "$T/k2.json"
+has "$T/err" "old set KVN 01: yes; new set KVN 02: no"
+expect 0 "$S" apdu --card "$T/yk" --keyfile "$T/k1.json" 80CA00E000
+# rotate again, AES-256 on the gp23 card, from a key file
+expect 0 "$S" keys rotate --card "$T/gp" --kvn 3 --key $N3 --new-kvn 4 --generate --key-len 32 --out "$T/k4.json"
+has "$T/out" "KVN 03 replaced by KVN 04 (AES-256"
+expect 4 "$S" apdu --card "$T/gp" --kvn 3 --key $N3 80CA00E000
+expect 0 "$S" apdu --card "$T/gp" --keyfile "$T/k4.json" -v 80CA00E000
+has "$T/err" "KVN 04, level 33, S16"
+
+# --- status and lifecycle through the channel
+expect 0 "$S" status --card "$T/gp" --keyfile "$T/k4.json" --json
+json "$T/out" 'd["entries"][0]["kind"] == "ISD" and d["entries"][0]["lifecycle"] == "SECURED"'
+expect 1 "$S" lifecycle --card "$T/gp" --keyfile "$T/k4.json" terminated     # needs --yes
+expect 1 "$S" lifecycle --card "$T/gp" sleepy
+
+# --- diversification: GlobalPlatformPro TestPlaintextKeys KDF3 known answer
+expect 0 "$S" diversify --scheme kdf3 --master 404142434445464748494A4B4C4D4E4F --kdd 00010203040506070809
+has "$T/out" "enc: KCV E79C05"
+has "$T/out" "mac: KCV D1BD77"
+has "$T/out" "dek: KCV 3FDE8C"
+hasnt "$T/out" "key "
+expect 0 "$S" diversify --scheme kdf3 --master 404142434445464748494A4B4C4D4E4F --kdd 00010203040506070809 --json --show-keys
+json "$T/out" 'd["kcv_enc"] == "E79C05" and len(d["enc"]) == 32'
+# tampered twin: another KDD gives other KCVs
+expect 0 "$S" diversify --scheme kdf3 --master 404142434445464748494A4B4C4D4E4F --kdd 00010203040506070808
+hasnt "$T/out" "E79C05"
+
+# --- a diversified card: keys put from diversify, then --kdf/--master
+KDD=$("$S" card show --state "$T/gp" | awk '$1 == "kdd" { print $2 }')
+M=A0A1A2A3A4A5A6A7A8A9AAABACADAEAF
+"$S" diversify --scheme kdf3 --master $M --kdd "$KDD" --show-keys --json >"$T/div.json"
+E=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["enc"], d["mac"], d["dek"])' "$T/div.json")
+set -- $E
+expect 0 "$S" keys put --card "$T/gp" --keyfile "$T/k4.json" --new-kvn 5 --new-enc "$1" --new-mac "$2" --new-dek "$3"
+expect 0 "$S" apdu --card "$T/gp" --kvn 5 --kdf kdf3 --master $M 80CA00E000
+expect 3 "$S" apdu --card "$T/gp" --kvn 5 --kdf sp800-108 --master $M 80CA00E000
+
+# --- usage errors
+expect 1 "$S" nosuchcommand
+expect 1 "$S" info --card "$T/gp" --kvn 300
+expect 1 "$S" apdu --card "$T/gp" --key 0011 80CA00E000
+expect 0 "$S" --help
+has "$T/out" "Exit codes"
+expect 2 "$S" info --card "$T/missing"
+
+echo "cli_inproc: $checks checks, $fails failed"
+[ "$fails" -eq 0 ]
