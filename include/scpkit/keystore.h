@@ -158,6 +158,18 @@ SCP_MUST_CHECK int scp_keystore_combine(scp_keystore *ks, const char *label, uin
  * SCP_E_CORRUPT with *bad_seq = the first bad record and why[] saying how. */
 SCP_MUST_CHECK int scp_keystore_audit_verify(scp_keystore *ks, uint64_t *records,
                                              uint64_t *bad_seq, char *why, size_t why_size);
+/* One audit record as stored (no key material is ever in one). */
+typedef struct scp_ks_audit_rec {
+    uint64_t seq;
+    int64_t time;
+    const char *actor, *op, *label, *kcv, *card;
+    uint32_t version;
+    int result; /* an scp_rc */
+} scp_ks_audit_rec;
+/* Call fn for each record in order (the last `last` only, 0: all). */
+SCP_MUST_CHECK int scp_keystore_audit_each(scp_keystore *ks, uint64_t last,
+                                           void (*fn)(void *arg, const scp_ks_audit_rec *r),
+                                           void *arg);
 /* Append an audit record (the library does it for every key operation). */
 SCP_MUST_CHECK int scp_keystore_audit(scp_keystore *ks, const char *op, const char *label,
                                       uint32_t version, const uint8_t *kcv, const char *card,

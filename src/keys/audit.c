@@ -278,3 +278,25 @@ int scp_keystore_audit_verify(scp_keystore *ks, uint64_t *records, uint64_t *bad
     GUARD(rc);
     return verify_head(ks, *records, prev, bad, why, why_size);
 }
+
+int scp_keystore_audit_each(scp_keystore *ks, uint64_t last,
+                            void (*fn)(void *arg, const scp_ks_audit_rec *r), void *arg)
+{
+    sqlite3_stmt *st;
+    ENSURE(ks != NULL && fn != NULL, SCP_E_ARG);
+    ENSURE(sqlite3_prepare_v2(ks->db,
+                              "SELECT seq, time, actor, op, label, version, kcv, card, result"
+                              " FROM audit WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM audit)"
+                              " - ?1 OR ?1 = 0 ORDER BY seq",
+                              -1, &st, NULL) == SQLITE_OK,
+           SCP_E_IO);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)last);
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        scp_ks_audit_rec r = {(uint64_t)sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+                              col(st, 2), col(st, 3), col(st, 4), col(st, 6), col(st, 7),
+                              (uint32_t)sqlite3_column_int64(st, 5), sqlite3_column_int(st, 8)};
+        fn(arg, &r);
+    }
+    sqlite3_finalize(st);
+    return SCP_OK;
+}

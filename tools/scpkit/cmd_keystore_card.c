@@ -1,0 +1,155 @@
+/* scpkit keystore, card side (issue 6):
+ * - scp_cli_keystore_derive: the --keystore DIR --master LABEL[:VERSION]
+ *   --kdf SCHEME hook of every host command (cli.h): the channel gets its
+ *   static keys from scp_keystore_derive_cb, diversified inside the HSM
+ *   from the card's KDD; no key is ever on the command line.
+ * - scpkit keystore rotate: move a card from master L:V to L:V2 with keys
+ *   that exist only in memory: authenticate with the keys of V, PUT KEY
+ *   the keys of V2 (derived in the HSM for the same KDD) under a new KVN,
+ *   prove them with a new session, delete the old set, record the card. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "scpkit/keystore.h"
+
+int scp_cli_keys_putkey(scp_cli *c, const scp03_keys *k, int replace, uint16_t *sw);
+int scp_cli_keys_delete(scp_cli *c, uint8_t kvn, uint16_t *sw);
+int scp_cli_keys_holds(scp_cli *c, uint8_t kvn);
+
+static void derive_free(void *ctx)
+{
+    scp_keystore_derive_close(ctx);
+}
+
+int scp_cli_keystore_derive(scp_cli *c)
+{
+    void *ctx = NULL;
+    if (c->o.master == NULL || c->o.kdf == NULL)
+        return scp_cli_fail(c, SCP_EXIT_USAGE,
+                            "--keystore needs --master LABEL[:VERSION] and --kdf SCHEME");
+    int rc = scp_keystore_derive_open(c->o.keystore, c->o.master, c->o.kdf, &ctx);
+    if (rc != SCP_OK)
+        return scp_cli_fail(c, rc == SCP_E_PERM ? SCP_EXIT_AUTH : SCP_EXIT_LOCAL,
+                            "keystore %s, master %s: %s", c->o.keystore, c->o.master,
+                            scp_strerror(rc));
+    c->chopts.derive = scp_keystore_derive_cb;
+    c->chopts.derive_ctx = ctx;
+    c->derive_free = derive_free;
+    return SCP_EXIT_OK;
+}
+
+/* The new key set: derived in the HSM from the new master for the card's
+ * KDD (only an active master gives keys for new sessions, SP 800-57). */
+typedef struct rot_target {
+    scp_keystore *ks;
+    char label[SCP_KS_LABEL_MAX + 1];
+    uint32_t v;
+    scp_div_scheme s;
+} rot_target;
+
+static int new_keys(scp_cli *c, const rot_target *t, uint8_t kvn, scp03_keys *nk)
+{
+    int rc = scp_keystore_derive(t->ks, t->label, t->v, t->s, c->ch.kdd, SCP03_KDD_LEN, 1, nk);
+    if (rc != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "new master %s:%u: %s", t->label, (unsigned)t->v,
+                            scp_strerror(rc));
+    nk->kvn = kvn;
+    return SCP_EXIT_OK;
+}
+
+static int rotate_steps(scp_cli *c, const rot_target *t, int kvn, char *card, uint8_t *old)
+{
+    scp03_keys nk = {0};
+    uint16_t sw = 0;
+    int rc;
+    if ((rc = scp_cli_resolve_keys(c)) != SCP_EXIT_OK || (rc = scp_cli_connect(c)) != SCP_EXIT_OK ||
+        (rc = scp_cli_open_channel(c)) != SCP_EXIT_OK)
+        return rc; /* nothing changed */
+    *old = c->ch.kvn;
+    scp_cli_hex(c->ch.kdd, SCP03_KDD_LEN, card, 2 * SCP03_KDD_LEN + 1);
+    if (*old == kvn)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--new-kvn %02X is the set in use", *old);
+    if ((rc = new_keys(c, t, (uint8_t)kvn, &nk)) != SCP_EXIT_OK)
+        return rc;
+    rc = scp_cli_keys_putkey(c, &nk, 0, &sw);
+    if (rc == SCP_EXIT_OK && sw != 0x9000)
+        rc = scp_cli_fail_sw(c, sw, "PUT KEY");
+    if (rc == SCP_EXIT_OK) { /* a fresh session with the new set proves it */
+        c->keys = nk;
+        c->chopts.kvn = nk.kvn;
+        c->chopts.div = SCP_DIV_NONE;
+        c->chopts.derive = NULL;
+        if ((rc = scp_cli_reselect(c)) == SCP_EXIT_OK)
+            rc = scp_cli_open_channel(c);
+    }
+    scp_wipe(&nk, sizeof(nk));
+    if (rc == SCP_EXIT_OK && scp_cli_keys_holds(c, *old) != 0) {
+        rc = scp_cli_keys_delete(c, *old, &sw);
+        if (rc == SCP_EXIT_OK && sw != 0x9000)
+            rc = scp_cli_fail_sw(c, sw, "DELETE KEY (old set)");
+    }
+    return rc;
+}
+
+int scp_cli_keystore_rotate(scp_cli *c, const char *dir)
+{
+    const char *nm = scp_cli_take(c, "--new-master"), *kt = scp_cli_take(c, "--new-kvn");
+    const char *nkdf = scp_cli_take(c, "--new-kdf");
+    char card[2 * SCP03_KDD_LEN + 1] = "", label[SCP_KS_LABEL_MAX + 1];
+    uint8_t old = 0;
+    uint32_t v;
+    scp_div_scheme s;
+    void *nctx = NULL;
+    int kvn = 0, rc;
+    if (nkdf == NULL)
+        nkdf = c->o.kdf;
+    if (nm == NULL || kt == NULL || nkdf == NULL || scp_div_parse(nkdf, &s) != SCP_OK ||
+        scp_ks_parse_ref(nm, label, &v) != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_USAGE,
+                            "keystore rotate --card DIR|-r READER [current keys] --new-master "
+                            "L[:V] [--new-kdf S] --new-kvn N");
+    if ((rc = scp_cli_number(c, "--new-kvn", kt, 0x7F, &kvn)) != SCP_EXIT_OK ||
+        (rc = scp_cli_no_more(c, 2)) != SCP_EXIT_OK)
+        return rc;
+    if (kvn == 0)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--new-kvn: 1..127");
+    rc = scp_keystore_derive_open(dir, nm, nkdf, &nctx);
+    if (rc != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "keystore, new master %s: %s", nm,
+                            scp_strerror(rc));
+    rot_target t = {scp_keystore_derive_keystore(nctx), "", v, s};
+    scp_ks_key_info k;
+    memcpy(t.label, label, sizeof(label));
+    rc = scp_keystore_get(t.ks, label, v, &k);
+    if (rc == SCP_OK) {
+        t.v = k.version;
+        rc = rotate_steps(c, &t, kvn, card, &old);
+    } else {
+        rc = scp_cli_fail(c, SCP_EXIT_LOCAL, "new master %s: %s", nm, scp_strerror(rc));
+    }
+    /* The card record moves only once the card holds the new set. */
+    int r3 = rc == SCP_EXIT_OK ? scp_keystore_card_set(t.ks, c->ch.kdd, SCP03_KDD_LEN, label,
+                                                       t.v, s, (uint8_t)kvn)
+                               : SCP_OK;
+    int r4 = scp_keystore_audit(t.ks, "rotate", label, t.v, NULL, card,
+                                rc == SCP_EXIT_OK ? r3 : SCP_E_SW);
+    v = t.v;
+    r3 = r3 != SCP_OK ? r3 : r4;
+    scp_keystore_derive_close(nctx);
+    if (rc != SCP_EXIT_OK)
+        return rc;
+    if (r3 != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "card rotated, but the audit record failed");
+    if (c->o.json) {
+        json_object_object_add(c->doc, "card", json_object_new_string(card));
+        json_object_object_add(c->doc, "old_kvn", json_object_new_int(old));
+        json_object_object_add(c->doc, "new_kvn", json_object_new_int(kvn));
+        json_object_object_add(c->doc, "master", json_object_new_string(nm));
+    } else {
+        printf("Rotated card %s: KVN %02X -> %02X, keys from %s:%u (%s), checked with a new "
+               "session\n",
+               card, old, kvn, label, (unsigned)v, scp_div_name(s));
+    }
+    return SCP_EXIT_OK;
+}
