@@ -53,7 +53,8 @@ SCP_AESNI static uint32_t sub_word(uint32_t w, int rot)
     return rot ? (uint32_t)_mm_extract_epi32(r, 1) : (uint32_t)_mm_cvtsi128_si32(r);
 }
 
-SCP_AESNI static void expand_key(scp_aes *a, const uint8_t *key, size_t key_len)
+/* AES-192 (and any Nk): the plain word loop. */
+SCP_AESNI static void expand_words(scp_aes *a, const uint8_t *key, size_t key_len)
 {
     uint32_t w[60];
     size_t nk = key_len / 4, total = 4 * ((size_t)a->nr + 1);
@@ -71,13 +72,60 @@ SCP_AESNI static void expand_key(scp_aes *a, const uint8_t *key, size_t key_len)
         w[i] = w[i - nk] ^ t;
     }
     memcpy(a->rk, w, total * 4);
-    /* equivalent inverse cipher (FIPS 197 5.3.5): reversed, InvMixColumns */
-    __m128i *d = (__m128i *)(void *)a->drk;
-    d[0] = RK(a)[a->nr];
-    for (int r = 1; r < a->nr; r++)
-        d[r] = _mm_aesimc_si128(RK(a)[a->nr - r]);
-    d[a->nr] = RK(a)[0];
     scp_wipe(w, sizeof(w));
+}
+
+/* w[i-4..i-1] -> next four words: prefix-xor of the previous round key,
+ * xored with the broadcast assist word (lane 3 or lane 2 of `g`). */
+SCP_AESNI static inline __m128i next4(__m128i k, __m128i g)
+{
+    k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
+    k = _mm_xor_si128(k, _mm_slli_si128(k, 8));
+    return _mm_xor_si128(k, g);
+}
+
+#define K128(i, rcon)                                                                              \
+    rk[i] = next4(rk[i - 1], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[i - 1], rcon), 0xff))
+
+/* FIPS 197 5.2 for Nk = 4, one round key per step (rcon must be an
+ * immediate for AESKEYGENASSIST, hence the unrolling). */
+SCP_AESNI static void expand128(__m128i *rk, const uint8_t *key)
+{
+    rk[0] = LD(key);
+    K128(1, 0x01); K128(2, 0x02); K128(3, 0x04); K128(4, 0x08); K128(5, 0x10);
+    K128(6, 0x20); K128(7, 0x40); K128(8, 0x80); K128(9, 0x1b); K128(10, 0x36);
+}
+
+/* Nk = 8: even round keys take RotWord+SubWord+rcon of the last word,
+ * odd ones SubWord only. */
+#define K256(i, rcon)                                                                              \
+    rk[i] = next4(rk[i - 2], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[i - 1], rcon), 0xff))
+#define K256B(i)                                                                                   \
+    rk[i] = next4(rk[i - 2], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[i - 1], 0), 0xaa))
+
+SCP_AESNI static void expand256(__m128i *rk, const uint8_t *key)
+{
+    rk[0] = LD(key);
+    rk[1] = LD(key + 16);
+    K256(2, 0x01); K256B(3); K256(4, 0x02); K256B(5); K256(6, 0x04); K256B(7);
+    K256(8, 0x08); K256B(9); K256(10, 0x10); K256B(11); K256(12, 0x20); K256B(13);
+    K256(14, 0x40);
+}
+
+SCP_AESNI static void expand_key(scp_aes *a, const uint8_t *key, size_t key_len)
+{
+    __m128i *e = (__m128i *)(void *)a->rk, *d = (__m128i *)(void *)a->drk;
+    if (key_len == 16)
+        expand128(e, key);
+    else if (key_len == 32)
+        expand256(e, key);
+    else
+        expand_words(a, key, key_len);
+    /* equivalent inverse cipher (FIPS 197 5.3.5): reversed, InvMixColumns */
+    d[0] = e[a->nr];
+    for (int r = 1; r < a->nr; r++)
+        d[r] = _mm_aesimc_si128(e[a->nr - r]);
+    d[a->nr] = e[0];
 }
 
 int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len)
@@ -91,12 +139,29 @@ int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len)
     return SCP_OK;
 }
 
-/* One block; the loop bound is the (public) round count. */
+/* One block, unrolled: a round loop costs more instructions than the
+ * rounds themselves at APDU sizes. The branches test the (public) round
+ * count only. */
 SCP_AESNI static inline __m128i enc1(const __m128i *rk, int nr, __m128i b)
 {
     b = _mm_xor_si128(b, rk[0]);
-    for (int r = 1; r < nr; r++)
-        b = _mm_aesenc_si128(b, rk[r]);
+    b = _mm_aesenc_si128(b, rk[1]);
+    b = _mm_aesenc_si128(b, rk[2]);
+    b = _mm_aesenc_si128(b, rk[3]);
+    b = _mm_aesenc_si128(b, rk[4]);
+    b = _mm_aesenc_si128(b, rk[5]);
+    b = _mm_aesenc_si128(b, rk[6]);
+    b = _mm_aesenc_si128(b, rk[7]);
+    b = _mm_aesenc_si128(b, rk[8]);
+    b = _mm_aesenc_si128(b, rk[9]);
+    if (nr > 10) {
+        b = _mm_aesenc_si128(b, rk[10]);
+        b = _mm_aesenc_si128(b, rk[11]);
+    }
+    if (nr > 12) {
+        b = _mm_aesenc_si128(b, rk[12]);
+        b = _mm_aesenc_si128(b, rk[13]);
+    }
     return _mm_aesenclast_si128(b, rk[nr]);
 }
 
@@ -172,6 +237,135 @@ SCP_AESNI void scp_aesni_cbcmac(const scp_aes *a, uint8_t x[16], const uint8_t *
     ST(x, v);
 }
 
+/* RFC 4493 2.4 in registers: all but the last block straight, then the
+ * last one padded (80 00..) with K2, or whole with K1. */
+SCP_AESNI void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, uint8_t mac[16])
+{
+    _Alignas(16) uint8_t last[16] = { 0 };
+    size_t full = len == 0 ? 0 : (len - 1) / 16, rem = len - full * 16;
+    __m128i v = _mm_setzero_si128();
+
+    for (size_t i = 0; i < full; i++)
+        v = enc1(RK(a), a->nr, _mm_xor_si128(v, LD(p + 16 * i)));
+    if (rem > 0)
+        memcpy(last, p + full * 16, rem);
+    if (rem < 16)
+        last[rem] = 0x80;
+    v = _mm_xor_si128(v, _mm_xor_si128(LD(last), LD(rem == 16 ? a->k1 : a->k2)));
+    ST(mac, enc1(RK(a), a->nr, v));
+    scp_wipe(last, sizeof(last));
+}
+
+/* ---- SCP03 secure messaging, CBC and CMAC interleaved ----
+ *
+ * The CMAC runs over chain | pre | data | post, where pre (the C-APDU
+ * header, 0..15 bytes) shifts the data against the 16-byte block grid:
+ * CMAC block j is the last pre_len bytes of data block j-1 (pre itself for
+ * j = 0) followed by the first 16 - pre_len bytes of data block j. JOIN
+ * builds it in registers with two byte shuffles whose masks slide over the
+ * tables below by pre_len (a public length, not a secret). */
+static const uint8_t shuf_tail[32] = { 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+                                       0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                       0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80 };
+static const uint8_t shuf_head[32] = { 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                       0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80,
+                                       0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15 };
+
+typedef struct splice {
+    __m128i tail, head; /* masks: prev's last k bytes to the front; cur's first 16-k after */
+} splice;
+
+#define JOIN(sp, prev, cur)                                                                        \
+    _mm_or_si128(_mm_shuffle_epi8((prev), (sp).tail), _mm_shuffle_epi8((cur), (sp).head))
+
+/* Masks for pre_len k, the first "previous block" (pre at its top bytes)
+ * and the block that closes the message (post, 80, zeros). The callers
+ * (backend.c) guarantee 0 < pre_len + post_len < 16. */
+SCP_AESNI static void splice_init(splice *sp, __m128i *first, __m128i *closing,
+                                  const uint8_t *pre, size_t k, const uint8_t *post, size_t tl)
+{
+    uint8_t t[16] = { 0 }, u[16] = { 0 };
+    sp->tail = LD(shuf_tail + 16 - k);
+    sp->head = LD(shuf_head + 16 - k);
+    if (k > 0)
+        memcpy(t + 16 - k, pre, k);
+    if (tl > 0)
+        memcpy(u, post, tl);
+    u[tl] = 0x80;
+    *first = LD(t);
+    *closing = LD(u);
+}
+
+SCP_AESNI void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                                  const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
+                                  uint8_t *buf, size_t len, const uint8_t *post, size_t post_len,
+                                  uint8_t tag[16])
+{
+    const __m128i *ek = RK(ke), *mk = RK(km);
+    __m128i c, x, prev, closing;
+    splice sp;
+
+    splice_init(&sp, &prev, &closing, pre, pre_len, post, post_len);
+    c = enc1(ek, ke->nr, LD(icv_in)); /* the ICV and the chaining block: */
+    x = enc1(mk, km->nr, LD(chain));  /* two independent chains already */
+    for (size_t i = 0; i < len; i += 16) {
+        c = enc1(ek, ke->nr, _mm_xor_si128(c, LD(buf + i)));
+        ST(buf + i, c);
+        /* the CMAC of block j runs while block j+1 is being encrypted */
+        x = enc1(mk, km->nr, _mm_xor_si128(x, JOIN(sp, prev, c)));
+        prev = c;
+    }
+    x = _mm_xor_si128(x, _mm_xor_si128(JOIN(sp, prev, closing), LD(km->k2)));
+    ST(tag, enc1(mk, km->nr, x));
+}
+
+SCP_AESNI static inline __m128i dec1(const __m128i *dk, int nr, __m128i b)
+{
+    b = _mm_xor_si128(b, dk[0]);
+    b = _mm_aesdec_si128(b, dk[1]);
+    b = _mm_aesdec_si128(b, dk[2]);
+    b = _mm_aesdec_si128(b, dk[3]);
+    b = _mm_aesdec_si128(b, dk[4]);
+    b = _mm_aesdec_si128(b, dk[5]);
+    b = _mm_aesdec_si128(b, dk[6]);
+    b = _mm_aesdec_si128(b, dk[7]);
+    b = _mm_aesdec_si128(b, dk[8]);
+    b = _mm_aesdec_si128(b, dk[9]);
+    if (nr > 10) {
+        b = _mm_aesdec_si128(b, dk[10]);
+        b = _mm_aesdec_si128(b, dk[11]);
+    }
+    if (nr > 12) {
+        b = _mm_aesdec_si128(b, dk[12]);
+        b = _mm_aesdec_si128(b, dk[13]);
+    }
+    return _mm_aesdeclast_si128(b, dk[nr]);
+}
+
+SCP_AESNI void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                                  const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
+                                  const uint8_t *ct, size_t len, const uint8_t *post,
+                                  size_t post_len, uint8_t *out, uint8_t tag[16])
+{
+    const __m128i *dk = DRK(ke), *mk = RK(km);
+    __m128i iv, x, prev, closing;
+    splice sp;
+
+    splice_init(&sp, &prev, &closing, pre, pre_len, post, post_len);
+    iv = enc1(RK(ke), ke->nr, LD(icv_in));
+    x = enc1(mk, km->nr, LD(chain));
+    for (size_t i = 0; i < len; i += 16) {
+        __m128i c = LD(ct + i);
+        x = enc1(mk, km->nr, _mm_xor_si128(x, JOIN(sp, prev, c)));
+        /* decryption is off the CMAC chain: it fills the pipeline's gaps */
+        ST(out + i, _mm_xor_si128(dec1(dk, ke->nr, c), iv));
+        iv = c;
+        prev = c;
+    }
+    x = _mm_xor_si128(x, _mm_xor_si128(JOIN(sp, prev, closing), LD(km->k2)));
+    ST(tag, enc1(mk, km->nr, x));
+}
+
 #else /* not x86: the OpenSSL path serves */
 
 const char *scp_aes_impl(void) { return "openssl"; }
@@ -199,5 +393,25 @@ int scp_aesni_cbc_decrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t 
 void scp_aesni_cbcmac(const scp_aes *a, uint8_t x[16], const uint8_t *p, size_t nblocks)
 {
     (void)a, (void)x, (void)p, (void)nblocks;
+}
+void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, uint8_t mac[16])
+{
+    (void)a, (void)p, (void)len, (void)mac;
+}
+void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                        const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
+                        uint8_t *buf, size_t len, const uint8_t *post, size_t post_len,
+                        uint8_t tag[16])
+{
+    (void)ke, (void)km, (void)icv_in, (void)chain, (void)pre, (void)pre_len, (void)buf;
+    (void)len, (void)post, (void)post_len, (void)tag;
+}
+void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                        const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
+                        const uint8_t *ct, size_t len, const uint8_t *post, size_t post_len,
+                        uint8_t *out, uint8_t tag[16])
+{
+    (void)ke, (void)km, (void)icv_in, (void)chain, (void)pre, (void)pre_len, (void)ct;
+    (void)len, (void)post, (void)post_len, (void)out, (void)tag;
 }
 #endif

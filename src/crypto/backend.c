@@ -34,13 +34,30 @@ static EVP_CIPHER_CTX *ctx_new(const EVP_CIPHER *c, const uint8_t *key, int enc)
 }
 
 /* RFC 4493 2.3: K1 = L << 1 (xor Rb if msb), K2 = K1 << 1 (same). */
+static uint64_t load_be64(const uint8_t *p)
+{
+    uint64_t v;
+    memcpy(&v, p, 8);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    return v;
+}
+
+static void store_be64(uint8_t *p, uint64_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    v = __builtin_bswap64(v);
+#endif
+    memcpy(p, &v, 8);
+}
+
 static void cmac_double(const uint8_t in[16], uint8_t out[16])
 {
-    uint8_t carry = in[0] >> 7;
-    for (int i = 0; i < 15; i++)
-        out[i] = (uint8_t)((in[i] << 1) | (in[i + 1] >> 7));
+    uint64_t hi = load_be64(in), lo = load_be64(in + 8), carry = hi >> 63;
+    store_be64(out, hi << 1 | lo >> 63);
     /* constant time: mask instead of branch on the secret msb */
-    out[15] = (uint8_t)((in[15] << 1) ^ (0x87 & (uint8_t)-carry));
+    store_be64(out + 8, lo << 1 ^ (0x87 & (0 - carry)));
 }
 
 int scp_aes_init(scp_aes *a, const uint8_t *key, size_t key_len)
@@ -193,12 +210,120 @@ int scp_cmac_final(scp_cmac *c, uint8_t mac[16])
     return SCP_OK;
 }
 
+/* RFC 4493 2.4 over contiguous bytes: the CBC-MAC runs straight over all
+ * but the last block, which gets the subkey; no streaming copies. */
 int scp_cmac_once(const scp_aes *key, const uint8_t *p, size_t len, uint8_t mac[16])
 {
+    if (key->fast) {
+        scp_aesni_cmac(key, p, len, mac);
+        return SCP_OK;
+    }
+    uint8_t x[16] = { 0 }, last[16] = { 0 };
+    size_t full = len == 0 ? 0 : (len - 1) / 16, rem = len - full * 16;
+    const uint8_t *k = rem == 16 ? key->k1 : key->k2;
+    int rc;
+
+    rc = cbcmac_blocks(key, x, p, full);
+    if (rem > 0)
+        memcpy(last, p + full * 16, rem);
+    if (rem < 16)
+        last[rem] = 0x80;
+    for (int i = 0; i < 16; i++)
+        last[i] ^= k[i] ^ x[i];
+    if (rc == SCP_OK)
+        scp_aes_block(key, last, mac);
+    scp_wipe(last, sizeof(last));
+    scp_wipe(x, sizeof(x));
+    return rc;
+}
+
+/* The fast path needs both keys on AES-NI and a message that does not end
+ * on a block boundary (0 < pre + post < 16: always so in SCP03, where a
+ * header or a status word is there). */
+static int etm_fast(const scp_aes *ke, const scp_aes *km, size_t pre_len, size_t post_len)
+{
+    return ke->fast && km->fast && pre_len + post_len > 0 && pre_len + post_len < 16;
+}
+
+static int cmac4(const scp_aes *km, const uint8_t chain[16], const uint8_t *pre,
+                 size_t pre_len, const uint8_t *p, size_t len, const uint8_t *post,
+                 size_t post_len, uint8_t tag[16])
+{
     scp_cmac c;
-    scp_cmac_init(&c, key);
+    scp_cmac_init(&c, km);
+    GUARD(scp_cmac_update(&c, chain, 16));
+    GUARD(scp_cmac_update(&c, pre, pre_len));
     GUARD(scp_cmac_update(&c, p, len));
-    return scp_cmac_final(&c, mac);
+    GUARD(scp_cmac_update(&c, post, post_len));
+    return scp_cmac_final(&c, tag);
+}
+
+int scp_cbc_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                     const uint8_t chain[16], const uint8_t *pre, size_t pre_len, uint8_t *buf,
+                     size_t len, const uint8_t *post, size_t post_len, uint8_t tag[16])
+{
+    uint8_t iv[16];
+    int rc;
+
+    ENSURE(len % 16 == 0, SCP_E_ARG);
+    if (etm_fast(ke, km, pre_len, post_len)) {
+        scp_aesni_enc_cmac(ke, km, icv_in, chain, pre, pre_len, buf, len, post, post_len, tag);
+        return SCP_OK;
+    }
+    scp_aes_block(ke, icv_in, iv);
+    rc = scp_aes_cbc_encrypt(ke, iv, buf, len, buf);
+    scp_wipe(iv, sizeof(iv));
+    GUARD(rc);
+    return cmac4(km, chain, pre, pre_len, buf, len, post, post_len, tag);
+}
+
+int scp_cmac_cbc_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                     const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
+                     const uint8_t *ct, size_t len, const uint8_t *post, size_t post_len,
+                     uint8_t *out, uint8_t tag[16])
+{
+    uint8_t iv[16];
+    int rc;
+
+    ENSURE(len % 16 == 0, SCP_E_ARG);
+    if (etm_fast(ke, km, pre_len, post_len)) {
+        scp_aesni_cmac_dec(ke, km, icv_in, chain, pre, pre_len, ct, len, post, post_len, out,
+                           tag);
+        return SCP_OK;
+    }
+    GUARD(cmac4(km, chain, pre, pre_len, ct, len, post, post_len, tag));
+    scp_aes_block(ke, icv_in, iv);
+    rc = scp_aes_cbc_decrypt(ke, iv, ct, len, out);
+    scp_wipe(iv, sizeof(iv));
+    return rc;
+}
+
+#define KDF_MSG_MAX 128
+
+/* The KDF input laid out once in a buffer (only the counter byte changes
+ * between blocks), then one-shot CMACs over it. */
+static int kbkdf_flat(const scp_aes *key, const uint8_t *before, size_t before_len,
+                      const uint8_t *after, size_t after_len, uint8_t *out, size_t out_len)
+{
+    uint8_t msg[KDF_MSG_MAX], block[16];
+    size_t len = before_len + 1 + after_len;
+    int rc = SCP_OK;
+
+    if (before_len > 0)
+        memcpy(msg, before, before_len);
+    if (after_len > 0)
+        memcpy(msg + before_len + 1, after, after_len);
+    for (uint8_t i = 1; out_len > 0 && rc == SCP_OK; i++) {
+        size_t take = out_len < 16 ? out_len : 16;
+        msg[before_len] = i;
+        rc = scp_cmac_once(key, msg, len, block);
+        memcpy(out, block, take);
+        out += take;
+        out_len -= take;
+    }
+    scp_wipe(block, sizeof(block));
+    scp_wipe(msg, len);
+    return rc;
 }
 
 int scp_kbkdf_cmac(const scp_aes *key, const uint8_t *before, size_t before_len,
@@ -209,6 +334,8 @@ int scp_kbkdf_cmac(const scp_aes *key, const uint8_t *before, size_t before_len,
 
     if (out_len == 0 || out_len > 255 * 16)
         return SCP_E_ARG;
+    if (before_len + 1 + after_len <= KDF_MSG_MAX)
+        return kbkdf_flat(key, before, before_len, after, after_len, out, out_len);
     for (uint8_t i = 1; out_len > 0; i++) {
         size_t take = out_len < 16 ? out_len : 16;
         scp_cmac_init(&c, key);
@@ -294,6 +421,8 @@ int scp_ct_eq(const uint8_t *a, const uint8_t *b, size_t len)
 
 void scp_wipe(void *p, size_t len)
 {
+    /* glibc's explicit_bzero is memset that the compiler may not elide
+     * (and runs at memset speed: session set-up wipes kilobytes) */
     if (p != NULL && len > 0)
-        OPENSSL_cleanse(p, len);
+        explicit_bzero(p, len);
 }

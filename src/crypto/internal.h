@@ -15,5 +15,34 @@ int scp_aesni_cbc_encrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t 
 int scp_aesni_cbc_decrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *in,
                           size_t len, uint8_t *out);
 void scp_aesni_cbcmac(const scp_aes *a, uint8_t x[16], const uint8_t *p, size_t nblocks);
+void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, uint8_t mac[16]);
+void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                        const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
+                        uint8_t *buf, size_t len, const uint8_t *post, size_t post_len,
+                        uint8_t tag[16]);
+void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                        const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
+                        const uint8_t *ct, size_t len, const uint8_t *post, size_t post_len,
+                        uint8_t *out, uint8_t tag[16]);
+
+/* SCP03 secure messaging in one pass (GPC Amd D 6.2.4-6.2.7): the CBC and
+ * CMAC chains run interleaved on the AES-NI path, one after the other on
+ * the OpenSSL path (same bytes either way).
+ *
+ * scp_cbc_enc_cmac: IV = AES(ke, icv_in); buf (len, a multiple of 16,
+ * already padded) is CBC-encrypted in place; tag = CMAC(km, chain | pre |
+ * ciphertext | post). */
+SCP_MUST_CHECK int scp_cbc_enc_cmac(const scp_aes *ke, const scp_aes *km,
+                                    const uint8_t icv_in[16], const uint8_t chain[16],
+                                    const uint8_t *pre, size_t pre_len, uint8_t *buf, size_t len,
+                                    const uint8_t *post, size_t post_len, uint8_t tag[16]);
+/* scp_cmac_cbc_dec: tag = CMAC(km, chain | pre | ct | post); IV = AES(ke,
+ * icv_in); ct (len, a multiple of 16) is CBC-decrypted into out (which may
+ * be ct). The caller checks the tag and wipes out when it does not match. */
+SCP_MUST_CHECK int scp_cmac_cbc_dec(const scp_aes *ke, const scp_aes *km,
+                                    const uint8_t icv_in[16], const uint8_t chain[16],
+                                    const uint8_t *pre, size_t pre_len, const uint8_t *ct,
+                                    size_t len, const uint8_t *post, size_t post_len,
+                                    uint8_t *out, uint8_t tag[16]);
 
 #endif

@@ -6,6 +6,7 @@
 #include "scpkit/buf.h"
 #include "scpkit/scp03.h"
 #include "scp03/internal.h"
+#include "crypto/internal.h"
 
 uint8_t scp03_sm_cla(uint8_t cla)
 {
@@ -34,43 +35,36 @@ size_t scp03_max_plain_data(const scp03_session *s, int extended)
 
 /* GPC Amd D 6.2.6: ICV = AES(S-ENC, counter) for commands, and
  * AES(S-ENC, 80 | counter) for responses; counter as 16 bytes big-endian. */
-static void icv(const scp03_session *s, int response, uint8_t iv[16])
+static void icv_input(const scp03_session *s, int response, uint8_t blk[16])
 {
-    uint8_t blk[16] = { 0 };
     uint64_t c = s->counter;
+    memset(blk, 0, 16);
     for (int i = 15; i >= 8; i--, c >>= 8)
         blk[i] = (uint8_t)c;
     if (response)
         blk[0] = 0x80;
+}
+
+static void icv(const scp03_session *s, int response, uint8_t iv[16])
+{
+    uint8_t blk[16];
+    icv_input(s, response, blk);
     scp_aes_block(&s->s_enc, blk, iv);
 }
 
 /* ISO/IEC 9797-1 method 2: 80 then zeros up to a whole block. */
 static size_t pad_len(size_t n) { return (n / 16 + 1) * 16; }
 
-static int encrypt_data(const scp03_session *s, int response, const uint8_t *p, size_t n,
-                        uint8_t *out, size_t *out_len)
+static void pad(uint8_t *p, size_t n)
 {
-    uint8_t iv[16];
-    size_t pl = pad_len(n);
-    if (n > 0)
-        memmove(out, p, n);
-    out[n] = 0x80;
-    memset(out + n + 1, 0, pl - n - 1);
-    icv(s, response, iv);
-    *out_len = pl;
-    return scp_aes_cbc_encrypt(&s->s_enc, iv, out, pl, out);
+    p[n] = 0x80;
+    memset(p + n + 1, 0, pad_len(n) - n - 1);
 }
 
-/* Decrypt in place and strip the padding; SCP_E_PADDING when it is bad. */
-static int decrypt_data(const scp03_session *s, int response, uint8_t *p, size_t n,
-                        size_t *out_len)
+/* Strip ISO/IEC 9797-1 method 2 padding; SCP_E_PADDING when it is bad. */
+static int unpad(const uint8_t *p, size_t n, size_t *out_len)
 {
-    uint8_t iv[16];
     size_t i;
-    ENSURE(n > 0 && n % 16 == 0, SCP_E_PADDING);
-    icv(s, response, iv);
-    GUARD(scp_aes_cbc_decrypt(&s->s_enc, iv, p, n, p));
     /* ISO/IEC 9797-1 method 2. Minimal padding is at most one block, but
      * peers in the field (OpenSCP's card) pad further; the data is already
      * MAC-verified, so any run of 00 after the 80 is accepted. */
@@ -79,6 +73,17 @@ static int decrypt_data(const scp03_session *s, int response, uint8_t *p, size_t
     ENSURE(i > 0 && p[i - 1] == 0x80, SCP_E_PADDING);
     *out_len = i - 1;
     return SCP_OK;
+}
+
+/* Decrypt in place and strip the padding; SCP_E_PADDING when it is bad. */
+static int decrypt_data(const scp03_session *s, int response, uint8_t *p, size_t n,
+                        size_t *out_len)
+{
+    uint8_t iv[16];
+    ENSURE(n > 0 && n % 16 == 0, SCP_E_PADDING);
+    icv(s, response, iv);
+    GUARD(scp_aes_cbc_decrypt(&s->s_enc, iv, p, n, p));
+    return unpad(p, n, out_len);
 }
 
 /* C-MAC = CMAC(S-MAC, chain | CLA' INS P1 P2 Lc' | data); the full value
@@ -131,10 +136,10 @@ static int check_open(const scp03_session *s, uint8_t role)
 int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t *out,
                     size_t out_size, size_t *out_len)
 {
-    uint8_t hdr[7], mac[16];
+    uint8_t hdr[7], mac[16], blk[16];
     scp_apdu a;
-    size_t dl = 0, hl;
-    int ext, rc;
+    size_t dl, hl;
+    int ext, rc, enc;
 
     GUARD(check_open(s, SCP03_ROLE_HOST));
     ENSURE(out != NULL && out_len != NULL, SCP_E_ARG);
@@ -146,20 +151,28 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
     s->counter++; /* GPC Amd D 6.2.6: for every command, with or without data */
     if (s->level == SCP_LEVEL_NONE) /* no secure messaging after EA */
         return scp_apdu_encode(&a, out, out_size, out_len);
-    /* the data goes to its place in out: header max 7 bytes before it */
+    /* the data goes to its place in out, after a header of at most 7 bytes */
     ENSURE(out_size >= 7 + pad_len(a.lc) + 16 + 3, SCP_E_BUFFER_TOO_SMALL);
-    if ((s->level & SCP_LEVEL_CDEC) && a.lc > 0)
-        GUARD(encrypt_data(s, 0, a.data, a.lc, out + 7, &dl));
-    else if (a.lc > 0)
-        memmove(out + 7, a.data, dl = a.lc);
+    enc = (s->level & SCP_LEVEL_CDEC) && a.lc > 0;
+    dl = enc ? pad_len(a.lc) : a.lc;
     a.cla = scp03_sm_cla(a.cla);
     ext = a.extended || dl + s->chal_len > 255 || (a.has_le && a.le > 256);
     hl = encode_header(hdr, &a, dl + s->chal_len, ext);
-    rc = cmac_command(s, hdr, hl, out + 7, dl, mac);
+    if (a.lc > 0)
+        memmove(out + hl, a.data, a.lc); /* capdu may be out */
+    if (enc) {
+        /* GPC Amd D 6.2.6 C-DEC then 6.2.4 C-MAC over the ciphertext, in
+         * one pass: the CBC and CMAC chains run interleaved */
+        pad(out + hl, a.lc);
+        icv_input(s, 0, blk);
+        rc = scp_cbc_enc_cmac(&s->s_enc, &s->s_mac, blk, s->mac_chain, hdr, hl, out + hl, dl,
+                              NULL, 0, mac);
+    } else {
+        rc = cmac_command(s, hdr, hl, out + hl, dl, mac);
+    }
     if (rc != SCP_OK)
         return scp03_fail(s, rc);
     memcpy(s->mac_chain, mac, 16);
-    memmove(out + hl, out + 7, dl);
     memcpy(out, hdr, hl);
     memcpy(out + hl + dl, mac, s->chal_len);
     *out_len = hl + dl + s->chal_len;
@@ -179,7 +192,7 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
 int scp03_host_unwrap(scp03_session *s, const uint8_t *rapdu, size_t len, uint8_t *out,
                       size_t out_size, size_t *out_len)
 {
-    uint8_t mac[16];
+    uint8_t mac[16], rmac[16], blk[16], swb[2];
     scp_rapdu r;
     size_t n, pl;
     int rc;
@@ -202,6 +215,26 @@ int scp03_host_unwrap(scp03_session *s, const uint8_t *rapdu, size_t len, uint8_
     if (r.len < s->chal_len)
         return scp03_fail(s, SCP_E_MAC);
     n = r.len - s->chal_len;
+    if ((s->level & SCP_LEVEL_RENC) && n > 0 && n % 16 == 0) {
+        /* GPC Amd D 6.2.5 R-MAC and 6.2.7 R-ENC in one pass; nothing
+         * decrypted leaves unless the R-MAC matches */
+        memcpy(rmac, r.data + n, s->chal_len); /* out may overlap the R-APDU */
+        if (out != r.data)
+            memmove(out, r.data, n);
+        swb[0] = (uint8_t)(r.sw >> 8), swb[1] = (uint8_t)r.sw;
+        icv_input(s, 1, blk);
+        rc = scp_cmac_cbc_dec(&s->s_enc, &s->s_rmac, blk, s->mac_chain, NULL, 0, out, n, swb, 2,
+                              out, mac);
+        if (rc == SCP_OK && !scp_ct_eq(mac, rmac, s->chal_len))
+            rc = SCP_E_MAC;
+        if (rc == SCP_OK)
+            rc = unpad(out, n, &pl);
+        if (rc != SCP_OK) {
+            scp_wipe(out, n);
+            return scp03_fail(s, rc);
+        }
+        goto done;
+    }
     rc = rmac_response(s, r.data, n, r.sw, mac);
     if (rc != SCP_OK)
         return scp03_fail(s, rc);
@@ -216,6 +249,7 @@ int scp03_host_unwrap(scp03_session *s, const uint8_t *rapdu, size_t len, uint8_
             return scp03_fail(s, rc);
         }
     }
+done:
     out[pl] = (uint8_t)(r.sw >> 8);
     out[pl + 1] = (uint8_t)r.sw;
     *out_len = pl + 2;
@@ -291,7 +325,7 @@ int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_
 int scp03_card_wrap(scp03_session *s, const uint8_t *data, size_t len, uint16_t sw,
                     uint8_t *out, size_t out_size, size_t *out_len)
 {
-    uint8_t mac[16];
+    uint8_t mac[16], blk[16], swb[2] = { (uint8_t)(sw >> 8), (uint8_t)sw };
     size_t n = len;
     int rc;
 
@@ -315,11 +349,19 @@ int scp03_card_wrap(scp03_session *s, const uint8_t *data, size_t len, uint16_t 
     }
     ENSURE(out_size >= pad_len(len) + 16 + 2, SCP_E_BUFFER_TOO_SMALL);
     if ((s->level & SCP_LEVEL_RENC) && len > 0)
-        GUARD(encrypt_data(s, 1, data, len, out, &n));
-    else if (len > 0)
-        memmove(out, data, len);
+        n = pad_len(len);
     ENSURE(n + s->chal_len <= 65536, SCP_E_LENGTH);
-    rc = rmac_response(s, out, n, sw, mac);
+    if (len > 0)
+        memmove(out, data, len);
+    if (n > len) {
+        /* GPC Amd D 6.2.7 R-ENC then 6.2.5 R-MAC, in one pass */
+        pad(out, len);
+        icv_input(s, 1, blk);
+        rc = scp_cbc_enc_cmac(&s->s_enc, &s->s_rmac, blk, s->mac_chain, NULL, 0, out, n, swb, 2,
+                              mac);
+    } else {
+        rc = rmac_response(s, out, n, sw, mac);
+    }
     if (rc != SCP_OK)
         return scp03_fail(s, rc);
     memcpy(out + n, mac, s->chal_len);
