@@ -33,6 +33,18 @@ int scp_cli_keystore_derive(scp_cli *c)
         return scp_cli_fail(c, rc == SCP_E_PERM ? SCP_EXIT_AUTH : SCP_EXIT_LOCAL,
                             "keystore %s, master %s: %s", c->o.keystore, c->o.master,
                             scp_strerror(rc));
+    /* Say it plainly now rather than as a failed handshake later. */
+    char label[SCP_KS_LABEL_MAX + 1];
+    uint32_t v = 0;
+    scp_ks_key_info k;
+    if (scp_ks_parse_ref(c->o.master, label, &v) == SCP_OK &&
+        scp_keystore_get(scp_keystore_derive_keystore(ctx), label, v, &k) == SCP_OK &&
+        k.state != SCP_KS_ACTIVE) {
+        scp_keystore_derive_close(ctx);
+        return scp_cli_fail(c, SCP_EXIT_LOCAL,
+                            "master %s:%u is %s: only an active master key opens sessions",
+                            k.label, (unsigned)k.version, scp_ks_state_name(k.state));
+    }
     c->chopts.derive = scp_keystore_derive_cb;
     c->chopts.derive_ctx = ctx;
     c->derive_free = derive_free;
