@@ -273,6 +273,8 @@ int scp_cli_fail_rc(scp_cli *c, int rc, const char *what)
         code = SCP_EXIT_LOCAL;
     else if (rc == SCP_E_SW)
         code = SCP_EXIT_REFUSED;
+    if (rc == SCP_E_IO && c && !c->o.card_dir) /* say what pcsc-lite said */
+        return scp_cli_fail(c, code, "%s: %s (%s)", what, scp_strerror(rc), scp_pcsc_last_error());
     return scp_cli_fail(c, code, "%s: %s", what, scp_strerror(rc));
 }
 

@@ -1,0 +1,111 @@
+#!/bin/sh
+# End-to-end tests of the scpkit CLI through real pcscd + vpcd (-r): the
+# virtual card runs as `scpkit card run --vpcd` and scpkit reaches it as a
+# PC/SC reader. Reuses a running pcscd whose vpcd port answers, else starts
+# `pcscd --foreground` itself; every process it starts is kept by PID and
+# ended by PID. Exit 77 (skipped) when pcscd/vpcd are not available.
+# Usage: cli_pcsc.sh path/to/scpkit
+set -u
+S=${1:?usage: cli_pcsc.sh path/to/scpkit}
+T=$(mktemp -d /tmp/scpkit-pcsc.XXXXXX)
+PCSCD_PID=
+CARD_PID=
+fails=0
+checks=0
+
+cleanup() {
+    [ -n "$CARD_PID" ] && kill "$CARD_PID" 2>/dev/null && wait "$CARD_PID" 2>/dev/null
+    [ -n "$PCSCD_PID" ] && kill "$PCSCD_PID" 2>/dev/null && wait "$PCSCD_PID" 2>/dev/null
+    rm -rf "$T"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+skip() { echo "cli_pcsc: skipped: $*"; exit 77; }
+ok() { checks=$((checks + 1)); }
+bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
+expect() {
+    want=$1; shift
+    "$@" >"$T/out" 2>"$T/err"; got=$?
+    if [ "$got" -eq "$want" ]; then ok; else
+        bad "exit $got, want $want: $*"; sed 's/^/    /' "$T/err" >&2; fi
+}
+has() { if grep -q -- "$2" "$1"; then ok; else bad "$1 lacks \"$2\""; fi; }
+json() {
+    if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>/dev/null
+    then ok; else bad "json check failed: $2"; sed 's/^/    /' "$1" >&2; fi
+}
+listening() { ss -ltn 2>/dev/null | grep -q "[:.]$1 "; }
+# wait_for SECONDS CMD...: poll CMD every 0.2 s, bounded
+wait_for() {
+    n=$(($1 * 5)); shift
+    while [ "$n" -gt 0 ]; do "$@" && return 0; sleep 0.2; n=$((n - 1)); done
+    return 1
+}
+reader_state() { # reader_state NAME: prints "present", "empty" or "missing"
+    "$S" readers --json 2>/dev/null | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+r = [x for x in d.get("readers", []) if x["name"] == sys.argv[1]]
+print("missing" if not r else ("present" if r[0]["card_present"] else "empty"))' "$1"
+}
+is_state() { [ "$(reader_state "$1")" = "$2" ]; }
+
+command -v pcscd >/dev/null || skip "no pcscd"
+[ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || skip "no vpcd driver"
+if ! listening 35963; then
+    pcscd --foreground >"$T/pcscd.log" 2>&1 &
+    PCSCD_PID=$!
+    wait_for 15 listening 35963 || skip "pcscd did not open the vpcd port"
+fi
+wait_for 10 is_state "Virtual PCD 00 00" empty || is_state "Virtual PCD 00 00" present ||
+    skip "pcscd lists no vpcd reader"
+
+# Another test may hold a slot (one card per slot, and pcscd is shared):
+# start our card on a slot, then make sure the reader really reaches OUR
+# card (same CIN) before sending it anything; else try the other slot.
+"$S" card init --state "$T/card" --profile gp23 >/dev/null || { echo "card init failed"; exit 1; }
+CIN=$("$S" info --card "$T/card" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["cin"])')
+ours() { [ "$("$S" info -r "$R" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("cin"))' 2>/dev/null)" = "$CIN" ]; }
+SLOT=
+for s in 0 1 0 1; do
+    R="Virtual PCD 00 0$s"
+    is_state "$R" empty || continue
+    "$S" card run --state "$T/card" --vpcd 127.0.0.1:$((35963 + s)) >"$T/card.log" 2>&1 &
+    CARD_PID=$!
+    if wait_for 10 ours; then SLOT=$s; break; fi
+    kill "$CARD_PID" 2>/dev/null; wait "$CARD_PID" 2>/dev/null; CARD_PID=
+    sleep 2
+done
+[ -n "$SLOT" ] || skip "no free vpcd slot (other PC/SC tests running?)"
+
+expect 0 "$S" readers
+has "$T/out" "$R  \[card present\]"
+expect 0 "$S" info -r "$R" --json
+json "$T/out" 'd["ok"] and d["recognition"]["scp"][0]["s16"] and len(d["keys"]) == 3'
+expect 0 "$S" info -r "$SLOT"                           # by index
+has "$T/out" "SCP03:.*i = 71"
+expect 0 "$S" info -r "00 0$SLOT"                       # by unique substring
+expect 1 "$S" info -r "Virtual PCD"                     # ambiguous
+has "$T/err" "reader name ambiguous"
+expect 2 "$S" info -r "No Such Reader"
+has "$T/err" "no reader matches"
+for l in mac:01 mac+enc:03 mac+rmac:11 mac+enc+rmac:13 all:33; do
+    expect 0 "$S" apdu -r "$R" --level "${l%%:*}" -v 80CA00E000 80CA006600
+    has "$T/err" "level ${l##*:}, S16"
+    has "$T/out" "^E012C00401FF8810.* 9000"
+done
+# wrong key: exit 3, stopped after INITIALIZE UPDATE
+expect 3 "$S" apdu -r "$R" --key 000102030405060708090A0B0C0D0E0F -v 80CA00E000
+has "$T/err" "not retrying"
+# put, rotate (AES-256), delete, all through the reader
+expect 0 "$S" keys put -r "$R" --new-kvn 2 --new-key 202122232425262728292A2B2C2D2E2F
+expect 0 "$S" keys rotate -r "$R" --kvn 2 --key 202122232425262728292A2B2C2D2E2F --new-kvn 3 --generate --key-len 32 --out "$T/k3.json" --json
+json "$T/out" 'd["ok"] and d["old_kvn"] == 2 and d["new_kvn"] == 3'
+expect 4 "$S" apdu -r "$R" --kvn 2 --key 202122232425262728292A2B2C2D2E2F 80CA00E000
+expect 0 "$S" keys list -r "$R" --keyfile "$T/k3.json" --json
+json "$T/out" '[k["kvn"] for k in d["keys"]] == [3, 3, 3] and d["keys"][0]["length"] == 32'
+expect 0 "$S" apdu -r "$R" --keyfile "$T/k3.json" --json 80CA00E000
+json "$T/out" 'd["responses"][0]["sw"] == "9000"'
+
+echo "cli_pcsc: $checks checks, $fails failed (reader \"$R\")"
+[ "$fails" -eq 0 ]
