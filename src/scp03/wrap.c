@@ -256,12 +256,41 @@ done:
     return SCP_OK;
 }
 
+/* Card side, C-DEC with whole blocks: GPC Amd D 6.2.4 C-MAC and 6.2.6
+ * C-DEC in one pass into out + 7; nothing decrypted stays in out unless the
+ * C-MAC matches and the padding is good. */
+static int card_verify_decrypt(scp03_session *s, const uint8_t *hdr, size_t hl,
+                               const uint8_t *data, size_t n, uint8_t *out, size_t out_size,
+                               size_t *pl)
+{
+    uint8_t mac[16], rx[16], blk[16];
+    int rc;
+
+    ENSURE(out_size >= 7 + n + 3, SCP_E_BUFFER_TOO_SMALL);
+    memcpy(rx, data + n, s->chal_len); /* capdu may be out */
+    memmove(out + 7, data, n);
+    icv_input(s, 0, blk);
+    rc = scp_cmac_cbc_dec(&s->s_enc, &s->s_mac, blk, s->mac_chain, hdr, hl, out + 7, n, NULL, 0,
+                          out + 7, mac);
+    if (rc == SCP_OK && !scp_ct_eq(mac, rx, s->chal_len))
+        rc = SCP_E_MAC;
+    if (rc == SCP_OK)
+        rc = unpad(out + 7, n, pl);
+    if (rc != SCP_OK) {
+        scp_wipe(out, 7 + n);
+        return scp03_fail(s, rc);
+    }
+    memcpy(s->mac_chain, mac, 16);
+    scp_wipe(mac, sizeof(mac));
+    return SCP_OK;
+}
+
 int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t *out,
                       size_t out_size, size_t *out_len)
 {
     uint8_t hdr[7], mac[16];
     scp_apdu a;
-    size_t n, pl, hl;
+    size_t n, pl = 0, hl;
     int rc;
 
     GUARD(check_open(s, SCP03_ROLE_CARD));
@@ -283,6 +312,10 @@ int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_
         return scp03_fail(s, SCP_E_MAC);
     n = a.lc - s->chal_len;
     hl = encode_header(hdr, &a, a.lc, a.extended);
+    if ((s->level & SCP_LEVEL_CDEC) && n > 0 && n % 16 == 0) {
+        GUARD(card_verify_decrypt(s, hdr, hl, a.data, n, out, out_size, &pl));
+        goto plain;
+    }
     rc = cmac_command(s, hdr, hl, a.data, n, mac);
     if (rc != SCP_OK)
         return scp03_fail(s, rc);
@@ -300,6 +333,7 @@ int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_
             return scp03_fail(s, rc);
         }
     }
+plain:
     a.cla = cla_plain(a.cla);
     a.lc = pl;
     a.data = pl ? out + 7 : NULL;

@@ -252,11 +252,14 @@ static int run_session(uint64_t seed, int fast_host, int fast_card, int tamper, 
         }
         test_rand_bytes(cbuf + n, lc);
         n += lc;
-        bad += scp03_host_wrap(&h, cbuf, n, wbuf, sizeof(wbuf), &wl) != 0;
+        memcpy(wbuf, cbuf, n); /* every third turn wraps in place */
+        bad += scp03_host_wrap(&h, j % 3 ? cbuf : wbuf, n, wbuf, sizeof(wbuf), &wl) != 0;
         tr_add(t, wbuf, wl);
         if (tamper && j == 12)
             wbuf[wl - 1] ^= 0x40; /* last MAC byte */
-        if (scp03_card_unwrap(&c, wbuf, wl, pbuf, sizeof(pbuf), &pl) != 0) {
+        /* odd turns unwrap in place (the engine allows out == in) */
+        memcpy(pbuf, wbuf, wl);
+        if (scp03_card_unwrap(&c, j % 2 ? pbuf : wbuf, wl, pbuf, sizeof(pbuf), &pl) != 0) {
             bad++;
             break;
         }
@@ -264,7 +267,8 @@ static int run_session(uint64_t seed, int fast_host, int fast_card, int tamper, 
         test_rand_bytes(rbuf, rlen);
         bad += scp03_card_wrap(&c, rbuf, rlen, 0x9000, rwbuf, sizeof(rwbuf), &rwl) != 0;
         tr_add(t, rwbuf, rwl);
-        bad += scp03_host_unwrap(&h, rwbuf, rwl, pbuf, sizeof(pbuf), &pl) != 0;
+        memcpy(pbuf, rwbuf, rwl);
+        bad += scp03_host_unwrap(&h, j % 2 ? pbuf : rwbuf, rwl, pbuf, sizeof(pbuf), &pl) != 0;
         bad += pl != rlen + 2 || memcmp(pbuf, rbuf, rlen) != 0;
         tr_add(t, pbuf, pl);
     }
