@@ -7,6 +7,7 @@
 #include <time.h>
 #include "keys/internal.h"
 #include "core/guard.h"
+#include "scpkit/crypto.h"
 
 static const char *schema =
     "PRAGMA foreign_keys=ON;"
@@ -14,7 +15,7 @@ static const char *schema =
     "CREATE TABLE IF NOT EXISTS keys(label TEXT NOT NULL, version INTEGER NOT NULL,"
     " type TEXT NOT NULL, length INTEGER NOT NULL, kcv TEXT NOT NULL, state TEXT NOT NULL,"
     " origin TEXT NOT NULL, created INTEGER NOT NULL, changed INTEGER NOT NULL,"
-    " PRIMARY KEY(label, version));"
+    " mac BLOB NOT NULL, PRIMARY KEY(label, version));"
     "CREATE TABLE IF NOT EXISTS key_history(id INTEGER PRIMARY KEY, label TEXT NOT NULL,"
     " version INTEGER NOT NULL, from_state TEXT, to_state TEXT NOT NULL, time INTEGER NOT NULL,"
     " actor TEXT NOT NULL, reason TEXT NOT NULL);"
@@ -120,8 +121,23 @@ static int copy_text(char *dst, size_t size, const unsigned char *src)
     return SCP_OK;
 }
 
-static int row_to_key(sqlite3_stmt *st, scp_ks_key_info *k)
+/* Each key row carries HMAC-SHA-256 under the token's audit key over its
+ * fields, so the state (and so dual control) cannot be changed by editing
+ * the DB without the token: a forged row reads as SCP_E_CORRUPT. */
+static int key_mac(scp_keystore *ks, const scp_ks_key_info *k, uint8_t mac[KS_HASH_LEN])
 {
+    char in[SCP_KS_LABEL_MAX + 128];
+    int n = snprintf(in, sizeof(in), "scpkit-key-1|%s|%u|%s|%02X%02X%02X|%s|%s|%lld|%lld",
+                     k->label, (unsigned)k->version, scp_ks_type_name(k->type), k->kcv[0],
+                     k->kcv[1], k->kcv[2], scp_ks_state_name(k->state), k->origin,
+                     (long long)k->created, (long long)k->changed);
+    ENSURE(n > 0 && (size_t)n < sizeof(in), SCP_E_ARG);
+    return ks_tok_hmac(ks, (const uint8_t *)in, (size_t)n, mac);
+}
+
+static int row_to_key(scp_keystore *ks, sqlite3_stmt *st, scp_ks_key_info *k)
+{
+    uint8_t mac[KS_HASH_LEN];
     memset(k, 0, sizeof(*k));
     GUARD(copy_text(k->label, sizeof(k->label), sqlite3_column_text(st, 0)));
     k->version = (uint32_t)sqlite3_column_int64(st, 1);
@@ -133,10 +149,14 @@ static int row_to_key(sqlite3_stmt *st, scp_ks_key_info *k)
     k->created = sqlite3_column_int64(st, 7);
     k->changed = sqlite3_column_int64(st, 8);
     ENSURE(k->length == scp_ks_type_len(k->type), SCP_E_CORRUPT);
+    GUARD(key_mac(ks, k, mac));
+    ENSURE(sqlite3_column_bytes(st, 9) == KS_HASH_LEN &&
+               scp_ct_eq(mac, sqlite3_column_blob(st, 9), KS_HASH_LEN),
+           SCP_E_CORRUPT);
     return SCP_OK;
 }
 
-#define KEY_COLS "label, version, type, length, kcv, state, origin, created, changed"
+#define KEY_COLS "label, version, type, length, kcv, state, origin, created, changed, mac"
 
 int ks_db_key_get(scp_keystore *ks, const char *label, uint32_t version, scp_ks_key_info *k)
 {
@@ -151,7 +171,7 @@ int ks_db_key_get(scp_keystore *ks, const char *label, uint32_t version, scp_ks_
     if (version != 0)
         sqlite3_bind_int64(st, 2, version);
     if (sqlite3_step(st) == SQLITE_ROW)
-        rc = row_to_key(st, k);
+        rc = row_to_key(ks, st, k);
     sqlite3_finalize(st);
     return rc;
 }
@@ -165,7 +185,7 @@ int scp_keystore_list(scp_keystore *ks, void (*fn)(void *arg, const scp_ks_key_i
     ENSURE(ks != NULL && fn != NULL, SCP_E_ARG);
     GUARD(prep(ks, "SELECT " KEY_COLS " FROM keys ORDER BY label, version", &st));
     while (rc == SCP_OK && (r = sqlite3_step(st)) == SQLITE_ROW) {
-        rc = row_to_key(st, &k);
+        rc = row_to_key(ks, st, &k);
         if (rc == SCP_OK)
             fn(arg, &k);
     }
@@ -209,7 +229,9 @@ int ks_db_key_insert(scp_keystore *ks, const scp_ks_key_info *k)
     sqlite3_stmt *st;
     char kcv[7];
     snprintf(kcv, sizeof(kcv), "%02X%02X%02X", k->kcv[0], k->kcv[1], k->kcv[2]);
-    GUARD(prep(ks, "INSERT INTO keys(" KEY_COLS ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?)", &st));
+    uint8_t mac[KS_HASH_LEN];
+    GUARD(key_mac(ks, k, mac));
+    GUARD(prep(ks, "INSERT INTO keys(" KEY_COLS ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st));
     sqlite3_bind_text(st, 1, k->label, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, k->version);
     sqlite3_bind_text(st, 3, scp_ks_type_name(k->type), -1, SQLITE_STATIC);
@@ -219,6 +241,7 @@ int ks_db_key_insert(scp_keystore *ks, const scp_ks_key_info *k)
     sqlite3_bind_text(st, 7, k->origin, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 8, k->created);
     sqlite3_bind_int64(st, 9, k->changed);
+    sqlite3_bind_blob(st, 10, mac, KS_HASH_LEN, SQLITE_TRANSIENT);
     GUARD(step_done(st));
     return history(ks, k, NULL, k->state, k->origin, k->created);
 }
@@ -227,20 +250,25 @@ int ks_db_key_state(scp_keystore *ks, const scp_ks_key_info *k, scp_ks_state to,
                     const char *reason)
 {
     sqlite3_stmt *st;
-    int64_t now = ks_now();
+    scp_ks_key_info n = *k;
+    uint8_t mac[KS_HASH_LEN];
+    n.state = to;
+    n.changed = ks_now();
+    GUARD(key_mac(ks, &n, mac));
     GUARD(prep(ks,
-               "UPDATE keys SET state = ?, changed = ? WHERE label = ? AND version = ?"
+               "UPDATE keys SET state = ?, changed = ?, mac = ? WHERE label = ? AND version = ?"
                " AND state = ?",
                &st));
     sqlite3_bind_text(st, 1, scp_ks_state_name(to), -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_text(st, 3, k->label, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 4, k->version);
-    sqlite3_bind_text(st, 5, scp_ks_state_name(k->state), -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, n.changed);
+    sqlite3_bind_blob(st, 3, mac, KS_HASH_LEN, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, k->label, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, k->version);
+    sqlite3_bind_text(st, 6, scp_ks_state_name(k->state), -1, SQLITE_STATIC);
     GUARD(step_done(st));
     /* The state was re-checked in the WHERE: a concurrent change loses. */
     ENSURE(sqlite3_changes(ks->db) == 1, SCP_E_STATE);
-    return history(ks, k, scp_ks_state_name(k->state), to, reason, now);
+    return history(ks, k, scp_ks_state_name(k->state), to, reason, n.changed);
 }
 
 int scp_keystore_card_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,

@@ -198,5 +198,17 @@ int main(void)
                                               "carol-pin", "forged row"),
              SCP_E_CORRUPT);
     scp_keystore_close(ks);
+    /* Dual control cannot be skipped by editing the DB: a key row whose
+     * state was set to active by hand fails its token MAC. */
+    CHECK(sqlite3_open(path, &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, "UPDATE keys SET state = 'active' WHERE label = 'quorum'", NULL, NULL,
+                       NULL) == SQLITE_OK);
+    sqlite3_close(db);
+    ks = ks_reopen();
+    static const uint8_t kdd[10] = {0};
+    scp03_keys out;
+    CHECK_RC(scp_keystore_get(ks, "quorum", 1, &k), SCP_E_CORRUPT);
+    CHECK_RC(scp_keystore_derive(ks, "quorum", 1, SCP_DIV_KDF3, kdd, 10, 1, &out), SCP_E_CORRUPT);
+    scp_keystore_close(ks);
     return test_done("test_ks_lifecycle");
 }
