@@ -82,6 +82,7 @@ struct scp_card {
     uint8_t sess_dek_len;
     FILE *trace;
     int fail_writes; /* tests: fail the n-th next state write (0: never) */
+    int mem_only;    /* fuzzing: keep the state in memory, never write it */
 };
 
 /* A response under construction: data then SW. */
