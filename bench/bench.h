@@ -17,6 +17,9 @@ extern unsigned long bench_allocs; /* malloc/calloc/realloc calls so far */
 int bench_allocs_counted(void);    /* 1 when the interposer is built in */
 /* Median over several runs of ns per call of fn(ctx). */
 double bench_ns(bench_fn fn, void *ctx);
+/* The same for two functions, their runs alternated (an operation and its
+ * floor), so load changes hit both alike. */
+void bench_pair(bench_fn fa, void *ca, bench_fn fb, void *cb, double *a, double *b);
 /* Abort the benchmark with a message when a call that must succeed fails. */
 void bench_must(int rc, const char *what);
 
@@ -24,6 +27,10 @@ void bench_must(int rc, const char *what);
 /* ns for two dependent AES chains of a and b blocks, interleaved round by
  * round, with the key schedule of `key` (nr from it); -1 without AES-NI. */
 double floor_ns(const scp_aes *key, size_t a, size_t b);
+/* ns of op(ctx) and of its floor, measured alternately; *fl = -1 without
+ * AES-NI. */
+void floor_pair(bench_fn op, void *ctx, const scp_aes *key, size_t a, size_t b, double *ns,
+                double *fl);
 int floor_available(void);
 
 /* ---- evp_ref.c: the same operations through plain OpenSSL EVP ---- */

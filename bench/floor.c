@@ -47,20 +47,45 @@ FLOOR_AESNI static void floor_run(void *p)
 
 int floor_available(void) { return __builtin_cpu_supports("aes"); }
 
+static void floor_job_init(floor_job *j, const scp_aes *key, size_t a, size_t b)
+{
+    j->rk = (const __m128i *)(const void *)key->rk;
+    j->nr = key->nr;
+    j->a = a, j->b = b;
+    j->x = _mm_set1_epi32(1), j->y = _mm_set1_epi32(2);
+}
+
 double floor_ns(const scp_aes *key, size_t a, size_t b)
 {
     floor_job j;
     if (!floor_available() || !key->fast)
         return -1;
-    j.rk = (const __m128i *)(const void *)key->rk;
-    j.nr = key->nr;
-    j.a = a, j.b = b;
-    j.x = _mm_set1_epi32(1), j.y = _mm_set1_epi32(2);
+    floor_job_init(&j, key, a, b);
     return bench_ns(floor_run, &j);
+}
+
+void floor_pair(bench_fn op, void *ctx, const scp_aes *key, size_t a, size_t b, double *ns,
+                double *fl)
+{
+    floor_job j;
+    if (!floor_available() || !key->fast) {
+        *ns = bench_ns(op, ctx);
+        *fl = -1;
+        return;
+    }
+    floor_job_init(&j, key, a, b);
+    bench_pair(op, ctx, floor_run, &j, ns, fl);
 }
 
 #else
 int floor_available(void) { return 0; }
+void floor_pair(bench_fn op, void *ctx, const scp_aes *key, size_t a, size_t b, double *ns,
+                double *fl)
+{
+    (void)key, (void)a, (void)b;
+    *ns = bench_ns(op, ctx);
+    *fl = -1;
+}
 double floor_ns(const scp_aes *key, size_t a, size_t b)
 {
     (void)key, (void)a, (void)b;

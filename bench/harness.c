@@ -52,13 +52,12 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-double bench_ns(bench_fn fn, void *ctx)
+/* Iterations for about run_ns per run: double until a batch takes a tenth
+ * of it. */
+static unsigned long calibrate(bench_fn fn, void *ctx, double run_ns)
 {
-    double run_ns = bench_quick ? 1e6 : 4e6, t0, t, per[9];
-    int runs = bench_quick ? 3 : 9;
     unsigned long iters = 1;
-
-    /* calibrate: double until one batch takes a tenth of a run */
+    double t0, t;
     for (;;) {
         t0 = now_ns();
         for (unsigned long i = 0; i < iters; i++)
@@ -68,15 +67,48 @@ double bench_ns(bench_fn fn, void *ctx)
             break;
         iters *= 2;
     }
-    iters = (unsigned long)((double)iters * run_ns / (t > 1 ? t : 1)) + 1;
-    for (int r = 0; r < runs; r++) {
-        t0 = now_ns();
-        for (unsigned long i = 0; i < iters; i++)
-            fn(ctx);
-        per[r] = (now_ns() - t0) / (double)iters;
-    }
+    return (unsigned long)((double)iters * run_ns / (t > 1 ? t : 1)) + 1;
+}
+
+static double run_once(bench_fn fn, void *ctx, unsigned long iters)
+{
+    double t0 = now_ns();
+    for (unsigned long i = 0; i < iters; i++)
+        fn(ctx);
+    return (now_ns() - t0) / (double)iters;
+}
+
+#define MAX_RUNS 21
+
+/* Many short runs and their median: on a shared 2-core machine a run that
+ * a preemption hits is an outlier, not the typical value. */
+static int runs_wanted(void) { return bench_quick ? 5 : MAX_RUNS; }
+static double run_len(void) { return bench_quick ? 0.5e6 : 1.5e6; }
+
+double bench_ns(bench_fn fn, void *ctx)
+{
+    double per[MAX_RUNS];
+    int runs = runs_wanted();
+    unsigned long iters = calibrate(fn, ctx, run_len());
+    for (int r = 0; r < runs; r++)
+        per[r] = run_once(fn, ctx, iters);
     qsort(per, (size_t)runs, sizeof(per[0]), cmp_double);
     return per[runs / 2];
+}
+
+void bench_pair(bench_fn fa, void *ca, bench_fn fb, void *cb, double *a, double *b)
+{
+    double pa[MAX_RUNS], pb[MAX_RUNS];
+    int runs = runs_wanted();
+    unsigned long ia = calibrate(fa, ca, run_len()), ib = calibrate(fb, cb, run_len());
+    for (int r = 0; r < runs; r++) { /* alternate: both see the same machine */
+        pa[r] = run_once(fa, ca, ia);
+        pb[r] = run_once(fb, cb, ib);
+    }
+    qsort(pa, (size_t)runs, sizeof(pa[0]), cmp_double);
+    qsort(pb, (size_t)runs, sizeof(pb[0]), cmp_double);
+    *a = pa[runs / 2];
+    *b = pb[runs / 2];
 }
 
 void bench_must(int rc, const char *what)

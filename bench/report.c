@@ -150,8 +150,36 @@ static int write_json(const char *path)
     return fclose(f) == 0 ? 0 : 1;
 }
 
+/* Issue 5 targets, reported (never asserted): wrap and unwrap within 1.5x
+ * the floor at 16 and 240 bytes, 1.3x at 4096; session set-up within 2x;
+ * zero heap allocations per APDU. */
+static void report_targets(void)
+{
+    printf("targets (ratio to the floor; met or not):\n");
+    for (size_t i = 0; i < nrows; i++) {
+        const bench_row *r = &rows[i];
+        double lim = 0;
+        if (strcmp(r->op, "wrap") == 0 || strcmp(r->op, "unwrap") == 0)
+            lim = r->n == 16 || r->n == 240 ? 1.5 : r->n == 4096 ? 1.3 : 0;
+        else if (strcmp(r->op, "session") == 0)
+            lim = 2.0;
+        if (lim == 0 || r->floor_ns <= 0)
+            continue;
+        char size[16] = "";
+        if (r->n >= 0)
+            snprintf(size, sizeof(size), "%5ld B", r->n);
+        printf("  %-8s AES-%d %-3s %7s: %5.2fx (target %.1fx) %s\n", r->op, r->key_bits,
+               r->s16 ? "S16" : "S8", size, r->ns / r->floor_ns, lim,
+               r->ns / r->floor_ns <= lim ? "met" : "MISSED");
+    }
+    if (allocs_fast >= 0)
+        printf("  heap allocations per APDU: %.2f (target 0) %s\n", allocs_fast,
+               allocs_fast == 0 ? "met" : "MISSED");
+}
+
 int report_end(const char *json_path)
 {
+    report_targets();
     if (getloadavg(load_end, 3) < 0)
         load_end[0] = -1;
     printf("load average at end: %.2f\n", load_end[0]);

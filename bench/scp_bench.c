@@ -192,14 +192,13 @@ static void bench_apdu_ops(size_t kl, size_t chal, size_t n)
     scp03_end(&j.s.h), scp03_end(&j.s.c);
     scp_aes_force_openssl(0);
     op_prepare(&j, kl, chal, n);
-    u.ns = bench_ns(op_unwrap, &j);
-    c.ns = bench_ns(op_card, &j);
-    w.ns = bench_ns(op_wrap, &j);
     w.n = u.n = c.n = (long)j.n;
     cw = wrap_chains(j.n, chal), cu = unwrap_chains(j.n);
-    w.floor_ns = floor_ns(&j.s.h.s_enc, cw.a, cw.b);
-    u.floor_ns = floor_ns(&j.s.h.s_enc, cu.a, cu.b);
-    c.floor_ns = w.floor_ns > 0 ? w.floor_ns + u.floor_ns : -1; /* unwrap cmd + wrap resp */
+    floor_pair(op_unwrap, &j, &j.s.h.s_enc, cu.a, cu.b, &u.ns, &u.floor_ns);
+    /* card: unwrap the command (the wrap's chains) + wrap the response
+     * (the unwrap's chains), one after the other */
+    floor_pair(op_card, &j, &j.s.h.s_enc, cw.a + cu.a, cw.b + cu.b, &c.ns, &c.floor_ns);
+    floor_pair(op_wrap, &j, &j.s.h.s_enc, cw.a, cw.b, &w.ns, &w.floor_ns);
     w.evp_kept_ns = evp_ref_wrap_ns(ref, j.n, 0);
     w.evp_fresh_ns = evp_ref_wrap_ns(ref, j.n, 1);
     u.evp_kept_ns = evp_ref_unwrap_ns(ref, j.n, 0);
@@ -255,11 +254,11 @@ static void bench_sessions(size_t kl, size_t chal)
     handshake(&j);
     ossl_allocs = bench_allocs - before; /* EVP contexts per key: shows the counter works */
     scp_aes_force_openssl(0);
-    r.ns = bench_ns(handshake, &j);
+    handshake(&j); /* keys to take the floor's schedule from */
+    floor_pair(handshake, &j, &j.h.s_mac, (t + 1) / 2, t / 2, &r.ns, &r.floor_ns);
     before = bench_allocs;
     handshake(&j);
     r.allocs = bench_allocs_counted() ? (double)(bench_allocs - before) : -1;
-    r.floor_ns = floor_ns(&j.h.s_mac, (t + 1) / 2, t / 2);
     r.note = "floor: all AES blocks as two interleaved chains; no key expansion";
     scp03_end(&j.h), scp03_end(&j.c);
     report_row(&r);
