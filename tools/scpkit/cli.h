@@ -135,6 +135,17 @@ int scp_cli_read_keyinfo(scp_cli *c, scp_cli_keyinfo *out, size_t max, size_t *n
 int scp_cli_show_keyinfo(scp_cli *c);
 const char *scp_cli_key_type(uint8_t type); /* "AES", "DES", ... */
 
+/* Key-set steps shared by keys put/delete/rotate and the keystore's
+ * rotation (cmd_keys.c): new keys from --new-key/--new-enc../--generate;
+ * PUT KEY with the channel's DEK (KCVs checked); DELETE KEY by KVN; does
+ * the card hold a KVN (1 yes, 0 no, -1 unknown); KCVs into the document. */
+int scp_cli_keys_new(scp_cli *c, scp03_keys *k, int *generated);
+int scp_cli_keys_putkey(scp_cli *c, const scp03_keys *k, int replace, uint16_t *sw);
+int scp_cli_keys_delete(scp_cli *c, uint8_t kvn, uint16_t *sw);
+int scp_cli_keys_holds(scp_cli *c, uint8_t kvn);
+void scp_cli_keys_kcvs(scp_cli *c, const scp03_keys *k);
+int scp_cli_keys_rotate(scp_cli *c);
+
 /* ---- keys and key files ---- */
 /* Read a key file (JSON {"kvn":N,"enc":HEX,"mac":HEX,"dek":HEX} or
  * {"kvn":N,"key":HEX}); refused unless a regular file of mode 0600 or

@@ -252,8 +252,6 @@ static int keys_delete(scp_cli *c)
     return SCP_EXIT_OK;
 }
 
-int scp_cli_keys_rotate(scp_cli *c); /* cmd_rotate.c */
-
 int scp_cli_keys(int argc, char **argv)
 {
     scp_cli c;

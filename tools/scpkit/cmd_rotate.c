@@ -12,12 +12,6 @@
 
 #include "cli.h"
 
-int scp_cli_keys_new(scp_cli *c, scp03_keys *k, int *generated);
-int scp_cli_keys_putkey(scp_cli *c, const scp03_keys *k, int replace, uint16_t *sw);
-int scp_cli_keys_delete(scp_cli *c, uint8_t kvn, uint16_t *sw);
-int scp_cli_keys_holds(scp_cli *c, uint8_t kvn);
-void scp_cli_keys_kcvs(scp_cli *c, const scp03_keys *k);
-
 /* "the card holds: ..." in words and in the JSON document. */
 static void report(scp_cli *c, const char *what, uint8_t old_kvn, int old_state, uint8_t new_kvn,
                    int new_state, const char *out)

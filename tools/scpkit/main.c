@@ -26,11 +26,15 @@ int main(int argc, char **argv)
     const scp_cli_cmd cmds[] = {
         { "readers", scp_cli_readers, "list PC/SC readers and whether a card is in" },
         { "info", scp_cli_info, "card recognition data, CPLC, IIN/CIN, keys (no authentication)" },
-        { "keys", scp_cli_keys, "list | put | delete | rotate key sets" },
-        { "apdu", scp_cli_apdu, "send APDUs through the secure channel: apdu [--app AID] HEX..." },
+        { "keys", scp_cli_keys,
+          "key sets: list | put --new-kvn N (--new-key HEX | --new-enc HEX --new-mac HEX\n"
+          "             --new-dek HEX | --generate [--key-len 16|24|32] --out FILE) [--replace]\n"
+          "             | delete --kvn N [--auth-kvn N] | rotate --new-kvn N --generate\n"
+          "             [--key-len N] --out FILE" },
+        { "apdu", scp_cli_apdu, "APDUs through the secure channel: apdu [--app AID] [--plain] HEX..." },
         { "status", scp_cli_status, "GET STATUS: security domains, applications, load files" },
-        { "lifecycle", scp_cli_lifecycle, "set the card life cycle: lifecycle STATE" },
-        { "diversify", scp_cli_diversify, "derive keys: --scheme S --master HEX --kdd HEX" },
+        { "lifecycle", scp_cli_lifecycle, "card life cycle: lifecycle initialized|secured|card_locked|terminated --yes" },
+        { "diversify", scp_cli_diversify, "derived keys' KCVs: --scheme S --master HEX --kdd HEX [--show-keys]" },
         { "card", scp_cli_card, "the virtual card: card init DIR | card run --state DIR" },
         { "keystore", scp_cli_keystore, "the HSM keystore" },
         { "audit", scp_cli_audit, "the keystore's audit log" },
@@ -49,6 +53,12 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         if (strcmp(argv[1], cmds[i].name) != 0)
             continue;
+        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) &&
+            strcmp(argv[1], "card") != 0 && strcmp(argv[1], "keystore") != 0 &&
+            strcmp(argv[1], "audit") != 0) {
+            printf("scpkit %s: %s\n\n%s", cmds[i].name, cmds[i].summary, scp_cli_common_help);
+            return SCP_EXIT_OK;
+        }
         if (!cmds[i].run) {
             fprintf(stderr, "scpkit: %s: not built into this scpkit\n", cmds[i].name);
             return SCP_EXIT_USAGE;

@@ -208,8 +208,10 @@ int scp_cli_begin(scp_cli *c, int argc, char **argv)
     memset(c, 0, sizeof(*c));
     rc = scp_cli_parse(argc, argv, &c->o);
     c->doc = json_object_new_object();
-    if (rc != SCP_EXIT_OK)
+    if (rc != SCP_EXIT_OK) {
+        json_object_object_add(c->doc, "error", json_object_new_string("usage error (see stderr)"));
         return rc;
+    }
     c->chopts.level = c->o.level;
     c->chopts.s16 = -1;
     return SCP_EXIT_OK;
