@@ -38,7 +38,10 @@ has "$T/out" "KVN FF key 01: AES-128"
 has "$T/out" "ic_fabricator"
 hasnt "$T/err" "warning"          # info does not authenticate
 expect 0 "$S" info --card "$T/yk" --json
-json "$T/out" 'd["ok"] and d["recognition"]["scp"][0]["i"] == "60" and len(d["keys"]) == 3 and "cplc" in d'
+json "$T/out" 'd["ok"] and d["recognition"]["scp"][0]["i"] == "60" and len(d["keys"]) == 3 and "cplc" in d and "lifecycle" not in d'
+expect 0 "$S" info --card "$T/yk" --auth --json       # authenticates for the life cycle
+json "$T/out" 'd["lifecycle"] == "SECURED"'
+has "$T/err" "warning: no key given"
 
 # --- every level on a gp23 card (i = 71: S16), strongest by default
 expect 0 "$S" card init --state "$T/gp" --profile gp23

@@ -151,7 +151,7 @@ static const char *isd_state(uint8_t s)
 }
 
 /* GET STATUS of the ISD (GPC 11.4, P1 80, P2 02: TLV) when allowed bare. */
-static int show_lifecycle(scp_cli *c)
+static int show_lifecycle(scp_cli *c, int auth)
 {
     static const uint8_t cmd[] = { 0x80, 0xF2, 0x80, 0x02, 0x02, 0x4F, 0x00, 0x00 };
     uint8_t buf[512];
@@ -162,12 +162,17 @@ static int show_lifecycle(scp_cli *c)
     const uint32_t path[] = { 0xE3, 0x9F70 };
     if (rc != SCP_EXIT_OK)
         return rc;
+    if (sw == 0x6982 && auth && !c->ch_open) { /* asked to authenticate for it */
+        if ((rc = scp_cli_resolve_keys(c)) != SCP_EXIT_OK || (rc = scp_cli_open_channel(c)) != SCP_EXIT_OK)
+            return rc;
+        return show_lifecycle(c, 0);
+    }
     if (sw == 0x9000 && scp_tlv_find_path(buf, n, path, 2, &t) == 1 && t.len >= 1) {
         json_object_object_add(c->doc, "lifecycle", json_object_new_string(isd_state(t.val[0])));
         if (!c->o.json)
             printf("Life cycle:       %s (%02X)\n", isd_state(t.val[0]), t.val[0]);
     } else if (!c->o.json) {
-        printf("Life cycle:       needs authentication (%04X): see scpkit status\n", sw);
+        printf("Life cycle:       needs authentication (%04X): add --auth\n", sw);
     }
     return SCP_EXIT_OK;
 }
@@ -208,6 +213,10 @@ int scp_cli_info(int argc, char **argv)
 {
     scp_cli c;
     int rc = scp_cli_begin(&c, argc, argv);
+    /* --auth (or any key option): authenticate for what the card will not
+     * tell bare (the life cycle); everything else stays unauthenticated */
+    int auth = scp_cli_flag(&c, "--auth") || c.o.key_hex || c.o.enc_hex || c.o.keyfile ||
+               c.o.master || c.o.keystore;
     if (rc == SCP_EXIT_OK && c.o.argc > 1)
         rc = scp_cli_fail(&c, SCP_EXIT_USAGE, "info: unexpected argument %s", c.o.argv[1]);
     if (rc == SCP_EXIT_OK)
@@ -223,7 +232,7 @@ int scp_cli_info(int argc, char **argv)
         if ((rc = show_recognition(&c)) == SCP_EXIT_OK && (rc = show_id(&c, 0x0042, "iin", "IIN:")) == SCP_EXIT_OK &&
             (rc = show_id(&c, 0x0045, "cin", "CIN:")) == SCP_EXIT_OK && (rc = show_cplc(&c)) == SCP_EXIT_OK &&
             (rc = scp_cli_show_keyinfo(&c)) == SCP_EXIT_OK)
-            rc = show_lifecycle(&c);
+            rc = show_lifecycle(&c, auth);
     }
     return scp_cli_end(&c, rc);
 }
