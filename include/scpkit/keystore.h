@@ -80,11 +80,16 @@ typedef struct scp_ks_config {
     const char *actor; /* audit actor; NULL: $SCPKIT_ACTOR or the login name */
 } scp_ks_config;
 
-/* Create DIR (0700), a private SoftHSM2 configuration and token (or use the
- * given module's token), initialise it with the SO PIN and user PIN, create
- * the HMAC audit key and the metadata DB. Mechanism support is reported on
- * `report` (may be NULL); missing mandatory ones fail with
- * SCP_E_UNSUPPORTED. */
+/* Create DIR (0700) and the metadata DB beside the token, and the audit
+ * HMAC key in the token. With cfg->module NULL: a private SoftHSM2
+ * configuration (DIR/softhsm2.conf, tokens in DIR/tokens, SOFTHSM2_CONF set
+ * for this process) and a new token initialised with the SO and user PINs.
+ * With cfg->module: that module as its environment configures it; an
+ * existing token cfg->token is adopted (so_pin may be NULL), else a free
+ * slot is initialised. Mechanism support is reported on `report` (may be
+ * NULL); missing mandatory ones fail with SCP_E_UNSUPPORTED. An existing
+ * keystore is never overwritten (SCP_E_STATE). One SoftHSM2 keystore per
+ * process at a time (SoftHSM2 reads its configuration once). */
 SCP_MUST_CHECK int scp_keystore_init(const scp_ks_config *cfg, const char *so_pin,
                                      const char *user_pin, FILE *report);
 /* Open an existing keystore and log in as the user. */

@@ -154,37 +154,54 @@ static int ks_new(const scp_ks_config *cfg, scp_keystore **out)
     return SCP_OK;
 }
 
-static int init_steps(scp_keystore *ks, const char *module, const char *token,
+/* With no module given: a private SoftHSM2 token in DIR, initialised here.
+ * With --pkcs11-module: that module as the environment configures it; an
+ * existing token LABEL is adopted (user PIN only), else a free slot is
+ * initialised with the SO PIN. */
+static int init_steps(scp_keystore *ks, const char *module, int private_conf, const char *token,
                       const char *so_pin, const char *user_pin, FILE *report)
 {
-    int softhsm = strstr(module, "softhsm") != NULL;
     GUARD(make_private_dir(ks->dir));
-    if (softhsm)
+    if (private_conf)
         GUARD(softhsm_conf(ks->dir, 1));
     GUARD(scp_p11_load(&ks->p11, module));
-    ENSURE(scp_p11_find_token(&ks->p11, token) == SCP_E_NOT_FOUND, SCP_E_STATE);
-    GUARD(scp_p11_find_free(&ks->p11));
-    GUARD(scp_p11_init_token(&ks->p11, token, so_pin, user_pin));
+    int have = scp_p11_find_token(&ks->p11, token) == SCP_OK;
+    ENSURE(!(have && private_conf), SCP_E_STATE); /* this keystore exists already */
+    if (!have) {
+        ENSURE(so_pin != NULL && so_pin[0] != 0, SCP_E_ARG);
+        GUARD(scp_p11_find_free(&ks->p11));
+        GUARD(scp_p11_init_token(&ks->p11, token, so_pin, user_pin));
+    }
     GUARD(scp_p11_login(&ks->p11, user_pin));
     if (report != NULL)
-        fprintf(report, "token \"%s\" via %s:\n", token, module);
+        fprintf(report, "token \"%s\" via %s%s:\n", token, module,
+                have ? " (existing token adopted)" : "");
     GUARD(report_mechs(&ks->p11, report));
     GUARD(ks_db_open(ks, 1));
     GUARD(ks_db_config_set(ks, "module", module));
     GUARD(ks_db_config_set(ks, "token", token));
+    GUARD(ks_db_config_set(ks, "conf", private_conf ? "private" : "environment"));
     GUARD(ks_tok_audit_key(ks, 1));
-    return scp_keystore_audit(ks, "init", token, 0, NULL, NULL, SCP_OK);
+    return scp_keystore_audit(ks, have ? "init:adopt" : "init", token, 0, NULL, NULL, SCP_OK);
 }
 
 int scp_keystore_init(const scp_ks_config *cfg, const char *so_pin, const char *user_pin,
                       FILE *report)
 {
     scp_keystore *ks;
-    ENSURE(so_pin != NULL && user_pin != NULL && so_pin[0] && user_pin[0], SCP_E_ARG);
+    ENSURE(user_pin != NULL && user_pin[0], SCP_E_ARG);
     GUARD(ks_new(cfg, &ks));
-    const char *module = cfg && cfg->module ? cfg->module : SCP_KS_DEFAULT_MODULE;
+    int private_conf = cfg == NULL || cfg->module == NULL;
+    const char *module = private_conf ? SCP_KS_DEFAULT_MODULE : cfg->module;
     const char *token = cfg && cfg->token ? cfg->token : SCP_KS_DEFAULT_TOKEN;
-    int rc = init_steps(ks, module, token, so_pin, user_pin, report);
+    char db[KS_PATH_MAX];
+    struct stat st;
+    int n = snprintf(db, sizeof(db), "%s/keystore.db", ks->dir);
+    int rc = n > 0 && (size_t)n < sizeof(db) ? SCP_OK : SCP_E_ARG;
+    if (rc == SCP_OK && stat(db, &st) == 0)
+        rc = SCP_E_STATE; /* never over an existing keystore */
+    if (rc == SCP_OK)
+        rc = init_steps(ks, module, private_conf, token, so_pin, user_pin, report);
     if (rc != SCP_OK && report != NULL && ks->p11.last_call != NULL && ks->p11.last_rv != 0)
         fprintf(report, "%s failed: CK_RV 0x%lx\n", ks->p11.last_call,
                 (unsigned long)ks->p11.last_rv);
@@ -206,10 +223,10 @@ static int open_steps(scp_keystore *ks, const scp_ks_config *cfg, const char *us
         ENSURE(strlen(cfg->token) < sizeof(token), SCP_E_ARG);
         memcpy(token, cfg->token, strlen(cfg->token) + 1);
     }
-    if (strstr(module, "softhsm") != NULL) {
-        int rc = softhsm_conf(ks->dir, 0);
-        ENSURE(rc == SCP_OK || rc == SCP_E_NOT_FOUND, rc);
-    }
+    char conf[16];
+    if (ks_db_config_get(ks, "conf", conf, sizeof(conf)) == SCP_OK &&
+        strcmp(conf, "private") == 0)
+        GUARD(softhsm_conf(ks->dir, 0));
     GUARD(scp_p11_load(&ks->p11, module));
     GUARD(scp_p11_find_token(&ks->p11, token));
     GUARD(scp_p11_login(&ks->p11, user_pin));

@@ -42,6 +42,23 @@ has "$KS/softhsm2.conf" "tokendir = $KS/tokens"
 expect 5 "$S" keystore init --dir "$KS"                  # already there
 SCPKIT_USER_PIN=wrong-pin expect 3 "$S" keystore list --dir "$KS"
 
+# --- another PKCS#11 module's existing token is adopted (user PIN only)
+mkdir -m 700 "$T/ext-tokens"
+printf 'directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n' "$T/ext-tokens" >"$T/ext.conf"
+if SOFTHSM2_CONF="$T/ext.conf" softhsm2-util --init-token --free --label ext --so-pin ext-so-1 --pin ext-user-1 >/dev/null 2>&1; then
+    SOFTHSM2_CONF="$T/ext.conf" SCPKIT_SO_PIN= SCPKIT_USER_PIN=ext-user-1 \
+        expect 0 "$S" keystore init --dir "$T/ks-ext" --pkcs11-module /usr/lib/softhsm/libsofthsm2.so --token ext
+    has "$T/out" "existing token adopted"
+    SOFTHSM2_CONF="$T/ext.conf" SCPKIT_USER_PIN=ext-user-1 \
+        expect 0 "$S" keystore generate --dir "$T/ks-ext" --label other --type aes256
+    SOFTHSM2_CONF="$T/ext.conf" SCPKIT_USER_PIN=ext-user-1 expect 0 "$S" audit verify --dir "$T/ks-ext"
+    [ ! -e "$T/ks-ext/softhsm2.conf" ] && ok || bad "a private conf was written for an external module"
+    SOFTHSM2_CONF="$T/ext.conf" SCPKIT_SO_PIN= SCPKIT_USER_PIN=ext-user-1 \
+        expect 1 "$S" keystore init --dir "$T/ks-ext2" --pkcs11-module /usr/lib/softhsm/libsofthsm2.so --token missing
+else
+    bad "softhsm2-util could not make a token"
+fi
+
 # --- generate, lifecycle, quorum by custodians
 expect 0 "$S" keystore generate --dir "$KS" --label fleet --type aes128
 has "$T/out" "fleet:1 aes128 KCV [0-9A-F]\{6\} pre-activation"

@@ -98,13 +98,21 @@ static int cmd_init(scp_cli *c, const char *dir)
     int rc = scp_cli_no_more(c, 2);
     if (rc != SCP_EXIT_OK)
         return rc;
-    rc = scp_keystore_pin("SCPKIT_SO_PIN", "new SO PIN: ", so, sizeof(so));
+    /* Another module's existing token is adopted with the user PIN alone;
+     * the SO PIN initialises a new token. */
+    const char *env_so = getenv("SCPKIT_SO_PIN");
+    so[0] = 0;
+    if (cfg.module == NULL || (env_so != NULL && env_so[0] != 0))
+        rc = scp_keystore_pin("SCPKIT_SO_PIN", "new SO PIN: ", so, sizeof(so));
     if (rc == SCP_OK)
         rc = scp_keystore_pin("SCPKIT_USER_PIN", "new user PIN: ", user, sizeof(user));
     if (rc == SCP_OK)
-        rc = scp_keystore_init(&cfg, so, user, c->o.json ? stderr : stdout);
+        rc = scp_keystore_init(&cfg, so[0] ? so : NULL, user, c->o.json ? stderr : stdout);
     scp_wipe(so, sizeof(so));
     scp_wipe(user, sizeof(user));
+    if (rc == SCP_E_ARG && cfg.module != NULL)
+        return ks_fail(c, rc, "keystore init: no such token; an SO PIN (SCPKIT_SO_PIN) would "
+                              "initialise a free slot");
     if (rc != SCP_OK)
         return ks_fail(c, rc, "keystore init");
     if (!c->o.json)
