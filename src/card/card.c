@@ -31,21 +31,25 @@ static int set_paths(scp_card *c, const char *dir)
 
 int scp_card_init(const char *dir, const scp_card_init_opts *opts)
 {
-    static scp_card c; /* large; built once, wiped at the end */
+    scp_card *c = calloc(1, sizeof(*c)); /* large: not on the stack */
     struct stat sb;
     int rc;
 
-    memset(&c, 0, sizeof(c));
-    GUARD(set_paths(&c, dir));
+    ENSURE(c != NULL, SCP_E_NOMEM);
+    GUARD_GOTO(set_paths(c, dir), out);
+    rc = SCP_E_IO;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
-        return SCP_E_IO;
-    ENSURE(stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode), SCP_E_IO);
-    if (stat(c.path, &sb) == 0)
-        return SCP_E_ARG; /* never overwrite a card's keys */
-    GUARD_GOTO(card_state_new(&c.st, opts), out);
-    rc = card_state_save(&c, &c.st);
+        goto out;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        goto out;
+    rc = SCP_E_ARG;
+    if (stat(c->path, &sb) == 0)
+        goto out; /* never overwrite a card's keys */
+    GUARD_GOTO(card_state_new(&c->st, opts), out);
+    rc = card_state_save(c, &c->st);
 out:
-    scp_wipe(&c, sizeof(c));
+    scp_wipe(c, sizeof(*c));
+    free(c);
     return rc;
 }
 

@@ -5,6 +5,7 @@
  * channel scoping; bad APDUs. Every happy path has a refused twin. */
 #include <string.h>
 #include "card_util.h"
+#include "scpkit/buf.h"
 #include "scpkit/tlv.h"
 #include "test.h"
 
@@ -201,9 +202,15 @@ static void test_put_delete(void)
     uint8_t key[32];
     tc_resp r;
 
+    char tpath[300], line[600], khex[65];
+    FILE *tf;
     tc_factory(&f);
     test_rand_bytes(key, 32);
     tc_keys(&k1, key, 16, 0x01);
+    /* the trace never shows key material: wire or plain PUT KEY */
+    snprintf(tpath, sizeof(tpath), "%s/trace.txt", dir);
+    tf = fopen(tpath, "w+");
+    scp_card_set_trace(c, tf);
     tc_keys(&k2, key, 24, 0x02);
     tc_keys(&k3, key, 32, 0x03);
     tc_keys(&k4, key, 16, 0x04);
@@ -211,6 +218,16 @@ static void test_put_delete(void)
     /* level 01 is enough for key management; level 00 is not (below) */
     CHECK(tc_put_key(c, &s, &f, &k1, 0) == 0x9000);
     scp03_end(&s);
+    scp_card_set_trace(c, NULL);
+    CHECK_OK(scp_hex_encode(key, 16, khex, sizeof(khex)));
+    rewind(tf);
+    int redacted = 0;
+    while (fgets(line, sizeof(line), tf) != NULL) {
+        CHECK(strstr(line, khex) == NULL);
+        redacted += strstr(line, "80D8") != NULL && strstr(line, "<redacted>") != NULL;
+    }
+    CHECK(redacted == 1);
+    fclose(tf);
     /* the factory set is gone: KVN FF unknown, and 40..4F no longer opens */
     CHECK(tc_open(c, &s, &f, 0xFF, 0x33, 16) == 0x6A88);
     CHECK(tc_open(c, &s, &f, 0x00, 0x33, 16) == 1); /* card cryptogram mismatch */
