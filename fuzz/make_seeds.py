@@ -188,7 +188,35 @@ def seeds_unwrap():
     put("unwrap", "cfg05-cut", bytes([5]) + bytes.fromhex("8040") + bytes(10))
 
 
+def answer_chunk(data, sw, pos=0, flip=0):
+    payload = bytes([pos >> 8, pos & 0xFF, flip, sw >> 8, sw & 0xFF]) + data
+    n = len(payload) | 0x8000
+    return bytes([n >> 8, n & 0xFF]) + payload
+
+
+def seeds_hostunwrap():
+    answers = [(b"", 0x9000), (bytes(range(20)), 0x9000), (bytes(255), 0x6310),
+               (b"\xE3\x03\x4F\x01\xAA", 0x6283), (b"", 0x6A82), (bytes(40), 0x9000)]
+    for cfg in (0, 1, 2, 3, 4, 5, 11, 17, 23, 29, 35):
+        body = b"".join(answer_chunk(d, sw) for d, sw in answers)
+        put("hostunwrap", "cfg%02d-answers" % cfg, bytes([cfg]) + body)
+    put("hostunwrap", "cfg05-tamper-mac", bytes([5]) + answer_chunk(bytes(20), 0x9000, 0xFFFF, 1))
+    put("hostunwrap", "cfg05-tamper-sw", bytes([5]) + answer_chunk(bytes(20), 0x9000, 0xFFFE, 0x10))
+    put("hostunwrap", "cfg33-tamper-data", bytes([33]) + answer_chunk(bytes(33), 0x9000, 3, 0x80))
+    resps = vector_fields("r_wrapped")
+    for i, r in enumerate(resps[:10]):
+        n = len(r)
+        put("hostunwrap", "cfg%02d-raw-vector-%02d" % (5 + 6 * (i % 3), i),
+            bytes([5 + 6 * (i % 3)]) + bytes([n >> 8, n & 0xFF]) + r)
+    for i, r in enumerate(vector_fields("init_update_resp")[:6]):
+        n = len(r)
+        put("hostunwrap", "cfg05-iu-resp-%02d" % i, bytes([5]) + bytes([n >> 8, n & 0xFF]) + r)
+    put("hostunwrap", "cfg05-sw-only", bytes([5]) + bytes.fromhex("00029000"))
+    put("hostunwrap", "cfg05-short", bytes([5]) + bytes.fromhex("000190"))
+
+
 if __name__ == "__main__":
+    seeds_hostunwrap()
     seeds_apdu()
     seeds_tlv()
     seeds_putkey()
