@@ -142,6 +142,20 @@ SCP_MUST_CHECK int scp_keystore_card_set(scp_keystore *ks, const uint8_t *kdd, s
                                          const char *label, uint32_t version,
                                          scp_div_scheme scheme, uint8_t kvn);
 
+/* One card record: which master (and version) its current KVN comes from;
+ * `behind` is 1 when a newer active version of that master exists (a
+ * rotation campaign's to-do list). */
+typedef struct scp_ks_card {
+    const char *kdd_hex, *label, *kdf;
+    uint32_t version;
+    uint8_t kvn;
+    int64_t updated;
+    int behind;
+} scp_ks_card;
+SCP_MUST_CHECK int scp_keystore_card_each(scp_keystore *ks,
+                                          void (*fn)(void *arg, const scp_ks_card *c),
+                                          void *arg);
+
 /* ---- ceremonies: Shamir M-of-N over GF(2^8), XOR components ---- */
 #define SCP_KS_SHARE_TEXT_MAX 160
 /* Create label:version from fresh random bytes, split it, import it by

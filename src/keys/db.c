@@ -292,3 +292,30 @@ int scp_keystore_card_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
     sqlite3_bind_int64(st, 6, ks_now());
     return step_done(st);
 }
+
+int scp_keystore_card_each(scp_keystore *ks, void (*fn)(void *arg, const scp_ks_card *c),
+                           void *arg)
+{
+    sqlite3_stmt *st;
+    ENSURE(ks != NULL && fn != NULL, SCP_E_ARG);
+    GUARD(prep(ks,
+               "SELECT c.kdd, c.master_label, c.master_version, c.kdf, c.kvn, c.updated,"
+               " EXISTS(SELECT 1 FROM keys k WHERE k.label = c.master_label"
+               " AND k.version > c.master_version AND k.state = 'active')"
+               " FROM cards c ORDER BY c.master_label, c.master_version, c.kdd",
+               &st));
+    while (sqlite3_step(st) == SQLITE_ROW) {
+        const char *t[3];
+        for (int i = 0; i < 3; i++) {
+            t[i] = (const char *)sqlite3_column_text(st, i == 0 ? 0 : i == 1 ? 1 : 3);
+            if (t[i] == NULL)
+                t[i] = "";
+        }
+        scp_ks_card c = {t[0], t[1], t[2], (uint32_t)sqlite3_column_int64(st, 2),
+                         (uint8_t)sqlite3_column_int(st, 4), sqlite3_column_int64(st, 5),
+                         sqlite3_column_int(st, 6)};
+        fn(arg, &c);
+    }
+    sqlite3_finalize(st);
+    return SCP_OK;
+}

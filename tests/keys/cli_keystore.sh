@@ -128,14 +128,20 @@ if "$S" card init --state "$T/card" >/dev/null 2>&1; then
     expect 0 "$S" apdu --card "$T/card" --keystore "$KS" --master xor:1 --kdf kdf3 80CA00E000
     has "$T/out" "9000"
     expect 3 "$S" apdu --card "$T/card" --kvn 1 --key 404142434445464748494A4B4C4D4E4F 80CA00E000
+    expect 0 "$S" keystore cards --dir "$KS"
+    has "$T/out" "$CARD  xor:1 kdf3 *KVN 01$"
     # rotation to a new master version, generated in the token
     expect 0 "$S" keystore generate --dir "$KS" --label xor --type aes128
     SCPKIT_CUSTODIAN_PIN_1=bob-pin-2 SCPKIT_CUSTODIAN_PIN_2=alice-pin \
         expect 0 "$S" keystore activate --dir "$KS" xor:2 --reason rotation --custodian bob --custodian alice
+    expect 0 "$S" keystore cards --dir "$KS"
+    has "$T/out" "$CARD  xor:1 .*BEHIND"
     expect 0 "$S" keystore rotate --card "$T/card" --keystore "$KS" --master xor:1 --kdf kdf3 --new-master xor:2 --new-kvn 2
     has "$T/out" "KVN 01 -> 02, keys from xor:2"
     expect 3 "$S" apdu --card "$T/card" --keystore "$KS" --master xor:1 --kdf kdf3 80CA00E000
     expect 0 "$S" apdu --card "$T/card" --keystore "$KS" --master xor:2 --kdf kdf3 80CA00E000
+    expect 0 "$S" keystore cards --dir "$KS" --json
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d["cards"][0]; sys.exit(0 if c["version"] == 2 and c["kvn"] == 2 and not c["behind"] else 1)' "$T/out" && ok || bad "cards json after rotation"
     # the card record follows; only active masters open sessions
     python3 -c 'import sqlite3,sys; r=sqlite3.connect(sys.argv[1]).execute("select master_label, master_version, kvn from cards where kdd=?", (sys.argv[2],)).fetchone(); sys.exit(0 if r == ("xor", 2, 2) else 1)' "$KS/keystore.db" "$CARD" && ok || bad "card record not xor:2 kvn 2"
     expect 0 "$S" keystore state --dir "$KS" xor:2 suspended --reason incident

@@ -178,6 +178,38 @@ static int cmd_list(scp_cli *c, scp_keystore *ks)
     return rc == SCP_OK ? SCP_EXIT_OK : ks_fail(c, rc, "list");
 }
 
+static void card_one(void *arg, const scp_ks_card *k)
+{
+    scp_cli *c = arg;
+    if (c->o.json) {
+        json_object *a, *j = json_object_new_object();
+        if (!json_object_object_get_ex(c->doc, "cards", &a)) {
+            a = json_object_new_array();
+            json_object_object_add(c->doc, "cards", a);
+        }
+        json_object_object_add(j, "kdd", json_object_new_string(k->kdd_hex));
+        json_object_object_add(j, "master", json_object_new_string(k->label));
+        json_object_object_add(j, "version", json_object_new_int64(k->version));
+        json_object_object_add(j, "kdf", json_object_new_string(k->kdf));
+        json_object_object_add(j, "kvn", json_object_new_int(k->kvn));
+        json_object_object_add(j, "behind", json_object_new_boolean(k->behind));
+        json_object_array_add(a, j);
+    } else {
+        printf("%s  %s:%u %-9s KVN %02X%s\n", k->kdd_hex, k->label, (unsigned)k->version,
+               k->kdf, k->kvn, k->behind ? "  BEHIND (a newer active version exists)" : "");
+    }
+}
+
+/* Which master each card's keys come from, and who is behind. */
+static int cmd_cards(scp_cli *c, scp_keystore *ks)
+{
+    int rc = scp_cli_no_more(c, 2);
+    if (rc != SCP_EXIT_OK)
+        return rc;
+    rc = scp_keystore_card_each(ks, card_one, c);
+    return rc == SCP_OK ? SCP_EXIT_OK : ks_fail(c, rc, "cards");
+}
+
 static int cmd_state(scp_cli *c, scp_keystore *ks)
 {
     const char *reason = scp_cli_take(c, "--reason");
@@ -467,7 +499,7 @@ static const char ks_help[] =
     "usage: scpkit keystore COMMAND [--dir DIR] ...\n"
     "  init [--pkcs11-module PATH --token LABEL]\n"
     "  generate --label L --type aes128|aes192|aes256|des2|des3 [--version V]\n"
-    "  list\n"
+    "  list | cards             (cards: which master each card uses; who is behind)\n"
     "  state LABEL[:V] suspended|deactivated|compromised|destroyed --reason TEXT\n"
     "  activate LABEL[:V] --reason TEXT (--share-file F ... | --custodian A --custodian B)\n"
     "  custodian-add NAME\n"
@@ -489,6 +521,7 @@ static int dispatch(scp_cli *c, const char *dir)
         int (*fn)(scp_cli *, scp_keystore *);
     } cmds[] = {
         {"generate", cmd_generate}, {"list", cmd_list},       {"state", cmd_state},
+        {"cards", cmd_cards},
         {"derive", cmd_derive},     {"split", cmd_split},     {"combine", cmd_combine},
         {"activate", cmd_activate}, {"custodian-add", cmd_custodian_add},
     };
