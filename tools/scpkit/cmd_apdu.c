@@ -173,8 +173,11 @@ int scp_cli_lifecycle(int argc, char **argv)
     static const struct {
         const char *name;
         uint8_t v;
-    } states[] = { { "initialized", 0x07 }, { "secured", 0x0F }, { "card_locked", 0x7F },
-                   { "locked", 0x7F }, { "terminated", 0xFF } };
+    } states[] = { { "initialized", 0x07 },
+                   { "secured", 0x0F },
+                   { "card_locked", 0x7F },
+                   { "locked", 0x7F },
+                   { "terminated", 0xFF } };
     uint8_t cmd[5] = { 0x80, 0xF0, 0x80, 0x00, 0x00 }, resp[16];
     size_t rl;
     uint16_t sw;
@@ -201,7 +204,8 @@ int scp_cli_lifecycle(int argc, char **argv)
     if (rc == SCP_EXIT_OK && sw != 0x9000)
         rc = scp_cli_fail_sw(&c, sw, "SET STATUS");
     if (rc == SCP_EXIT_OK) {
-        json_object_object_add(c.doc, "lifecycle", json_object_new_string(state_name(0x80, cmd[3])));
+        json_object_object_add(c.doc, "lifecycle",
+                               json_object_new_string(state_name(0x80, cmd[3])));
         if (!c.o.json)
             printf("Card life cycle set to %s (%02X)\n", state_name(0x80, cmd[3]), cmd[3]);
     }

@@ -13,15 +13,24 @@ static const struct {
     const char *name;
     uint8_t len;
 } cplc_fields[] = {
-    { "ic_fabricator", 2 },           { "ic_type", 2 },
-    { "os_id", 2 },                   { "os_release_date", 2 },
-    { "os_release_level", 2 },        { "ic_fabrication_date", 2 },
-    { "ic_serial_number", 4 },        { "ic_batch_identifier", 2 },
-    { "ic_module_fabricator", 2 },    { "ic_module_packaging_date", 2 },
-    { "icc_manufacturer", 2 },        { "ic_embedding_date", 2 },
-    { "ic_prepersonalizer", 2 },      { "ic_prepersonalization_date", 2 },
-    { "ic_prepersonalization_equipment", 4 }, { "ic_personalizer", 2 },
-    { "ic_personalization_date", 2 }, { "ic_personalization_equipment", 4 },
+    { "ic_fabricator", 2 },
+    { "ic_type", 2 },
+    { "os_id", 2 },
+    { "os_release_date", 2 },
+    { "os_release_level", 2 },
+    { "ic_fabrication_date", 2 },
+    { "ic_serial_number", 4 },
+    { "ic_batch_identifier", 2 },
+    { "ic_module_fabricator", 2 },
+    { "ic_module_packaging_date", 2 },
+    { "icc_manufacturer", 2 },
+    { "ic_embedding_date", 2 },
+    { "ic_prepersonalizer", 2 },
+    { "ic_prepersonalization_date", 2 },
+    { "ic_prepersonalization_equipment", 4 },
+    { "ic_personalizer", 2 },
+    { "ic_personalization_date", 2 },
+    { "ic_personalization_equipment", 4 },
 };
 
 static void show_i(scp_cli *c, json_object *j, uint8_t id, uint8_t i)
@@ -163,7 +172,8 @@ static int show_lifecycle(scp_cli *c, int auth)
     if (rc != SCP_EXIT_OK)
         return rc;
     if (sw == 0x6982 && auth && !c->ch_open) { /* asked to authenticate for it */
-        if ((rc = scp_cli_resolve_keys(c)) != SCP_EXIT_OK || (rc = scp_cli_open_channel(c)) != SCP_EXIT_OK)
+        if ((rc = scp_cli_resolve_keys(c)) != SCP_EXIT_OK ||
+            (rc = scp_cli_open_channel(c)) != SCP_EXIT_OK)
             return rc;
         return show_lifecycle(c, 0);
     }
@@ -229,9 +239,10 @@ int scp_cli_info(int argc, char **argv)
             scp_cli_hex(c.sd_aid, c.sd_aid_len, aid, sizeof(aid));
             printf("Card:             %s\nSecurity domain:  %s\n", c.t.name ? c.t.name : "", aid);
         }
-        if ((rc = show_recognition(&c)) == SCP_EXIT_OK && (rc = show_id(&c, 0x0042, "iin", "IIN:")) == SCP_EXIT_OK &&
-            (rc = show_id(&c, 0x0045, "cin", "CIN:")) == SCP_EXIT_OK && (rc = show_cplc(&c)) == SCP_EXIT_OK &&
-            (rc = scp_cli_show_keyinfo(&c)) == SCP_EXIT_OK)
+        if ((rc = show_recognition(&c)) == SCP_EXIT_OK &&
+            (rc = show_id(&c, 0x0042, "iin", "IIN:")) == SCP_EXIT_OK &&
+            (rc = show_id(&c, 0x0045, "cin", "CIN:")) == SCP_EXIT_OK &&
+            (rc = show_cplc(&c)) == SCP_EXIT_OK && (rc = scp_cli_show_keyinfo(&c)) == SCP_EXIT_OK)
             rc = show_lifecycle(&c, auth);
     }
     return scp_cli_end(&c, rc);

@@ -82,7 +82,8 @@ static int keys_list(scp_cli *c)
     if ((rc = scp_cli_read_keyinfo(c, ki, 1, &n, &sw)) != SCP_EXIT_OK)
         return rc;
     if (sw != 0x9000) {
-        if ((rc = scp_cli_resolve_keys(c)) != SCP_EXIT_OK || (rc = scp_cli_open_channel(c)) != SCP_EXIT_OK)
+        if ((rc = scp_cli_resolve_keys(c)) != SCP_EXIT_OK ||
+            (rc = scp_cli_open_channel(c)) != SCP_EXIT_OK)
             return rc;
     }
     return scp_cli_show_keyinfo(c);
@@ -155,7 +156,8 @@ static int put_key(scp_cli *c, const scp03_keys *k, int replace, uint16_t *sw)
             if (scp_kcv_aes(key[i], k->key_len, kcv) != SCP_OK ||
                 !scp_ct_eq(kcv, resp + 1 + 3 * i, 3))
                 return scp_cli_fail(c, SCP_EXIT_CARD,
-                                    "PUT KEY: the card's key check value for key %d differs", i + 1);
+                                    "PUT KEY: the card's key check value for key %d differs",
+                                    i + 1);
     }
     return SCP_EXIT_OK;
 }
@@ -189,7 +191,8 @@ static int keys_put(scp_cli *c)
         goto out;
     }
     if (gen && !out) {
-        rc = scp_cli_fail(c, SCP_EXIT_USAGE, "--generate needs --out KEYFILE (keys are never printed)");
+        rc = scp_cli_fail(c, SCP_EXIT_USAGE,
+                          "--generate needs --out KEYFILE (keys are never printed)");
         goto out;
     }
     if ((rc = authenticate(c)) != SCP_EXIT_OK)
@@ -234,7 +237,8 @@ static int keys_delete(scp_cli *c)
     int target = c->o.kvn, akvn = 0, rc;
     uint16_t sw;
     if (target <= 0)
-        return scp_cli_fail(c, SCP_EXIT_USAGE, "keys delete: --kvn N (the set to delete) is required");
+        return scp_cli_fail(c, SCP_EXIT_USAGE,
+                            "keys delete: --kvn N (the set to delete) is required");
     if (ak && (rc = scp_cli_number(c, "--auth-kvn", ak, 255, &akvn)) != SCP_EXIT_OK)
         return rc;
     if ((rc = scp_cli_no_more(c, 1)) != SCP_EXIT_OK)
@@ -282,11 +286,23 @@ int scp_cli_keys(int argc, char **argv)
 }
 
 /* Shared with cmd_rotate.c. */
-int scp_cli_keys_new(scp_cli *c, scp03_keys *k, int *generated) { return new_keys(c, k, generated); }
+int scp_cli_keys_new(scp_cli *c, scp03_keys *k, int *generated)
+{
+    return new_keys(c, k, generated);
+}
 int scp_cli_keys_putkey(scp_cli *c, const scp03_keys *k, int replace, uint16_t *sw)
 {
     return put_key(c, k, replace, sw);
 }
-int scp_cli_keys_delete(scp_cli *c, uint8_t kvn, uint16_t *sw) { return delete_set(c, kvn, sw); }
-int scp_cli_keys_holds(scp_cli *c, uint8_t kvn) { return holds(c, kvn); }
-void scp_cli_keys_kcvs(scp_cli *c, const scp03_keys *k) { add_kcvs(c, k); }
+int scp_cli_keys_delete(scp_cli *c, uint8_t kvn, uint16_t *sw)
+{
+    return delete_set(c, kvn, sw);
+}
+int scp_cli_keys_holds(scp_cli *c, uint8_t kvn)
+{
+    return holds(c, kvn);
+}
+void scp_cli_keys_kcvs(scp_cli *c, const scp03_keys *k)
+{
+    add_kcvs(c, k);
+}

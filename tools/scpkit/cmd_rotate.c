@@ -69,7 +69,8 @@ static int rotate(scp_cli *c, scp03_keys *nk, const char *out)
     c->chopts.kvn = nk->kvn;
     c->chopts.div = SCP_DIV_NONE;
     c->chopts.derive = NULL;
-    if ((rc = scp_cli_reselect(c)) != SCP_EXIT_OK || (rc = scp_cli_open_channel(c)) != SCP_EXIT_OK) {
+    if ((rc = scp_cli_reselect(c)) != SCP_EXIT_OK ||
+        (rc = scp_cli_open_channel(c)) != SCP_EXIT_OK) {
         report(c, "the new keys did not open a channel; the old set was NOT deleted", old,
                state_of(c, old, 2), nk->kvn, state_of(c, nk->kvn, 1), out);
         return rc;

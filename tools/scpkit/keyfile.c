@@ -74,8 +74,9 @@ static int parse(const char *text, size_t len, scp03_keys *k, char *err, size_t 
     rc = SCP_OK;
     goto out;
 bad_key:
-    snprintf(err, err_size, "want \"enc\", \"mac\", \"dek\" (or \"key\") as hex keys of one "
-                            "length, 16, 24 or 32 bytes");
+    snprintf(err, err_size,
+             "want \"enc\", \"mac\", \"dek\" (or \"key\") as hex keys of one "
+             "length, 16, 24 or 32 bytes");
 out:
     /* json-c copied the key strings: wipe them before freeing */
     if (o && json_object_is_type(o, json_type_object)) {
@@ -83,7 +84,8 @@ out:
         {
             (void)name;
             if (json_object_is_type(val, json_type_string))
-                scp_wipe((void *)json_object_get_string(val), (size_t)json_object_get_string_len(val));
+                scp_wipe((void *)json_object_get_string(val),
+                         (size_t)json_object_get_string_len(val));
         }
     }
     json_object_put(o);
@@ -133,9 +135,10 @@ int scp_cli_keyfile_write(const char *path, const scp03_keys *k, char *err, size
     scp_cli_hex(k->enc, k->key_len, enc, sizeof(enc));
     scp_cli_hex(k->mac, k->key_len, mac, sizeof(mac));
     scp_cli_hex(k->dek, k->key_len, dek, sizeof(dek));
-    n = snprintf(text, sizeof(text),
-                 "{\n  \"kvn\": %u,\n  \"enc\": \"%s\",\n  \"mac\": \"%s\",\n  \"dek\": \"%s\"\n}\n",
-                 k->kvn, enc, mac, dek);
+    n = snprintf(
+        text, sizeof(text),
+        "{\n  \"kvn\": %u,\n  \"enc\": \"%s\",\n  \"mac\": \"%s\",\n  \"dek\": \"%s\"\n}\n", k->kvn,
+        enc, mac, dek);
     fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, err_size, "cannot create key file %s: %s%s", path, strerror(errno),

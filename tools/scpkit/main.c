@@ -31,10 +31,13 @@ int main(int argc, char **argv)
           "             --new-dek HEX | --generate [--key-len 16|24|32] --out FILE) [--replace]\n"
           "             | delete --kvn N [--auth-kvn N] | rotate --new-kvn N --generate\n"
           "             [--key-len N] --out FILE" },
-        { "apdu", scp_cli_apdu, "APDUs through the secure channel: apdu [--app AID] [--plain] HEX..." },
+        { "apdu", scp_cli_apdu,
+          "APDUs through the secure channel: apdu [--app AID] [--plain] HEX..." },
         { "status", scp_cli_status, "GET STATUS: security domains, applications, load files" },
-        { "lifecycle", scp_cli_lifecycle, "card life cycle: lifecycle initialized|secured|card_locked|terminated --yes" },
-        { "diversify", scp_cli_diversify, "derived keys' KCVs: --scheme S --master HEX --kdd HEX [--show-keys]" },
+        { "lifecycle", scp_cli_lifecycle,
+          "card life cycle: lifecycle initialized|secured|card_locked|terminated --yes" },
+        { "diversify", scp_cli_diversify,
+          "derived keys' KCVs: --scheme S --master HEX --kdd HEX [--show-keys]" },
         { "card", scp_cli_card, "the virtual card: card init DIR | card run --state DIR" },
         { "keystore", scp_cli_keystore, "the HSM keystore" },
         { "audit", scp_cli_audit, "the keystore's audit log" },

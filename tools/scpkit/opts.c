@@ -36,10 +36,10 @@ static const char **value_slot(scp_cli_opts *o, const char *a)
         const char *name;
         const char **slot;
     } tab[] = {
-        { "-r", &o->reader },          { "--reader", &o->reader },    { "--card", &o->card_dir },
-        { "--sd", &o->sd_aid },        { "--kvn", &o->kvn_text },     { "--key", &o->key_hex },
-        { "--enc", &o->enc_hex },      { "--mac", &o->mac_hex },      { "--dek", &o->dek_hex },
-        { "--keyfile", &o->keyfile },  { "--kdf", &o->kdf },          { "--master", &o->master },
+        { "-r", &o->reader },           { "--reader", &o->reader },    { "--card", &o->card_dir },
+        { "--sd", &o->sd_aid },         { "--kvn", &o->kvn_text },     { "--key", &o->key_hex },
+        { "--enc", &o->enc_hex },       { "--mac", &o->mac_hex },      { "--dek", &o->dek_hex },
+        { "--keyfile", &o->keyfile },   { "--kdf", &o->kdf },          { "--master", &o->master },
         { "--keystore", &o->keystore }, { "--level", &o->level_text },
     };
     for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)

@@ -69,8 +69,8 @@ static int open_card_dir(scp_cli *c)
     scp_card *card = NULL;
     int rc = scp_card_open(c->o.card_dir, &card, err, sizeof(err));
     if (rc != SCP_OK)
-        return scp_cli_fail(c, rc == SCP_E_CORRUPT ? SCP_EXIT_LOCAL : SCP_EXIT_CARD,
-                            "card %s: %s", c->o.card_dir, err[0] ? err : scp_strerror(rc));
+        return scp_cli_fail(c, rc == SCP_E_CORRUPT ? SCP_EXIT_LOCAL : SCP_EXIT_CARD, "card %s: %s",
+                            c->o.card_dir, err[0] ? err : scp_strerror(rc));
     c->card = card;
     scp_card_transport(card, &c->t);
     c->t.close = NULL; /* closed by scp_card_close in scp_cli_end */
@@ -187,8 +187,8 @@ int scp_cli_open_channel(scp_cli *c)
                             sw & 0x0F, sw);
     }
     if (rc == SCP_E_AUTH || rc == SCP_E_SW)
-        return scp_cli_fail_sw(c, sw, rc == SCP_E_AUTH ? "authentication failed"
-                                                       : "INITIALIZE UPDATE refused");
+        return scp_cli_fail_sw(
+            c, sw, rc == SCP_E_AUTH ? "authentication failed" : "INITIALIZE UPDATE refused");
     if (rc == SCP_E_LEVEL)
         return scp_cli_fail(c, SCP_EXIT_USAGE,
                             "level %02X is not offered by this card (i = %02X); strongest: %02X",
