@@ -1,7 +1,18 @@
 /* scpkit card: the state file. One file per card (DIR/card.state, 0600),
  * binary, versioned, with a SHA-256 over everything before it; written
  * atomically (temp file, fsync, rename, fsync of the directory) so a crash
- * at any instant leaves the old or the new state, never a mix. */
+ * at any instant leaves the old or the new state, never a mix.
+ *
+ * Layout (version 1; integers big-endian):
+ *   "SCPKCARD" | version u16 | body length u16 | body | SHA-256(all before)
+ *   body: profile, i, min_level, lifecycle, keyset_limit, retry_limit (u8
+ *         each) | ATR (u8 len + bytes) | KDD (10) | CPLC (42) | SD AID,
+ *         IIN, CIN (u8 len + bytes each) | sequence counter (u24) |
+ *         factory set | set count (u8) | sets | store app lifecycle (u8) |
+ *         object count (u8) | objects (tag u16, u8 len, bytes)
+ *   set:  kvn, key_len, factory, failures (u8 each) | ENC | MAC | DEK
+ * The checksum is checked before any field is read, and every field is
+ * range-checked after: a damaged file is refused, never half-used. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
