@@ -96,6 +96,12 @@ expect 0 "$S" keys list --card "$T/gp" --json
 json "$T/out" 'any(k["kvn"] == 2 for k in d["keys"]) and not any(k["kvn"] == 255 for k in d["keys"])'
 expect 0 "$S" keys put --card "$T/gp" --kvn 2 --key $N2 --new-kvn 3 --new-key $N3
 expect 0 "$S" apdu --card "$T/gp" --kvn 3 --key $N3 80CA00E000
+# --replace: same KVN, new keys; without it the card refuses a KVN it holds
+expect 4 "$S" keys put --card "$T/gp" --kvn 3 --key $N3 --new-kvn 3 --new-key $N2
+expect 0 "$S" keys put --card "$T/gp" --kvn 3 --key $N3 --new-kvn 3 --new-key $N2 --replace
+has "$T/out" "KVN 03 replaced"
+expect 3 "$S" apdu --card "$T/gp" --kvn 3 --key $N3 80CA00E000
+expect 0 "$S" keys put --card "$T/gp" --kvn 3 --key $N2 --new-kvn 3 --new-key $N3 --replace
 expect 0 "$S" keys delete --card "$T/gp" --kvn 2 --auth-kvn 3 --key $N3 --json
 json "$T/out" 'd["deleted_kvn"] == 2'
 expect 0 "$S" keys list --card "$T/gp" --json
