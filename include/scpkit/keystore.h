@@ -53,6 +53,10 @@ typedef struct scp_ks_key_info {
     scp_ks_type type;
     uint8_t length;
     uint8_t kcv[3];
+    /* 0: GP KCV, E(K, 16 x 01) (AES) or 3DES(K, 8 x 00), via C_Encrypt;
+     * 1: the token refuses ECB with this key, so AES-CMAC(K, 16 x 01) via
+     * C_Sign (shown as "C:" before the KCV). */
+    uint8_t kcv_cmac;
     scp_ks_state state;
     char origin[16]; /* "generated", "shamir", "xor", "import" */
     int64_t created, changed;

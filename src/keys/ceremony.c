@@ -76,23 +76,19 @@ int scp_keystore_combine(scp_keystore *ks, const char *label, uint32_t version,
                          const char *const *shares, size_t n, const uint8_t *expect_kcv,
                          scp_ks_key_info *info)
 {
-    uint8_t v[SCP_KS_MAX_KEY], kcv[3];
+    uint8_t v[SCP_KS_MAX_KEY];
     size_t len = 0;
     scp_ks_type type = SCP_KS_AES128;
     ks_share first;
     ENSURE(ks != NULL && shares != NULL && n >= 1, SCP_E_ARG);
     int rc = ks_shares_combine(shares, n, &type, v, &len);
-    if (rc == SCP_OK && expect_kcv != NULL) {
-        rc = ks_kcv_soft(type, v, len, kcv);
-        if (rc == SCP_OK && !scp_ct_eq(kcv, expect_kcv, 3))
-            rc = SCP_E_KCV;
-    }
     int xor_scheme = rc == SCP_OK && ks_share_parse(shares[0], &first) == SCP_OK &&
                      first.xor_scheme;
     scp_wipe(&first, sizeof(first));
     if (rc == SCP_OK)
-        rc = scp_keystore_import(ks, label, version, type, v, len, xor_scheme ? "xor" : "shamir",
-                                 info);
+        /* expect_kcv is checked against the token's own KCV of the key. */
+        rc = ks_import(ks, label, version, type, v, len, xor_scheme ? "xor" : "shamir",
+                       expect_kcv, info);
     else
         ks_ignore(scp_keystore_audit(ks, "combine", label, version, NULL, NULL, rc));
     scp_wipe(v, sizeof(v));
@@ -114,7 +110,7 @@ int scp_keystore_activate_shares(scp_keystore *ks, const char *label, uint32_t v
     if (rc == SCP_OK && (type != k.type || len != k.length))
         rc = SCP_E_ARG;
     if (rc == SCP_OK)
-        rc = ks_kcv_soft(type, v, len, kcv);
+        rc = ks_kcv_soft_kind(type, k.kcv_cmac, v, len, kcv);
     scp_wipe(v, sizeof(v));
     /* The quorum proves itself by rebuilding the key: same KCV. */
     if (rc == SCP_OK && !scp_ct_eq(kcv, k.kcv, 3))

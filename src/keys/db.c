@@ -13,7 +13,8 @@ static const char *schema =
     "PRAGMA foreign_keys=ON;"
     "CREATE TABLE IF NOT EXISTS config(k TEXT PRIMARY KEY, v TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS keys(label TEXT NOT NULL, version INTEGER NOT NULL,"
-    " type TEXT NOT NULL, length INTEGER NOT NULL, kcv TEXT NOT NULL, state TEXT NOT NULL,"
+    " type TEXT NOT NULL, length INTEGER NOT NULL, kcv TEXT NOT NULL, kcv_kind TEXT NOT NULL,"
+    " state TEXT NOT NULL,"
     " origin TEXT NOT NULL, created INTEGER NOT NULL, changed INTEGER NOT NULL,"
     " mac BLOB NOT NULL, PRIMARY KEY(label, version));"
     "CREATE TABLE IF NOT EXISTS key_history(id INTEGER PRIMARY KEY, label TEXT NOT NULL,"
@@ -127,9 +128,10 @@ static int copy_text(char *dst, size_t size, const unsigned char *src)
 static int key_mac(scp_keystore *ks, const scp_ks_key_info *k, uint8_t mac[KS_HASH_LEN])
 {
     char in[SCP_KS_LABEL_MAX + 128];
-    int n = snprintf(in, sizeof(in), "scpkit-key-1|%s|%u|%s|%02X%02X%02X|%s|%s|%lld|%lld",
+    int n = snprintf(in, sizeof(in), "scpkit-key-1|%s|%u|%s|%02X%02X%02X|%s|%s|%s|%lld|%lld",
                      k->label, (unsigned)k->version, scp_ks_type_name(k->type), k->kcv[0],
-                     k->kcv[1], k->kcv[2], scp_ks_state_name(k->state), k->origin,
+                     k->kcv[1], k->kcv[2], k->kcv_cmac ? "cmac" : "ecb",
+                     scp_ks_state_name(k->state), k->origin,
                      (long long)k->created, (long long)k->changed);
     ENSURE(n > 0 && (size_t)n < sizeof(in), SCP_E_ARG);
     return ks_tok_hmac(ks, (const uint8_t *)in, (size_t)n, mac);
@@ -144,6 +146,10 @@ static int row_to_key(scp_keystore *ks, sqlite3_stmt *st, scp_ks_key_info *k)
     GUARD(scp_ks_type_parse((const char *)sqlite3_column_text(st, 2), &k->type));
     k->length = (uint8_t)sqlite3_column_int(st, 3);
     GUARD(hex3((const char *)sqlite3_column_text(st, 4), k->kcv));
+    const char *kind = (const char *)sqlite3_column_text(st, 10);
+    ENSURE(kind != NULL && (strcmp(kind, "ecb") == 0 || strcmp(kind, "cmac") == 0),
+           SCP_E_CORRUPT);
+    k->kcv_cmac = kind[0] == 'c';
     GUARD(scp_ks_state_parse((const char *)sqlite3_column_text(st, 5), &k->state));
     GUARD(copy_text(k->origin, sizeof(k->origin), sqlite3_column_text(st, 6)));
     k->created = sqlite3_column_int64(st, 7);
@@ -156,7 +162,7 @@ static int row_to_key(scp_keystore *ks, sqlite3_stmt *st, scp_ks_key_info *k)
     return SCP_OK;
 }
 
-#define KEY_COLS "label, version, type, length, kcv, state, origin, created, changed, mac"
+#define KEY_COLS "label, version, type, length, kcv, state, origin, created, changed, mac, kcv_kind"
 
 int ks_db_key_get(scp_keystore *ks, const char *label, uint32_t version, scp_ks_key_info *k)
 {
@@ -231,7 +237,8 @@ int ks_db_key_insert(scp_keystore *ks, const scp_ks_key_info *k)
     snprintf(kcv, sizeof(kcv), "%02X%02X%02X", k->kcv[0], k->kcv[1], k->kcv[2]);
     uint8_t mac[KS_HASH_LEN];
     GUARD(key_mac(ks, k, mac));
-    GUARD(prep(ks, "INSERT INTO keys(" KEY_COLS ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", &st));
+    GUARD(prep(ks, "INSERT INTO keys(" KEY_COLS ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               &st));
     sqlite3_bind_text(st, 1, k->label, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, k->version);
     sqlite3_bind_text(st, 3, scp_ks_type_name(k->type), -1, SQLITE_STATIC);
@@ -242,6 +249,7 @@ int ks_db_key_insert(scp_keystore *ks, const scp_ks_key_info *k)
     sqlite3_bind_int64(st, 8, k->created);
     sqlite3_bind_int64(st, 9, k->changed);
     sqlite3_bind_blob(st, 10, mac, KS_HASH_LEN, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 11, k->kcv_cmac ? "cmac" : "ecb", -1, SQLITE_STATIC);
     GUARD(step_done(st));
     return history(ks, k, NULL, k->state, k->origin, k->created);
 }

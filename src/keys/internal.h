@@ -32,7 +32,7 @@ SCP_MUST_CHECK int ks_tok_generate(scp_keystore *ks, const char *id, scp_ks_type
 SCP_MUST_CHECK int ks_tok_unwrap(scp_keystore *ks, const char *id, scp_ks_type type,
                                  const uint8_t *value, size_t len);
 SCP_MUST_CHECK int ks_tok_kcv(scp_keystore *ks, CK_OBJECT_HANDLE h, scp_ks_type type,
-                              uint8_t kcv[3]);
+                              uint8_t kcv[3], uint8_t *cmac_kind);
 SCP_MUST_CHECK int ks_tok_audit_key(scp_keystore *ks, int create);
 SCP_MUST_CHECK int ks_tok_hmac(scp_keystore *ks, const uint8_t *in, size_t len,
                                uint8_t mac[KS_HASH_LEN]);
@@ -58,6 +58,12 @@ SCP_MUST_CHECK int ks_db_key_insert(scp_keystore *ks, const scp_ks_key_info *k);
 SCP_MUST_CHECK int ks_db_key_state(scp_keystore *ks, const scp_ks_key_info *k, scp_ks_state to,
                                    const char *reason);
 int64_t ks_now(void);
+
+/* Import by unwrap (keys.c); expect_kcv (may be NULL) must match. */
+SCP_MUST_CHECK int ks_import(scp_keystore *ks, const char *label, uint32_t version,
+                             scp_ks_type type, const uint8_t *value, size_t len,
+                             const char *origin, const uint8_t *expect_kcv,
+                             scp_ks_key_info *info);
 
 /* One checked lifecycle transition, applied and audited (lifecycle.c). */
 SCP_MUST_CHECK int ks_transition(scp_keystore *ks, const scp_ks_key_info *k, scp_ks_state to,
@@ -90,6 +96,9 @@ SCP_MUST_CHECK int ks_share_format(const ks_share *s, char *out, size_t out_size
 /* Parse and check; SCP_E_KCV when the check value does not match. */
 SCP_MUST_CHECK int ks_share_parse(const char *text, ks_share *s);
 SCP_MUST_CHECK int ks_kcv_soft(scp_ks_type t, const uint8_t *v, size_t len, uint8_t kcv[3]);
+/* A master key's KCV of either kind (see scp_ks_key_info.kcv_cmac). */
+SCP_MUST_CHECK int ks_kcv_soft_kind(scp_ks_type t, int cmac_kind, const uint8_t *v, size_t len,
+                                    uint8_t kcv[3]);
 /* Recombine parsed shares into secret (len bytes). */
 SCP_MUST_CHECK int ks_shares_combine(const char *const *texts, size_t n, scp_ks_type *type,
                                      uint8_t *secret, size_t *len);

@@ -30,18 +30,24 @@ static int new_slot(scp_keystore *ks, const char *label, uint32_t *version, char
     return SCP_OK;
 }
 
-/* After the object exists in the token: KCV, metadata row, audit. */
+/* After the object exists in the token: KCV, metadata row, audit. An
+ * imported key must show the KCV of the value it came from (the unwrap
+ * worked), and the KCV the ceremony expects (expect_kcv, may be NULL). */
 static int record_key(scp_keystore *ks, const char *id, const char *label, uint32_t version,
-                      scp_ks_type type, const char *origin, const uint8_t *want_kcv,
-                      scp_ks_key_info *info)
+                      scp_ks_type type, const char *origin, const uint8_t *value, size_t len,
+                      const uint8_t *expect_kcv, scp_ks_key_info *info)
 {
     scp_ks_key_info k = {0};
+    uint8_t soft[3];
     CK_OBJECT_HANDLE h;
     int rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
     if (rc == SCP_OK)
-        rc = ks_tok_kcv(ks, h, type, k.kcv);
-    /* An imported key must show the KCV of the value it came from. */
-    if (rc == SCP_OK && want_kcv != NULL && !scp_ct_eq(want_kcv, k.kcv, 3))
+        rc = ks_tok_kcv(ks, h, type, k.kcv, &k.kcv_cmac);
+    if (rc == SCP_OK && value != NULL)
+        rc = ks_kcv_soft_kind(type, k.kcv_cmac, value, len, soft);
+    if (rc == SCP_OK && value != NULL && !scp_ct_eq(soft, k.kcv, 3))
+        rc = SCP_E_KCV;
+    if (rc == SCP_OK && expect_kcv != NULL && !scp_ct_eq(expect_kcv, k.kcv, 3))
         rc = SCP_E_KCV;
     if (rc == SCP_OK) {
         snprintf(k.label, sizeof(k.label), "%s", label);
@@ -75,25 +81,30 @@ int scp_keystore_generate(scp_keystore *ks, const char *label, uint32_t version,
         ks_ignore(scp_keystore_audit(ks, "generate", label, version, NULL, NULL, rc));
         return rc;
     }
-    return record_key(ks, id, label, version, type, "generated", NULL, info);
+    return record_key(ks, id, label, version, type, "generated", NULL, 0, NULL, info);
+}
+
+int ks_import(scp_keystore *ks, const char *label, uint32_t version, scp_ks_type type,
+              const uint8_t *value, size_t len, const char *origin, const uint8_t *expect_kcv,
+              scp_ks_key_info *info)
+{
+    char id[SCP_KS_LABEL_MAX + 16];
+    ENSURE(ks != NULL && value != NULL && origin != NULL, SCP_E_ARG);
+    ENSURE(strcmp(origin, "generated") != 0 && len == scp_ks_type_len(type), SCP_E_ARG);
+    GUARD(new_slot(ks, label, &version, id, sizeof(id)));
+    int rc = ks_tok_unwrap(ks, id, type, value, len);
+    if (rc != SCP_OK) {
+        ks_ignore(scp_keystore_audit(ks, "import", label, version, NULL, NULL, rc));
+        return rc;
+    }
+    return record_key(ks, id, label, version, type, origin, value, len, expect_kcv, info);
 }
 
 int scp_keystore_import(scp_keystore *ks, const char *label, uint32_t version, scp_ks_type type,
                         const uint8_t *value, size_t len, const char *origin,
                         scp_ks_key_info *info)
 {
-    char id[SCP_KS_LABEL_MAX + 16];
-    uint8_t kcv[3];
-    ENSURE(ks != NULL && value != NULL && origin != NULL, SCP_E_ARG);
-    ENSURE(strcmp(origin, "generated") != 0 && len == scp_ks_type_len(type), SCP_E_ARG);
-    GUARD(new_slot(ks, label, &version, id, sizeof(id)));
-    GUARD(ks_kcv_soft(type, value, len, kcv));
-    int rc = ks_tok_unwrap(ks, id, type, value, len);
-    if (rc != SCP_OK) {
-        ks_ignore(scp_keystore_audit(ks, "import", label, version, NULL, NULL, rc));
-        return rc;
-    }
-    return record_key(ks, id, label, version, type, origin, kcv, info);
+    return ks_import(ks, label, version, type, value, len, origin, NULL, info);
 }
 
 int scp_keystore_get(scp_keystore *ks, const char *label, uint32_t version,

@@ -90,6 +90,22 @@ int ks_kcv_soft(scp_ks_type t, const uint8_t *v, size_t len, uint8_t kcv[3])
     return scp_kcv_aes(v, len, kcv);
 }
 
+int ks_kcv_soft_kind(scp_ks_type t, int cmac_kind, const uint8_t *v, size_t len, uint8_t kcv[3])
+{
+    uint8_t in[16], mac[16];
+    scp_aes a = {0};
+    if (!cmac_kind)
+        return ks_kcv_soft(t, v, len, kcv);
+    ENSURE(t != SCP_KS_DES2 && t != SCP_KS_DES3, SCP_E_ARG);
+    memset(in, 0x01, sizeof(in));
+    GUARD(scp_aes_init(&a, v, len));
+    int rc = scp_cmac_once(&a, in, sizeof(in), mac);
+    scp_aes_clear(&a);
+    memcpy(kcv, mac, 3);
+    scp_wipe(mac, sizeof(mac));
+    return rc;
+}
+
 static void hex(const uint8_t *p, size_t n, char *out)
 {
     for (size_t i = 0; i < n; i++)

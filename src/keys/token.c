@@ -131,17 +131,29 @@ done:
 
 /* KCVs as GP defines them (GPC Amd D 7.2 for AES: AES(key, 16 x 01)[0..2];
  * 3DES: 3DES(key, 8 x 00)[0..2]), computed with C_Encrypt in the token.
- * CKA_CHECK_VALUE is not used: SoftHSM2 2.6.1 reports wrong ones for
- * derived keys, and it is not the GP definition for AES anyway. */
-int ks_tok_kcv(scp_keystore *ks, CK_OBJECT_HANDLE h, scp_ks_type type, uint8_t kcv[3])
+ * A token whose policy refuses ECB with the key gets the documented
+ * fallback: AES-CMAC(key, 16 x 01)[0..2] via C_Sign, recorded as such
+ * (*cmac_kind = 1) so later comparisons use the same kind. CKA_CHECK_VALUE
+ * is not used: SoftHSM2 2.6.1 reports wrong ones for derived keys, and it
+ * is not the GP definition for AES anyway. */
+int ks_tok_kcv(scp_keystore *ks, CK_OBJECT_HANDLE h, scp_ks_type type, uint8_t kcv[3],
+               uint8_t *cmac_kind)
 {
     uint8_t in[16], out[16];
     int des = is_des(type);
-    size_t n = des ? 8 : 16;
+    size_t n = des ? 8 : 16, ml = 0;
 
     memset(in, des ? 0x00 : 0x01, sizeof(in));
-    GUARD(scp_p11_encrypt(&ks->p11, des ? CKM_DES3_ECB : CKM_AES_ECB, h, in, n, out,
-                          sizeof(out)));
+    *cmac_kind = 0;
+    int rc = scp_p11_encrypt(&ks->p11, des ? CKM_DES3_ECB : CKM_AES_ECB, h, in, n, out,
+                             sizeof(out));
+    if (rc == SCP_E_UNSUPPORTED && !des) {
+        *cmac_kind = 1;
+        rc = scp_p11_sign(&ks->p11, CKM_AES_CMAC, h, in, 16, out, sizeof(out), &ml);
+        if (rc == SCP_OK && ml != 16)
+            rc = SCP_E_CRYPTO;
+    }
+    GUARD(rc);
     memcpy(kcv, out, 3);
     return SCP_OK;
 }

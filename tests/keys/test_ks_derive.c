@@ -4,6 +4,7 @@
  * GlobalPlatformPro's KDF3/EMV/VISA2 KCVs (tests/vectors/kdf3_gppro.txt)
  * as known answers through the token. */
 #include "ks_test.h"
+#include "keys/internal.h"
 #include "scpkit/crypto.h"
 
 static void activate(scp_keystore *ks, const char *label, uint32_t v)
@@ -165,6 +166,39 @@ static void test_known_answers(scp_keystore *ks)
     vec_free(&vf);
 }
 
+/* The KCV fallback: a key the token will not use for ECB gets the CMAC
+ * kind, equal to the software CMAC over 16 x 01 (and not the GP KCV). */
+static void test_kcv_fallback(scp_keystore *ks)
+{
+    uint8_t v[16], gp[3], cm[3], tok[3], kind = 9;
+    scp_ks_key_info k;
+    char id[80];
+    CK_OBJECT_HANDLE h;
+    CK_BBOOL fal = CK_FALSE;
+    CK_ATTRIBUTE a = {CKA_ENCRYPT, &fal, 1};
+    test_rand_bytes(v, sizeof(v));
+    CHECK_OK(scp_keystore_import(ks, "signonly", 0, SCP_KS_AES128, v, 16, "import", &k));
+    CHECK(k.kcv_cmac == 0);
+    CHECK_OK(ks_obj_id("signonly", k.version, id, sizeof(id)));
+    CHECK_OK(scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h));
+    CHECK(ks->p11.f->C_SetAttributeValue(ks->p11.sess, h, &a, 1) == CKR_OK);
+    CHECK_OK(ks_tok_kcv(ks, h, SCP_KS_AES128, tok, &kind));
+    CHECK(kind == 1);
+    CHECK_OK(ks_kcv_soft_kind(SCP_KS_AES128, 1, v, 16, cm));
+    CHECK_OK(ks_kcv_soft_kind(SCP_KS_AES128, 0, v, 16, gp));
+    CHECK_MEM(tok, 3, cm, 3);
+    CHECK(memcmp(cm, gp, 3) != 0);
+    /* derivation needs only CMAC: it still works and still equals software */
+    static const uint8_t kdd[10] = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
+    scp03_keys hsm, soft;
+    CHECK_OK(scp_keystore_activate_custodians(ks, "signonly", k.version, "alice", "alice-pin-1",
+                                              "bob", "bob-pin-22", "t"));
+    CHECK_OK(scp_keystore_derive(ks, "signonly", k.version, SCP_DIV_KDF3, kdd, 10, 1, &hsm));
+    CHECK_OK(scp_div_derive(SCP_DIV_KDF3, v, 16, kdd, 10, &soft));
+    CHECK_MEM(hsm.enc, 16, soft.enc, 16);
+    scp_wipe(v, sizeof(v));
+}
+
 int main(void)
 {
     test_seed(0x6b657973);
@@ -175,6 +209,7 @@ int main(void)
     test_generate(ks);
     test_equal_to_software(ks);
     test_known_answers(ks);
+    test_kcv_fallback(ks);
     uint64_t n, bad;
     char why[160];
     CHECK_OK(scp_keystore_audit_verify(ks, &n, &bad, why, sizeof(why)));

@@ -54,11 +54,17 @@ static void kcv_hex(const uint8_t kcv[3], char out[7])
     snprintf(out, 7, "%02X%02X%02X", kcv[0], kcv[1], kcv[2]);
 }
 
+/* A master's KCV as shown: "C:" marks the CMAC fallback (keystore.h). */
+static void master_kcv(const scp_ks_key_info *k, char out[9])
+{
+    snprintf(out, 9, "%s%02X%02X%02X", k->kcv_cmac ? "C:" : "", k->kcv[0], k->kcv[1], k->kcv[2]);
+}
+
 static json_object *key_json(const scp_ks_key_info *k)
 {
-    char kcv[7];
+    char kcv[9];
     json_object *j = json_object_new_object();
-    kcv_hex(k->kcv, kcv);
+    master_kcv(k, kcv);
     json_object_object_add(j, "label", json_object_new_string(k->label));
     json_object_object_add(j, "version", json_object_new_int64(k->version));
     json_object_object_add(j, "type", json_object_new_string(scp_ks_type_name(k->type)));
@@ -72,8 +78,8 @@ static json_object *key_json(const scp_ks_key_info *k)
 
 void scp_ks_cli_print_key(scp_cli *c, const scp_ks_key_info *k)
 {
-    char kcv[7];
-    kcv_hex(k->kcv, kcv);
+    char kcv[9];
+    master_kcv(k, kcv);
     if (c->o.json)
         json_object_object_add(c->doc, "key", key_json(k));
     else
@@ -139,8 +145,8 @@ static int cmd_generate(scp_cli *c, scp_keystore *ks)
 static void list_one(void *arg, const scp_ks_key_info *k)
 {
     scp_cli *c = arg;
-    char kcv[7];
-    kcv_hex(k->kcv, kcv);
+    char kcv[9];
+    master_kcv(k, kcv);
     if (c->o.json) {
         json_object *a;
         if (!json_object_object_get_ex(c->doc, "keys", &a)) {
