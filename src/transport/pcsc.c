@@ -147,6 +147,7 @@ static void pcsc_close(void *vctx)
     pcsc_conn *c = vctx;
     if (!c)
         return;
+    SCardEndTransaction(c->card, SCARD_LEAVE_CARD);
     SCardDisconnect(c->card, SCARD_RESET_CARD); /* ends any open session */
     SCardReleaseContext(c->ctx);
     free(c);
@@ -196,6 +197,15 @@ int scp_pcsc_open(const char *reader, scp_transport *t)
                      : pcsc_stringify_error(r),
                  c->name);
         rc = fail(msg, SCP_E_NOT_FOUND);
+        goto out_ctx;
+    }
+    /* Hold the card for the whole connection: no other PC/SC client can
+     * slip a SELECT or a command between ours and end the session. */
+    r = SCardBeginTransaction(c->card);
+    if (r != SCARD_S_SUCCESS) {
+        snprintf(msg, sizeof(msg), "reader \"%s\": %s", c->name, pcsc_stringify_error(r));
+        SCardDisconnect(c->card, SCARD_LEAVE_CARD);
+        rc = fail(msg, SCP_E_IO);
         goto out_ctx;
     }
     memset(t, 0, sizeof(*t));
