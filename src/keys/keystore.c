@@ -212,6 +212,9 @@ int scp_keystore_init(const scp_ks_config *cfg, const char *so_pin, const char *
 static int open_steps(scp_keystore *ks, const scp_ks_config *cfg, const char *user_pin)
 {
     char module[KS_PATH_MAX], token[64];
+    struct stat st;
+    ENSURE(stat(ks->dir, &st) == 0, SCP_E_NOT_FOUND);
+    ENSURE(S_ISDIR(st.st_mode) && (st.st_mode & 077) == 0 && st.st_uid == getuid(), SCP_E_PERM);
     GUARD(ks_db_open(ks, 0));
     GUARD(ks_db_config_get(ks, "module", module, sizeof(module)));
     GUARD(ks_db_config_get(ks, "token", token, sizeof(token)));

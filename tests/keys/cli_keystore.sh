@@ -41,6 +41,8 @@ has "$T/out" "CKM_SP800_108_COUNTER_KDF *NO"
 has "$KS/softhsm2.conf" "tokendir = $KS/tokens"
 expect 5 "$S" keystore init --dir "$KS"                  # already there
 SCPKIT_USER_PIN=wrong-pin expect 3 "$S" keystore list --dir "$KS"
+chmod 750 "$KS"; expect 3 "$S" keystore list --dir "$KS"; chmod 700 "$KS"   # group access refused
+SCPKIT_USER_PIN= expect 1 setsid -w "$S" keystore list --dir "$KS" </dev/null   # no tty: no prompt
 
 # --- another PKCS#11 module's existing token is adopted (user PIN only)
 mkdir -m 700 "$T/ext-tokens"

@@ -43,9 +43,14 @@ static int ks_open_cli(scp_cli *c, const char *dir, scp_keystore **ks)
     scp_ks_config cfg = {dir, scp_cli_take(c, "--pkcs11-module"), scp_cli_take(c, "--token"),
                          NULL};
     int rc = scp_keystore_pin("SCPKIT_USER_PIN", "keystore user PIN: ", pin, sizeof(pin));
-    if (rc == SCP_OK)
-        rc = scp_keystore_open(&cfg, pin, ks);
+    if (rc != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_USAGE,
+                            "no user PIN: set SCPKIT_USER_PIN or run on a terminal");
+    rc = scp_keystore_open(&cfg, pin, ks);
     scp_wipe(pin, sizeof(pin));
+    if (rc == SCP_E_PERM && (cfg.dir != NULL || c->o.keystore != NULL))
+        return scp_ks_cli_fail(c, rc, "opening the keystore (wrong PIN, or the directory or "
+                                      "its DB is readable by others)");
     return rc == SCP_OK ? SCP_EXIT_OK : scp_ks_cli_fail(c, rc, "opening the keystore");
 }
 
