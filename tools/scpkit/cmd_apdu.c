@@ -103,47 +103,88 @@ static const char *state_name(uint8_t kind, uint8_t s)
     return s == 0x0F ? "PERSONALIZED" : "INSTALLED";
 }
 
+static void add_entry(scp_cli *c, json_object *arr, uint8_t kind, const char *label,
+                      const uint8_t *aid, size_t aid_len, uint8_t st, const uint8_t *priv,
+                      size_t priv_len)
+{
+    char hex[40] = "";
+    json_object *j = json_object_new_object();
+    scp_cli_hex(aid, aid_len > 16 ? 16 : aid_len, hex, sizeof(hex));
+    json_object_object_add(j, "kind", json_object_new_string(label));
+    json_object_object_add(j, "aid", json_object_new_string(hex));
+    json_object_object_add(j, "lifecycle", json_object_new_string(state_name(kind, st)));
+    if (priv_len)
+        json_object_object_add(j, "privileges", scp_cli_jhex(priv, priv_len));
+    json_object_array_add(arr, j);
+    if (!c->o.json)
+        printf("%-5s %-32s %s (%02X)\n", label, hex, state_name(kind, st), st);
+}
+
+/* GPC 11.4.3.2 (P2 02): E3 { 4F AID, 9F70 life cycle, C5 privileges } */
+static void parse_tlv_format(scp_cli *c, json_object *arr, uint8_t kind, const char *label,
+                             const uint8_t *p, size_t n)
+{
+    scp_rd r;
+    scp_tlv e, aid, lc, priv;
+    scp_rd_init(&r, p, n);
+    while (scp_tlv_next(&r, &e) == 1) {
+        uint8_t st = 0;
+        if (e.tag != 0xE3 || scp_tlv_find(e.val, e.len, 0x4F, &aid) != 1)
+            continue;
+        if (scp_tlv_find(e.val, e.len, 0x9F70, &lc) == 1 && lc.len >= 1)
+            st = lc.val[0];
+        if (scp_tlv_find(e.val, e.len, 0xC5, &priv) != 1)
+            priv.len = 0;
+        add_entry(c, arr, kind, label, aid.val, aid.len, st, priv.val, priv.len);
+    }
+}
+
+/* GPC 11.4.3.1 (P2 00, older cards): AID length, AID, life cycle,
+ * privileges (1 byte), repeated; load files (P1 20) have no privileges. */
+static void parse_legacy_format(scp_cli *c, json_object *arr, uint8_t kind, const char *label,
+                                const uint8_t *p, size_t n)
+{
+    scp_rd r;
+    scp_rd_init(&r, p, n);
+    for (;;) {
+        uint8_t al, st, pv = 0;
+        const uint8_t *aid;
+        if (scp_rd_u8(&r, &al) != SCP_OK || scp_rd_ptr(&r, al, &aid) != SCP_OK ||
+            scp_rd_u8(&r, &st) != SCP_OK || (kind != 0x20 && scp_rd_u8(&r, &pv) != SCP_OK))
+            return;
+        add_entry(c, arr, kind, label, aid, al, st, &pv, kind != 0x20);
+    }
+}
+
 /* One GET STATUS kind (GPC 11.4: P1 80 ISD, 40 applications and SDs,
- * 20 load files), P2 02 (TLV) then 03 (next) while the card says 6310. */
+ * 20 load files), P2 02 (TLV) then 03 (next) while the card says 6310;
+ * cards that refuse P2 02 (6A86) get the older format, P2 00 / 01. */
 static int status_kind(scp_cli *c, uint8_t kind, const char *label, json_object *arr)
 {
     uint8_t cmd[] = { 0x80, 0xF2, kind, 0x02, 0x02, 0x4F, 0x00, 0x00 }, resp[4096];
     size_t rl;
     uint16_t sw;
-    int rc;
+    int rc, legacy = 0;
     for (int round = 0; round < 32; round++) {
-        scp_rd r;
-        scp_tlv e;
         if ((rc = scp_cli_send(c, cmd, sizeof(cmd), resp, sizeof(resp), &rl, &sw)) != SCP_EXIT_OK)
             return rc;
         if (sw == 0x6A88 || sw == 0x6A82) /* none of this kind */
             return SCP_EXIT_OK;
+        if (sw == 0x6A86 && !legacy && round == 0) {
+            legacy = 1;
+            cmd[3] = 0x00;
+            round = -1;
+            continue;
+        }
         if (sw != 0x9000 && sw != 0x6310)
             return scp_cli_fail_sw(c, sw, "GET STATUS");
-        scp_rd_init(&r, resp, rl);
-        while (scp_tlv_next(&r, &e) == 1) {
-            scp_tlv aid, lc, priv;
-            char hex[40] = "";
-            uint8_t st = 0;
-            json_object *j = json_object_new_object();
-            if (e.tag != 0xE3)
-                continue;
-            if (scp_tlv_find(e.val, e.len, 0x4F, &aid) == 1)
-                scp_cli_hex(aid.val, aid.len > 16 ? 16 : aid.len, hex, sizeof(hex));
-            if (scp_tlv_find(e.val, e.len, 0x9F70, &lc) == 1 && lc.len >= 1)
-                st = lc.val[0];
-            json_object_object_add(j, "kind", json_object_new_string(label));
-            json_object_object_add(j, "aid", json_object_new_string(hex));
-            json_object_object_add(j, "lifecycle", json_object_new_string(state_name(kind, st)));
-            if (scp_tlv_find(e.val, e.len, 0xC5, &priv) == 1)
-                json_object_object_add(j, "privileges", scp_cli_jhex(priv.val, priv.len));
-            json_object_array_add(arr, j);
-            if (!c->o.json)
-                printf("%-5s %-32s %s (%02X)\n", label, hex, state_name(kind, st), st);
-        }
+        if (legacy)
+            parse_legacy_format(c, arr, kind, label, resp, rl);
+        else
+            parse_tlv_format(c, arr, kind, label, resp, rl);
         if (sw == 0x9000)
             return SCP_EXIT_OK;
-        cmd[3] = 0x03; /* GET STATUS [next occurrence] */
+        cmd[3] = legacy ? 0x01 : 0x03; /* GET STATUS [next occurrence] */
     }
     return scp_cli_fail(c, SCP_EXIT_CARD, "GET STATUS: the card never stopped saying 6310");
 }
