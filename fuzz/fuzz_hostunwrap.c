@@ -120,7 +120,7 @@ static int card_answer(hu_ctx *x, const uint8_t *p, size_t len)
     int rc;
 
     if (len < 5)
-        return 1;
+        return 0; /* no answer: the host still waits for one */
     pos = ((size_t)p[0] << 8) | p[1];
     flip = p[2];
     sw = (uint16_t)((p[3] << 8) | p[4]);
