@@ -285,8 +285,11 @@ int scp_cli_fail_sw(scp_cli *c, uint16_t sw, const char *what)
     int code = ((sw & 0xFFF0) == 0x63C0 || sw == 0x6983) ? SCP_EXIT_AUTH : SCP_EXIT_REFUSED;
     char h[8];
     snprintf(h, sizeof(h), "%04X", sw);
-    if (c && c->doc)
+    if (c && c->doc) {
         json_object_object_add(c->doc, "sw", json_object_new_string(h));
+        if ((sw & 0xFFF0) == 0x63C0) /* the card says how many tries are left */
+            json_object_object_add(c->doc, "tries_left", json_object_new_int(sw & 0x0F));
+    }
     return scp_cli_fail(c, code, "%s: the card answered %04X (%s)", what, sw, scp_cli_sw_text(sw));
 }
 
