@@ -355,6 +355,21 @@ static void test_lifecycle(void)
     CHECK(tc_open(c, &s, &f, 0, 0x03, 16) == 0x9000);
     CHECK(tc_send_hex(c, &s, "80F2800202 4F00 00", &r) == 0x9000);
     CHECK(r.len > 14 && r.data[r.len - 9] == 0x9F && r.data[r.len - 6] == 0x01);
+    /* application lock (GPC 11.10: P1 40, b8 of P2) and unlock */
+    CHECK(tc_send_hex(c, &s, "80F0408008F07363706B697401", &r) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "80F0408008F07363706B697401", &r) == 0x6985);
+    CHECK(tc_send_hex(c, &s, "80F2400202 4F00 00", &r) == 0x9000);
+    CHECK(r.len > 10 && r.data[r.len - 6] == 0x83);
+    CHECK(tc_send_hex(c, &s, "80F0408008F07363706B697499", &r) == 0x6A88);
+    scp03_end(&s);
+    CHECK(tc_sw(c, "00A4040008F07363706B697401") == 0x6A82);
+    CHECK(tc_sw(c, "00A4040000") == 0x9000);
+    CHECK(tc_open(c, &s, &f, 0, 0x03, 16) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "80F0400008F07363706B697401", &r) == 0x9000);
+    scp03_end(&s);
+    CHECK(tc_sw(c, "00A4040008F07363706B697401") == 0x9000);
+    CHECK(tc_sw(c, "00A4040000") == 0x9000);
+    CHECK(tc_open(c, &s, &f, 0, 0x03, 16) == 0x9000);
     CHECK(tc_send_hex(c, &s, "80F0800F", &r) == 0x6985); /* OP_READY -> SECURED */
     CHECK(tc_send_hex(c, &s, "80F0807F", &r) == 0x6985);
     CHECK(tc_send_hex(c, &s, "80F08007", &r) == 0x9000);
