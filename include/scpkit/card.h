@@ -40,6 +40,11 @@ SCP_MUST_CHECK int scp_card_init(const char *dir, const scp_card_init_opts *opts
 /* Open a card's state; SCP_E_CORRUPT with a message in err for a damaged
  * state file. */
 SCP_MUST_CHECK int scp_card_open(const char *dir, scp_card **out, char *err, size_t err_size);
+/* Open for reading only (e.g. `scpkit card show` while `card run` holds
+ * the card): no lock taken; any command that would change the state
+ * fails with SCP_E_PERM. */
+SCP_MUST_CHECK int scp_card_open_readonly(const char *dir, scp_card **out, char *err,
+                                          size_t err_size);
 void scp_card_close(scp_card *c);
 /* Power-on reset: ends any session, selects the ISD. */
 void scp_card_reset(scp_card *c);

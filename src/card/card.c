@@ -53,7 +53,7 @@ out:
     return rc;
 }
 
-int scp_card_open(const char *dir, scp_card **out, char *err, size_t err_size)
+static int card_open(const char *dir, scp_card **out, char *err, size_t err_size, int ro)
 {
     scp_card *c;
     char lock[sizeof(c->path) + 16];
@@ -66,6 +66,12 @@ int scp_card_open(const char *dir, scp_card **out, char *err, size_t err_size)
     c->lock_fd = -1;
     GUARD_GOTO(set_paths(c, dir), fail);
     GUARD_GOTO(card_state_load(c->path, &c->st, err, err_size), fail);
+    c->selected = CARD_SEL_ISD;
+    if (ro) {
+        c->read_only = 1;
+        *out = c;
+        return SCP_OK;
+    }
     /* one process drives a card at a time: two would fork its state */
     snprintf(lock, sizeof(lock), "%s/%s", c->dir, CARD_LOCK_FILE);
     c->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -75,12 +81,21 @@ int scp_card_open(const char *dir, scp_card **out, char *err, size_t err_size)
             snprintf(err, err_size, "card %s: in use by another process", c->dir);
         goto fail;
     }
-    c->selected = CARD_SEL_ISD;
     *out = c;
     return SCP_OK;
 fail:
     scp_card_close(c);
     return rc;
+}
+
+int scp_card_open(const char *dir, scp_card **out, char *err, size_t err_size)
+{
+    return card_open(dir, out, err, err_size, 0);
+}
+
+int scp_card_open_readonly(const char *dir, scp_card **out, char *err, size_t err_size)
+{
+    return card_open(dir, out, err, err_size, 1);
 }
 
 void card_end_session(scp_card *c)

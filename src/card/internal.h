@@ -83,6 +83,7 @@ struct scp_card {
     FILE *trace;
     int fail_writes; /* tests: fail the n-th next state write (0: never) */
     int mem_only;    /* fuzzing: keep the state in memory, never write it */
+    int read_only;   /* opened without the lock: never write */
 };
 
 /* A response under construction: data then SW. */

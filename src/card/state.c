@@ -395,6 +395,8 @@ int card_state_save(scp_card *c, const card_state *st)
 
     if (c->fail_writes > 0 && --c->fail_writes == 0)
         return SCP_E_IO; /* test hook: a disk that fails this write */
+    if (c->read_only)
+        return SCP_E_PERM;
     if (c->mem_only)
         return SCP_OK;
     GUARD_GOTO(encode(st, buf, sizeof(buf), &len), out);

@@ -109,6 +109,9 @@ if [ $OWN_PCSCD -eq 1 ]; then
     echo "reconnected after a pcscd restart"
 fi
 
+# `card show` reads the state while `card run` holds the card
+"$SCPKIT" card show --state "$TMP/card" | grep -q "kvn 01" || fail "card show while running"
+
 # --- SIGTERM: a clean stop, the state intact ---
 kill -TERM "$CARD_PID"
 n=0

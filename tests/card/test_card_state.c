@@ -37,6 +37,12 @@ static void test_seq_durable(void)
         CHECK_OK(scp_card_open(dir, &c, NULL, 0));
         scp_card *c2 = NULL;
         CHECK_RC(scp_card_open(dir, &c2, NULL, 0), SCP_E_IO); /* locked by the first */
+        CHECK_OK(scp_card_open_readonly(dir, &c2, NULL, 0)); /* reading is fine */
+        if (c2 != NULL) {
+            CHECK(tc_sw(c2, "80CA9F7F00") == 0x9000);
+            CHECK(tc_sw(c2, "8050000010 00112233445566778899AABBCCDDEEFF") == 0); /* no write */
+            scp_card_close(c2);
+        }
         for (int k = 0; k < 3; k++) {
             CHECK(tc_open_iu(c, &s, &f, 0, 0x33, 16, iu, &n) == 0x9000);
             CHECK(n == 10 + 3 + 32 + 3 && iu_seq(iu, n) == last + 1);

@@ -141,10 +141,11 @@ static int card_init(const card_args *a)
     return SCP_EXIT_OK;
 }
 
-static int open_card(const char *dir, scp_card **c)
+static int open_card(const char *dir, scp_card **c, int ro)
 {
     char err[512] = "";
-    int rc = scp_card_open(dir, c, err, sizeof(err));
+    int rc = ro ? scp_card_open_readonly(dir, c, err, sizeof(err))
+                : scp_card_open(dir, c, err, sizeof(err));
     if (rc != SCP_OK) {
         fprintf(stderr, "scpkit card: %s\n", err[0] ? err : scp_strerror(rc));
         return SCP_EXIT_LOCAL;
@@ -156,7 +157,7 @@ static int card_show(const card_args *a)
 {
     scp_card *c = NULL;
     char text[2048];
-    int rc = open_card(a->state, &c);
+    int rc = open_card(a->state, &c, 1); /* also while `card run` holds it */
     if (rc != SCP_EXIT_OK)
         return rc;
     rc = scp_card_describe(c, text, sizeof(text));
@@ -212,7 +213,7 @@ static int card_run(const card_args *a)
         fprintf(stderr, "scpkit card run: --vpcd wants HOST:PORT, got \"%s\"\n", a->vpcd);
         return SCP_EXIT_USAGE;
     }
-    if ((rc = open_card(a->state, &c)) != SCP_EXIT_OK)
+    if ((rc = open_card(a->state, &c, 0)) != SCP_EXIT_OK)
         return rc;
     if (a->trace) {
         tf = open_trace(a->trace);
