@@ -37,6 +37,7 @@ int scp_card_init(const char *dir, const scp_card_init_opts *opts)
 
     ENSURE(c != NULL, SCP_E_NOMEM);
     GUARD_GOTO(set_paths(c, dir), out);
+    GUARD_GOTO(card_state_new(&c->st, opts), out); /* options checked first */
     rc = SCP_E_IO;
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         goto out;
@@ -45,7 +46,6 @@ int scp_card_init(const char *dir, const scp_card_init_opts *opts)
     rc = SCP_E_ARG;
     if (stat(c->path, &sb) == 0)
         goto out; /* never overwrite a card's keys */
-    GUARD_GOTO(card_state_new(&c->st, opts), out);
     rc = card_state_save(c, &c->st);
 out:
     scp_wipe(c, sizeof(*c));

@@ -155,7 +155,10 @@ int card_state_new(card_state *st, const scp_card_init_opts *o)
     st->cin_len = 8;
     GUARD(scp_random(st->cin, st->cin_len));
     st->app_lifecycle = CARD_APP_SELECTABLE;
-    return set_initial_keys(st, o);
+    GUARD(set_initial_keys(st, o));
+    /* seed 002: "The YubiKey supports only AES-128 for all three keys" */
+    ENSURE(st->profile != CARD_PROFILE_YUBIKEY || st->factory.key_len == 16, SCP_E_ARG);
+    return SCP_OK;
 }
 
 /* ---- encoding ---- */

@@ -33,6 +33,23 @@ static void test_seq_durable(void)
     tc_tmpdir(dir, sizeof(dir));
     CHECK_OK(scp_card_init(dir, &o));
     CHECK_RC(scp_card_init(dir, &o), SCP_E_ARG); /* never overwrites a card */
+    {
+        static const uint8_t k32[32] = { 1 };
+        char d2[300];
+        scp_card_init_opts bad[] = {
+            { .profile = "yubikey", .scp_i = -1, .kvn = -1, .key = k32, .key_len = 32 },
+            { .profile = "gp23", .scp_i = 0x40, .kvn = -1 },   /* R-ENC without R-MAC */
+            { .profile = "gp23", .scp_i = 0x02, .kvn = -1 },   /* RFU bit */
+            { .profile = "gp23", .scp_i = -1, .kvn = 0 },
+            { .profile = "gp23", .scp_i = -1, .kvn = -1, .key = k32, .key_len = 20 },
+            { .profile = "nope", .scp_i = -1, .kvn = -1 },
+            { .profile = "gp23", .scp_i = -1, .kvn = -1, .lifecycle = 0x7F },
+        };
+        snprintf(d2, sizeof(d2), "%s/sub", dir);
+        for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++)
+            CHECK_RC(scp_card_init(d2, &bad[k]), SCP_E_ARG);
+        CHECK(access(d2, F_OK) != 0); /* nothing created */
+    }
     for (int round = 0; round < 5; round++) {
         CHECK_OK(scp_card_open(dir, &c, NULL, 0));
         scp_card *c2 = NULL;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -99,6 +100,8 @@ static int card_init(const card_args *a)
     scp_card_init_opts o = { .profile = a->profile, .scp_i = -1, .kvn = -1 };
     uint8_t key[32];
     size_t key_len = 0;
+    char path[4200];
+    struct stat sb;
     int rc = SCP_EXIT_OK;
 
     if (a->scp_i && (rc = parse_num("--scp-i", a->scp_i, 16, 0xFF, &o.scp_i)) != 0)
@@ -125,12 +128,18 @@ static int card_init(const card_args *a)
         o.key = key;
         o.key_len = key_len;
     }
+    snprintf(path, sizeof(path), "%s/card.state", a->state);
+    if (stat(path, &sb) == 0) {
+        fprintf(stderr, "scpkit card init: %s: a card already exists there (not touched)\n",
+                a->state);
+        scp_wipe(key, sizeof(key));
+        return SCP_EXIT_LOCAL;
+    }
     rc = scp_card_init(a->state, &o);
     scp_wipe(key, sizeof(key));
     if (rc == SCP_E_ARG) {
-        fprintf(stderr, "scpkit card init: %s: a card already exists there, or an option is "
-                        "invalid (profile yubikey|gp23; i bits 01/10/20/40 only, 40 needs 20)\n",
-                a->state);
+        fprintf(stderr, "scpkit card init: invalid option (profile yubikey|gp23; i bits "
+                        "01/10/20/40 only, 40 needs 20; kvn 1..255; yubikey keys are AES-128)\n");
         return SCP_EXIT_USAGE;
     }
     if (rc != SCP_OK) {
