@@ -164,11 +164,56 @@ static void test_xor(scp_keystore *ks)
     scp_wipe(comps, sizeof(comps));
 }
 
+/* The share parser on random mutations of valid shares: never a crash
+ * (ASan), never a different share accepted. */
+static void test_share_mutations(void)
+{
+    ks_share s = {0, SCP_KS_AES192, 3, 2, {0}, 24}, got;
+    char text[SCP_KS_SHARE_TEXT_MAX], bad[SCP_KS_SHARE_TEXT_MAX + 8];
+    int accepted_other = 0, accepted_same = 0;
+    for (int kind = 0; kind < 2; kind++) {
+        s.xor_scheme = kind;
+        test_rand_bytes(s.v, s.len);
+        CHECK_OK(ks_share_format(&s, text, sizeof(text)));
+        CHECK_OK(ks_share_parse(text, &got));
+        CHECK_MEM(got.v, got.len, s.v, s.len);
+        size_t len = strlen(text);
+        for (int i = 0; i < 3000; i++) {
+            memcpy(bad, text, len + 1);
+            size_t n = len;
+            switch (test_rand_below(3)) {
+            case 0: /* change one character */
+                bad[test_rand_below(n)] = (char)(0x20 + test_rand_below(0x5f));
+                break;
+            case 1: /* cut */
+                n = test_rand_below(n);
+                bad[n] = 0;
+                break;
+            default: /* insert */
+            {
+                size_t at = test_rand_below(n + 1);
+                memmove(bad + at + 1, bad + at, n + 1 - at);
+                bad[at] = (char)(0x20 + test_rand_below(0x5f));
+            }
+            }
+            if (ks_share_parse(bad, &got) == SCP_OK) {
+                if (got.len == s.len && memcmp(got.v, s.v, s.len) == 0 && got.x == s.x)
+                    accepted_same++; /* e.g. a hex digit's case changed */
+                else
+                    accepted_other++;
+            }
+        }
+    }
+    CHECK(accepted_other == 0);
+    (void)accepted_same;
+}
+
 int main(void)
 {
     test_seed(0x73686172);
     test_gf();
     test_shamir_math();
+    test_share_mutations();
     scp_keystore *ks = ks_fresh();
     test_shamir_token(ks);
     test_xor(ks);
