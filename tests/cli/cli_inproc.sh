@@ -136,6 +136,17 @@ expect 4 "$S" apdu --card "$T/gp" --kvn 3 --key $N3 80CA00E000
 expect 0 "$S" apdu --card "$T/gp" --keyfile "$T/k4.json" -v 80CA00E000
 has "$T/err" "KVN 04, level 33, S16"
 
+# --- key files that are refused: bad JSON, mixed lengths, a bad KVN, a symlink
+printf '{"kvn": 1, "enc": "00' >"$T/bad1.json"
+printf '{"kvn": 1, "enc": "%s", "mac": "%s", "dek": "%s"}' $N2 $N2 $K256 >"$T/bad2.json"
+printf '{"kvn": 300, "key": "%s"}' $N2 >"$T/bad3.json"
+chmod 600 "$T/bad1.json" "$T/bad2.json" "$T/bad3.json"
+ln -s "$T/k1.json" "$T/link.json"
+for f in bad1 bad2 bad3 link; do
+    expect 5 "$S" apdu --card "$T/yk" --keyfile "$T/$f.json" 80CA00E000
+    has "$T/err" "refused\|symbolic"
+done
+
 # --- status and lifecycle through the channel
 expect 0 "$S" status --card "$T/gp" --keyfile "$T/k4.json" --json
 json "$T/out" 'd["entries"][0]["kind"] == "ISD" and d["entries"][0]["lifecycle"] == "SECURED"'
