@@ -57,7 +57,7 @@ static int static_keys(scp_channel *ch, const scp03_keys *keys,
 static int initialize_update(scp_channel *ch, const scp03_keys *keys, const scp_channel_opts *o,
                              size_t cl)
 {
-    uint8_t chal[SCP03_CHAL_MAX], cmd[64], resp[SCP03_IU_RESP_MAX + 2];
+    uint8_t chal[SCP03_CHAL_MAX], cmd[64], resp[SCP_APDU_SHORT_MAX]; /* parsed, bounded */
     scp03_keys k = { 0 };
     scp03_iu_resp ir;
     size_t n, rl;
@@ -74,6 +74,9 @@ static int initialize_update(scp_channel *ch, const scp03_keys *keys, const scp_
     if (ch->last_sw != 0x9000)
         goto out;
     GUARD_GOTO(scp03_iu_resp_parse(resp, rl - 2, &ir), out);
+    rc = SCP_E_LENGTH;
+    if (rl - 2 > sizeof(ch->iu_resp))
+        goto out;
     memcpy(ch->iu_resp, resp, ch->iu_resp_len = rl - 2);
     memcpy(ch->kdd, ir.kdd, SCP03_KDD_LEN);
     ch->kvn = ir.kvn;

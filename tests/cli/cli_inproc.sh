@@ -6,6 +6,7 @@
 # output parsed by a JSON parser. Usage: cli_inproc.sh path/to/scpkit
 set -u
 S=${1:?usage: cli_inproc.sh path/to/scpkit}
+[ -x "$S" ] || { echo "no scpkit binary at $S" >&2; exit 1; }
 T=$(mktemp -d /tmp/scpkit-cli.XXXXXX)
 trap 'rm -rf "$T"' EXIT INT TERM
 fails=0

@@ -7,6 +7,7 @@
 # Usage: cli_pcsc.sh path/to/scpkit
 set -u
 S=${1:?usage: cli_pcsc.sh path/to/scpkit}
+[ -x "$S" ] || { echo "no scpkit binary at $S" >&2; exit 1; }
 T=$(mktemp -d /tmp/scpkit-pcsc.XXXXXX)
 PCSCD_PID=
 CARD_PID=
