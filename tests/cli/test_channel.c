@@ -324,8 +324,76 @@ static void test_recog_and_levels(void)
     CHECK(scp_level_strongest(0x00) == 0x03 && scp_level_strongest(0x30) == 0x13);
 }
 
+/* A hostile or broken card: endless 61xx, random answers of random length
+ * to INITIALIZE UPDATE. Every case ends in an error, never a crash or a
+ * read past a buffer (run under ASan). */
+typedef struct hostile {
+    int mode;
+    uint8_t buf[300];
+    size_t len;
+} hostile;
+
+static int hostile_transmit(void *ctx, const uint8_t *c, size_t len, uint8_t *r, size_t rs,
+                            size_t *rl)
+{
+    hostile *h = ctx;
+    (void)c, (void)len;
+    if (h->mode == 0) { /* 61 01 forever */
+        if (rs < 3)
+            return SCP_E_BUFFER_TOO_SMALL;
+        memcpy(r, "\x00\x61\x01", 3);
+        *rl = 3;
+        return SCP_OK;
+    }
+    if (h->len > rs)
+        return SCP_E_BUFFER_TOO_SMALL;
+    memcpy(r, h->buf, h->len);
+    *rl = h->len;
+    return SCP_OK;
+}
+
+static void test_hostile(void)
+{
+    hostile h = { 0 };
+    scp_transport t = { .transmit = hostile_transmit, .ctx = &h };
+    scp_channel ch;
+    scp03_keys k;
+    scp_channel_opts o = { .kvn = 0, .level = -1, .s16 = 0 };
+    uint8_t r[8192];
+    size_t rl;
+    keys_fill(&k, 16, 0x40);
+    CHECK_RC(scp_transmit(&t, (const uint8_t *)"\x80\xCA\x00\x66\x00", 5, r, sizeof(r), &rl),
+             SCP_E_LENGTH); /* at most 64 GET RESPONSEs */
+    CHECK(scp_channel_open(&ch, &t, &k, &o) < 0);
+    h.mode = 1;
+    test_seed(4);
+    for (int n = 0; n < 2000; n++) {
+        h.len = 2 + test_rand_below(sizeof(h.buf) - 2);
+        test_rand_bytes(h.buf, h.len);
+        if (n % 2) { /* a well-formed length with 9000: the cryptogram still fails */
+            h.len = 10 + 3 + 8 + 8 + 2;
+            h.buf[11] = 0x03;
+            h.buf[12] = 0x00;
+            h.buf[h.len - 2] = 0x90;
+            h.buf[h.len - 1] = 0x00;
+        }
+        int rc = scp_channel_open(&ch, &t, &k, &o);
+        CHECK(rc < 0);
+        CHECK(!scp03_is_open(&ch.s));
+    }
+    o.s16 = -1; /* random recognition data too */
+    for (int n = 0; n < 500; n++) {
+        h.len = 2 + test_rand_below(sizeof(h.buf) - 2);
+        test_rand_bytes(h.buf, h.len);
+        h.buf[h.len - 2] = 0x90;
+        h.buf[h.len - 1] = 0x00;
+        CHECK(scp_channel_open(&ch, &t, &k, &o) < 0);
+    }
+}
+
 int main(void)
 {
+    test_hostile();
     test_levels_and_lengths();
     test_wrong_key();
     test_derive_hook();
