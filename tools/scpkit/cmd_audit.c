@@ -4,6 +4,8 @@
  *   audit show [--dir DIR] [--last N] print records (never key material)
  * The user PIN (SCPKIT_USER_PIN or a prompt) is needed: the checkpoint key
  * lives in the token. */
+/* Built only with the keystore library (src/keys: SQLite, p11-kit header). */
+#ifdef SCP_HAVE_KEYS
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -103,3 +105,5 @@ int scp_cli_audit(int argc, char **argv)
     scp_keystore_close(ks);
     return scp_cli_end(&c, rc);
 }
+
+#endif /* SCP_HAVE_KEYS */

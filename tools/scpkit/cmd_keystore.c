@@ -13,6 +13,8 @@
  * Every command takes --dir DIR (or --keystore DIR; default
  * ~/.scpkit/keystore). PINs: SCPKIT_SO_PIN, SCPKIT_USER_PIN,
  * SCPKIT_CUSTODIAN_PIN[_1|_2] or a no-echo prompt on /dev/tty, never argv. */
+/* Built only with the keystore library (src/keys: SQLite, p11-kit header). */
+#ifdef SCP_HAVE_KEYS
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,3 +347,5 @@ int scp_cli_keystore(int argc, char **argv)
     }
     return scp_cli_end(&c, rc);
 }
+
+#endif /* SCP_HAVE_KEYS */

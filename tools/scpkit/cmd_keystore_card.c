@@ -7,6 +7,8 @@
  *   that exist only in memory: authenticate with the keys of V, PUT KEY
  *   the keys of V2 (derived in the HSM for the same KDD) under a new KVN,
  *   prove them with a new session, delete the old set, record the card. */
+/* Built only with the keystore library (src/keys: SQLite, p11-kit header). */
+#ifdef SCP_HAVE_KEYS
 #include <stdio.h>
 #include <string.h>
 
@@ -165,3 +167,5 @@ int scp_cli_keystore_rotate(scp_cli *c, const char *dir)
     }
     return SCP_EXIT_OK;
 }
+
+#endif /* SCP_HAVE_KEYS */

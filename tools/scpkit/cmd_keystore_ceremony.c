@@ -2,6 +2,8 @@
  * activate under dual control, custodian enrolment. A ceremony necessarily
  * outputs its shares: to stdout, or to 0600 files in the directory the
  * user names, nowhere else; they are wiped from memory afterwards. */
+/* Built only with the keystore library (src/keys: SQLite, p11-kit header). */
+#ifdef SCP_HAVE_KEYS
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,3 +224,5 @@ int scp_ks_cli_custodian_add(scp_cli *c, scp_keystore *ks)
         printf("custodian %s enrolled\n", c->o.argv[2]);
     return SCP_EXIT_OK;
 }
+
+#endif /* SCP_HAVE_KEYS */
