@@ -63,15 +63,16 @@ const char *scp_div_name(scp_div_scheme s);
 /* Derive ENC, MAC and DEK from master (AES 16/24/32 for SP800-108 and
  * KDF3; 3DES 16/24 for EMV and VISA2, giving 16-byte 3DES keys stored with
  * key_len 16: SCP02/legacy keys, not usable as SCP03 AES keys; none gives
- * ENC = MAC = DEK = master). `kdd` is the
- * diversification data: the first 10 bytes of the INITIALIZE UPDATE
- * response (the KDD) for SP800-108/KDF3 and EMV/VISA2 alike. */
+ * ENC = MAC = DEK = master). `kdd` is the diversification data: the
+ * first 10 bytes of the INITIALIZE UPDATE response (the KDD) for
+ * SP800-108/KDF3 and EMV/VISA2 alike; kdd_len must be 10 (kdd may be NULL
+ * for none). out->kvn is kept; the rest of *out is written, or wiped on
+ * error (SCP_E_ARG for a bad length or scheme). */
 SCP_MUST_CHECK int scp_div_derive(scp_div_scheme s, const uint8_t *master, size_t master_len,
                                   const uint8_t *kdd, size_t kdd_len, scp03_keys *out);
 /* The same with the derived key length chosen: 16/24/32 for SP800-108 and
  * KDF3 (L in the SP800-108 input is key_len * 8), 16 for EMV/VISA2,
- * master_len for none. out->kvn is kept; everything else in *out is
- * written, or wiped on error. */
+ * master_len for none. */
 SCP_MUST_CHECK int scp_div_derive_len(scp_div_scheme s, const uint8_t *master,
                                       size_t master_len, const uint8_t *kdd, size_t kdd_len,
                                       size_t key_len, scp03_keys *out);
