@@ -83,6 +83,11 @@ expect 0 "$S" readers
 has "$T/out" "$R  \[card present\]"
 expect 0 "$S" info -r "$R" --json
 json "$T/out" 'd["ok"] and d["recognition"]["scp"][0]["s16"] and len(d["keys"]) == 3'
+# no -r: the reader that holds a card (or a clear refusal when several do)
+"$S" info >"$T/out" 2>"$T/err"; rc=$?
+if { [ $rc -eq 0 ] && grep -q "CIN: *$CIN" "$T/out"; } ||
+   { [ $rc -eq 1 ] && grep -q "cards in several readers" "$T/err"; }; then ok
+else bad "info without -r: exit $rc"; cat "$T/err" >&2; fi
 expect 0 "$S" info -r "$SLOT"                           # by index
 has "$T/out" "SCP03:.*i = 71"
 expect 0 "$S" info -r "00 0$SLOT"                       # by unique substring

@@ -10,7 +10,8 @@
 
 const char scp_cli_common_help[] =
     "Target:\n"
-    "  -r, --reader NAME|INDEX   PC/SC reader (exact name, index, or unique substring)\n"
+    "  -r, --reader NAME|INDEX   PC/SC reader (exact name, index, or unique substring;\n"
+    "                            default: the one reader holding a card)\n"
     "  --card DIR                a virtual card's state directory, in process\n"
     "  --sd AID                  security domain to select (default A000000151000000)\n"
     "Keys (with none given, the factory test keys 40..4F are used, with a warning):\n"

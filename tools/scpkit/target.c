@@ -133,6 +133,33 @@ static int select_sd(scp_cli *c)
     return SCP_EXIT_OK;
 }
 
+/* No -r: the one reader that holds a card (like ykman, it finds it). */
+static int find_card(scp_cli *c, const char **reader)
+{
+    static scp_pcsc_reader r[16];
+    size_t n = 0, hit = 0, cards = 0;
+    char names[512] = "";
+    if (scp_pcsc_list(r, 16, &n) != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_CARD, "%s", scp_pcsc_last_error());
+    if (n == 0)
+        return scp_cli_fail(c, SCP_EXIT_CARD, "no reader (or use --card DIR for a virtual card)");
+    for (size_t i = 0; i < n; i++)
+        if (r[i].card_present) {
+            size_t used = strlen(names);
+            snprintf(names + used, sizeof(names) - used, "%s\"%s\"", cards ? ", " : "",
+                     r[i].name);
+            hit = i;
+            cards++;
+        }
+    if (cards == 0)
+        return scp_cli_fail(c, SCP_EXIT_CARD, "no card in any reader");
+    if (cards > 1)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "cards in several readers (%s): pick one with -r",
+                            names);
+    *reader = r[hit].name;
+    return SCP_EXIT_OK;
+}
+
 int scp_cli_connect(scp_cli *c)
 {
     int rc;
@@ -140,7 +167,10 @@ int scp_cli_connect(scp_cli *c)
         if ((rc = open_card_dir(c)) != SCP_EXIT_OK)
             return rc;
     } else {
-        rc = scp_pcsc_open(c->o.reader ? c->o.reader : "0", &c->t);
+        const char *reader = c->o.reader;
+        if (!reader && (rc = find_card(c, &reader)) != SCP_EXIT_OK)
+            return rc;
+        rc = scp_pcsc_open(reader, &c->t);
         if (rc != SCP_OK)
             return scp_cli_fail(c, rc == SCP_E_ARG ? SCP_EXIT_USAGE : SCP_EXIT_CARD, "%s",
                                 scp_pcsc_last_error());
