@@ -10,15 +10,18 @@
  * - GlobalPlatformPro (GPSession.encodeKey) sends "88 <ct+1> <n> <ct> 03
  *   <kcv>" for every AES key: the form we send.
  * - yubikit (yubikit/securitydomain.py put_key) sends "88 10 <ct> 03 <kcv>"
- *   for AES-128: no length byte, which GPC Table 11-71 allows when the key
- *   fills whole blocks. We accept it for 16- and 32-byte keys.
+ *   for AES-128, and pySim (global_platform encrypt_key) does the same for
+ *   any key that fills whole blocks: no length byte, as GPC Table 11-71
+ *   allows. We accept it for 16- and 32-byte keys.
  * - AES-192 (24 bytes, not a whole number of blocks): pySim
- *   (pySim/global_platform/scp.py encrypt_key) right-pads the key with 8
- *   zero bytes to 32 and prefixes the clear length (18), giving
- *   "88 21 18 <32 ct> 03 <kcv>"; GlobalPlatformPro writes the same header
- *   but pads with random bytes. We pad with zeros (deterministic output)
- *   and, when parsing, ignore the padding bytes' values, as the card has
- *   the clear length and GPPro's padding is random.
+ *   (pySim/global_platform/scp.py encrypt_key, GPC Table 11-70) right-pads
+ *   the key with 8 zero bytes to 32 and prefixes the clear length (18),
+ *   giving "88 21 18 <32 ct> 03 <kcv>". GlobalPlatformPro pads with
+ *   random bytes to (n mod 16 + 1) * n bytes: exact for 16 and 32, but 216
+ *   bytes for AES-192, not a whole number of AES blocks, so it is no
+ *   reference there. We follow pySim with zero padding (deterministic
+ *   output) and, when parsing, ignore the padding bytes' values (the card
+ *   has the clear length; a sender may pad with random bytes).
  * The two accepted forms are told apart by L: L mod 16 = 1 means a length
  * byte comes first, L mod 16 = 0 means none. */
 #include <string.h>
