@@ -131,6 +131,43 @@ static void test_roundtrip(void)
     }
 }
 
+/* A sender may pad an AES-192 key with random bytes (GlobalPlatformPro's
+ * way): the parser keeps the first 24 bytes and ignores the rest. */
+static void test_aes192_random_padding(void)
+{
+    static const uint8_t zero_iv[16];
+    uint8_t field[1 + 3 * 39], pt[32], dek[16];
+    scp03_keys k, got;
+    scp_aes a = { 0 };
+    size_t o = 1;
+
+    test_seed(0x192);
+    test_rand_bytes(dek, sizeof(dek));
+    fill_keys(&k, 24, 0x05);
+    field[0] = 0x05;
+    CHECK_OK(scp_aes_init(&a, dek, sizeof(dek)));
+    const uint8_t *ks[3] = { k.enc, k.mac, k.dek };
+    for (int i = 0; i < 3; i++) {
+        test_rand_bytes(pt, sizeof(pt));
+        memcpy(pt, ks[i], 24);
+        field[o++] = 0x88, field[o++] = 0x21, field[o++] = 0x18;
+        CHECK_OK(scp_aes_cbc_encrypt(&a, zero_iv, pt, 32, field + o));
+        o += 32;
+        field[o++] = 0x03;
+        CHECK_OK(scp_kcv_aes(ks[i], 24, field + o));
+        o += 3;
+    }
+    scp_aes_clear(&a);
+    CHECK(o == sizeof(field));
+    CHECK_OK(scp_gp_putkey_parse(dek, sizeof(dek), field, sizeof(field), &got));
+    CHECK(keys_eq(&k, &got));
+    /* the same field with the length byte saying 16 or 32: refused */
+    field[3] = 0x10;
+    CHECK_RC(scp_gp_putkey_parse(dek, sizeof(dek), field, sizeof(field), &got), SCP_E_LENGTH);
+    field[3] = 0x20;
+    CHECK_RC(scp_gp_putkey_parse(dek, sizeof(dek), field, sizeof(field), &got), SCP_E_KCV);
+}
+
 static void test_bad_fields(void)
 {
     uint8_t out[SCP_GP_PUTKEY_MAX], bad[SCP_GP_PUTKEY_MAX + 4];
@@ -227,6 +264,7 @@ int main(void)
 {
     test_known_answer();
     test_roundtrip();
+    test_aes192_random_padding();
     test_bad_fields();
     test_deletekey();
     return test_done("test_gp_putkey");
