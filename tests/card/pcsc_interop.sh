@@ -86,6 +86,9 @@ same_cplc() { [ "$(cplc)" = "$CPLC1" ]; }
 [ ${#CPLC1} -eq 90 ] || fail "CPLC is ${#CPLC1} hex digits, want 90 (9F7F 2A + 42 bytes)"
 opensc-tool -r "$IDX" -s 00A4040008A000000152000000 2>&1 | grep -q 'SW1=0x6A, SW2=0x82' ||
     fail "unknown AID not 6A82"
+# the store application is there but answers nothing without a channel
+OUT=$(opensc-tool -r "$IDX" -s 00A4040008F07363706B697401 -s 00CA010100 2>&1)
+echo "$OUT" | grep -q 'SW1=0x69, SW2=0x82' || fail "store app readable without a channel"
 
 # --- scpkit's host through PC/SC at every level ---
 for L in 01 03 11 13 33; do
