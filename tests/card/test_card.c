@@ -440,6 +440,54 @@ static void test_store_app(void)
     drop(c, dir);
 }
 
+/* A captured protected command replayed, or two swapped, never runs. */
+static void test_replay(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), "gp23", -1, 0);
+    scp03_keys f;
+    scp03_session s;
+    uint8_t w1[64], w2[64];
+    size_t n1 = 0, n2 = 0;
+    tc_resp r;
+    tc_factory(&f);
+    for (int swap = 0; swap < 2; swap++) {
+        CHECK(tc_open(c, &s, &f, 0, 0x33, 16) == 0x9000);
+        CHECK_OK(scp03_host_wrap(&s, (const uint8_t *)"\x80\xCA\x00\xC1\x00", 5, w1,
+                                 sizeof(w1), &n1));
+        CHECK_OK(tc_xfer(c, w1, n1, &r));
+        CHECK(r.sw == 0x9000);
+        CHECK_OK(scp03_host_unwrap(&s, r.data, r.len + 2, r.data, sizeof(r.data), &n2));
+        CHECK_OK(scp03_host_wrap(&s, (const uint8_t *)"\x80\xCA\x9F\x7F\x00", 5, w2,
+                                 sizeof(w2), &n2));
+        if (swap) { /* the next command runs, then the first comes back */
+            CHECK_OK(tc_xfer(c, w2, n2, &r));
+            CHECK(r.sw == 0x9000);
+        }
+        CHECK_OK(tc_xfer(c, w1, n1, &r)); /* replay */
+        CHECK(r.sw == 0x6982 && r.len == 0);
+        CHECK_OK(tc_xfer(c, w2, n2, &r)); /* the session is over */
+        CHECK(r.sw == 0x6982);
+        scp03_end(&s);
+    }
+    /* a replayed EXTERNAL AUTHENTICATE after a new IU */
+    {
+        uint8_t b[64], ea[64];
+        size_t n = 0, ean = 0;
+        memset(&s, 0, sizeof(s));
+        CHECK_OK(scp03_host_begin(&s, &f, NULL, 16));
+        CHECK_OK(scp03_host_initialize_update(&s, 0x80, b, sizeof(b), &n));
+        CHECK_OK(tc_xfer(c, b, n, &r));
+        CHECK_OK(scp03_host_iu_response(&s, r.data, r.len));
+        CHECK_OK(scp03_host_external_authenticate(&s, 0x33, ea, sizeof(ea), &ean));
+        CHECK(tc_sw(c, "8050000010 00112233445566778899AABBCCDDEEFF") == 0x9000);
+        CHECK_OK(tc_xfer(c, ea, ean, &r));
+        CHECK(r.sw == 0x6300); /* a new card challenge: the old EA is wrong */
+        scp03_end(&s);
+    }
+    drop(c, dir);
+}
+
 static void test_transport(void)
 {
     char dir[256];
@@ -465,6 +513,7 @@ int main(void)
     test_retry_limit();
     test_lifecycle();
     test_store_app();
+    test_replay();
     test_transport();
     return test_done("test_card");
 }
