@@ -153,6 +153,14 @@ expect 0 "$S" status --card "$T/gp" --keyfile "$T/k4.json" --json
 json "$T/out" 'd["entries"][0]["kind"] == "ISD" and d["entries"][0]["lifecycle"] == "SECURED"'
 expect 1 "$S" lifecycle --card "$T/gp" --keyfile "$T/k4.json" terminated     # needs --yes
 expect 1 "$S" lifecycle --card "$T/gp" sleepy
+expect 0 "$S" lifecycle --card "$T/gp" --keyfile "$T/k4.json" card_locked --json
+json "$T/out" 'd["lifecycle"] == "CARD_LOCKED"'
+expect 0 "$S" info --card "$T/gp" --keyfile "$T/k4.json" --json
+json "$T/out" 'd["lifecycle"] == "CARD_LOCKED"'
+expect 0 "$S" lifecycle --card "$T/gp" --keyfile "$T/k4.json" secured
+expect 0 "$S" info --card "$T/gp" --keyfile "$T/k4.json" --json
+json "$T/out" 'd["lifecycle"] == "SECURED"'
+
 
 # --- diversification: GlobalPlatformPro TestPlaintextKeys KDF3 known answer
 expect 0 "$S" diversify --scheme kdf3 --master 404142434445464748494A4B4C4D4E4F --kdd 00010203040506070809
