@@ -308,11 +308,15 @@ void scp_cli_hex(const uint8_t *p, size_t len, char *out, size_t out_size)
 
 json_object *scp_cli_jhex(const uint8_t *p, size_t len)
 {
-    char buf[2 * 1024 + 1];
-    if (len > 1024)
-        len = 1024;
-    scp_cli_hex(p, len, buf, sizeof(buf));
-    return json_object_new_string(buf);
+    char small[2 * 64 + 1], *buf = len <= 64 ? small : malloc(2 * len + 1);
+    json_object *j;
+    if (!buf)
+        return json_object_new_string("");
+    scp_cli_hex(p, len, buf, 2 * len + 1);
+    j = json_object_new_string(buf);
+    if (buf != small)
+        free(buf);
+    return j;
 }
 
 /* ---- a subcommand's own options, taken out of o->argv ---- */
