@@ -84,8 +84,10 @@ int card_put_key(scp_card *c, const scp_apdu *a, card_resp *r)
         card_sw(r, 0x6982);
         return SCP_OK;
     }
-    if (a->p2 != 0x81 || a->p1 > 0x7F) {
-        card_sw(r, 0x6A86); /* whole sets only: key id 1, b8 "several keys" */
+    if (a->p2 != 0x81) {
+        /* whole sets only: key id 1, b8 "several keys". P1 is the whole KVN
+         * (1..FE, FF for the factory set; seed 002), not GP 2.1's 7 bits */
+        card_sw(r, 0x6A86);
         return SCP_OK;
     }
     memset(&k, 0, sizeof(k));

@@ -440,6 +440,32 @@ static void test_store_app(void)
     drop(c, dir);
 }
 
+/* P1 of PUT KEY is the whole KVN: FF (the factory set) and KVNs above 7F
+ * can be replaced, as on a YubiKey (KVN 1..254). */
+static void test_put_key_kvn_range(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), "gp23", -1, 0);
+    scp03_keys f, k1, k2;
+    scp03_session s;
+    uint8_t key[16] = { 0xC0 };
+    tc_factory(&f);
+    tc_keys(&k1, key, 16, 0xC0);
+    key[1] = 1;
+    tc_keys(&k2, key, 16, 0xFE);
+    CHECK(tc_open(c, &s, &f, 0, 0x33, 16) == 0x9000);
+    CHECK(tc_put_key(c, &s, &f, &k1, 0xFF) == 0x9000);
+    CHECK(tc_put_key(c, &s, &f, &k2, 0xC0) == 0x9000);
+    CHECK(tc_put_key(c, &s, &f, &k1, 0xFE) == 0x9000);
+    key[2] = 2;
+    tc_keys(&k2, key, 16, 0xFF);
+    CHECK(tc_put_key(c, &s, &f, &k2, 0) == 0x6A80); /* FF is the factory set's */
+    scp03_end(&s);
+    CHECK(tc_open(c, &s, &k1, 0xC0, 0x33, 16) == 0x9000);
+    scp03_end(&s);
+    drop(c, dir);
+}
+
 /* A captured protected command replayed, or two swapped, never runs. */
 static void test_replay(void)
 {
@@ -513,6 +539,7 @@ int main(void)
     test_retry_limit();
     test_lifecycle();
     test_store_app();
+    test_put_key_kvn_range();
     test_replay();
     test_transport();
     return test_done("test_card");

@@ -136,6 +136,8 @@ int main(void)
         kill(pid, SIGKILL);
         CHECK(waitpid(pid, &status, 0) == pid);
         CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        if (WIFEXITED(status))
+            fprintf(stderr, "child exited %d on its own\n", WEXITSTATUS(status));
         while (read(p[0], &v, sizeof(v)) == (ssize_t)sizeof(v)) {
             if (v > max_seen)
                 max_seen = v;
