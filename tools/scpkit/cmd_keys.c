@@ -182,12 +182,12 @@ static int keys_put(scp_cli *c)
 
     if (!nk)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "keys put: --new-kvn N is required");
-    if ((rc = scp_cli_number(c, "--new-kvn", nk, 0x7F, &kvn)) != SCP_EXIT_OK ||
+    if ((rc = scp_cli_number(c, "--new-kvn", nk, 0xFE, &kvn)) != SCP_EXIT_OK ||
         (rc = new_keys(c, &k, &gen)) != SCP_EXIT_OK || (rc = scp_cli_no_more(c, 1)) != SCP_EXIT_OK)
         goto out;
     k.kvn = (uint8_t)kvn;
     if (kvn == 0) {
-        rc = scp_cli_fail(c, SCP_EXIT_USAGE, "--new-kvn: 1..127");
+        rc = scp_cli_fail(c, SCP_EXIT_USAGE, "--new-kvn: 1..254 (FF is the factory set)");
         goto out;
     }
     if (gen && !out) {

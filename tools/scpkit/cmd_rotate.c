@@ -107,10 +107,10 @@ int scp_cli_keys_rotate(scp_cli *c)
     if (!kvn_text || !out)
         return scp_cli_fail(c, SCP_EXIT_USAGE,
                             "keys rotate: --new-kvn N and --out KEYFILE are required");
-    if ((rc = scp_cli_number(c, "--new-kvn", kvn_text, 0x7F, &kvn)) != SCP_EXIT_OK)
+    if ((rc = scp_cli_number(c, "--new-kvn", kvn_text, 0xFE, &kvn)) != SCP_EXIT_OK)
         return rc;
     if (kvn == 0)
-        return scp_cli_fail(c, SCP_EXIT_USAGE, "--new-kvn: 1..127");
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--new-kvn: 1..254 (FF is the factory set)");
     if ((rc = scp_cli_keys_new(c, &nk, &gen)) == SCP_EXIT_OK &&
         (rc = scp_cli_no_more(c, 1)) == SCP_EXIT_OK) {
         nk.kvn = (uint8_t)kvn;
