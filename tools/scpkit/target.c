@@ -146,8 +146,10 @@ static int find_card(scp_cli *c, const char **reader)
     for (size_t i = 0; i < n; i++)
         if (r[i].card_present) {
             size_t used = strlen(names);
-            snprintf(names + used, sizeof(names) - used, "%s\"%s\"", cards ? ", " : "",
-                     r[i].name);
+            int w = snprintf(names + used, sizeof(names) - used, "%s\"%s\"",
+                             cards ? ", " : "", r[i].name);
+            if (w < 0 || (size_t)w >= sizeof(names) - used)
+                names[sizeof(names) - 1] = '\0'; /* list cut short; the count still holds */
             hit = i;
             cards++;
         }
