@@ -1,9 +1,13 @@
 /* scpkit card: the SCP03 handshake on the card side (GPC Amd D 7.1).
  * INITIALIZE UPDATE picks a key set and, with a pseudo-random challenge,
  * makes the next sequence counter durable before the challenge leaves the
- * card. EXTERNAL AUTHENTICATE counts failures against the key set and
- * persists the count before answering; at the retry limit the set is
- * deleted, and the factory set comes back if it was the last (seed 002). */
+ * card. Every INITIALIZE UPDATE counts as a failed attempt against its key
+ * set, on disk before the card cryptogram leaves; only a verified EXTERNAL
+ * AUTHENTICATE clears the count. So a host that stops after a card
+ * cryptogram it cannot verify (the usual wrong-key case) still uses up a
+ * try, and card cryptograms cannot be collected for free. After retry_limit
+ * unproven attempts the set is deleted, and the factory set comes back if
+ * it was the last (seed 002). */
 #include <string.h>
 #include "card/internal.h"
 #include "core/guard.h"
@@ -32,25 +36,45 @@ static uint16_t iu_check(const scp_card *c, const scp_apdu *a)
     return 0x9000;
 }
 
-/* The next sequence counter value, durable before it is used. */
-static int next_seq(scp_card *c, uint32_t *seq, uint16_t *sw)
+/* Delete the set at index k; the factory set returns when none is left. */
+void card_delete_set(card_state *st, size_t k)
 {
-    card_state next;
+    scp_wipe(&st->sets[k], sizeof(st->sets[k]));
+    for (size_t j = k; j + 1 < st->nsets; j++)
+        st->sets[j] = st->sets[j + 1];
+    st->nsets--;
+    scp_wipe(&st->sets[st->nsets], sizeof(st->sets[0]));
+    if (st->nsets == 0)
+        card_factory_reset_keys(st);
+}
+
+/* One attempt on key set kvn starts: the attempt is counted and, with a
+ * pseudo-random challenge, the next sequence counter taken, in one durable
+ * write before anything leaves the card. A set whose tries are used up is
+ * deleted instead (*sw 6A88); an exhausted counter gives 6985. */
+static int begin_attempt(scp_card *c, uint8_t kvn, uint32_t *seq, uint16_t *sw)
+{
+    card_state next = c->st;
+    card_keyset *ks = card_find_set(&next, kvn);
     int rc;
+
     *sw = 0x9000;
-    if (!(c->st.i & SCP03_I_PSEUDO_RANDOM)) {
-        *seq = 0;
-        return SCP_OK;
+    *seq = 0;
+    if (ks->fails >= next.retry_limit) {
+        card_delete_set(&next, (size_t)(ks - next.sets));
+        *sw = 0x6A88;
+    } else if (next.i & SCP03_I_PSEUDO_RANDOM) {
+        if (next.seq >= CARD_SEQ_MAX) {
+            *sw = 0x6985; /* counter exhausted: never wrap (Amd D 6.2.2.1) */
+            card_wipe_state(&next);
+            return SCP_OK;
+        }
+        *seq = ++next.seq; /* the stored value is the last one used */
     }
-    if (c->st.seq >= CARD_SEQ_MAX) {
-        *sw = 0x6985; /* counter exhausted: never wrap (Amd D 6.2.2.1) */
-        return SCP_OK;
-    }
-    next = c->st;
-    next.seq++;
+    if (*sw == 0x9000)
+        ks->fails++;
     rc = card_commit(c, &next);
     card_wipe_state(&next);
-    *seq = c->st.seq;
     return rc;
 }
 
@@ -73,7 +97,7 @@ int card_isd_initialize_update(scp_card *c, const scp_apdu *a, card_resp *r)
         return SCP_OK;
     }
     memset(&prm, 0, sizeof(prm));
-    GUARD(next_seq(c, &prm.seq, &sw));
+    GUARD(begin_attempt(c, ks->kvn, &prm.seq, &sw));
     if (sw != 0x9000) {
         card_sw(r, sw);
         return SCP_OK;
@@ -104,33 +128,21 @@ int card_isd_initialize_update(scp_card *c, const scp_apdu *a, card_resp *r)
     return SCP_OK;
 }
 
-/* Delete the set at index k; the factory set returns when none is left. */
-void card_delete_set(card_state *st, size_t k)
-{
-    scp_wipe(&st->sets[k], sizeof(st->sets[k]));
-    for (size_t j = k; j + 1 < st->nsets; j++)
-        st->sets[j] = st->sets[j + 1];
-    st->nsets--;
-    scp_wipe(&st->sets[st->nsets], sizeof(st->sets[0]));
-    if (st->nsets == 0)
-        card_factory_reset_keys(st);
-}
-
-/* Record one failure (or a success) of the session's key set. */
-static int count_auth(scp_card *c, int ok)
+/* The attempt ends: a success clears the key set's count; a failure was
+ * counted at INITIALIZE UPDATE and deletes the set when it was the last try. */
+static int end_attempt(scp_card *c, int ok)
 {
     card_state next;
     card_keyset *ks = card_find_set(&c->st, c->sess_kvn);
     int rc;
-    if (ks == NULL || (ok && ks->fails == 0))
+    if (ks == NULL || (ok && ks->fails == 0) || (!ok && ks->fails < c->st.retry_limit))
         return SCP_OK;
     next = c->st;
     ks = card_find_set(&next, c->sess_kvn);
-    if (ok) {
+    if (ok)
         ks->fails = 0;
-    } else if (++ks->fails >= next.retry_limit) {
+    else
         card_delete_set(&next, (size_t)(ks - next.sets));
-    }
     rc = card_commit(c, &next);
     card_wipe_state(&next);
     return rc;
@@ -164,7 +176,7 @@ int card_external_authenticate(scp_card *c, const uint8_t *capdu, size_t len,
     rc = scp03_card_external_authenticate(&c->sess, capdu, len);
     if (rc == SCP_OK) {
         card_sw(r, 0x9000);
-        rc = count_auth(c, 1);
+        rc = end_attempt(c, 1);
         if (rc != SCP_OK)
             card_end_session(c);
         return rc;
@@ -172,9 +184,9 @@ int card_external_authenticate(scp_card *c, const uint8_t *capdu, size_t len,
     card_end_session(c);
     if (rc == SCP_E_MAC || rc == SCP_E_CRYPTOGRAM) {
         /* GPC 11.11.3: 6300, authentication of host cryptogram failed;
-         * the count is on disk before the answer leaves */
+         * the try was on disk before the card cryptogram left */
         card_sw(r, 0x6300);
-        return count_auth(c, 0);
+        return end_attempt(c, 0);
     }
     card_sw(r, 0x6A80);
     return SCP_OK;

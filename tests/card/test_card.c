@@ -344,6 +344,44 @@ static void test_retry_limit(void)
     drop(c, dir);
 }
 
+/* A host that sends INITIALIZE UPDATE and stops (it could not verify the
+ * card cryptogram) still uses a try: 31 abandoned attempts and a success
+ * leave the set; 32 abandoned attempts use it up, and the next INITIALIZE
+ * UPDATE finds it deleted (the factory set back, as it was the last). */
+static void test_abandoned_attempts(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), "gp23", 0x70, 0);
+    scp03_keys f, k1;
+    scp03_session s;
+    uint8_t key[16];
+    tc_resp r;
+
+    tc_factory(&f);
+    test_rand_bytes(key, 16);
+    tc_keys(&k1, key, 16, 0x01);
+    CHECK(tc_open(c, &s, &f, 0, 0x33, 8) == 0x9000);
+    CHECK(tc_put_key(c, &s, &f, &k1, 0) == 0x9000);
+    scp03_end(&s);
+    for (int round = 0; round < 2; round++) {
+        int n_abandon = round == 0 ? 31 : 32;
+        for (int n = 0; n < n_abandon; n++) {
+            CHECK_OK(tc_xfer_hex(c, "8050010008 0102030405060708 00", &r));
+            CHECK(r.sw == 0x9000);
+        }
+        if (round == 0) { /* the 32nd try succeeds and clears the count */
+            CHECK(tc_open(c, &s, &k1, 0x01, 0x33, 8) == 0x9000);
+            scp03_end(&s);
+        }
+    }
+    CHECK_OK(tc_xfer_hex(c, "8050010008 0102030405060708 00", &r));
+    CHECK(r.sw == 0x6A88);
+    CHECK(tc_open(c, &s, &k1, 0x01, 0x33, 8) == 0x6A88);
+    CHECK(tc_open(c, &s, &f, 0xFF, 0x33, 8) == 0x9000);
+    scp03_end(&s);
+    drop(c, dir);
+}
+
 static void test_lifecycle(void)
 {
     char dir[256];
@@ -537,6 +575,7 @@ int main(void)
     test_yubikey_profile();
     test_put_delete();
     test_retry_limit();
+    test_abandoned_attempts();
     test_lifecycle();
     test_store_app();
     test_put_key_kvn_range();

@@ -66,8 +66,8 @@ json "$T/out" 'd["ok"] and d["responses"][0]["sw"] == "9000" and d["responses"][
 hasnt "$T/err" "warning"
 
 # --- wrong key: exit 3, one INITIALIZE UPDATE, no EXTERNAL AUTHENTICATE,
-# no retry, and the card's failure count untouched (nothing was sent that
-# it could count)
+# no retry; the card counts each INITIALIZE UPDATE as a try until an
+# EXTERNAL AUTHENTICATE proves the key, so its count goes down all the same
 BADK=FF$(echo $K256 | cut -c3-)
 expect 3 "$S" apdu --card "$T/a256" --key $BADK -v 80CA00E000
 has "$T/err" "cryptogram does not match"
@@ -77,9 +77,13 @@ hasnt "$T/err" "EXTERNAL AUTHENTICATE"
 expect 3 "$S" apdu --card "$T/a256" --key $BADK --json 80CA00E000
 json "$T/out" 'not d["ok"] and d["exit_code"] == 3 and "cryptogram" in d["error"]'
 expect 0 "$S" card show --state "$T/a256"
+has "$T/out" "failures 2"
+# the right key clears the count
+expect 0 "$S" apdu --card "$T/a256" --key $K256 80CA00E000
+expect 0 "$S" card show --state "$T/a256"
 has "$T/out" "failures 0"
-# a host that does send a bad EXTERNAL AUTHENTICATE is counted by the card:
-# the count goes down, and scpkit reports the card's answer in words
+# a host that does send a bad EXTERNAL AUTHENTICATE: one try (counted at
+# INITIALIZE UPDATE, not twice), and scpkit reports the card's answer in words
 expect 4 "$S" apdu --card "$T/a256" --plain 805005001000112233445566778899AABBCCDDEEFF 8482330020$(printf '%064d' 0)
 has "$T/out" "^6300 (authentication failed)"
 expect 0 "$S" card show --state "$T/a256"
@@ -151,6 +155,8 @@ done
 # --- status and lifecycle through the channel
 expect 0 "$S" status --card "$T/gp" --keyfile "$T/k4.json" --json
 json "$T/out" 'd["entries"][0]["kind"] == "ISD" and d["entries"][0]["lifecycle"] == "SECURED"'
+# GPC tables 11-4/11-5: the store application answers 07, which is SELECTABLE
+json "$T/out" 'any(e["kind"] == "APP" and e["lifecycle"] == "SELECTABLE" for e in d["entries"])'
 expect 1 "$S" lifecycle --card "$T/gp" --keyfile "$T/k4.json" terminated     # needs --yes
 expect 1 "$S" lifecycle --card "$T/gp" sleepy
 expect 0 "$S" lifecycle --card "$T/gp" --keyfile "$T/k4.json" card_locked --json

@@ -83,7 +83,7 @@ int scp_cli_apdu(int argc, char **argv)
     return scp_cli_end(&c, rc);
 }
 
-static const char *state_name(uint8_t kind, uint8_t s)
+static const char *state_name(uint8_t kind, uint8_t s, int is_sd)
 {
     if (kind == 0x80)
         switch (s) {
@@ -95,12 +95,15 @@ static const char *state_name(uint8_t kind, uint8_t s)
         }
     if (kind == 0x20)
         return s == 0x01 ? "LOADED" : "unknown";
-    switch (s & 0x87) { /* GPC 11.1.1: application / SD life cycle */
-    case 0x03: return (s & 0x78) ? "SELECTABLE+app-specific" : "SELECTABLE";
-    case 0x07: return "PERSONALIZED";
-    case 0x83: return "LOCKED";
+    /* GPC v2.3 tables 11-4 and 11-5: application and security domain life cycle */
+    if (s & 0x80)
+        return "LOCKED";
+    switch (s) {
+    case 0x03: return "INSTALLED";
+    case 0x07: return "SELECTABLE";
+    case 0x0F: return is_sd ? "PERSONALIZED" : "SELECTABLE+app-specific";
     }
-    return s == 0x0F ? "PERSONALIZED" : "INSTALLED";
+    return (s & 0x07) == 0x07 ? "SELECTABLE+app-specific" : "unknown";
 }
 
 static void add_entry(scp_cli *c, json_object *arr, uint8_t kind, const char *label,
@@ -112,12 +115,13 @@ static void add_entry(scp_cli *c, json_object *arr, uint8_t kind, const char *la
     scp_cli_hex(aid, aid_len > 16 ? 16 : aid_len, hex, sizeof(hex));
     json_object_object_add(j, "kind", json_object_new_string(label));
     json_object_object_add(j, "aid", json_object_new_string(hex));
-    json_object_object_add(j, "lifecycle", json_object_new_string(state_name(kind, st)));
+    const char *state = state_name(kind, st, priv_len > 0 && (priv[0] & 0x80));
+    json_object_object_add(j, "lifecycle", json_object_new_string(state));
     if (priv_len)
         json_object_object_add(j, "privileges", scp_cli_jhex(priv, priv_len));
     json_object_array_add(arr, j);
     if (!c->o.json)
-        printf("%-5s %-32s %s (%02X)\n", label, hex, state_name(kind, st), st);
+        printf("%-5s %-32s %s (%02X)\n", label, hex, state, st);
 }
 
 /* GPC 11.4.3.2 (P2 02): E3 { 4F AID, 9F70 life cycle, C5 privileges } */
@@ -246,9 +250,9 @@ int scp_cli_lifecycle(int argc, char **argv)
         rc = scp_cli_fail_sw(&c, sw, "SET STATUS");
     if (rc == SCP_EXIT_OK) {
         json_object_object_add(c.doc, "lifecycle",
-                               json_object_new_string(state_name(0x80, cmd[3])));
+                               json_object_new_string(state_name(0x80, cmd[3], 1)));
         if (!c.o.json)
-            printf("Card life cycle set to %s (%02X)\n", state_name(0x80, cmd[3]), cmd[3]);
+            printf("Card life cycle set to %s (%02X)\n", state_name(0x80, cmd[3], 1), cmd[3]);
     }
     return scp_cli_end(&c, rc);
 }
