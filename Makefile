@@ -1,7 +1,7 @@
 # scpkit: the few verbs a newcomer needs. Everything else is CMake + CTest.
 #   make demo    build, then run the demo on the embedded defaults
 #   make check   build and run every test, then again under ASan+UBSan
-#   make bench   run the benchmarks (bench/results.json)
+#   make bench   run the benchmarks (bench/results.json, bench/pcsc_results.json)
 #   make fuzz    run every libFuzzer target for FUZZ_SECONDS each (clang)
 #   make soak    long property and crash runs (not part of check)
 BUILD       ?= build
@@ -40,6 +40,8 @@ check-asan: deps
 
 bench: build
 	$(BUILD)/bench/scp_bench --json bench/results.json
+	@if [ -x $(BUILD)/bench/scp_pcsc_bench ]; then \
+	    bash bench/pcsc_roundtrip.sh $(BUILD) 500 || echo "PC/SC round trip not measured (see above)"; fi
 
 fuzz: deps
 	sh fuzz/run.sh $(FUZZ_SECONDS)

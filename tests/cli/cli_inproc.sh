@@ -31,6 +31,12 @@ json() { # json FILE PYTHON-EXPR: the expression over d must be true
 K256=000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F
 
 # --- a YubiKey-like card: info without authentication
+# --help after any command or subcommand: usage on stdout, exit 0
+for c in "keys put" "keystore init" "audit" "card init" "apdu -v"; do
+    expect 0 "$S" $c --help
+    has "$T/out" "scpkit"
+done
+expect 1 "$S" audit nonsense
 expect 0 "$S" card init --state "$T/yk"
 expect 0 "$S" info --card "$T/yk"
 has "$T/out" "SCP03:.*i = 60"

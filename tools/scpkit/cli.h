@@ -14,7 +14,7 @@
 #include "scpkit/channel.h"
 #include "scpkit/transport.h"
 
-/* Exit codes (documented in `scpkit --help` and docs/cli.md). */
+/* Exit codes (documented in `scpkit --help` and README.md). */
 enum {
     SCP_EXIT_OK = 0,
     SCP_EXIT_USAGE = 1,  /* bad command line */

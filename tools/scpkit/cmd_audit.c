@@ -89,8 +89,10 @@ int scp_cli_audit(int argc, char **argv)
     const char *sub = rc == SCP_EXIT_OK && c.o.argc > 1 ? c.o.argv[1] : "";
     int is_verify = strcmp(sub, "verify") == 0, is_show = strcmp(sub, "show") == 0;
     if (rc == SCP_EXIT_OK && !is_verify && !is_show) {
-        fputs("usage: scpkit audit verify|show [--dir DIR] [--last N] [--json]\n", stderr);
-        rc = SCP_EXIT_USAGE;
+        int help = strcmp(sub, "--help") == 0;
+        fputs("usage: scpkit audit verify|show [--dir DIR] [--last N] [--json]\n",
+              help ? stdout : stderr);
+        return scp_cli_end(&c, help ? SCP_EXIT_OK : SCP_EXIT_USAGE);
     }
     const char *lt = rc == SCP_EXIT_OK ? scp_cli_take(&c, "--last") : NULL;
     int last = 0;

@@ -11,6 +11,15 @@ typedef struct scp_cli_cmd {
     const char *summary;
 } scp_cli_cmd;
 
+/* --help or -h anywhere after the command ("scpkit keys put --help"). */
+static int wants_help(int argc, char **argv)
+{
+    for (int k = 2; k < argc; k++)
+        if (strcmp(argv[k], "--help") == 0 || strcmp(argv[k], "-h") == 0)
+            return 1;
+    return 0;
+}
+
 static void usage(FILE *f, const scp_cli_cmd *cmds, size_t n)
 {
     fprintf(f, "usage: scpkit <command> [options]\n\nCommands:\n");
@@ -56,15 +65,18 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < n; i++) {
         if (strcmp(argv[1], cmds[i].name) != 0)
             continue;
-        if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0) &&
-            strcmp(argv[1], "card") != 0 && strcmp(argv[1], "keystore") != 0 &&
-            strcmp(argv[1], "audit") != 0) {
-            printf("scpkit %s: %s\n\n%s", cmds[i].name, cmds[i].summary, scp_cli_common_help);
-            return SCP_EXIT_OK;
-        }
         if (!cmds[i].run) {
             fprintf(stderr, "scpkit: %s: not built into this scpkit\n", cmds[i].name);
             return SCP_EXIT_USAGE;
+        }
+        if (wants_help(argc, argv)) {
+            /* card, keystore and audit print their own usage */
+            char *help_argv[] = { argv[1], (char *)"--help", NULL };
+            if (strcmp(argv[1], "card") == 0 || strcmp(argv[1], "keystore") == 0 ||
+                strcmp(argv[1], "audit") == 0)
+                return cmds[i].run(2, help_argv);
+            printf("scpkit %s: %s\n\n%s", cmds[i].name, cmds[i].summary, scp_cli_common_help);
+            return SCP_EXIT_OK;
         }
         return cmds[i].run(argc - 1, argv + 1);
     }
