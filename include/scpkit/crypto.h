@@ -20,21 +20,30 @@ extern "C" {
 typedef struct scp_aes {
     void *ecb;  /* EVP_CIPHER_CTX *: AES-ECB encrypt, single blocks */
     void *cbce; /* EVP_CIPHER_CTX *: AES-CBC encrypt, bulk and CBC-MAC */
-    void *cbcd; /* EVP_CIPHER_CTX *: AES-CBC decrypt */
+    void *cbcd; /* EVP_CIPHER_CTX *: AES-CBC decrypt (scp_aes_init_dec only) */
     uint8_t k1[SCP_AES_BLOCK], k2[SCP_AES_BLOCK]; /* CMAC subkeys */
     uint8_t key_len;
     uint8_t fast; /* AES-NI round keys below are in use */
     uint8_t nr;
+    uint8_t dec; /* the decryption side is set up (scp_aes_init_dec) */
+    /* AES-NI schedules: only the first nr + 1 round keys are written (and
+     * wiped); drk only when dec is set. */
     _Alignas(16) uint8_t rk[15 * 16];  /* AES-NI encryption schedule */
     _Alignas(16) uint8_t drk[15 * 16]; /* AES-NI decryption schedule */
 } scp_aes;
 
+/* Encryption, CBC-MAC and CMAC only: most keys never decrypt, and the
+ * decryption schedule costs as much as the encryption one. */
 SCP_MUST_CHECK int scp_aes_init(scp_aes *a, const uint8_t *key, size_t key_len);
+/* As scp_aes_init, and CBC decryption too. */
+SCP_MUST_CHECK int scp_aes_init_dec(scp_aes *a, const uint8_t *key, size_t key_len);
 void scp_aes_clear(scp_aes *a);
 void scp_aes_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16]);
 /* len must be a multiple of 16; in and out may be the same buffer. */
 SCP_MUST_CHECK int scp_aes_cbc_encrypt(const scp_aes *a, const uint8_t iv[16],
                                        const uint8_t *in, size_t len, uint8_t *out);
+/* SCP_E_STATE (and nothing written) unless the key came from
+ * scp_aes_init_dec. */
 SCP_MUST_CHECK int scp_aes_cbc_decrypt(const scp_aes *a, const uint8_t iv[16],
                                        const uint8_t *in, size_t len, uint8_t *out);
 

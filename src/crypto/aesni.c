@@ -7,7 +7,8 @@
  * Round keys are expanded once per key into the caller's scp_aes (16-byte
  * aligned) and wiped by scp_aes_clear. Everything here is branch-free and
  * table-free in the secret data: AESENC does the S-box in hardware, and the
- * key schedule's SubWord goes through AESKEYGENASSIST, not a table. */
+ * key schedule's SubWord goes through AESENCLAST (AESKEYGENASSIST for
+ * AES-192), not a table. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,19 +77,25 @@ SCP_AESNI static void expand_words(scp_aes *a, const uint8_t *key, size_t key_le
 }
 
 /* w[i-4..i-1] -> next four words: prefix-xor of the previous round key,
- * xored with the broadcast assist word (lane 3 or lane 2 of `g`). */
-SCP_AESNI static inline __m128i next4(__m128i k, __m128i g)
+ * xored with the broadcast SubWord word `t`. */
+SCP_AESNI static inline __m128i next4(__m128i k, __m128i t)
 {
     k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
     k = _mm_xor_si128(k, _mm_slli_si128(k, 8));
-    return _mm_xor_si128(k, g);
+    return _mm_xor_si128(k, t);
 }
 
-#define K128(i, rcon)                                                                              \
-    rk[i] = next4(rk[i - 1], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[i - 1], rcon), 0xff))
+/* SubWord without AESKEYGENASSIST (slow on many cores): broadcast the last
+ * word to all four columns (rotated for RotWord, with PSHUFB), then
+ * AESENCLAST does SubBytes (its ShiftRows moves nothing when the columns
+ * are equal) and xors in rcon in every column. */
+#define ROT_W3 _mm_set1_epi32(0x0c0f0e0d) /* bytes 13 14 15 12: RotWord(w3) */
+#define SUB_ROT(k, rcon) _mm_aesenclast_si128(_mm_shuffle_epi8((k), ROT_W3), _mm_set1_epi32(rcon))
+#define SUB(k) _mm_aesenclast_si128(_mm_shuffle_epi32((k), 0xff), _mm_setzero_si128())
 
-/* FIPS 197 5.2 for Nk = 4, one round key per step (rcon must be an
- * immediate for AESKEYGENASSIST, hence the unrolling). */
+#define K128(i, rcon) rk[i] = next4(rk[i - 1], SUB_ROT(rk[i - 1], rcon))
+
+/* FIPS 197 5.2 for Nk = 4, one round key per step. */
 SCP_AESNI static void expand128(__m128i *rk, const uint8_t *key)
 {
     rk[0] = LD(key);
@@ -98,10 +105,8 @@ SCP_AESNI static void expand128(__m128i *rk, const uint8_t *key)
 
 /* Nk = 8: even round keys take RotWord+SubWord+rcon of the last word,
  * odd ones SubWord only. */
-#define K256(i, rcon)                                                                              \
-    rk[i] = next4(rk[i - 2], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[i - 1], rcon), 0xff))
-#define K256B(i)                                                                                   \
-    rk[i] = next4(rk[i - 2], _mm_shuffle_epi32(_mm_aeskeygenassist_si128(rk[i - 1], 0), 0xaa))
+#define K256(i, rcon) rk[i] = next4(rk[i - 2], SUB_ROT(rk[i - 1], rcon))
+#define K256B(i) rk[i] = next4(rk[i - 2], SUB(rk[i - 1]))
 
 SCP_AESNI static void expand256(__m128i *rk, const uint8_t *key)
 {
@@ -112,30 +117,32 @@ SCP_AESNI static void expand256(__m128i *rk, const uint8_t *key)
     K256(14, 0x40);
 }
 
-SCP_AESNI static void expand_key(scp_aes *a, const uint8_t *key, size_t key_len)
+/* Equivalent inverse cipher (FIPS 197 5.3.5): reversed, InvMixColumns. */
+SCP_AESNI static void expand_dec(scp_aes *a)
 {
-    __m128i *e = (__m128i *)(void *)a->rk, *d = (__m128i *)(void *)a->drk;
-    if (key_len == 16)
-        expand128(e, key);
-    else if (key_len == 32)
-        expand256(e, key);
-    else
-        expand_words(a, key, key_len);
-    /* equivalent inverse cipher (FIPS 197 5.3.5): reversed, InvMixColumns */
+    const __m128i *e = RK(a);
+    __m128i *d = (__m128i *)(void *)a->drk;
     d[0] = e[a->nr];
     for (int r = 1; r < a->nr; r++)
         d[r] = _mm_aesimc_si128(e[a->nr - r]);
     d[a->nr] = e[0];
 }
 
-int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len)
+int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
 {
     if (!aesni_usable())
         return SCP_E_UNSUPPORTED;
     if (key_len != 16 && key_len != 24 && key_len != 32)
         return SCP_E_ARG;
     a->nr = (uint8_t)(key_len / 4 + 6);
-    expand_key(a, key, key_len);
+    if (key_len == 16)
+        expand128((__m128i *)(void *)a->rk, key);
+    else if (key_len == 32)
+        expand256((__m128i *)(void *)a->rk, key);
+    else
+        expand_words(a, key, key_len);
+    if (dec)
+        expand_dec(a);
     return SCP_OK;
 }
 
@@ -369,9 +376,9 @@ SCP_AESNI void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const ui
 #else /* not x86: the OpenSSL path serves */
 
 const char *scp_aes_impl(void) { return "openssl"; }
-int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len)
+int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
 {
-    (void)a, (void)key, (void)key_len, (void)force_openssl;
+    (void)a, (void)key, (void)key_len, (void)dec, (void)force_openssl;
     return SCP_E_UNSUPPORTED;
 }
 void scp_aesni_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16])

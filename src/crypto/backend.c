@@ -1,6 +1,7 @@
 /* scpkit crypto backend: AES, CMAC, KDF and 3DES on OpenSSL 3 libcrypto.
  * Every key gets its EVP contexts once (scp_aes_init); per-message calls
  * only reset IVs, so no allocation happens per APDU. */
+#include <stddef.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -60,22 +61,28 @@ static void cmac_double(const uint8_t in[16], uint8_t out[16])
     store_be64(out + 8, lo << 1 ^ (0x87 & (0 - carry)));
 }
 
-int scp_aes_init(scp_aes *a, const uint8_t *key, size_t key_len)
+/* No memset of the whole scp_aes: every field read later is written here,
+ * the schedules up to round nr (scp_aesni_init), and drk only with dec. */
+static int aes_setup(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
 {
     const EVP_CIPHER *ecb = aes_cipher(key_len, 0), *cbc = aes_cipher(key_len, 1);
     uint8_t l[16] = { 0 };
 
     if (a == NULL || key == NULL || ecb == NULL)
         return SCP_E_ARG;
-    memset(a, 0, sizeof(*a));
+    a->ecb = a->cbce = a->cbcd = NULL;
     a->key_len = (uint8_t)key_len;
-    if (scp_aesni_init(a, key, key_len) == SCP_OK) {
+    a->nr = (uint8_t)(key_len / 4 + 6);
+    a->dec = (uint8_t)(dec != 0);
+    a->fast = 0;
+    if (scp_aesni_init(a, key, key_len, dec) == SCP_OK) {
         a->fast = 1;
     } else {
         a->ecb = ctx_new(ecb, key, 1);
         a->cbce = ctx_new(cbc, key, 1);
-        a->cbcd = ctx_new(cbc, key, 0);
-        if (a->ecb == NULL || a->cbce == NULL || a->cbcd == NULL) {
+        if (dec)
+            a->cbcd = ctx_new(cbc, key, 0);
+        if (a->ecb == NULL || a->cbce == NULL || (dec && a->cbcd == NULL)) {
             scp_aes_clear(a);
             return SCP_E_CRYPTO;
         }
@@ -87,14 +94,32 @@ int scp_aes_init(scp_aes *a, const uint8_t *key, size_t key_len)
     return SCP_OK;
 }
 
+int scp_aes_init(scp_aes *a, const uint8_t *key, size_t key_len)
+{
+    return aes_setup(a, key, key_len, 0);
+}
+
+int scp_aes_init_dec(scp_aes *a, const uint8_t *key, size_t key_len)
+{
+    return aes_setup(a, key, key_len, 1);
+}
+
+/* Wipes every byte a key ever wrote: the round keys up to nr (all of them
+ * if nr is not a valid round count), drk only when it was built, the
+ * subkeys; the EVP contexts cleanse themselves. */
 void scp_aes_clear(scp_aes *a)
 {
+    size_t n;
     if (a == NULL)
         return;
     EVP_CIPHER_CTX_free(a->ecb); /* frees and cleanses the key schedule */
     EVP_CIPHER_CTX_free(a->cbce);
     EVP_CIPHER_CTX_free(a->cbcd);
-    scp_wipe(a, sizeof(*a));
+    n = a->nr == 10 || a->nr == 12 || a->nr == 14 ? (a->nr + 1u) * 16 : sizeof(a->rk);
+    scp_wipe(a->rk, n);
+    if (a->dec || n == sizeof(a->rk))
+        scp_wipe(a->drk, n);
+    scp_wipe(a, offsetof(scp_aes, rk));
 }
 
 void scp_aes_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16])
@@ -133,6 +158,7 @@ int scp_aes_cbc_encrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *i
 int scp_aes_cbc_decrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *in, size_t len,
                         uint8_t *out)
 {
+    ENSURE(a->dec, SCP_E_STATE); /* no schedule: never decrypt with garbage */
     if (a->fast)
         return scp_aesni_cbc_decrypt(a, iv, in, len, out);
     return cbc_run(a->cbcd, 0, iv, in, len, out);
@@ -286,6 +312,7 @@ int scp_cmac_cbc_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[
     int rc;
 
     ENSURE(len % 16 == 0, SCP_E_ARG);
+    ENSURE(ke->dec, SCP_E_STATE);
     if (etm_fast(ke, km, pre_len, post_len)) {
         scp_aesni_cmac_dec(ke, km, icv_in, chain, pre, pre_len, ct, len, post, post_len, out,
                            tag);

@@ -143,7 +143,7 @@ int scp_gp_putkey_parse(const uint8_t *dek, size_t dek_len, const uint8_t *data,
     ENSURE(keys != NULL, SCP_E_ARG);
     scp_wipe(keys, sizeof(*keys));
     ENSURE(dek != NULL && aes_len_ok(dek_len) && (data != NULL || len == 0), SCP_E_ARG);
-    GUARD(scp_aes_init(&a, dek, dek_len));
+    GUARD(scp_aes_init_dec(&a, dek, dek_len));
     dst[0] = keys->enc, dst[1] = keys->mac, dst[2] = keys->dek;
     scp_rd_init(&r, data, len);
     GUARD_GOTO(scp_rd_u8(&r, &keys->kvn), out);

@@ -70,7 +70,7 @@ static int derive_session_keys(scp03_session *s, const uint8_t *enc, const uint8
     rc = scp_kdf_gp(&st, DDC_S_ENC, ctx, cl, k, s->key_len);
     scp_aes_clear(&st);
     GUARD_GOTO(rc, out);
-    GUARD_GOTO(scp_aes_init(&s->s_enc, k, s->key_len), out);
+    GUARD_GOTO(scp_aes_init_dec(&s->s_enc, k, s->key_len), out);
     GUARD_GOTO(scp_aes_init(&st, mac, s->key_len), out);
     rc = scp_kdf_gp(&st, DDC_S_MAC, ctx, cl, k, s->key_len);
     if (rc == SCP_OK)

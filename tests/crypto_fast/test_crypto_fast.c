@@ -23,18 +23,69 @@ static size_t random_key_len(void)
     return sizes[test_rand_below(3)];
 }
 
-/* The same key on both paths; a tampered twin checks the fast key really
- * is the fast path (when it can be). */
-static void key_pair(scp_aes *fast, scp_aes *ref, const uint8_t *key, size_t len)
+/* The same key on both paths (with the decryption side when dec); a
+ * tampered twin checks the fast key really is the fast path (when it can
+ * be). */
+static void key_pair_mode(scp_aes *fast, scp_aes *ref, const uint8_t *key, size_t len, int dec)
 {
     scp_aes_force_openssl(0);
-    CHECK_OK(scp_aes_init(fast, key, len));
+    CHECK_OK(dec ? scp_aes_init_dec(fast, key, len) : scp_aes_init(fast, key, len));
     scp_aes_force_openssl(1);
-    CHECK_OK(scp_aes_init(ref, key, len));
+    CHECK_OK(dec ? scp_aes_init_dec(ref, key, len) : scp_aes_init(ref, key, len));
     scp_aes_force_openssl(0);
     CHECK(fast->fast == have_fast);
     CHECK(ref->fast == 0);
+    CHECK(fast->dec == (dec != 0) && ref->dec == (dec != 0));
     CHECK(memcmp(fast->k1, ref->k1, 16) == 0 && memcmp(fast->k2, ref->k2, 16) == 0);
+}
+
+static void key_pair(scp_aes *fast, scp_aes *ref, const uint8_t *key, size_t len)
+{
+    key_pair_mode(fast, ref, key, len, 1);
+}
+
+/* A key set up without its decryption side must refuse to decrypt on both
+ * paths, before writing anything (no decryption with an unset schedule),
+ * and still encrypt, MAC and derive exactly as a decrypting key does. */
+static void test_dec_misuse(void)
+{
+    static const uint8_t canary[64] = { 0xC5, 0xC5, 0xC5, 0xC5 };
+    uint8_t key[32], iv[16], in[64], o1[64], o2[64], t1[16], t2[16];
+    size_t n = 0;
+    for (int rep = 0; rep < 60; rep++) {
+        size_t kl = random_key_len();
+        scp_aes f, r, fd, rd;
+        test_rand_bytes(key, kl), test_rand_bytes(iv, 16), test_rand_bytes(in, sizeof(in));
+        /* garbage where the schedules live: an unset drk must not be used */
+        memset(&f, 0xA5, sizeof(f)), memset(&r, 0x5A, sizeof(r));
+        key_pair_mode(&f, &r, key, kl, 0);
+        key_pair_mode(&fd, &rd, key, kl, 1);
+        for (int side = 0; side < 2; side++) {
+            const scp_aes *k = side ? &r : &f;
+            memcpy(o1, canary, sizeof(o1));
+            CHECK_RC(scp_aes_cbc_decrypt(k, iv, in, sizeof(in), o1), SCP_E_STATE);
+            CHECK_RC(scp_aes_cbc_decrypt(k, iv, in, 0, o1), SCP_E_STATE);
+            memset(t1, 0, sizeof(t1));
+            CHECK_RC(scp_cmac_cbc_dec(k, &fd, iv, iv, in, 5, in, 32, NULL, 0, o1, t1),
+                     SCP_E_STATE);
+            CHECK_MEM(o1, sizeof(o1), canary, sizeof(canary));
+        }
+        /* the encryption side is the same with or without dec */
+        CHECK_OK(scp_aes_cbc_encrypt(&f, iv, in, sizeof(in), o1));
+        CHECK_OK(scp_aes_cbc_encrypt(&rd, iv, in, sizeof(in), o2));
+        CHECK_MEM(o1, sizeof(o1), o2, sizeof(o2));
+        CHECK_OK(scp_cmac_once(&r, in, 37, t1));
+        CHECK_OK(scp_cmac_once(&fd, in, 37, t2));
+        CHECK_MEM(t1, 16, t2, 16);
+        CHECK(memcmp(f.k1, fd.k1, 16) == 0 && memcmp(r.k2, rd.k2, 16) == 0);
+        /* and the decrypting keys do decrypt */
+        CHECK_OK(scp_aes_cbc_decrypt(&fd, iv, o2, sizeof(o2), o1));
+        CHECK_MEM(o1, sizeof(o1), in, sizeof(in));
+        scp_aes_clear(&f), scp_aes_clear(&r), scp_aes_clear(&fd), scp_aes_clear(&rd);
+        CHECK(f.dec == 0 && f.fast == 0);
+        n++;
+    }
+    printf("decrypt without scp_aes_init_dec: refused in %zu random cases\n", n);
 }
 
 static void test_blocks_and_cbc(void)
@@ -314,6 +365,7 @@ int main(int argc, char **argv)
         printf("note: AES-NI path not in use; comparing OpenSSL with itself\n");
     test_seed(seed);
     test_blocks_and_cbc();
+    test_dec_misuse();
     test_cmac_kdf();
     test_etm();
     test_sessions(seed);

@@ -101,6 +101,10 @@ static void test_cbc_roundtrip(void)
         test_rand_bytes(p, sizeof(p));
         CHECK_OK(scp_aes_init(&a, key, (size_t)ks));
         CHECK_OK(scp_aes_cbc_encrypt(&a, iv, p, sizeof(p), c));
+        /* an encrypt-only key refuses to decrypt (tampered twin) */
+        CHECK_RC(scp_aes_cbc_decrypt(&a, iv, c, sizeof(c), d), SCP_E_STATE);
+        scp_aes_clear(&a);
+        CHECK_OK(scp_aes_init_dec(&a, key, (size_t)ks));
         CHECK(memcmp(p, c, sizeof(p)) != 0);
         CHECK_OK(scp_aes_cbc_decrypt(&a, iv, c, sizeof(c), d));
         CHECK_MEM(d, sizeof(d), p, sizeof(p));
