@@ -81,6 +81,22 @@ SCP_MUST_CHECK int scp_div_derive_len(scp_div_scheme s, const uint8_t *master,
  * master_len for KDF3 (as GlobalPlatformPro) and none. */
 size_t scp_div_default_len(scp_div_scheme s, size_t master_len);
 
+/* The block primitive under a diversification, so the same input layouts
+ * run with the master key wherever it lives (in process, or inside an HSM):
+ * cmac() for SP800-108 and KDF3 (AES-CMAC of len bytes under the master),
+ * des3() for EMV and VISA2 (3DES-ECB encryption of one 16-byte block).
+ * Each returns SCP_OK or an error, which ends the derivation. */
+typedef struct scp_div_prf {
+    int (*cmac)(void *ctx, const uint8_t *in, size_t len, uint8_t mac[16]);
+    int (*des3)(void *ctx, const uint8_t in[16], uint8_t out[16]);
+    void *ctx;
+} scp_div_prf;
+/* scp_div_derive_len's layouts over prf (scheme none is not one of them:
+ * SCP_E_ARG). key_len as for scp_div_derive_len; out as for scp_div_derive. */
+SCP_MUST_CHECK int scp_div_derive_prf(scp_div_scheme s, const scp_div_prf *prf,
+                                      const uint8_t *kdd, size_t kdd_len, size_t key_len,
+                                      scp03_keys *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -58,30 +58,34 @@ const char *scp_div_name(scp_div_scheme s)
 
 static int aes_len_ok(size_t n) { return n == 16 || n == 24 || n == 32; }
 
-/* The AES schemes: CMAC(master, i | 00 00 00 k | 00 | KDD [| L]). */
-static int derive_aes(const uint8_t *master, size_t master_len, const uint8_t kdd[10],
-                      int with_l, size_t key_len, uint8_t *keys[3])
+/* The AES schemes: block i of key k = CMAC(master, i | 00 00 00 k | 00 |
+ * KDD [| L]), i from 1, as many blocks as key_len needs. */
+static int derive_aes(const scp_div_prf *prf, const uint8_t kdd[10], int with_l,
+                      size_t key_len, uint8_t *keys[3])
 {
-    uint8_t fixed[4 + 1 + 10 + 2] = { 0 };
-    size_t fixed_len = with_l ? sizeof(fixed) : sizeof(fixed) - 2;
-    scp_aes a = { 0 };
+    uint8_t in[1 + 4 + 1 + 10 + 2] = { 0 }, mac[16];
+    size_t in_len = with_l ? sizeof(in) : sizeof(in) - 2;
     int rc = SCP_OK;
 
-    GUARD(scp_aes_init(&a, master, master_len));
-    memcpy(fixed + 5, kdd, 10);
-    fixed[15] = (uint8_t)((key_len * 8) >> 8);
-    fixed[16] = (uint8_t)(key_len * 8);
+    memcpy(in + 6, kdd, 10);
+    in[16] = (uint8_t)((key_len * 8) >> 8);
+    in[17] = (uint8_t)(key_len * 8);
     for (uint8_t k = 1; k <= 3 && rc == SCP_OK; k++) {
-        fixed[3] = k;
-        rc = scp_kbkdf_cmac(&a, NULL, 0, fixed, fixed_len, keys[k - 1], key_len);
+        in[4] = k;
+        for (size_t off = 0; off < key_len && rc == SCP_OK; off += 16) {
+            in[0] = (uint8_t)(off / 16 + 1);
+            rc = prf->cmac(prf->ctx, in, in_len, mac);
+            if (rc == SCP_OK)
+                memcpy(keys[k - 1] + off, mac, key_len - off < 16 ? key_len - off : 16);
+        }
     }
-    scp_aes_clear(&a);
+    scp_wipe(mac, sizeof(mac));
     return rc;
 }
 
 /* The 3DES schemes: 3DES-ECB(master, six KDD bytes | F0 k | same | 0F k). */
-static int derive_des3(const uint8_t *master, size_t master_len, const uint8_t kdd[10],
-                       int visa2, uint8_t *keys[3])
+static int derive_des3(const scp_div_prf *prf, const uint8_t kdd[10], int visa2,
+                       uint8_t *keys[3])
 {
     static const uint8_t emv_pick[6] = { 4, 5, 6, 7, 8, 9 };
     static const uint8_t visa2_pick[6] = { 0, 1, 4, 5, 6, 7 };
@@ -95,41 +99,46 @@ static int derive_des3(const uint8_t *master, size_t master_len, const uint8_t k
     d[14] = 0x0F;
     for (uint8_t k = 1; k <= 3 && rc == SCP_OK; k++) {
         d[7] = d[15] = k;
-        rc = scp_des3_ecb_encrypt(master, master_len, d, sizeof(d), keys[k - 1]);
+        rc = prf->des3(prf->ctx, d, keys[k - 1]);
     }
     scp_wipe(d, sizeof(d));
     return rc;
 }
 
-int scp_div_derive_len(scp_div_scheme s, const uint8_t *master, size_t master_len,
-                       const uint8_t *kdd, size_t kdd_len, size_t key_len, scp03_keys *out)
+/* A refused request: *out wiped but for its KVN. */
+static int refuse(scp03_keys *out)
+{
+    uint8_t kvn = out->kvn;
+    scp_wipe(out, sizeof(*out));
+    out->kvn = kvn;
+    return SCP_E_ARG;
+}
+
+int scp_div_derive_prf(scp_div_scheme s, const scp_div_prf *prf, const uint8_t *kdd,
+                       size_t kdd_len, size_t key_len, scp03_keys *out)
 {
     uint8_t kvn;
     uint8_t *keys[3];
     int rc;
 
-    ENSURE(out != NULL && master != NULL, SCP_E_ARG);
+    ENSURE(out != NULL && prf != NULL, SCP_E_ARG);
     kvn = out->kvn;
-    scp_wipe(out, sizeof(*out));
-    out->kvn = kvn;
+    (void)refuse(out);
     keys[0] = out->enc, keys[1] = out->mac, keys[2] = out->dek;
-    ENSURE(s == SCP_DIV_NONE || (kdd != NULL && kdd_len == SCP03_KDD_LEN), SCP_E_ARG);
+    if (kdd == NULL || kdd_len != SCP03_KDD_LEN)
+        return SCP_E_ARG;
     switch (s) {
-    case SCP_DIV_NONE:
-        ENSURE(aes_len_ok(master_len) && key_len == master_len, SCP_E_ARG);
-        for (int i = 0; i < 3; i++)
-            memcpy(keys[i], master, master_len);
-        rc = SCP_OK;
-        break;
     case SCP_DIV_SP800_108:
     case SCP_DIV_KDF3:
-        ENSURE(aes_len_ok(master_len) && aes_len_ok(key_len), SCP_E_ARG);
-        rc = derive_aes(master, master_len, kdd, s == SCP_DIV_SP800_108, key_len, keys);
+        if (prf->cmac == NULL || !aes_len_ok(key_len))
+            return SCP_E_ARG;
+        rc = derive_aes(prf, kdd, s == SCP_DIV_SP800_108, key_len, keys);
         break;
     case SCP_DIV_EMV:
     case SCP_DIV_VISA2:
-        ENSURE((master_len == 16 || master_len == 24) && key_len == 16, SCP_E_ARG);
-        rc = derive_des3(master, master_len, kdd, s == SCP_DIV_VISA2, keys);
+        if (prf->des3 == NULL || key_len != 16)
+            return SCP_E_ARG;
+        rc = derive_des3(prf, kdd, s == SCP_DIV_VISA2, keys);
         break;
     default:
         return SCP_E_ARG;
@@ -140,6 +149,62 @@ int scp_div_derive_len(scp_div_scheme s, const uint8_t *master, size_t master_le
         out->kvn = kvn;
     }
     return rc;
+}
+
+/* The in-process primitives: a kept AES key, or the 3DES master's bytes. */
+typedef struct soft_prf {
+    scp_aes aes;
+    const uint8_t *des_key;
+    size_t des_key_len;
+} soft_prf;
+
+static int soft_cmac(void *ctx, const uint8_t *in, size_t len, uint8_t mac[16])
+{
+    return scp_cmac_once(&((soft_prf *)ctx)->aes, in, len, mac);
+}
+
+static int soft_des3(void *ctx, const uint8_t in[16], uint8_t out[16])
+{
+    const soft_prf *p = ctx;
+    return scp_des3_ecb_encrypt(p->des_key, p->des_key_len, in, 16, out);
+}
+
+int scp_div_derive_len(scp_div_scheme s, const uint8_t *master, size_t master_len,
+                       const uint8_t *kdd, size_t kdd_len, size_t key_len, scp03_keys *out)
+{
+    soft_prf sp;
+    scp_div_prf prf = { soft_cmac, soft_des3, &sp };
+    int rc;
+
+    ENSURE(out != NULL && master != NULL, SCP_E_ARG);
+    memset(&sp, 0, sizeof(sp));
+    switch (s) {
+    case SCP_DIV_NONE:
+        if (!aes_len_ok(master_len) || key_len != master_len)
+            break;
+        (void)refuse(out);
+        memcpy(out->enc, master, master_len);
+        memcpy(out->mac, master, master_len);
+        memcpy(out->dek, master, master_len);
+        out->key_len = (uint8_t)key_len;
+        return SCP_OK;
+    case SCP_DIV_SP800_108:
+    case SCP_DIV_KDF3:
+        if (!aes_len_ok(master_len) || scp_aes_init(&sp.aes, master, master_len) != SCP_OK)
+            break;
+        rc = scp_div_derive_prf(s, &prf, kdd, kdd_len, key_len, out);
+        scp_aes_clear(&sp.aes);
+        return rc;
+    case SCP_DIV_EMV:
+    case SCP_DIV_VISA2:
+        if (master_len != 16 && master_len != 24)
+            break;
+        sp.des_key = master, sp.des_key_len = master_len;
+        return scp_div_derive_prf(s, &prf, kdd, kdd_len, key_len, out);
+    default:
+        break;
+    }
+    return refuse(out);
 }
 
 size_t scp_div_default_len(scp_div_scheme s, size_t master_len)

@@ -15,86 +15,37 @@
 #include "core/guard.h"
 #include "scpkit/crypto.h"
 
-static size_t card_key_len(scp_div_scheme s, size_t master_len)
+/* The token's primitives under the shared layouts of src/gp/diversify.c. */
+typedef struct tok_prf {
+    scp_keystore *ks;
+    CK_OBJECT_HANDLE h;
+} tok_prf;
+
+static int tok_cmac(void *ctx, const uint8_t *in, size_t len, uint8_t mac[16])
 {
-    return s == SCP_DIV_KDF3 ? master_len : 16;
+    tok_prf *t = ctx;
+    size_t ml = 0;
+    GUARD(scp_p11_sign(&t->ks->p11, CKM_AES_CMAC, t->h, in, len, mac, 16, &ml));
+    return ml == 16 ? SCP_OK : SCP_E_CRYPTO;
 }
 
-static int derive_cmac(scp_keystore *ks, CK_OBJECT_HANDLE h, scp_div_scheme s,
-                       const uint8_t kdd[10], size_t key_len, uint8_t *keys[3])
+static int tok_des3(void *ctx, const uint8_t in[16], uint8_t out[16])
 {
-    uint8_t in[1 + 4 + 1 + 10 + 2] = {0}, mac[16];
-    size_t in_len = s == SCP_DIV_SP800_108 ? sizeof(in) : sizeof(in) - 2, ml = 0;
-    int rc = SCP_OK;
-
-    memcpy(in + 6, kdd, 10);
-    in[16] = (uint8_t)((key_len * 8) >> 8);
-    in[17] = (uint8_t)(key_len * 8);
-    for (uint8_t k = 1; k <= 3 && rc == SCP_OK; k++) {
-        in[4] = k;
-        for (size_t off = 0, i = 1; off < key_len && rc == SCP_OK; off += 16, i++) {
-            in[0] = (uint8_t)i;
-            rc = scp_p11_sign(&ks->p11, CKM_AES_CMAC, h, in, in_len, mac, sizeof(mac), &ml);
-            if (rc == SCP_OK && ml != 16)
-                rc = SCP_E_CRYPTO;
-            if (rc == SCP_OK)
-                memcpy(keys[k - 1] + off, mac, key_len - off < 16 ? key_len - off : 16);
-        }
-    }
-    scp_wipe(mac, sizeof(mac));
-    return rc;
-}
-
-static int derive_des3(scp_keystore *ks, CK_OBJECT_HANDLE h, int visa2, const uint8_t kdd[10],
-                       uint8_t *keys[3])
-{
-    static const uint8_t emv_pick[6] = {4, 5, 6, 7, 8, 9};
-    static const uint8_t visa2_pick[6] = {0, 1, 4, 5, 6, 7};
-    const uint8_t *pick = visa2 ? visa2_pick : emv_pick;
-    uint8_t d[16];
-    int rc = SCP_OK;
-
-    for (int j = 0; j < 6; j++)
-        d[j] = d[8 + j] = kdd[pick[j]];
-    d[6] = 0xF0;
-    d[14] = 0x0F;
-    for (uint8_t k = 1; k <= 3 && rc == SCP_OK; k++) {
-        d[7] = d[15] = k;
-        rc = scp_p11_encrypt(&ks->p11, CKM_DES3_ECB, h, d, sizeof(d), keys[k - 1], 16);
-    }
-    return rc;
+    tok_prf *t = ctx;
+    return scp_p11_encrypt(&t->ks->p11, CKM_DES3_ECB, t->h, in, 16, out, 16);
 }
 
 int ks_tok_derive(scp_keystore *ks, CK_OBJECT_HANDLE master, scp_ks_type type,
                   scp_div_scheme s, const uint8_t *kdd, size_t kdd_len, scp03_keys *out)
 {
-    uint8_t kvn = out->kvn;
-    uint8_t *keys[3] = {out->enc, out->mac, out->dek};
+    tok_prf t = { ks, master };
+    scp_div_prf prf = { tok_cmac, tok_des3, &t };
     int des = type == SCP_KS_DES2 || type == SCP_KS_DES3;
-    size_t key_len = card_key_len(s, scp_ks_type_len(type));
-    int rc;
 
-    ENSURE(kdd != NULL && kdd_len == SCP03_KDD_LEN, SCP_E_ARG);
-    scp_wipe(out, sizeof(*out));
-    out->kvn = kvn;
-    switch (s) {
-    case SCP_DIV_SP800_108:
-    case SCP_DIV_KDF3:
-        ENSURE(!des, SCP_E_UNSUPPORTED);
-        rc = derive_cmac(ks, master, s, kdd, key_len, keys);
-        break;
-    case SCP_DIV_EMV:
-    case SCP_DIV_VISA2:
-        ENSURE(des, SCP_E_UNSUPPORTED);
-        rc = derive_des3(ks, master, s == SCP_DIV_VISA2, kdd, keys);
-        break;
-    default:
-        return SCP_E_ARG;
-    }
-    out->key_len = (uint8_t)key_len;
-    if (rc < 0) {
-        scp_wipe(out, sizeof(*out));
-        out->kvn = kvn;
-    }
-    return rc;
+    /* a 3DES master under an AES scheme, or the reverse, is refused here
+     * rather than by the token */
+    if ((s == SCP_DIV_EMV || s == SCP_DIV_VISA2) != des)
+        prf.cmac = NULL, prf.des3 = NULL;
+    return scp_div_derive_prf(s, &prf, kdd, kdd_len,
+                              scp_div_default_len(s, scp_ks_type_len(type)), out);
 }

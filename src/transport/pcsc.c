@@ -232,27 +232,6 @@ int scp_pcsc_list(scp_pcsc_reader *out, size_t max, size_t *n)
         *n = 0;
     return SCP_E_UNSUPPORTED;
 }
-/* A card that was just reset by the previous client (we disconnect with
- * SCARD_RESET_CARD so no session outlives us) can look absent for a
- * moment: wait for it, bounded (2 s), before saying "no card". */
-static LONG connect_card(pcsc_conn *c)
-{
-    LONG r = SCARD_S_SUCCESS;
-    for (int i = 0; i < 20; i++) {
-        SCARD_READERSTATE st;
-        r = SCardConnect(c->ctx, c->name, SCARD_SHARE_SHARED,
-                         SCARD_PROTOCOL_T0 | SCARD_PROTOCOL_T1, &c->card, &c->proto);
-        if (r != (LONG)SCARD_E_NO_SMARTCARD && r != (LONG)SCARD_W_REMOVED_CARD &&
-            r != (LONG)SCARD_W_RESET_CARD && r != (LONG)SCARD_W_UNPOWERED_CARD)
-            return r;
-        memset(&st, 0, sizeof(st));
-        st.szReader = c->name;
-        st.dwCurrentState = SCARD_STATE_EMPTY;
-        (void)SCardGetStatusChange(c->ctx, 100, &st, 1); /* up to 100 ms */
-    }
-    return r;
-}
-
 int scp_pcsc_open(const char *reader, scp_transport *t)
 {
     (void)reader, (void)t;
