@@ -113,6 +113,12 @@ int scp_cli_select(scp_cli *c, const uint8_t *aid, size_t aid_len, uint16_t *sw)
 /* Open the secure channel with the resolved keys; on failure reports what
  * the card said (tries left) and never retries. */
 int scp_cli_open_channel(scp_cli *c);
+/* Resolve the keys, connect and open the channel: what every command that
+ * authenticates does first. */
+int scp_cli_authenticate(scp_cli *c);
+/* GP life cycle names (GPC v2.3 5.1.1 and tables 11-4/11-5): kind 0x80 the
+ * card, 0x40 an application (is_sd: a security domain), 0x20 a load file. */
+const char *scp_cli_lifecycle_name(uint8_t kind, uint8_t state, int is_sd);
 /* Close the in-process card (scp_cli_end calls it). */
 void scp_cli_close_card(scp_cli *c);
 /* Drop the channel and re-select the SD (a fresh session can follow). */

@@ -8,16 +8,6 @@
 #include "scpkit/apdu.h"
 #include "scpkit/tlv.h"
 
-static int authenticate(scp_cli *c)
-{
-    int rc = scp_cli_resolve_keys(c);
-    if (rc == SCP_EXIT_OK)
-        rc = scp_cli_connect(c);
-    if (rc == SCP_EXIT_OK)
-        rc = scp_cli_open_channel(c);
-    return rc;
-}
-
 /* scpkit apdu [--app AID] [--plain] HEX...: with --app the application is
  * selected first and the channel opened on it (as yubikit does). */
 int scp_cli_apdu(int argc, char **argv)
@@ -83,29 +73,6 @@ int scp_cli_apdu(int argc, char **argv)
     return scp_cli_end(&c, rc);
 }
 
-static const char *state_name(uint8_t kind, uint8_t s, int is_sd)
-{
-    if (kind == 0x80)
-        switch (s) {
-        case 0x01: return "OP_READY";
-        case 0x07: return "INITIALIZED";
-        case 0x0F: return "SECURED";
-        case 0x7F: return "CARD_LOCKED";
-        case 0xFF: return "TERMINATED";
-        }
-    if (kind == 0x20)
-        return s == 0x01 ? "LOADED" : "unknown";
-    /* GPC v2.3 tables 11-4 and 11-5: application and security domain life cycle */
-    if (s & 0x80)
-        return "LOCKED";
-    switch (s) {
-    case 0x03: return "INSTALLED";
-    case 0x07: return "SELECTABLE";
-    case 0x0F: return is_sd ? "PERSONALIZED" : "SELECTABLE+app-specific";
-    }
-    return (s & 0x07) == 0x07 ? "SELECTABLE+app-specific" : "unknown";
-}
-
 static void add_entry(scp_cli *c, json_object *arr, uint8_t kind, const char *label,
                       const uint8_t *aid, size_t aid_len, uint8_t st, const uint8_t *priv,
                       size_t priv_len)
@@ -115,7 +82,7 @@ static void add_entry(scp_cli *c, json_object *arr, uint8_t kind, const char *la
     scp_cli_hex(aid, aid_len > 16 ? 16 : aid_len, hex, sizeof(hex));
     json_object_object_add(j, "kind", json_object_new_string(label));
     json_object_object_add(j, "aid", json_object_new_string(hex));
-    const char *state = state_name(kind, st, priv_len > 0 && (priv[0] & 0x80));
+    const char *state = scp_cli_lifecycle_name(kind, st, priv_len > 0 && (priv[0] & 0x80));
     json_object_object_add(j, "lifecycle", json_object_new_string(state));
     if (priv_len)
         json_object_object_add(j, "privileges", scp_cli_jhex(priv, priv_len));
@@ -202,7 +169,7 @@ int scp_cli_status(int argc, char **argv)
     if (rc == SCP_EXIT_OK)
         rc = scp_cli_no_more(&c, 1);
     if (rc == SCP_EXIT_OK)
-        rc = authenticate(&c);
+        rc = scp_cli_authenticate(&c);
     if (rc == SCP_EXIT_OK)
         rc = status_kind(&c, 0x80, "ISD", arr);
     if (rc == SCP_EXIT_OK)
@@ -243,16 +210,16 @@ int scp_cli_lifecycle(int argc, char **argv)
         rc = scp_cli_fail(&c, SCP_EXIT_USAGE,
                           "TERMINATED cannot be undone: add --yes if you mean it");
     if (rc == SCP_EXIT_OK)
-        rc = authenticate(&c);
+        rc = scp_cli_authenticate(&c);
     if (rc == SCP_EXIT_OK)
         rc = scp_cli_send(&c, cmd, sizeof(cmd) - 1, resp, sizeof(resp), &rl, &sw);
     if (rc == SCP_EXIT_OK && sw != 0x9000)
         rc = scp_cli_fail_sw(&c, sw, "SET STATUS");
     if (rc == SCP_EXIT_OK) {
         json_object_object_add(c.doc, "lifecycle",
-                               json_object_new_string(state_name(0x80, cmd[3], 1)));
+                               json_object_new_string(scp_cli_lifecycle_name(0x80, cmd[3], 1)));
         if (!c.o.json)
-            printf("Card life cycle set to %s (%02X)\n", state_name(0x80, cmd[3], 1), cmd[3]);
+            printf("Card life cycle set to %s (%02X)\n", scp_cli_lifecycle_name(0x80, cmd[3], 1), cmd[3]);
     }
     return scp_cli_end(&c, rc);
 }

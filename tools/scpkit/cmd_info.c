@@ -147,18 +147,6 @@ static int show_id(scp_cli *c, uint16_t tag, const char *key, const char *label)
     return SCP_EXIT_OK;
 }
 
-static const char *isd_state(uint8_t s)
-{
-    switch (s) {
-    case 0x01: return "OP_READY";
-    case 0x07: return "INITIALIZED";
-    case 0x0F: return "SECURED";
-    case 0x7F: return "CARD_LOCKED";
-    case 0xFF: return "TERMINATED";
-    default: return "unknown";
-    }
-}
-
 /* GET STATUS of the ISD (GPC 11.4, P1 80, P2 02: TLV) when allowed bare. */
 static int show_lifecycle(scp_cli *c, int auth)
 {
@@ -178,9 +166,9 @@ static int show_lifecycle(scp_cli *c, int auth)
         return show_lifecycle(c, 0);
     }
     if (sw == 0x9000 && scp_tlv_find_path(buf, n, path, 2, &t) == 1 && t.len >= 1) {
-        json_object_object_add(c->doc, "lifecycle", json_object_new_string(isd_state(t.val[0])));
+        json_object_object_add(c->doc, "lifecycle", json_object_new_string(scp_cli_lifecycle_name(0x80, t.val[0], 1)));
         if (!c->o.json)
-            printf("Life cycle:       %s (%02X)\n", isd_state(t.val[0]), t.val[0]);
+            printf("Life cycle:       %s (%02X)\n", scp_cli_lifecycle_name(0x80, t.val[0], 1), t.val[0]);
     } else if (!c->o.json) {
         printf("Life cycle:       needs authentication (%04X): add --auth\n", sw);
     }

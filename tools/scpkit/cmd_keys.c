@@ -58,16 +58,6 @@ static int holds(scp_cli *c, uint8_t kvn)
     return 0;
 }
 
-static int authenticate(scp_cli *c)
-{
-    int rc = scp_cli_resolve_keys(c);
-    if (rc == SCP_EXIT_OK)
-        rc = scp_cli_connect(c);
-    if (rc == SCP_EXIT_OK)
-        rc = scp_cli_open_channel(c);
-    return rc;
-}
-
 static int keys_list(scp_cli *c)
 {
     uint16_t sw;
@@ -195,7 +185,7 @@ static int keys_put(scp_cli *c)
                           "--generate needs --out KEYFILE (keys are never printed)");
         goto out;
     }
-    if ((rc = authenticate(c)) != SCP_EXIT_OK)
+    if ((rc = scp_cli_authenticate(c)) != SCP_EXIT_OK)
         goto out;
     if (out && scp_cli_keyfile_write(out, &k, err, sizeof(err)) != SCP_OK) {
         rc = scp_cli_fail(c, SCP_EXIT_LOCAL, "%s; the card was not changed", err);
@@ -244,7 +234,7 @@ static int keys_delete(scp_cli *c)
     if ((rc = scp_cli_no_more(c, 1)) != SCP_EXIT_OK)
         return rc;
     c->o.kvn = ak ? akvn : -1;
-    if ((rc = authenticate(c)) != SCP_EXIT_OK)
+    if ((rc = scp_cli_authenticate(c)) != SCP_EXIT_OK)
         return rc;
     if ((rc = delete_set(c, (uint8_t)target, &sw)) != SCP_EXIT_OK)
         return rc;

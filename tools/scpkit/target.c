@@ -255,3 +255,37 @@ int scp_cli_get_data(scp_cli *c, uint16_t tag, uint8_t *out, size_t out_size, si
     uint8_t cmd[5] = { 0x80, 0xCA, (uint8_t)(tag >> 8), (uint8_t)tag, 0x00 };
     return scp_cli_send(c, cmd, sizeof(cmd), out, out_size, out_len, sw);
 }
+
+int scp_cli_authenticate(scp_cli *c)
+{
+    int rc = scp_cli_resolve_keys(c);
+    if (rc == SCP_EXIT_OK)
+        rc = scp_cli_connect(c);
+    if (rc == SCP_EXIT_OK)
+        rc = scp_cli_open_channel(c);
+    return rc;
+}
+
+const char *scp_cli_lifecycle_name(uint8_t kind, uint8_t s, int is_sd)
+{
+    if (kind == 0x80)
+        switch (s) {
+        case 0x01: return "OP_READY";
+        case 0x07: return "INITIALIZED";
+        case 0x0F: return "SECURED";
+        case 0x7F: return "CARD_LOCKED";
+        case 0xFF: return "TERMINATED";
+        default: return "unknown";
+        }
+    if (kind == 0x20)
+        return s == 0x01 ? "LOADED" : "unknown";
+    /* GPC v2.3 tables 11-4 and 11-5: application and security domain life cycle */
+    if (s & 0x80)
+        return "LOCKED";
+    switch (s) {
+    case 0x03: return "INSTALLED";
+    case 0x07: return "SELECTABLE";
+    case 0x0F: return is_sd ? "PERSONALIZED" : "SELECTABLE+app-specific";
+    }
+    return (s & 0x07) == 0x07 ? "SELECTABLE+app-specific" : "unknown";
+}
