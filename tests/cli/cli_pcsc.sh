@@ -100,9 +100,13 @@ for l in mac:01 mac+enc:03 mac+rmac:11 mac+enc+rmac:13 all:33; do
     has "$T/err" "level ${l##*:}, S16"
     has "$T/out" "^E012C00401FF8810.* 9000"
 done
-# wrong key: exit 3, stopped after INITIALIZE UPDATE
+# wrong key: exit 3, stopped after INITIALIZE UPDATE, and the card (read
+# beside the running `card run`) counted the try
 expect 3 "$S" apdu -r "$R" --key 000102030405060708090A0B0C0D0E0F -v 80CA00E000
 has "$T/err" "not retrying"
+if [ "$(grep -c 'INITIALIZE UPDATE' "$T/err")" -eq 1 ]; then ok; else bad "IU sent more than once"; fi
+expect 0 "$S" card show --state "$T/card"
+has "$T/out" "kvn FF .*failures 1"
 # put, rotate (AES-256), delete, all through the reader
 expect 0 "$S" keys put -r "$R" --new-kvn 2 --new-key 202122232425262728292A2B2C2D2E2F
 expect 0 "$S" keys rotate -r "$R" --kvn 2 --key 202122232425262728292A2B2C2D2E2F --new-kvn 3 --generate --key-len 32 --out "$T/k3.json" --json
