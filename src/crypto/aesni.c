@@ -373,6 +373,157 @@ SCP_AESNI void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const ui
     ST(tag, enc1(mk, km->nr, x));
 }
 
+/* ---- GPC Amd D 6.2.1: three session keys in one batch ----
+ *
+ * The three KDFs (and their key schedules) are independent, so they run in
+ * lockstep, each step over all three: the latency of one AES chain is paid
+ * once, not three times. Chain j uses static key j (which may repeat). */
+#define NK 3
+#define EACH _Pragma("GCC unroll 6") for
+
+static const uint8_t rcons[10] = { 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x1b, 0x36 };
+
+/* FIPS 197 5.2 for three keys at once (Nk = 4 or 8); k[j][0..1] hold the
+ * keys. rk[j] receives nr + 1 round keys. */
+SCP_AESNI static inline __attribute__((always_inline)) void
+expand3(__m128i *const rk[NK], const __m128i k[NK][2], int k256)
+{
+    __m128i a[NK], b[NK];
+    EACH (int j = 0; j < NK; j++)
+        rk[j][0] = a[j] = k[j][0];
+    if (!k256) {
+        for (int i = 1; i <= 10; i++)
+            EACH (int j = 0; j < NK; j++)
+                rk[j][i] = a[j] = next4(a[j], SUB_ROT(a[j], rcons[i - 1]));
+        return;
+    }
+    EACH (int j = 0; j < NK; j++)
+        rk[j][1] = b[j] = k[j][1];
+    for (int i = 2; i <= 14; i += 2) {
+        EACH (int j = 0; j < NK; j++)
+            rk[j][i] = a[j] = next4(a[j], SUB_ROT(b[j], rcons[i / 2 - 1]));
+        if (i == 14)
+            break;
+        EACH (int j = 0; j < NK; j++)
+            rk[j][i + 1] = b[j] = next4(b[j], SUB(a[j]));
+    }
+}
+
+/* RFC 4493 2.3 doubling in registers: the block as a big-endian 128-bit
+ * number, shifted left, 87 xored in by mask (no branch on the msb). */
+SCP_AESNI static inline __m128i dbl(__m128i l)
+{
+    const __m128i rev = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m128i v = _mm_shuffle_epi8(l, rev), top = _mm_srli_epi64(v, 63);
+    __m128i red = _mm_and_si128(_mm_sub_epi64(_mm_setzero_si128(), _mm_srli_si128(top, 8)),
+                                _mm_set_epi64x(0, 0x87));
+    v = _mm_xor_si128(_mm_slli_epi64(v, 1), _mm_slli_si128(top, 8));
+    return _mm_shuffle_epi8(_mm_xor_si128(v, red), rev);
+}
+
+/* nc (3 or 6) CMAC chains in lockstep over m blocks: first[c] is chain
+ * c's first block, the m - 1 blocks after it (tail, already padded) are
+ * shared; the last block takes sub[c] (K1 or K2 of chain c's key). */
+SCP_AESNI static inline __attribute__((always_inline)) void
+cmac_lockstep(int nc, const __m128i *const key[], int nr, const __m128i first[],
+              const __m128i *tail, int m, const __m128i sub[], __m128i x[])
+{
+    EACH (int c = 0; c < nc; c++)
+        x[c] = m == 1 ? _mm_xor_si128(first[c], sub[c]) : first[c];
+    for (int b = 0; b < m; b++) {
+        if (b > 0)
+            EACH (int c = 0; c < nc; c++)
+                x[c] = _mm_xor_si128(x[c], b == m - 1 ? _mm_xor_si128(tail[b - 1], sub[c])
+                                                      : tail[b - 1]);
+        EACH (int c = 0; c < nc; c++)
+            x[c] = _mm_xor_si128(x[c], key[c][0]);
+        for (int r = 1; r < nr; r++)
+            EACH (int c = 0; c < nc; c++)
+                x[c] = _mm_aesenc_si128(x[c], key[c][r]);
+        EACH (int c = 0; c < nc; c++)
+            x[c] = _mm_aesenclast_si128(x[c], key[c][nr]);
+    }
+}
+
+/* Subkey L = AES(k, 0) for three keys at once. */
+SCP_AESNI static inline __attribute__((always_inline)) void
+zero_blocks(__m128i *const rk[NK], int nr, __m128i l[NK])
+{
+    EACH (int j = 0; j < NK; j++)
+        l[j] = rk[j][0];
+    for (int r = 1; r < nr; r++)
+        EACH (int j = 0; j < NK; j++)
+            l[j] = _mm_aesenc_si128(l[j], rk[j][r]);
+    EACH (int j = 0; j < NK; j++)
+        l[j] = _mm_aesenclast_si128(l[j], rk[j][nr]);
+}
+
+SCP_AESNI static void kdf3_run(const uint8_t *const key[NK], int k256, const uint8_t cst[NK],
+                               const uint8_t *ctx, size_t ctx_len, scp_aes *const out[NK])
+{
+    _Alignas(16) uint8_t lab[16] = { 0 }, tl[32] = { 0 };
+    __m128i st[NK][15], *srk[NK] = { st[0], st[1], st[2] }, *ork[NK];
+    __m128i k[NK][2], l[NK], sub[2 * NK], first[2 * NK], x[2 * NK], tail[2];
+    const __m128i *ck[2 * NK];
+    int nr = k256 ? 14 : 10, nb = k256 ? 2 : 1;
+    size_t len = 16 + ctx_len, m = (len + 15) / 16;
+
+    /* static keys, their schedules and subkeys */
+    EACH (int j = 0; j < NK; j++) {
+        k[j][0] = LD(key[j]);
+        k[j][1] = k256 ? LD(key[j] + 16) : _mm_setzero_si128();
+    }
+    expand3(srk, (const __m128i(*)[2])k, k256);
+    zero_blocks(srk, nr, l);
+    /* GPC Amd D 4.1.5 input: label 11 x 00 | constant, 00, L (bits), i;
+     * then the context, padded (80 00..) if it does not end a block */
+    lab[13] = (uint8_t)((nb * 128) >> 8), lab[14] = (uint8_t)(nb * 128);
+    memcpy(tl, ctx, ctx_len);
+    if (len % 16 != 0)
+        tl[ctx_len] = 0x80;
+    tail[0] = LD(tl), tail[1] = LD(tl + 16);
+    for (int c = 0; c < NK * nb; c++) {
+        int j = c % NK;
+        lab[11] = cst[j], lab[15] = (uint8_t)(1 + c / NK);
+        first[c] = LD(lab);
+        ck[c] = srk[j];
+        sub[c] = dbl(l[j]);
+        if (len % 16 != 0)
+            sub[c] = dbl(sub[c]);
+    }
+    if (nb == 1)
+        cmac_lockstep(NK, ck, nr, first, tail, (int)m, sub, x);
+    else
+        cmac_lockstep(2 * NK, ck, nr, first, tail, (int)m, sub, x);
+    /* the session keys, their schedules and subkeys */
+    EACH (int j = 0; j < NK; j++) {
+        k[j][0] = x[j];
+        k[j][1] = k256 ? x[j + NK] : _mm_setzero_si128(); /* AES-256: block 2 */
+        ork[j] = (__m128i *)(void *)out[j]->rk;
+    }
+    expand3(ork, (const __m128i(*)[2])k, k256);
+    zero_blocks(ork, nr, l);
+    EACH (int j = 0; j < NK; j++) {
+        __m128i k1 = dbl(l[j]);
+        ST(out[j]->k1, k1);
+        ST(out[j]->k2, dbl(k1));
+    }
+    scp_wipe(st, sizeof(st)), scp_wipe(k, sizeof(k)), scp_wipe(l, sizeof(l));
+    scp_wipe(sub, sizeof(sub)), scp_wipe(x, sizeof(x));
+}
+
+int scp_aesni_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
+                           const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3])
+{
+    if (!aesni_usable() || (key_len != 16 && key_len != 32) || ctx_len > 32)
+        return SCP_E_UNSUPPORTED;
+    kdf3_run(key, key_len == 32, cst, ctx, ctx_len, out);
+    for (int j = 0; j < NK; j++)
+        out[j]->nr = (uint8_t)(key_len / 4 + 6);
+    expand_dec(out[0]);
+    return SCP_OK;
+}
+
 #else /* not x86: the OpenSSL path serves */
 
 const char *scp_aes_impl(void) { return "openssl"; }
@@ -420,5 +571,11 @@ void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_
 {
     (void)ke, (void)km, (void)icv_in, (void)chain, (void)pre, (void)pre_len, (void)ct;
     (void)len, (void)post, (void)post_len, (void)out, (void)tag;
+}
+int scp_aesni_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
+                           const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3])
+{
+    (void)key, (void)key_len, (void)cst, (void)ctx, (void)ctx_len, (void)out;
+    return SCP_E_UNSUPPORTED;
 }
 #endif

@@ -393,6 +393,50 @@ int scp_kdf_gp(const scp_aes *key, uint8_t constant, const uint8_t *context, siz
     return scp_kbkdf_cmac(key, before, sizeof(before), context, context_len, out, out_len);
 }
 
+/* One key at a time: the OpenSSL path, and AES-192. */
+static int kdf_keys3_each(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
+                          const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3])
+{
+    uint8_t k[SCP_AES_MAX_KEY];
+    int rc = SCP_OK, n;
+    scp_aes st;
+
+    for (n = 0; n < 3; n++) {
+        rc = scp_aes_init(&st, key[n], key_len);
+        if (rc != SCP_OK)
+            break;
+        rc = scp_kdf_gp(&st, cst[n], ctx, ctx_len, k, key_len);
+        scp_aes_clear(&st);
+        if (rc == SCP_OK)
+            rc = n == 0 ? scp_aes_init_dec(out[n], k, key_len) : scp_aes_init(out[n], k, key_len);
+        if (rc != SCP_OK) /* out[n] holds no key: its init failed or never ran */
+            break;
+    }
+    scp_wipe(k, sizeof(k));
+    if (rc != SCP_OK)
+        for (int i = 0; i < n; i++)
+            scp_aes_clear(out[i]);
+    return rc;
+}
+
+int scp_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
+                     const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3])
+{
+    ENSURE(key != NULL && cst != NULL && out != NULL && (ctx != NULL || ctx_len == 0),
+           SCP_E_ARG);
+    ENSURE(aes_cipher(key_len, 0) != NULL, SCP_E_ARG);
+    if (scp_aesni_kdf_gp_keys3(key, key_len, cst, ctx, ctx_len, out) == SCP_OK) {
+        for (int j = 0; j < 3; j++) {
+            out[j]->ecb = out[j]->cbce = out[j]->cbcd = NULL;
+            out[j]->key_len = (uint8_t)key_len;
+            out[j]->fast = 1;
+            out[j]->dec = j == 0;
+        }
+        return SCP_OK;
+    }
+    return kdf_keys3_each(key, key_len, cst, ctx, ctx_len, out);
+}
+
 int scp_des3_ecb_encrypt(const uint8_t *key, size_t key_len, const uint8_t *in, size_t len,
                          uint8_t *out)
 {

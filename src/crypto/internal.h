@@ -25,6 +25,18 @@ void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_
                         const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
                         const uint8_t *ct, size_t len, const uint8_t *post, size_t post_len,
                         uint8_t *out, uint8_t tag[16]);
+int scp_aesni_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
+                           const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3]);
+
+/* GPC Amd D 6.2.1 in one batch: out[j] = scp_kdf_gp(key[j], cst[j], ctx),
+ * key_len bytes each, set up as by scp_aes_init (out[0], S-ENC, as by
+ * scp_aes_init_dec). key[j] are raw static keys (they may repeat). On the
+ * AES-NI path (key_len 16 or 32, ctx_len <= 32) the three KDF chains and
+ * the six key schedules run in lockstep; otherwise one after the other
+ * (same bytes either way). On failure no out[j] holds a key. */
+SCP_MUST_CHECK int scp_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len,
+                                    const uint8_t cst[3], const uint8_t *ctx, size_t ctx_len,
+                                    scp_aes *const out[3]);
 
 /* SCP03 secure messaging in one pass (GPC Amd D 6.2.4-6.2.7): the CBC and
  * CMAC chains run interleaved on the AES-NI path, one after the other on

@@ -1,10 +1,12 @@
 /* SCP03 mutual authentication, both roles (GPC Amd D 6.2.2, 7.1). */
+#include <stddef.h>
 #include <string.h>
 
 #include "scpkit/apdu.h"
 #include "scpkit/buf.h"
 #include "scpkit/scp03.h"
 #include "scp03/internal.h"
+#include "crypto/internal.h"
 
 /* GPC Amd D 4.1.5 data derivation constants */
 #define DDC_CARD_CRYPTOGRAM 0x00
@@ -45,10 +47,13 @@ void scp03_end(scp03_session *s)
 {
     if (s == NULL)
         return;
+    /* the keys wipe exactly what they wrote; then every other field (no
+     * second pass over the 1.6 KB of key structs) */
     scp_aes_clear(&s->s_enc);
     scp_aes_clear(&s->s_mac);
     scp_aes_clear(&s->s_rmac);
-    scp_wipe(s, sizeof(*s));
+    scp_wipe(s, offsetof(scp03_session, s_enc));
+    scp_wipe(&s->dead_rc, sizeof(*s) - offsetof(scp03_session, dead_rc));
 }
 
 static size_t context(const scp03_session *s, uint8_t ctx[2 * SCP03_CHAL_MAX])
@@ -58,31 +63,17 @@ static size_t context(const scp03_session *s, uint8_t ctx[2 * SCP03_CHAL_MAX])
     return 2u * s->chal_len;
 }
 
-/* GPC Amd D 6.2.1: S-ENC from Key-ENC; S-MAC and S-RMAC from Key-MAC. */
+/* GPC Amd D 6.2.1: S-ENC from Key-ENC; S-MAC and S-RMAC from Key-MAC (the
+ * three KDFs in one batch). */
 static int derive_session_keys(scp03_session *s, const uint8_t *enc, const uint8_t *mac)
 {
-    uint8_t ctx[2 * SCP03_CHAL_MAX], k[SCP_AES_MAX_KEY];
+    static const uint8_t cst[3] = { DDC_S_ENC, DDC_S_MAC, DDC_S_RMAC };
+    const uint8_t *key[3] = { enc, mac, mac };
+    scp_aes *const out[3] = { &s->s_enc, &s->s_mac, &s->s_rmac };
+    uint8_t ctx[2 * SCP03_CHAL_MAX];
     size_t cl = context(s, ctx);
-    scp_aes st;
-    int rc;
 
-    GUARD(scp_aes_init(&st, enc, s->key_len));
-    rc = scp_kdf_gp(&st, DDC_S_ENC, ctx, cl, k, s->key_len);
-    scp_aes_clear(&st);
-    GUARD_GOTO(rc, out);
-    GUARD_GOTO(scp_aes_init_dec(&s->s_enc, k, s->key_len), out);
-    GUARD_GOTO(scp_aes_init(&st, mac, s->key_len), out);
-    rc = scp_kdf_gp(&st, DDC_S_MAC, ctx, cl, k, s->key_len);
-    if (rc == SCP_OK)
-        rc = scp_aes_init(&s->s_mac, k, s->key_len);
-    if (rc == SCP_OK)
-        rc = scp_kdf_gp(&st, DDC_S_RMAC, ctx, cl, k, s->key_len);
-    if (rc == SCP_OK)
-        rc = scp_aes_init(&s->s_rmac, k, s->key_len);
-    scp_aes_clear(&st);
-out:
-    scp_wipe(k, sizeof(k));
-    return rc;
+    return scp_kdf_gp_keys3(key, s->key_len, cst, ctx, cl, out);
 }
 
 /* GPC Amd D 6.2.2.2 / 6.2.2.3: card (00) and host (01) cryptograms. */
@@ -203,8 +194,7 @@ fail:
 int scp03_host_external_authenticate(scp03_session *s, uint8_t level, uint8_t *out,
                                      size_t out_size, size_t *out_len)
 {
-    uint8_t data[2 * SCP03_CHAL_MAX], hdr[5], mac[16];
-    scp_cmac c;
+    uint8_t data[2 * SCP03_CHAL_MAX], hdr[5], mac[16], msg[16 + 5 + SCP03_CHAL_MAX];
     scp_wr w;
     size_t dl;
     int rc;
@@ -218,12 +208,10 @@ int scp03_host_external_authenticate(scp03_session *s, uint8_t level, uint8_t *o
     dl = 2u * s->chal_len;
     /* GPC Amd D 7.1.2: 84 82 level 00 Lc, C-MAC over a zero chaining value */
     hdr[0] = 0x84, hdr[1] = 0x82, hdr[2] = level, hdr[3] = 0x00, hdr[4] = (uint8_t)dl;
-    memset(s->mac_chain, 0, sizeof(s->mac_chain));
-    scp_cmac_init(&c, &s->s_mac);
-    GUARD_GOTO(scp_cmac_update(&c, s->mac_chain, 16), fail);
-    GUARD_GOTO(scp_cmac_update(&c, hdr, sizeof(hdr)), fail);
-    GUARD_GOTO(scp_cmac_update(&c, data, s->chal_len), fail);
-    GUARD_GOTO(scp_cmac_final(&c, mac), fail);
+    memset(msg, 0, 16);
+    memcpy(msg + 16, hdr, sizeof(hdr));
+    memcpy(msg + 16 + sizeof(hdr), data, s->chal_len);
+    GUARD_GOTO(scp_cmac_once(&s->s_mac, msg, 16 + sizeof(hdr) + s->chal_len, mac), fail);
     memcpy(s->mac_chain, mac, 16);
     memcpy(data + s->chal_len, mac, s->chal_len);
     scp_wr_init(&w, out, out_size);
@@ -322,9 +310,8 @@ fail:
 
 int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, size_t len)
 {
-    uint8_t hc[SCP03_CHAL_MAX], mac[16];
+    uint8_t hc[SCP03_CHAL_MAX], mac[16], msg[16 + 5 + SCP03_CHAL_MAX];
     scp_apdu a;
-    scp_cmac c;
     int rc;
 
     ENSURE(s != NULL && s->role == SCP03_ROLE_CARD, SCP_E_ARG);
@@ -343,12 +330,10 @@ int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, siz
         return scp03_fail(s, SCP_E_LEVEL);
     }
     /* C-MAC over a zero chaining value: 84 82 P1 P2 Lc | host cryptogram */
-    memset(s->mac_chain, 0, sizeof(s->mac_chain));
-    scp_cmac_init(&c, &s->s_mac);
-    GUARD_GOTO(scp_cmac_update(&c, s->mac_chain, 16), fail);
-    GUARD_GOTO(scp_cmac_update(&c, capdu, 5), fail);
-    GUARD_GOTO(scp_cmac_update(&c, a.data, s->chal_len), fail);
-    GUARD_GOTO(scp_cmac_final(&c, mac), fail);
+    memset(msg, 0, 16);
+    memcpy(msg + 16, capdu, 5);
+    memcpy(msg + 16 + 5, a.data, s->chal_len);
+    GUARD_GOTO(scp_cmac_once(&s->s_mac, msg, 16 + 5 + s->chal_len, mac), fail);
     rc = SCP_E_MAC;
     if (!scp_ct_eq(mac, a.data + s->chal_len, s->chal_len))
         goto fail;

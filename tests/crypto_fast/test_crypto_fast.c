@@ -170,6 +170,69 @@ static void test_cmac_kdf(void)
     printf("cmac/kdf: %zu random keys and lengths agree\n", n);
 }
 
+/* GPC Amd D 6.2.1 in one batch (crypto/internal.h): the lockstep AES-NI
+ * derivation against scp_kdf_gp + scp_aes_init on the OpenSSL path, for
+ * random keys (16/24/32; repeated static keys as in SCP03), constants and
+ * context lengths 0..40 (the fast path takes 16 and 32 bytes keys and up to
+ * 32 bytes of context). Every output key must encrypt, MAC and (S-ENC
+ * only) decrypt exactly as the reference key. */
+static void test_kdf_keys3(void)
+{
+    uint8_t st[3][32], ctx[40], want[32], in[48], o1[48], o2[48];
+    size_t n = 0;
+    for (int rep = 0; rep < 400; rep++) {
+        size_t kl = random_key_len(), cl = test_rand_below(sizeof(ctx) + 1);
+        uint8_t cst[3];
+        const uint8_t *key[3] = { st[0], st[1], rep % 2 ? st[1] : st[2] };
+        scp_aes f[3], r;
+        scp_aes *const out[3] = { &f[0], &f[1], &f[2] };
+        test_rand_bytes(&st[0][0], sizeof(st)), test_rand_bytes(ctx, cl);
+        test_rand_bytes(cst, 3), test_rand_bytes(in, sizeof(in));
+        scp_aes_force_openssl(rep % 7 == 6); /* now and then both on OpenSSL */
+        CHECK_OK(scp_kdf_gp_keys3(key, kl, cst, ctx, cl, out));
+        for (int j = 0; j < 3; j++) {
+            scp_aes k;
+            scp_aes_force_openssl(1);
+            CHECK_OK(scp_aes_init(&k, key[j], kl));
+            CHECK_OK(scp_kdf_gp(&k, cst[j], ctx, cl, want, kl));
+            scp_aes_clear(&k);
+            CHECK_OK(scp_aes_init_dec(&r, want, kl));
+            scp_aes_force_openssl(0);
+            CHECK(f[j].dec == (j == 0) && f[j].key_len == kl);
+            CHECK(memcmp(f[j].k1, r.k1, 16) == 0 && memcmp(f[j].k2, r.k2, 16) == 0);
+            CHECK_OK(scp_aes_cbc_encrypt(&f[j], in, in, sizeof(in), o1));
+            CHECK_OK(scp_aes_cbc_encrypt(&r, in, in, sizeof(in), o2));
+            CHECK_MEM(o1, sizeof(o1), o2, sizeof(o2));
+            CHECK_OK(scp_cmac_once(&f[j], in, cl, o1));
+            CHECK_OK(scp_cmac_once(&r, in, cl, o2));
+            CHECK_MEM(o1, 16, o2, 16);
+            if (j == 0) {
+                CHECK_OK(scp_aes_cbc_decrypt(&f[j], in, in, sizeof(in), o1));
+                CHECK_OK(scp_aes_cbc_decrypt(&r, in, in, sizeof(in), o2));
+                CHECK_MEM(o1, sizeof(o1), o2, sizeof(o2));
+            } else {
+                CHECK_RC(scp_aes_cbc_decrypt(&f[j], in, in, sizeof(in), o1), SCP_E_STATE);
+            }
+            scp_aes_clear(&r);
+        }
+        /* tampered twin: another constant, another S-ENC */
+        scp_aes_clear(&f[0]);
+        cst[0] ^= 0x01;
+        CHECK_OK(scp_kdf_gp_keys3(key, kl, cst, ctx, cl, out));
+        CHECK(memcmp(f[0].k1, f[1].k1, 16) != 0);
+        for (int j = 0; j < 3; j++)
+            scp_aes_clear(&f[j]);
+        n++;
+    }
+    scp_aes_force_openssl(0);
+    CHECK_RC(scp_kdf_gp_keys3((const uint8_t *const[3]){ st[0], st[1], st[1] }, 20,
+                              (const uint8_t[3]){ 4, 6, 7 }, ctx, 16,
+                              (scp_aes *const[3]){ &(scp_aes){ 0 }, &(scp_aes){ 0 },
+                                                   &(scp_aes){ 0 } }),
+             SCP_E_ARG);
+    printf("session keys in one batch: %zu random cases agree\n", n);
+}
+
 /* The one-pass SCP03 primitives (crypto/internal.h): every header and
  * trailer length, lengths 0..4096, fast keys against OpenSSL keys, in place
  * and not; the decryption side must give back the plaintext and the same
@@ -367,6 +430,7 @@ int main(int argc, char **argv)
     test_blocks_and_cbc();
     test_dec_misuse();
     test_cmac_kdf();
+    test_kdf_keys3();
     test_etm();
     test_sessions(seed);
     return test_done("test_crypto_fast");
