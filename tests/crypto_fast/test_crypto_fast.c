@@ -216,7 +216,8 @@ static void test_kdf_keys3(void)
             scp_aes_clear(&r);
         }
         /* tampered twin: another constant, another S-ENC */
-        scp_aes_clear(&f[0]);
+        for (int j = 0; j < 3; j++)
+            scp_aes_clear(&f[j]);
         cst[0] ^= 0x01;
         CHECK_OK(scp_kdf_gp_keys3(key, kl, cst, ctx, cl, out));
         CHECK(memcmp(f[0].k1, f[1].k1, 16) != 0);
