@@ -81,6 +81,10 @@ typedef struct scp03_session {
     uint8_t has_seq;
     uint8_t static_enc[SCP_AES_MAX_KEY]; /* host: kept until IU response */
     uint8_t static_mac[SCP_AES_MAX_KEY];
+    /* The host cryptogram, made with the card cryptogram (GPC Amd D
+     * 6.2.2.3): the host sends it, the card expects it, at EXTERNAL
+     * AUTHENTICATE; wiped there. */
+    uint8_t host_cryptogram[SCP03_CHAL_MAX];
     uint8_t mac_chain[16];
     uint64_t counter; /* C-DEC / R-ENC counter of the last command */
     scp_aes s_enc, s_mac, s_rmac;

@@ -512,6 +512,45 @@ SCP_AESNI static void kdf3_run(const uint8_t *const key[NK], int k256, const uin
     scp_wipe(sub, sizeof(sub)), scp_wipe(x, sizeof(x));
 }
 
+/* ---- GPC Amd D 6.2.2.2-6.2.2.3: two one-block KDFs under one key ----
+ *
+ * The card and host cryptograms differ only in the label's constant, so
+ * their CMAC chains share every block after the first and run in lockstep. */
+SCP_AESNI static void kdf2_run(const scp_aes *a, const uint8_t cst[2], const uint8_t *ctx,
+                               size_t ctx_len, size_t out_len, uint8_t *out0, uint8_t *out1)
+{
+    _Alignas(16) uint8_t lab[16] = { 0 }, tl[32] = { 0 }, o[2][16];
+    const __m128i *ck[2] = { RK(a), RK(a) };
+    __m128i first[2], sub[2], x[2], tail[2];
+    size_t len = 16 + ctx_len, m = (len + 15) / 16;
+
+    /* GPC Amd D 4.1.5 input: label 11 x 00 | constant, 00, L (bits), 01 */
+    lab[13] = (uint8_t)((out_len * 8) >> 8), lab[14] = (uint8_t)(out_len * 8), lab[15] = 1;
+    memcpy(tl, ctx, ctx_len);
+    if (len % 16 != 0)
+        tl[ctx_len] = 0x80;
+    tail[0] = LD(tl), tail[1] = LD(tl + 16);
+    for (int c = 0; c < 2; c++) {
+        lab[11] = cst[c];
+        first[c] = LD(lab);
+        sub[c] = LD(len % 16 != 0 ? a->k2 : a->k1);
+    }
+    cmac_lockstep(2, ck, a->nr, first, tail, (int)m, sub, x);
+    ST(o[0], x[0]), ST(o[1], x[1]);
+    memcpy(out0, o[0], out_len);
+    memcpy(out1, o[1], out_len);
+    scp_wipe(o, sizeof(o)), scp_wipe(x, sizeof(x)), scp_wipe(sub, sizeof(sub));
+}
+
+int scp_aesni_kdf_gp2(const scp_aes *a, const uint8_t cst[2], const uint8_t *ctx,
+                      size_t ctx_len, uint8_t *out0, uint8_t *out1, size_t out_len)
+{
+    if (!a->fast || ctx_len > 32 || out_len == 0 || out_len > 16)
+        return SCP_E_UNSUPPORTED;
+    kdf2_run(a, cst, ctx, ctx_len, out_len, out0, out1);
+    return SCP_OK;
+}
+
 int scp_aesni_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
                            const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3])
 {
@@ -571,6 +610,12 @@ void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_
 {
     (void)ke, (void)km, (void)icv_in, (void)chain, (void)pre, (void)pre_len, (void)ct;
     (void)len, (void)post, (void)post_len, (void)out, (void)tag;
+}
+int scp_aesni_kdf_gp2(const scp_aes *a, const uint8_t cst[2], const uint8_t *ctx,
+                      size_t ctx_len, uint8_t *out0, uint8_t *out1, size_t out_len)
+{
+    (void)a, (void)cst, (void)ctx, (void)ctx_len, (void)out0, (void)out1, (void)out_len;
+    return SCP_E_UNSUPPORTED;
 }
 int scp_aesni_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
                            const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3])

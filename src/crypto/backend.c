@@ -393,6 +393,17 @@ int scp_kdf_gp(const scp_aes *key, uint8_t constant, const uint8_t *context, siz
     return scp_kbkdf_cmac(key, before, sizeof(before), context, context_len, out, out_len);
 }
 
+int scp_kdf_gp2(const scp_aes *key, const uint8_t cst[2], const uint8_t *ctx, size_t ctx_len,
+                uint8_t *out0, uint8_t *out1, size_t out_len)
+{
+    ENSURE(key != NULL && cst != NULL && out0 != NULL && out1 != NULL, SCP_E_ARG);
+    ENSURE(ctx != NULL || ctx_len == 0, SCP_E_ARG);
+    if (scp_aesni_kdf_gp2(key, cst, ctx, ctx_len, out0, out1, out_len) == SCP_OK)
+        return SCP_OK;
+    GUARD(scp_kdf_gp(key, cst[0], ctx, ctx_len, out0, out_len));
+    return scp_kdf_gp(key, cst[1], ctx, ctx_len, out1, out_len);
+}
+
 /* One key at a time: the OpenSSL path, and AES-192. */
 static int kdf_keys3_each(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
                           const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3])

@@ -27,6 +27,16 @@ void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_
                         uint8_t *out, uint8_t tag[16]);
 int scp_aesni_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
                            const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3]);
+int scp_aesni_kdf_gp2(const scp_aes *a, const uint8_t cst[2], const uint8_t *ctx,
+                      size_t ctx_len, uint8_t *out0, uint8_t *out1, size_t out_len);
+
+/* Two KDFs under one key, same context (GPC Amd D 6.2.2.2-6.2.2.3: the card
+ * and host cryptograms): out0 = scp_kdf_gp(key, cst[0], ctx), out1 with
+ * cst[1], out_len bytes each. On the AES-NI path (out_len <= 16, ctx_len <=
+ * 32) the two CMAC chains run in lockstep; otherwise one after the other
+ * (same bytes either way). */
+SCP_MUST_CHECK int scp_kdf_gp2(const scp_aes *key, const uint8_t cst[2], const uint8_t *ctx,
+                               size_t ctx_len, uint8_t *out0, uint8_t *out1, size_t out_len);
 
 /* GPC Amd D 6.2.1 in one batch: out[j] = scp_kdf_gp(key[j], cst[j], ctx),
  * key_len bytes each, set up as by scp_aes_init (out[0], S-ENC, as by

@@ -76,12 +76,14 @@ static int derive_session_keys(scp03_session *s, const uint8_t *enc, const uint8
     return scp_kdf_gp_keys3(key, s->key_len, cst, ctx, cl, out);
 }
 
-/* GPC Amd D 6.2.2.2 / 6.2.2.3: card (00) and host (01) cryptograms. */
-static int cryptogram(const scp03_session *s, uint8_t constant, uint8_t out[SCP03_CHAL_MAX])
+/* GPC Amd D 6.2.2.2 / 6.2.2.3: the card (00) cryptogram into cc, and the
+ * host (01) cryptogram, kept for EXTERNAL AUTHENTICATE, in one batch. */
+static int cryptograms(scp03_session *s, uint8_t cc[SCP03_CHAL_MAX])
 {
+    static const uint8_t cst[2] = { DDC_CARD_CRYPTOGRAM, DDC_HOST_CRYPTOGRAM };
     uint8_t ctx[2 * SCP03_CHAL_MAX];
     size_t cl = context(s, ctx);
-    return scp_kdf_gp(&s->s_mac, constant, ctx, cl, out, s->chal_len);
+    return scp_kdf_gp2(&s->s_mac, cst, ctx, cl, cc, s->host_cryptogram, s->chal_len);
 }
 
 int scp03_iu_resp_parse(const uint8_t *p, size_t len, scp03_iu_resp *o)
@@ -179,7 +181,7 @@ int scp03_host_iu_response(scp03_session *s, const uint8_t *resp, size_t len)
     GUARD_GOTO(derive_session_keys(s, s->static_enc, s->static_mac), fail);
     scp_wipe(s->static_enc, sizeof(s->static_enc));
     scp_wipe(s->static_mac, sizeof(s->static_mac));
-    GUARD_GOTO(cryptogram(s, DDC_CARD_CRYPTOGRAM, cc), fail);
+    GUARD_GOTO(cryptograms(s, cc), fail);
     rc = SCP_E_CRYPTOGRAM;
     if (!scp_ct_eq(cc, ir.card_cryptogram, s->chal_len))
         goto fail;
@@ -194,9 +196,8 @@ fail:
 int scp03_host_external_authenticate(scp03_session *s, uint8_t level, uint8_t *out,
                                      size_t out_size, size_t *out_len)
 {
-    uint8_t data[2 * SCP03_CHAL_MAX], hdr[5], mac[16], msg[16 + 5 + SCP03_CHAL_MAX];
+    uint8_t hdr[5], mac[16], msg[16 + 5 + SCP03_CHAL_MAX];
     scp_wr w;
-    size_t dl;
     int rc;
 
     ENSURE(s != NULL && s->role == SCP03_ROLE_HOST && out_len != NULL, SCP_E_ARG);
@@ -204,28 +205,25 @@ int scp03_host_external_authenticate(scp03_session *s, uint8_t level, uint8_t *o
     ENSURE(s->state == SCP03_IU_DONE, SCP_E_STATE);
     ENSURE(scp03_level_valid(level), SCP_E_LEVEL);
     ENSURE(scp03_level_allowed(s->i, level), SCP_E_UNSUPPORTED);
-    GUARD_GOTO(cryptogram(s, DDC_HOST_CRYPTOGRAM, data), fail);
-    dl = 2u * s->chal_len;
-    /* GPC Amd D 7.1.2: 84 82 level 00 Lc, C-MAC over a zero chaining value */
-    hdr[0] = 0x84, hdr[1] = 0x82, hdr[2] = level, hdr[3] = 0x00, hdr[4] = (uint8_t)dl;
+    /* GPC Amd D 7.1.2: 84 82 level 00 Lc | host cryptogram | C-MAC, the
+     * C-MAC over a zero chaining value */
+    hdr[0] = 0x84, hdr[1] = 0x82, hdr[2] = level, hdr[3] = 0x00;
+    hdr[4] = (uint8_t)(2u * s->chal_len);
     memset(msg, 0, 16);
     memcpy(msg + 16, hdr, sizeof(hdr));
-    memcpy(msg + 16 + sizeof(hdr), data, s->chal_len);
+    memcpy(msg + 16 + sizeof(hdr), s->host_cryptogram, s->chal_len);
     GUARD_GOTO(scp_cmac_once(&s->s_mac, msg, 16 + sizeof(hdr) + s->chal_len, mac), fail);
-    memcpy(s->mac_chain, mac, 16);
-    memcpy(data + s->chal_len, mac, s->chal_len);
     scp_wr_init(&w, out, out_size);
     scp_wr_bytes(&w, hdr, sizeof(hdr));
-    scp_wr_bytes(&w, data, dl);
-    rc = scp_wr_done(&w, out_len);
-    if (rc == SCP_OK) {
-        s->level = level;
-        s->state = SCP03_EA_SENT;
-    }
-    scp_wipe(data, sizeof(data));
-    return rc;
+    scp_wr_bytes(&w, s->host_cryptogram, s->chal_len);
+    scp_wr_bytes(&w, mac, s->chal_len);
+    GUARD(scp_wr_done(&w, out_len)); /* too small a buffer: may be retried */
+    memcpy(s->mac_chain, mac, 16);
+    scp_wipe(s->host_cryptogram, sizeof(s->host_cryptogram));
+    s->level = level;
+    s->state = SCP03_EA_SENT;
+    return SCP_OK;
 fail:
-    scp_wipe(data, sizeof(data));
     return scp03_fail(s, rc);
 }
 
@@ -289,7 +287,8 @@ int scp03_card_initialize_update(scp03_session *s, const scp03_card_params *prm,
         GUARD_GOTO(scp_random(s->card_chal, chal_len), fail);
     }
     GUARD_GOTO(derive_session_keys(s, keys->enc, keys->mac), fail);
-    GUARD_GOTO(cryptogram(s, DDC_CARD_CRYPTOGRAM, cc), fail);
+    /* the host cryptogram too: EXTERNAL AUTHENTICATE only compares it */
+    GUARD_GOTO(cryptograms(s, cc), fail);
     scp_wr_init(&w, out, out_size);
     scp_wr_bytes(&w, s->kdd, SCP03_KDD_LEN);
     scp_wr_u8(&w, s->kvn);
@@ -310,7 +309,7 @@ fail:
 
 int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, size_t len)
 {
-    uint8_t hc[SCP03_CHAL_MAX], mac[16], msg[16 + 5 + SCP03_CHAL_MAX];
+    uint8_t mac[16], msg[16 + 5 + SCP03_CHAL_MAX];
     scp_apdu a;
     int rc;
 
@@ -337,18 +336,16 @@ int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, siz
     rc = SCP_E_MAC;
     if (!scp_ct_eq(mac, a.data + s->chal_len, s->chal_len))
         goto fail;
-    GUARD_GOTO(cryptogram(s, DDC_HOST_CRYPTOGRAM, hc), fail);
     rc = SCP_E_CRYPTOGRAM;
-    if (!scp_ct_eq(hc, a.data, s->chal_len))
+    if (!scp_ct_eq(s->host_cryptogram, a.data, s->chal_len))
         goto fail;
+    scp_wipe(s->host_cryptogram, sizeof(s->host_cryptogram));
     memcpy(s->mac_chain, mac, 16);
     s->level = a.p1;
     s->counter = 0;
     s->state = SCP03_OPEN;
-    scp_wipe(hc, sizeof(hc));
     return SCP_OK;
 fail:
-    scp_wipe(hc, sizeof(hc));
     return scp03_fail(s, rc);
 }
 

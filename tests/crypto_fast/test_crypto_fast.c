@@ -234,6 +234,41 @@ static void test_kdf_keys3(void)
     printf("session keys in one batch: %zu random cases agree\n", n);
 }
 
+/* The card and host cryptograms in one batch (scp_kdf_gp2) against two
+ * scp_kdf_gp calls on the OpenSSL path: every key length, context lengths
+ * 0..40 and output lengths 1..20 (the fast path takes up to 32 bytes of
+ * context and 16 of output). */
+static void test_kdf_gp2(void)
+{
+    uint8_t key[32], ctx[40], a0[20], a1[20], w0[20], w1[20];
+    size_t n = 0;
+    for (int rep = 0; rep < 400; rep++) {
+        size_t kl = random_key_len(), cl = test_rand_below(sizeof(ctx) + 1);
+        size_t ol = 1 + test_rand_below(sizeof(a0));
+        uint8_t cst[2];
+        scp_aes f, r;
+        test_rand_bytes(key, kl), test_rand_bytes(ctx, cl), test_rand_bytes(cst, 2);
+        key_pair_mode(&f, &r, key, kl, 0);
+        CHECK_OK(scp_kdf_gp2(&f, cst, ctx, cl, a0, a1, ol));
+        CHECK_OK(scp_kdf_gp(&r, cst[0], ctx, cl, w0, ol));
+        CHECK_OK(scp_kdf_gp(&r, cst[1], ctx, cl, w1, ol));
+        CHECK_MEM(a0, ol, w0, ol);
+        CHECK_MEM(a1, ol, w1, ol);
+        CHECK_OK(scp_kdf_gp2(&r, cst, ctx, cl, a0, a1, ol));
+        CHECK_MEM(a0, ol, w0, ol);
+        CHECK_MEM(a1, ol, w1, ol);
+        /* tampered twin: one context bit, other outputs */
+        if (cl > 0) {
+            ctx[test_rand_below(cl)] ^= 0x04;
+            CHECK_OK(scp_kdf_gp2(&f, cst, ctx, cl, a0, a1, ol));
+            CHECK(memcmp(a0, w0, ol) != 0 || memcmp(a1, w1, ol) != 0 || ol < 4);
+        }
+        scp_aes_clear(&f), scp_aes_clear(&r);
+        n++;
+    }
+    printf("two KDFs in one batch: %zu random cases agree\n", n);
+}
+
 /* The one-pass SCP03 primitives (crypto/internal.h): every header and
  * trailer length, lengths 0..4096, fast keys against OpenSSL keys, in place
  * and not; the decryption side must give back the plaintext and the same
@@ -432,6 +467,7 @@ int main(int argc, char **argv)
     test_dec_misuse();
     test_cmac_kdf();
     test_kdf_keys3();
+    test_kdf_gp2();
     test_etm();
     test_sessions(seed);
     return test_done("test_crypto_fast");

@@ -115,6 +115,38 @@ static void test_ea_tamper(void)
     }
 }
 
+/* The host cryptogram is made at the IU response and kept for EXTERNAL
+ * AUTHENTICATE: a command buffer too small leaves it (and the state) for a
+ * retry; once sent and once checked it is wiped on both sides. */
+static void test_ea_retry(void)
+{
+    static const uint8_t zero[SCP03_CHAL_MAX] = { 0 };
+    scp03_session h = { 0 }, c = { 0 };
+    scp03_keys k;
+    scp03_card_params prm = { .i = 0x71, .seq = 1, .aid = aid, .aid_len = sizeof(aid) };
+    uint8_t resp[64];
+    size_t n, rl;
+    scp_apdu a;
+
+    keys_fill(&k, 16, 0x40);
+    CHECK_OK(scp03_host_begin(&h, &k, NULL, 16));
+    CHECK_OK(scp03_host_initialize_update(&h, 0, b1, sizeof(b1), &n));
+    CHECK_OK(scp_apdu_parse(b1, n, &a));
+    CHECK_OK(scp03_card_initialize_update(&c, &prm, &k, a.data, a.lc, resp, 64, &rl));
+    CHECK_OK(scp03_host_iu_response(&h, resp, rl));
+    CHECK(scp03_host_external_authenticate(&h, 0x33, b1, 5 + 31, &n) != SCP_OK);
+    CHECK(h.state == SCP03_IU_DONE);
+    CHECK_OK(scp03_host_external_authenticate(&h, 0x33, b1, sizeof(b1), &n));
+    CHECK(n == 5 + 32);
+    CHECK_MEM(h.host_cryptogram, sizeof(zero), zero, sizeof(zero));
+    CHECK(memcmp(c.host_cryptogram, zero, sizeof(zero)) != 0);
+    CHECK_OK(scp03_card_external_authenticate(&c, b1, n));
+    CHECK_MEM(c.host_cryptogram, sizeof(zero), zero, sizeof(zero));
+    CHECK_OK(scp03_host_ea_result(&h, 0x9000));
+    scp03_end(&h);
+    scp03_end(&c);
+}
+
 static void test_level_refused(void)
 {
     scp03_session h = { 0 }, c = { 0 };
@@ -320,6 +352,7 @@ int main(void)
     test_sm_cla();
     test_wrong_key();
     test_ea_tamper();
+    test_ea_retry();
     test_level_refused();
     test_replay_and_reorder();
     test_plain_in_session();
