@@ -68,9 +68,14 @@ static int aes_setup(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
     const EVP_CIPHER *ecb = aes_cipher(key_len, 0), *cbc = aes_cipher(key_len, 1);
     uint8_t l[16] = { 0 };
 
-    if (a == NULL || key == NULL || ecb == NULL)
+    if (a == NULL)
         return SCP_E_ARG;
+    /* whatever happens next, scp_aes_clear(a) is safe on the result */
     a->ecb = a->cbce = a->cbcd = NULL;
+    a->nr = 0;
+    a->dec = a->fast = 0;
+    if (key == NULL || ecb == NULL)
+        return SCP_E_ARG;
     a->key_len = (uint8_t)key_len;
     a->nr = (uint8_t)(key_len / 4 + 6);
     a->dec = (uint8_t)(dec != 0);

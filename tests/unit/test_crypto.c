@@ -113,6 +113,27 @@ static void test_cbc_roundtrip(void)
     }
 }
 
+/* A refused key length leaves a key that scp_aes_clear can take, even
+ * when the struct held garbage before (no stale context pointer freed). */
+static void test_refused_key(void)
+{
+    static const size_t bad[] = { 0, 8, 15, 17, 31, 33 };
+    uint8_t key[33];
+    scp_aes a;
+    test_rand_bytes(key, sizeof(key));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&a, 0xA5, sizeof(a));
+        CHECK_RC(scp_aes_init(&a, key, bad[i]), SCP_E_ARG);
+        scp_aes_clear(&a);
+        memset(&a, 0x5A, sizeof(a));
+        CHECK_RC(scp_aes_init_dec(&a, key, bad[i]), SCP_E_ARG);
+        scp_aes_clear(&a);
+    }
+    memset(&a, 0xA5, sizeof(a));
+    CHECK_RC(scp_aes_init(&a, NULL, 16), SCP_E_ARG);
+    scp_aes_clear(&a);
+}
+
 int main(void)
 {
     test_seed(42);
@@ -121,5 +142,6 @@ int main(void)
     run_kdf_file();
     test_kcv_and_ct();
     test_cbc_roundtrip();
+    test_refused_key();
     return test_done("test_crypto");
 }
