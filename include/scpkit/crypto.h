@@ -33,7 +33,10 @@ typedef struct scp_aes {
 } scp_aes;
 
 /* Encryption, CBC-MAC and CMAC only: most keys never decrypt, and the
- * decryption schedule costs as much as the encryption one. */
+ * decryption schedule costs as much as the encryption one. `a` may hold
+ * anything before; on any result scp_aes_clear(a) is safe. A key that is
+ * in use must be cleared first: init writes only what the new key needs
+ * and does not wipe (or free the contexts of) what was there. */
 SCP_MUST_CHECK int scp_aes_init(scp_aes *a, const uint8_t *key, size_t key_len);
 /* As scp_aes_init, and CBC decryption too. */
 SCP_MUST_CHECK int scp_aes_init_dec(scp_aes *a, const uint8_t *key, size_t key_len);

@@ -158,7 +158,8 @@ static uint16_t ea_check(const scp_card *c, const scp_apdu *a)
         return 0x6700;
     if (!scp03_level_valid(a->p1) || !scp03_level_allowed(c->st.i, a->p1) ||
         (c->st.min_level != 0 && a->p1 != c->st.min_level))
-        return 0x6A86; /* a level this card refuses: not an attack, not counted */
+        return 0x6A86; /* a level this card refuses: the try counted at
+                        * INITIALIZE UPDATE stays counted */
     return 0x9000;
 }
 

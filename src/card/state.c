@@ -256,6 +256,7 @@ static int get_body(scp_rd *r, card_state *st)
     GUARD(scp_rd_u8(r, &st->keyset_limit));
     GUARD(scp_rd_u8(r, &st->retry_limit));
     ENSURE(st->keyset_limit >= 1 && st->keyset_limit <= CARD_MAX_SETS, SCP_E_FORMAT);
+    ENSURE(st->retry_limit >= 1, SCP_E_FORMAT); /* 0 would delete a set at every try */
     GUARD(get_id(r, &st->atr_len, st->atr, sizeof(st->atr)));
     GUARD(scp_rd_copy(r, st->kdd, sizeof(st->kdd)));
     GUARD(scp_rd_copy(r, st->cplc, sizeof(st->cplc)));

@@ -39,6 +39,41 @@ static int aesni_usable(void)
 
 const char *scp_aes_impl(void) { return aesni_usable() ? "aesni" : "openssl"; }
 
+/* What a batch of key schedules leaves behind. Round keys held in vector
+ * registers outlive the function (the next lazily bound library call
+ * saves them on the stack): clear them before any such call. Values the
+ * compiler spilled live in the callee's frame: a later call from the same
+ * caller overwrites that region. Both as OpenSSL's own AES-NI code does. */
+static inline __attribute__((always_inline)) void scrub_xmm(void)
+{
+    __asm__ volatile("pxor %%xmm0, %%xmm0\n\tpxor %%xmm1, %%xmm1\n\t"
+                     "pxor %%xmm2, %%xmm2\n\tpxor %%xmm3, %%xmm3\n\t"
+                     "pxor %%xmm4, %%xmm4\n\tpxor %%xmm5, %%xmm5\n\t"
+                     "pxor %%xmm6, %%xmm6\n\tpxor %%xmm7, %%xmm7\n\t"
+#if defined(__x86_64__)
+                     "pxor %%xmm8, %%xmm8\n\tpxor %%xmm9, %%xmm9\n\t"
+                     "pxor %%xmm10, %%xmm10\n\tpxor %%xmm11, %%xmm11\n\t"
+                     "pxor %%xmm12, %%xmm12\n\tpxor %%xmm13, %%xmm13\n\t"
+                     "pxor %%xmm14, %%xmm14\n\tpxor %%xmm15, %%xmm15\n\t"
+#endif
+                     ::
+                         : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7",
+#if defined(__x86_64__)
+                           "xmm8", "xmm9", "xmm10", "xmm11", "xmm12", "xmm13", "xmm14",
+                           "xmm15",
+#endif
+                           "memory");
+}
+
+/* n: more than the frame of the function it follows (kdf3_run's is about
+ * 1.5 KiB with gcc 12 -O2; tests/crypto_fast/test_stack_residue checks). */
+__attribute__((noinline)) static void scrub_stack(size_t n)
+{
+    uint8_t pad[2048];
+    scp_wipe(pad, n < sizeof(pad) ? n : sizeof(pad));
+    __asm__ volatile("" : : "r"(pad) : "memory");
+}
+
 #define LD(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
 #define ST(p, v) _mm_storeu_si128((__m128i *)(void *)(p), (v))
 #define RK(a) ((const __m128i *)(const void *)(a)->rk)
@@ -458,7 +493,8 @@ zero_blocks(__m128i *const rk[NK], int nr, __m128i l[NK])
         l[j] = _mm_aesenclast_si128(l[j], rk[j][nr]);
 }
 
-SCP_AESNI static void kdf3_run(const uint8_t *const key[NK], int k256, const uint8_t cst[NK],
+SCP_AESNI __attribute__((noinline)) static void kdf3_run(const uint8_t *const key[NK], int k256,
+                                                         const uint8_t cst[NK],
                                const uint8_t *ctx, size_t ctx_len, scp_aes *const out[NK])
 {
     _Alignas(16) uint8_t lab[16] = { 0 }, tl[32] = { 0 };
@@ -468,6 +504,13 @@ SCP_AESNI static void kdf3_run(const uint8_t *const key[NK], int k256, const uin
     int nr = k256 ? 14 : 10, nb = k256 ? 2 : 1;
     size_t len = 16 + ctx_len, m = (len + 15) / 16;
 
+    /* GPC Amd D 4.1.5 input: label 11 x 00 | constant, 00, L (bits), i;
+     * then the context, padded (80 00..) if it does not end a block.
+     * Done first: no library call once key material is in registers. */
+    lab[13] = (uint8_t)((nb * 128) >> 8), lab[14] = (uint8_t)(nb * 128);
+    memcpy(tl, ctx, ctx_len);
+    if (len % 16 != 0)
+        tl[ctx_len] = 0x80;
     /* static keys, their schedules and subkeys */
     EACH (int j = 0; j < NK; j++) {
         k[j][0] = LD(key[j]);
@@ -475,12 +518,6 @@ SCP_AESNI static void kdf3_run(const uint8_t *const key[NK], int k256, const uin
     }
     expand3(srk, (const __m128i(*)[2])k, k256);
     zero_blocks(srk, nr, l);
-    /* GPC Amd D 4.1.5 input: label 11 x 00 | constant, 00, L (bits), i;
-     * then the context, padded (80 00..) if it does not end a block */
-    lab[13] = (uint8_t)((nb * 128) >> 8), lab[14] = (uint8_t)(nb * 128);
-    memcpy(tl, ctx, ctx_len);
-    if (len % 16 != 0)
-        tl[ctx_len] = 0x80;
     tail[0] = LD(tl), tail[1] = LD(tl + 16);
     for (int c = 0; c < NK * nb; c++) {
         int j = c % NK;
@@ -508,6 +545,7 @@ SCP_AESNI static void kdf3_run(const uint8_t *const key[NK], int k256, const uin
         ST(out[j]->k1, k1);
         ST(out[j]->k2, dbl(k1));
     }
+    scrub_xmm();
     scp_wipe(st, sizeof(st)), scp_wipe(k, sizeof(k)), scp_wipe(l, sizeof(l));
     scp_wipe(sub, sizeof(sub)), scp_wipe(x, sizeof(x));
 }
@@ -516,8 +554,10 @@ SCP_AESNI static void kdf3_run(const uint8_t *const key[NK], int k256, const uin
  *
  * The card and host cryptograms differ only in the label's constant, so
  * their CMAC chains share every block after the first and run in lockstep. */
-SCP_AESNI static void kdf2_run(const scp_aes *a, const uint8_t cst[2], const uint8_t *ctx,
-                               size_t ctx_len, size_t out_len, uint8_t *out0, uint8_t *out1)
+SCP_AESNI __attribute__((noinline)) static void kdf2_run(const scp_aes *a, const uint8_t cst[2],
+                                                         const uint8_t *ctx, size_t ctx_len,
+                                                         size_t out_len, uint8_t *out0,
+                                                         uint8_t *out1)
 {
     _Alignas(16) uint8_t lab[16] = { 0 }, tl[32] = { 0 }, o[2][16];
     const __m128i *ck[2] = { RK(a), RK(a) };
@@ -537,6 +577,7 @@ SCP_AESNI static void kdf2_run(const scp_aes *a, const uint8_t cst[2], const uin
     }
     cmac_lockstep(2, ck, a->nr, first, tail, (int)m, sub, x);
     ST(o[0], x[0]), ST(o[1], x[1]);
+    scrub_xmm();
     memcpy(out0, o[0], out_len);
     memcpy(out1, o[1], out_len);
     scp_wipe(o, sizeof(o)), scp_wipe(x, sizeof(x)), scp_wipe(sub, sizeof(sub));
@@ -548,6 +589,7 @@ int scp_aesni_kdf_gp2(const scp_aes *a, const uint8_t cst[2], const uint8_t *ctx
     if (!a->fast || ctx_len > 32 || out_len == 0 || out_len > 16)
         return SCP_E_UNSUPPORTED;
     kdf2_run(a, cst, ctx, ctx_len, out_len, out0, out1);
+    scrub_stack(512);
     return SCP_OK;
 }
 
@@ -557,6 +599,7 @@ int scp_aesni_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len, const ui
     if (!aesni_usable() || (key_len != 16 && key_len != 32) || ctx_len > 32)
         return SCP_E_UNSUPPORTED;
     kdf3_run(key, key_len == 32, cst, ctx, ctx_len, out);
+    scrub_stack(2048);
     for (int j = 0; j < NK; j++)
         out[j]->nr = (uint8_t)(key_len / 4 + 6);
     expand_dec(out[0]);
