@@ -178,6 +178,7 @@ int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
         expand_words(a, key, key_len);
     if (dec)
         expand_dec(a);
+    scrub_xmm(); /* the key and its schedule stay only in *a */
     return SCP_OK;
 }
 
