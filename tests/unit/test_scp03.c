@@ -83,22 +83,30 @@ static void test_wrong_key(void)
     scp03_end(&c);
 }
 
+/* Host and card through INITIALIZE UPDATE and its response. */
+static void iu_pair(scp03_session *h, scp03_session *c, const scp03_keys *k,
+                    const scp03_card_params *prm, size_t chal)
+{
+    uint8_t resp[64];
+    size_t n, rl;
+    scp_apdu a;
+    CHECK_OK(scp03_host_begin(h, k, NULL, chal));
+    CHECK_OK(scp03_host_initialize_update(h, 0, b1, sizeof(b1), &n));
+    CHECK_OK(scp_apdu_parse(b1, n, &a));
+    CHECK_OK(scp03_card_initialize_update(c, prm, k, a.data, a.lc, resp, sizeof(resp), &rl));
+    CHECK_OK(scp03_host_iu_response(h, resp, rl));
+}
+
 static void test_ea_tamper(void)
 {
     scp03_session h = { 0 }, c = { 0 };
     scp03_keys k;
     scp03_card_params prm = { .i = 0x70, .seq = 1, .aid = aid, .aid_len = sizeof(aid) };
-    uint8_t resp[64];
-    size_t n, rl;
-    scp_apdu a;
+    size_t n;
 
     keys_fill(&k, 32, 0x40);
     for (int which = 0; which < 3; which++) {
-        CHECK_OK(scp03_host_begin(&h, &k, NULL, 8));
-        CHECK_OK(scp03_host_initialize_update(&h, 0, b1, sizeof(b1), &n));
-        CHECK_OK(scp_apdu_parse(b1, n, &a));
-        CHECK_OK(scp03_card_initialize_update(&c, &prm, &k, a.data, a.lc, resp, 64, &rl));
-        CHECK_OK(scp03_host_iu_response(&h, resp, rl));
+        iu_pair(&h, &c, &k, &prm, 8);
         CHECK_OK(scp03_host_external_authenticate(&h, 0x33, b1, sizeof(b1), &n));
         if (which == 0)
             b1[5] ^= 1; /* host cryptogram */
@@ -124,16 +132,10 @@ static void test_ea_retry(void)
     scp03_session h = { 0 }, c = { 0 };
     scp03_keys k;
     scp03_card_params prm = { .i = 0x71, .seq = 1, .aid = aid, .aid_len = sizeof(aid) };
-    uint8_t resp[64];
-    size_t n, rl;
-    scp_apdu a;
+    size_t n;
 
     keys_fill(&k, 16, 0x40);
-    CHECK_OK(scp03_host_begin(&h, &k, NULL, 16));
-    CHECK_OK(scp03_host_initialize_update(&h, 0, b1, sizeof(b1), &n));
-    CHECK_OK(scp_apdu_parse(b1, n, &a));
-    CHECK_OK(scp03_card_initialize_update(&c, &prm, &k, a.data, a.lc, resp, 64, &rl));
-    CHECK_OK(scp03_host_iu_response(&h, resp, rl));
+    iu_pair(&h, &c, &k, &prm, 16);
     CHECK(scp03_host_external_authenticate(&h, 0x33, b1, 5 + 31, &n) != SCP_OK);
     CHECK(h.state == SCP03_IU_DONE);
     CHECK_OK(scp03_host_external_authenticate(&h, 0x33, b1, sizeof(b1), &n));
