@@ -87,6 +87,10 @@ typedef struct scp03_session {
     uint8_t host_cryptogram[SCP03_CHAL_MAX];
     uint8_t mac_chain[16];
     uint64_t counter; /* C-DEC / R-ENC counter of the last command */
+    /* host: the C-DEC ICV for counter icv_ahead_for, made during the
+     * previous command (0: none; counters start at 1) */
+    uint64_t icv_ahead_for;
+    uint8_t icv_ahead[16];
     scp_aes s_enc, s_mac, s_rmac;
     int dead_rc; /* the error that ended the session */
 } scp03_session;

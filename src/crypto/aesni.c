@@ -340,17 +340,22 @@ SCP_AESNI static void splice_init(splice *sp, __m128i *first, __m128i *closing,
 }
 
 SCP_AESNI void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
-                                  const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
-                                  uint8_t *buf, size_t len, const uint8_t *post, size_t post_len,
-                                  uint8_t tag[16])
+                                  const uint8_t *iv_pre, const uint8_t *next_in,
+                                  uint8_t *next_out, const uint8_t chain[16],
+                                  const uint8_t *pre, size_t pre_len, uint8_t *buf, size_t len,
+                                  const uint8_t *post, size_t post_len, uint8_t tag[16])
 {
     const __m128i *ek = RK(ke), *mk = RK(km);
     __m128i c, x, prev, closing;
     splice sp;
 
     splice_init(&sp, &prev, &closing, pre, pre_len, post, post_len);
-    c = enc1(ek, ke->nr, LD(icv_in)); /* the ICV and the chaining block: */
-    x = enc1(mk, km->nr, LD(chain));  /* two independent chains already */
+    /* the ICV (unless made ahead) and the chaining block: two independent
+     * chains already */
+    c = iv_pre != NULL ? LD(iv_pre) : enc1(ek, ke->nr, LD(icv_in));
+    x = enc1(mk, km->nr, LD(chain));
+    if (next_in != NULL) /* the next command's ICV, off every chain here */
+        ST(next_out, enc1(ek, ke->nr, LD(next_in)));
     for (size_t i = 0; i < len; i += 16) {
         c = enc1(ek, ke->nr, _mm_xor_si128(c, LD(buf + i)));
         ST(buf + i, c);
@@ -640,12 +645,13 @@ void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, uint8_t mac[
     (void)a, (void)p, (void)len, (void)mac;
 }
 void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                        const uint8_t *iv_pre, const uint8_t *next_in, uint8_t *next_out,
                         const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
                         uint8_t *buf, size_t len, const uint8_t *post, size_t post_len,
                         uint8_t tag[16])
 {
-    (void)ke, (void)km, (void)icv_in, (void)chain, (void)pre, (void)pre_len, (void)buf;
-    (void)len, (void)post, (void)post_len, (void)tag;
+    (void)ke, (void)km, (void)icv_in, (void)iv_pre, (void)next_in, (void)next_out, (void)chain;
+    (void)pre, (void)pre_len, (void)buf, (void)len, (void)post, (void)post_len, (void)tag;
 }
 void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
                         const uint8_t chain[16], const uint8_t *pre, size_t pre_len,

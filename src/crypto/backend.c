@@ -289,23 +289,40 @@ static int cmac4(const scp_aes *km, const uint8_t chain[16], const uint8_t *pre,
     return scp_cmac_final(&c, tag);
 }
 
-int scp_cbc_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
-                     const uint8_t chain[16], const uint8_t *pre, size_t pre_len, uint8_t *buf,
-                     size_t len, const uint8_t *post, size_t post_len, uint8_t tag[16])
+int scp_cbc_enc_cmac_ahead(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                           const uint8_t *iv_pre, const uint8_t *next_in, uint8_t *next_out,
+                           const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
+                           uint8_t *buf, size_t len, const uint8_t *post, size_t post_len,
+                           uint8_t tag[16])
 {
     uint8_t iv[16];
     int rc;
 
     ENSURE(len % 16 == 0, SCP_E_ARG);
+    ENSURE(next_in == NULL || next_out != NULL, SCP_E_ARG);
     if (etm_fast(ke, km, pre_len, post_len)) {
-        scp_aesni_enc_cmac(ke, km, icv_in, chain, pre, pre_len, buf, len, post, post_len, tag);
+        scp_aesni_enc_cmac(ke, km, icv_in, iv_pre, next_in, next_out, chain, pre, pre_len, buf,
+                           len, post, post_len, tag);
         return SCP_OK;
     }
-    scp_aes_block(ke, icv_in, iv);
+    if (iv_pre != NULL)
+        memcpy(iv, iv_pre, 16);
+    else
+        scp_aes_block(ke, icv_in, iv);
     rc = scp_aes_cbc_encrypt(ke, iv, buf, len, buf);
     scp_wipe(iv, sizeof(iv));
     GUARD(rc);
+    if (next_in != NULL)
+        scp_aes_block(ke, next_in, next_out);
     return cmac4(km, chain, pre, pre_len, buf, len, post, post_len, tag);
+}
+
+int scp_cbc_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                     const uint8_t chain[16], const uint8_t *pre, size_t pre_len, uint8_t *buf,
+                     size_t len, const uint8_t *post, size_t post_len, uint8_t tag[16])
+{
+    return scp_cbc_enc_cmac_ahead(ke, km, icv_in, NULL, NULL, NULL, chain, pre, pre_len, buf,
+                                  len, post, post_len, tag);
 }
 
 int scp_cmac_cbc_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],

@@ -18,6 +18,7 @@ int scp_aesni_cbc_decrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t 
 void scp_aesni_cbcmac(const scp_aes *a, uint8_t x[16], const uint8_t *p, size_t nblocks);
 void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, uint8_t mac[16]);
 void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                        const uint8_t *iv_pre, const uint8_t *next_in, uint8_t *next_out,
                         const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
                         uint8_t *buf, size_t len, const uint8_t *post, size_t post_len,
                         uint8_t tag[16]);
@@ -59,6 +60,18 @@ SCP_MUST_CHECK int scp_cbc_enc_cmac(const scp_aes *ke, const scp_aes *km,
                                     const uint8_t icv_in[16], const uint8_t chain[16],
                                     const uint8_t *pre, size_t pre_len, uint8_t *buf, size_t len,
                                     const uint8_t *post, size_t post_len, uint8_t tag[16]);
+/* The same, with the ICV's AES made ahead: iv_pre, when not NULL, is
+ * AES(ke, icv_in) computed earlier (icv_in is then not read); next_in,
+ * when not NULL, is the next command's ICV input and next_out receives
+ * AES(ke, next_in), computed beside this command's chains where it costs
+ * no time on the AES-NI path (next_out may be iv_pre: it is read first). */
+SCP_MUST_CHECK int scp_cbc_enc_cmac_ahead(const scp_aes *ke, const scp_aes *km,
+                                          const uint8_t icv_in[16], const uint8_t *iv_pre,
+                                          const uint8_t *next_in, uint8_t *next_out,
+                                          const uint8_t chain[16], const uint8_t *pre,
+                                          size_t pre_len, uint8_t *buf, size_t len,
+                                          const uint8_t *post, size_t post_len,
+                                          uint8_t tag[16]);
 /* scp_cmac_cbc_dec: tag = CMAC(km, chain | pre | ct | post); IV = AES(ke,
  * icv_in); ct (len, a multiple of 16) is CBC-decrypted into out (which may
  * be ct). The caller checks the tag and wipes out when it does not match. */

@@ -170,10 +170,17 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
     if (enc) {
         /* GPC Amd D 6.2.6 C-DEC then 6.2.4 C-MAC over the ciphertext, in
          * one pass: the CBC and CMAC chains run interleaved */
+        uint8_t next[16];
+        const uint8_t *iv_pre = s->icv_ahead_for == s->counter ? s->icv_ahead : NULL;
         pad(out + hl, a.lc);
         icv_input(s, 0, blk);
-        rc = scp_cbc_enc_cmac(&s->s_enc, &s->s_mac, blk, s->mac_chain, hdr, hl, out + hl, dl,
-                              NULL, 0, mac);
+        /* the next command's ICV is made now, off this command's chains */
+        memcpy(next, blk, 16);
+        for (int k = 15; k >= 8 && ++next[k] == 0; k--)
+            ;
+        rc = scp_cbc_enc_cmac_ahead(&s->s_enc, &s->s_mac, blk, iv_pre, next, s->icv_ahead,
+                                    s->mac_chain, hdr, hl, out + hl, dl, NULL, 0, mac);
+        s->icv_ahead_for = s->counter + 1;
     } else {
         rc = cmac_command(s, hdr, hl, out + hl, dl, mac);
     }

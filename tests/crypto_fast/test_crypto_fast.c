@@ -307,6 +307,32 @@ static void test_etm(void)
             CHECK(memcmp(t3, t1, 16) != 0);
         }
         CHECK_RC(scp_cbc_enc_cmac(&fe, &fm, icv, chain, pre, pl, b1, 15, post, tl, t1), SCP_E_ARG);
+        /* the ICV made ahead: the IV given as AES(ke, icv) gives the same
+         * bytes, on both paths; the next ICV comes out as AES(ke, next),
+         * also into the buffer the IV came from */
+        {
+            uint8_t iv[16], next[16], n1[16], n2[16], want[16];
+            scp_aes_block(&re, icv, iv);
+            test_rand_bytes(next, 16);
+            scp_aes_block(&re, next, want);
+            memcpy(b1, pt, len), memcpy(b2, pt, len);
+            memcpy(n1, iv, 16);
+            CHECK_OK(scp_cbc_enc_cmac_ahead(&fe, &fm, icv, n1, next, n1, chain, pre, pl, b1, len,
+                                            post, tl, t3));
+            CHECK_OK(scp_cbc_enc_cmac_ahead(&re, &rm, NULL, iv, next, n2, chain, pre, pl, b2, len,
+                                            post, tl, t4));
+            CHECK_MEM(t3, 16, t1, 16);
+            CHECK_MEM(t4, 16, t1, 16);
+            CHECK_MEM(b1, len, b2, len);
+            CHECK_MEM(n1, 16, want, 16);
+            CHECK_MEM(n2, 16, want, 16);
+            /* a wrong IV made ahead is not the right one: another tag */
+            iv[0] ^= 1;
+            memcpy(b1, pt, len);
+            CHECK_OK(scp_cbc_enc_cmac_ahead(&fe, &fm, icv, iv, NULL, NULL, chain, pre, pl, b1, len,
+                                            post, tl, t3));
+            CHECK(len == 0 || memcmp(t3, t1, 16) != 0);
+        }
         scp_aes_clear(&fe), scp_aes_clear(&re), scp_aes_clear(&fm), scp_aes_clear(&rm);
         n++;
         if (len > 4096 - 16 * 8) /* again from 0, with other header/trailer lengths */
