@@ -143,7 +143,7 @@ static int check_open(const scp03_session *s, uint8_t role)
 int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t *out,
                     size_t out_size, size_t *out_len)
 {
-    uint8_t hdr[7], mac[16], blk[16];
+    uint8_t hdr[7], blk[16];
     scp_apdu a;
     size_t dl, hl;
     int ext, rc, enc;
@@ -178,17 +178,18 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
         memcpy(next, blk, 16);
         for (int k = 15; k >= 8 && ++next[k] == 0; k--)
             ;
+        /* the new chaining value replaces the old one in place (it is
+         * read first); it is kept in the session anyway, so no copy */
         rc = scp_cbc_enc_cmac_ahead(&s->s_enc, &s->s_mac, blk, iv_pre, next, s->icv_ahead,
-                                    s->mac_chain, hdr, hl, out + hl, dl, NULL, 0, mac);
+                                    s->mac_chain, hdr, hl, out + hl, dl, NULL, 0, s->mac_chain);
         s->icv_ahead_for = s->counter + 1;
     } else {
-        rc = cmac_command(s, hdr, hl, out + hl, dl, mac);
+        rc = cmac_command(s, hdr, hl, out + hl, dl, s->mac_chain);
     }
     if (rc != SCP_OK)
         return scp03_fail(s, rc);
-    memcpy(s->mac_chain, mac, 16);
     memcpy(out, hdr, hl);
-    memcpy(out + hl + dl, mac, s->chal_len);
+    memcpy(out + hl + dl, s->mac_chain, s->chal_len);
     *out_len = hl + dl + s->chal_len;
     if (a.has_le) {
         if (ext) {
@@ -199,7 +200,6 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
         }
     }
     s->resp_pending = (s->level & SCP_LEVEL_RMAC) != 0;
-    scp_wipe(mac, sizeof(mac));
     return SCP_OK;
 }
 
