@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "scpkit/scp03.h"
+
 extern int test_failures;
 extern int test_checks;
 
@@ -79,5 +81,16 @@ void vec_free(vec_file *vf);
 const vec_field *vec_get(const vec_record *r, const char *name, int k);
 /* Path of a vector file: $SCP_VECTORS_DIR or the source tree's. */
 const char *vec_path(const char *file);
+
+/* Host and card engines against each other in process (tests/common/pair.c).
+ * test_pair_iu: host_begin (hk; host_chal may be NULL; S8/S16 from
+ * prm->i), INITIALIZE UPDATE checked as 80 50 KVN 00, the card's answer
+ * (ck, prm), the host's check of it. test_pair_open: then EXTERNAL
+ * AUTHENTICATE at level on both sides. SCP_OK, or the first failure. */
+int test_pair_iu(scp03_session *h, scp03_session *c, const scp03_keys *hk,
+                 const scp03_keys *ck, const scp03_card_params *prm, const uint8_t *host_chal);
+int test_pair_open(scp03_session *h, scp03_session *c, const scp03_keys *hk,
+                   const scp03_keys *ck, const scp03_card_params *prm, const uint8_t *host_chal,
+                   uint8_t level);
 
 #endif

@@ -51,32 +51,12 @@ __attribute__((noinline)) static int scan(void)
 
 __attribute__((noinline)) static int handshake(const scp03_keys *k, uint8_t i_param)
 {
-    uint8_t apdu[64], resp[SCP03_IU_RESP_MAX];
-    size_t al = 0, rl = 0;
-    scp03_card_params prm;
+    static const uint8_t sd_aid[] = { 0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00 };
+    scp03_card_params prm = { .i = i_param, .seq = 1, .aid = sd_aid, .aid_len = sizeof(sd_aid) };
     int rc;
 
-    static const uint8_t sd_aid[] = { 0xA0, 0x00, 0x00, 0x01, 0x51, 0x00, 0x00, 0x00 };
-    memset(&prm, 0, sizeof(prm));
-    prm.i = i_param;
-    prm.seq = 1;
-    prm.aid = sd_aid;
-    prm.aid_len = sizeof(sd_aid);
     memset(prm.kdd, 0x11, sizeof(prm.kdd));
-    rc = scp03_host_begin(&host, k, NULL, (i_param & SCP03_I_S16) ? 16 : 8);
-    if (rc == SCP_OK)
-        rc = scp03_host_initialize_update(&host, 0x80, apdu, sizeof(apdu), &al);
-    if (rc == SCP_OK)
-        rc = scp03_card_initialize_update(&card, &prm, k, apdu + 5, apdu[4], resp, sizeof(resp),
-                                          &rl);
-    if (rc == SCP_OK)
-        rc = scp03_host_iu_response(&host, resp, rl);
-    if (rc == SCP_OK)
-        rc = scp03_host_external_authenticate(&host, 0x33, apdu, sizeof(apdu), &al);
-    if (rc == SCP_OK)
-        rc = scp03_card_external_authenticate(&card, apdu, al);
-    if (rc == SCP_OK)
-        rc = scp03_host_ea_result(&host, 0x9000);
+    rc = test_pair_open(&host, &card, k, k, &prm, NULL, 0x33);
     scp03_end(&host);
     scp03_end(&card);
     return rc;

@@ -20,32 +20,9 @@ static void keys_fill(scp03_keys *k, size_t len, uint8_t base)
 static int open_pair(scp03_session *h, scp03_session *c, const scp03_keys *hk,
                      const scp03_keys *ck, uint8_t i, uint8_t level)
 {
-    scp03_card_params prm = { 0 };
-    uint8_t resp[64];
-    size_t n, rl, cl = (i & SCP03_I_S16) ? 16 : 8;
-    scp_apdu a;
-    int rc;
-
-    prm.i = i;
+    scp03_card_params prm = { .i = i, .seq = 5, .aid = aid, .aid_len = sizeof(aid) };
     memset(prm.kdd, 0x11, sizeof(prm.kdd));
-    prm.seq = 5;
-    prm.aid = aid;
-    prm.aid_len = sizeof(aid);
-    if ((rc = scp03_host_begin(h, hk, NULL, cl)) != 0)
-        return rc;
-    if ((rc = scp03_host_initialize_update(h, 0, b1, sizeof(b1), &n)) != 0)
-        return rc;
-    if ((rc = scp_apdu_parse(b1, n, &a)) != 0)
-        return rc;
-    if ((rc = scp03_card_initialize_update(c, &prm, ck, a.data, a.lc, resp, sizeof(resp), &rl)))
-        return rc;
-    if ((rc = scp03_host_iu_response(h, resp, rl)) != 0)
-        return rc;
-    if ((rc = scp03_host_external_authenticate(h, level, b1, sizeof(b1), &n)) != 0)
-        return rc;
-    if ((rc = scp03_card_external_authenticate(c, b1, n)) != 0)
-        return rc;
-    return scp03_host_ea_result(h, 0x9000);
+    return test_pair_open(h, c, hk, ck, &prm, NULL, level);
 }
 
 static void test_levels(void)
@@ -83,20 +60,6 @@ static void test_wrong_key(void)
     scp03_end(&c);
 }
 
-/* Host and card through INITIALIZE UPDATE and its response. */
-static void iu_pair(scp03_session *h, scp03_session *c, const scp03_keys *k,
-                    const scp03_card_params *prm, size_t chal)
-{
-    uint8_t resp[64];
-    size_t n, rl;
-    scp_apdu a;
-    CHECK_OK(scp03_host_begin(h, k, NULL, chal));
-    CHECK_OK(scp03_host_initialize_update(h, 0, b1, sizeof(b1), &n));
-    CHECK_OK(scp_apdu_parse(b1, n, &a));
-    CHECK_OK(scp03_card_initialize_update(c, prm, k, a.data, a.lc, resp, sizeof(resp), &rl));
-    CHECK_OK(scp03_host_iu_response(h, resp, rl));
-}
-
 static void test_ea_tamper(void)
 {
     scp03_session h = { 0 }, c = { 0 };
@@ -106,7 +69,7 @@ static void test_ea_tamper(void)
 
     keys_fill(&k, 32, 0x40);
     for (int which = 0; which < 3; which++) {
-        iu_pair(&h, &c, &k, &prm, 8);
+        CHECK_OK(test_pair_iu(&h, &c, &k, &k, &prm, NULL));
         CHECK_OK(scp03_host_external_authenticate(&h, 0x33, b1, sizeof(b1), &n));
         if (which == 0)
             b1[5] ^= 1; /* host cryptogram */
@@ -135,7 +98,7 @@ static void test_ea_retry(void)
     size_t n;
 
     keys_fill(&k, 16, 0x40);
-    iu_pair(&h, &c, &k, &prm, 16);
+    CHECK_OK(test_pair_iu(&h, &c, &k, &k, &prm, NULL));
     CHECK(scp03_host_external_authenticate(&h, 0x33, b1, 5 + 31, &n) != SCP_OK);
     CHECK(h.state == SCP03_IU_DONE);
     CHECK_OK(scp03_host_external_authenticate(&h, 0x33, b1, sizeof(b1), &n));

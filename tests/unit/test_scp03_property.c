@@ -30,25 +30,9 @@ static void random_keys(scp03_keys *k)
 static int open_pair(scp03_session *h, scp03_session *c, const scp03_keys *k, uint8_t i,
                      uint8_t level, uint32_t seq)
 {
-    scp03_card_params prm = { 0 };
-    size_t n, cl = (i & SCP03_I_S16) ? 16 : 8, rl;
-    uint8_t resp[SCP03_IU_RESP_MAX];
-    scp_apdu a;
-
-    prm.i = i;
+    scp03_card_params prm = { .i = i, .seq = seq, .aid = aid, .aid_len = sizeof(aid) };
     test_rand_bytes(prm.kdd, sizeof(prm.kdd));
-    prm.seq = seq;
-    prm.aid = aid;
-    prm.aid_len = sizeof(aid);
-    if (scp03_host_begin(h, k, NULL, cl) != 0 ||
-        scp03_host_initialize_update(h, 0x00, cbuf, sizeof(cbuf), &n) != 0 ||
-        scp_apdu_parse(cbuf, n, &a) != 0 || a.ins != 0x50 || a.p1 != k->kvn ||
-        scp03_card_initialize_update(c, &prm, k, a.data, a.lc, resp, sizeof(resp), &rl) != 0 ||
-        scp03_host_iu_response(h, resp, rl) != 0 ||
-        scp03_host_external_authenticate(h, level, cbuf, sizeof(cbuf), &n) != 0 ||
-        scp03_card_external_authenticate(c, cbuf, n) != 0 || scp03_host_ea_result(h, 0x9000) != 0)
-        return -1;
-    return 0;
+    return test_pair_open(h, c, k, k, &prm, NULL, level) == SCP_OK ? 0 : -1;
 }
 
 static uint8_t random_cla(void)
