@@ -17,13 +17,7 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/scppcscbench.XXXXXX")
 PCSCD_PID=""
 CARD_PID=""
 
-stop_pid() { # SIGTERM, up to 10 s, then SIGKILL; our own PIDs only
-    local p=$1 n=0
-    kill -TERM "$p" 2>/dev/null || return 0
-    while kill -0 "$p" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-}
+. "$(dirname "$0")/../tests/lib.sh"
 cleanup() {
     [ -n "$CARD_PID" ] && stop_pid "$CARD_PID"
     [ -n "$PCSCD_PID" ] && stop_pid "$PCSCD_PID"
@@ -31,13 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 die() { echo "pcsc_roundtrip: $*" >&2; for f in "$TMP"/*.log; do [ -f "$f" ] && tail -5 "$f"; done; exit 1; }
-wait_for() { # seconds, command...
-    local limit=$(($1 * 5)) n=0
-    shift
-    until "$@" >/dev/null 2>&1; do
-        n=$((n + 1)); [ $n -ge $limit ] && return 1; sleep 0.2
-    done
-}
 reader_listed() { opensc-tool -l 2>/dev/null | grep -q "Virtual PCD"; }
 card_present() { opensc-tool -l 2>/dev/null | grep -E "^[0-9]+ +Yes +.*$READER" >/dev/null; }
 

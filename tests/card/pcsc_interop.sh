@@ -15,13 +15,7 @@ PCSCD_PID=""
 CARD_PID=""
 NEWKEY=000102030405060708090A0B0C0D0E0F
 
-stop_pid() { # pid: SIGTERM, wait up to 10 s, then SIGKILL
-    local p=$1 n=0
-    kill -TERM "$p" 2>/dev/null || return 0
-    while kill -0 "$p" 2>/dev/null && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
-    kill -0 "$p" 2>/dev/null && kill -KILL "$p" 2>/dev/null
-    wait "$p" 2>/dev/null
-}
+. "$(dirname "$0")/../lib.sh"
 cleanup() {
     [ -n "$CARD_PID" ] && stop_pid "$CARD_PID"
     [ -n "$PCSCD_PID" ] && stop_pid "$PCSCD_PID"
@@ -32,15 +26,6 @@ fail() {
     echo "FAIL: $*"
     for f in card.log trace.txt pcscd.log; do [ -f "$TMP/$f" ] && { echo "--- $f"; tail -20 "$TMP/$f"; }; done
     exit 1
-}
-wait_for() { # seconds, command...: poll every 0.2 s
-    local limit=$(($1 * 5)) n=0
-    shift
-    until "$@" >/dev/null 2>&1; do
-        n=$((n + 1))
-        [ $n -ge $limit ] && return 1
-        sleep 0.2
-    done
 }
 reader_listed() { opensc-tool -l 2>/dev/null | grep -q "Virtual PCD"; }
 card_present() { opensc-tool -l 2>/dev/null | grep -E "^[0-9]+ +Yes +.*$READER" >/dev/null; }

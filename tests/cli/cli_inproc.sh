@@ -9,24 +9,7 @@ S=${1:?usage: cli_inproc.sh path/to/scpkit}
 [ -x "$S" ] || { echo "no scpkit binary at $S" >&2; exit 1; }
 T=$(mktemp -d /tmp/scpkit-cli.XXXXXX)
 trap 'rm -rf "$T"' EXIT INT TERM
-fails=0
-checks=0
-
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
-# expect RC CMD...: run CMD (stdout to $T/out, stderr to $T/err), check its exit code
-expect() {
-    want=$1; shift
-    "$@" >"$T/out" 2>"$T/err"; got=$?
-    if [ "$got" -eq "$want" ]; then ok; else
-        bad "exit $got, want $want: $*"; sed 's/^/    /' "$T/err" >&2; fi
-}
-has() { if grep -q -- "$2" "$1"; then ok; else bad "$1 lacks \"$2\""; fi; }
-hasnt() { if grep -q -- "$2" "$1"; then bad "$1 has \"$2\""; else ok; fi; }
-json() { # json FILE PYTHON-EXPR: the expression over d must be true
-    if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>/dev/null
-    then ok; else bad "json check failed: $2"; sed 's/^/    /' "$1" >&2; fi
-}
+. "$(dirname "$0")/../lib.sh"
 
 K256=000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F
 
@@ -204,5 +187,4 @@ expect 0 "$S" --help
 has "$T/out" "Exit codes"
 expect 2 "$S" info --card "$T/missing"
 
-echo "cli_inproc: $checks checks, $fails failed"
-[ "$fails" -eq 0 ]
+finish cli_inproc

@@ -11,37 +11,17 @@ S=${1:?usage: cli_pcsc.sh path/to/scpkit}
 T=$(mktemp -d /tmp/scpkit-pcsc.XXXXXX)
 PCSCD_PID=
 CARD_PID=
-fails=0
-checks=0
+. "$(dirname "$0")/../lib.sh"
 
 cleanup() {
-    [ -n "$CARD_PID" ] && kill "$CARD_PID" 2>/dev/null && wait "$CARD_PID" 2>/dev/null
-    [ -n "$PCSCD_PID" ] && kill "$PCSCD_PID" 2>/dev/null && wait "$PCSCD_PID" 2>/dev/null
+    [ -n "$CARD_PID" ] && stop_pid "$CARD_PID"
+    [ -n "$PCSCD_PID" ] && stop_pid "$PCSCD_PID"
     rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 skip() { echo "cli_pcsc: skipped: $*"; exit 77; }
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
-expect() {
-    want=$1; shift
-    "$@" >"$T/out" 2>"$T/err"; got=$?
-    if [ "$got" -eq "$want" ]; then ok; else
-        bad "exit $got, want $want: $*"; sed 's/^/    /' "$T/err" >&2; fi
-}
-has() { if grep -q -- "$2" "$1"; then ok; else bad "$1 lacks \"$2\""; fi; }
-json() {
-    if python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); sys.exit(0 if eval(sys.argv[2]) else 1)' "$1" "$2" 2>/dev/null
-    then ok; else bad "json check failed: $2"; sed 's/^/    /' "$1" >&2; fi
-}
 listening() { ss -ltn 2>/dev/null | grep -q "[:.]$1 "; }
-# wait_for SECONDS CMD...: poll CMD every 0.2 s, bounded
-wait_for() {
-    n=$(($1 * 5)); shift
-    while [ "$n" -gt 0 ]; do "$@" && return 0; sleep 0.2; n=$((n - 1)); done
-    return 1
-}
 reader_state() { # reader_state NAME: prints "present", "empty" or "missing"
     "$S" readers --json 2>/dev/null | python3 -c '
 import json, sys
@@ -74,7 +54,7 @@ for s in 0 1 0 1; do
     "$S" card run --state "$T/card" --vpcd 127.0.0.1:$((35963 + s)) >"$T/card.log" 2>&1 &
     CARD_PID=$!
     if wait_for 10 ours; then SLOT=$s; break; fi
-    kill "$CARD_PID" 2>/dev/null; wait "$CARD_PID" 2>/dev/null; CARD_PID=
+    stop_pid "$CARD_PID"; CARD_PID=
     sleep 2
 done
 [ -n "$SLOT" ] || skip "no free vpcd slot (other PC/SC tests running?)"
@@ -117,5 +97,4 @@ json "$T/out" '[k["kvn"] for k in d["keys"]] == [3, 3, 3] and d["keys"][0]["leng
 expect 0 "$S" apdu -r "$R" --keyfile "$T/k3.json" --json 80CA00E000
 json "$T/out" 'd["responses"][0]["sw"] == "9000"'
 
-echo "cli_pcsc: $checks checks, $fails failed (reader \"$R\")"
-[ "$fails" -eq 0 ]
+finish cli_pcsc "reader \"$R\""

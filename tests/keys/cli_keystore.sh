@@ -14,22 +14,9 @@ trap 'rm -rf "$T"' EXIT INT TERM
 KS=$T/ks
 LOG=$T/all-output.log
 : >"$LOG"
-fails=0
-checks=0
+. "$(dirname "$0")/../lib.sh"
 export SCPKIT_SO_PIN=so-pin-4711 SCPKIT_USER_PIN=user-pin-0815 SCPKIT_ACTOR=cli-test
 
-ok() { checks=$((checks + 1)); }
-bad() { checks=$((checks + 1)); fails=$((fails + 1)); echo "FAIL: $*" >&2; }
-# expect RC CMD...: run CMD (stdout $T/out, stderr $T/err, both kept in $LOG)
-expect() {
-    want=$1; shift
-    "$@" >"$T/out" 2>"$T/err"; got=$?
-    cat "$T/out" "$T/err" >>"$LOG"
-    if [ "$got" -eq "$want" ]; then ok; else
-        bad "exit $got, want $want: $*"; sed 's/^/    /' "$T/out" "$T/err" >&2; fi
-}
-has() { if grep -q -- "$2" "$1"; then ok; else bad "$1 lacks \"$2\""; sed 's/^/    /' "$1" >&2; fi; }
-hasnt() { if grep -qi -- "$2" "$1"; then bad "$1 has \"$2\""; else ok; fi; }
 field() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
 
 # --- init: a private token, the mechanism report, modes
@@ -184,5 +171,4 @@ EOF
 printf '%s\n' "$XMASTER" >"$T/probe"
 grep -q "$XMASTER" "$T/probe" && ok || bad "probe"
 
-echo "cli_keystore: $checks checks, $fails failed"
-[ "$fails" -eq 0 ]
+finish cli_keystore
