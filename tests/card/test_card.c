@@ -260,18 +260,39 @@ static void test_put_delete(void)
     drop(c, dir);
 }
 
+/* n handshakes with keys k whose EXTERNAL AUTHENTICATE has one bit
+ * flipped at byte `at` (from the end when negative): each must get 6300. */
+static void fail_ea(scp_card *c, const scp03_keys *k, int n, int at)
+{
+    for (int t = 0; t < n; t++) {
+        scp03_session s;
+        uint8_t b[64];
+        size_t len = 0;
+        tc_resp r;
+        memset(&s, 0, sizeof(s));
+        CHECK_OK(scp03_host_begin(&s, k, NULL, 8));
+        CHECK_OK(scp03_host_initialize_update(&s, 0x80, b, sizeof(b), &len));
+        CHECK_OK(tc_xfer(c, b, len, &r));
+        CHECK_OK(scp03_host_iu_response(&s, r.data, r.len));
+        CHECK_OK(scp03_host_external_authenticate(&s, 0x33, b, sizeof(b), &len));
+        b[at < 0 ? (int)len + at : at] ^= 0x01;
+        CHECK_OK(tc_xfer(c, b, len, &r));
+        CHECK(r.sw == 0x6300);
+        scp03_end(&s);
+    }
+}
+
 static void test_retry_limit(void)
 {
     char dir[256];
     scp_card *c = make(dir, sizeof(dir), "gp23", 0x70, 0);
-    scp03_keys f, k1, k2, wrong;
+    scp03_keys f, k1, k2;
     scp03_session s;
-    uint8_t key[16], wkey[16];
+    uint8_t key[16];
     char err[200];
 
     tc_factory(&f);
     test_rand_bytes(key, 16);
-    test_rand_bytes(wkey, 16);
     tc_keys(&k1, key, 16, 0x01);
     key[0] ^= 1;
     tc_keys(&k2, key, 16, 0x02);
@@ -280,64 +301,22 @@ static void test_retry_limit(void)
     CHECK(tc_put_key(c, &s, &f, &k2, 0) == 0x9000);
     scp03_end(&s);
     /* the host cannot verify the card's cryptogram with wrong keys; make
-     * it send a bad host cryptogram anyway by using the right ENC/MAC for
-     * the card cryptogram but a wrong MAC in EA: corrupt the session */
-    for (int n = 0; n < 31; n++) {
-        uint8_t b[64];
-        size_t len = 0;
-        tc_resp r;
-        tc_keys(&wrong, wkey, 16, 0x02);
-        memset(&s, 0, sizeof(s));
-        CHECK_OK(scp03_host_begin(&s, &k2, NULL, 8));
-        CHECK_OK(scp03_host_initialize_update(&s, 0x80, b, sizeof(b), &len));
-        CHECK_OK(tc_xfer(c, b, len, &r));
-        CHECK_OK(scp03_host_iu_response(&s, r.data, r.len));
-        CHECK_OK(scp03_host_external_authenticate(&s, 0x33, b, sizeof(b), &len));
-        b[len - 1] ^= 0x01; /* the C-MAC no longer verifies */
-        CHECK_OK(tc_xfer(c, b, len, &r));
-        CHECK(r.sw == 0x6300);
-        scp03_end(&s);
-    }
+     * it send a bad EXTERNAL AUTHENTICATE with the right keys instead:
+     * first a C-MAC that no longer verifies */
+    fail_ea(c, &k2, 31, -1);
     /* the count survives a reopen; a success resets it... */
     scp_card_close(c);
     CHECK_OK(scp_card_open(dir, &c, err, sizeof(err)));
     CHECK(tc_open(c, &s, &k2, 0x02, 0x33, 8) == 0x9000);
     scp03_end(&s);
-    /* ...so 31 more failures still leave it, and the 32nd deletes it */
-    for (int n = 0; n < 32; n++) {
-        uint8_t b[64];
-        size_t len = 0;
-        tc_resp r;
-        memset(&s, 0, sizeof(s));
-        CHECK_OK(scp03_host_begin(&s, &k2, NULL, 8));
-        CHECK_OK(scp03_host_initialize_update(&s, 0x80, b, sizeof(b), &len));
-        CHECK_OK(tc_xfer(c, b, len, &r));
-        CHECK_OK(scp03_host_iu_response(&s, r.data, r.len));
-        CHECK_OK(scp03_host_external_authenticate(&s, 0x33, b, sizeof(b), &len));
-        b[6] ^= 0x80; /* the host cryptogram is wrong */
-        CHECK_OK(tc_xfer(c, b, len, &r));
-        CHECK(r.sw == 0x6300);
-        scp03_end(&s);
-    }
+    /* ...so 31 more failures still leave it, and the 32nd deletes it (a
+     * wrong host cryptogram this time) */
+    fail_ea(c, &k2, 32, 6);
     CHECK(tc_open(c, &s, &k2, 0x02, 0x33, 8) == 0x6A88);
     CHECK(tc_open(c, &s, &k1, 0x01, 0x33, 8) == 0x9000); /* the other set lives */
     scp03_end(&s);
     /* retry out the last set: the factory set comes back */
-    for (int n = 0; n < 32; n++) {
-        uint8_t b[64];
-        size_t len = 0;
-        tc_resp r;
-        memset(&s, 0, sizeof(s));
-        CHECK_OK(scp03_host_begin(&s, &k1, NULL, 8));
-        CHECK_OK(scp03_host_initialize_update(&s, 0x80, b, sizeof(b), &len));
-        CHECK_OK(tc_xfer(c, b, len, &r));
-        CHECK_OK(scp03_host_iu_response(&s, r.data, r.len));
-        CHECK_OK(scp03_host_external_authenticate(&s, 0x33, b, sizeof(b), &len));
-        b[len - 2] ^= 0x01;
-        CHECK_OK(tc_xfer(c, b, len, &r));
-        CHECK(r.sw == 0x6300);
-        scp03_end(&s);
-    }
+    fail_ea(c, &k1, 32, -2);
     CHECK(tc_open(c, &s, &k1, 0x01, 0x33, 8) == 0x6A88);
     CHECK(tc_open(c, &s, &f, 0xFF, 0x33, 8) == 0x9000);
     scp03_end(&s);
