@@ -1,7 +1,6 @@
 /* scp_bench extras: static-key diversifications per second per scheme
  * (scp_div_derive, src/gp) and APDUs per second through the in-process
- * virtual card (src/card), plain and under SCP03 level 33. Each part is
- * built only when its library part exists (bench/CMakeLists.txt). */
+ * virtual card (src/card), plain and under SCP03 level 33. */
 #define _XOPEN_SOURCE 700 /* nftw */
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +8,6 @@
 
 #include "report.h"
 
-#ifdef SCP_BENCH_HAVE_DIV
 #include "scpkit/gp.h"
 
 typedef struct div_job {
@@ -55,11 +53,7 @@ static void bench_div(void)
         report_row(&r);
     }
 }
-#else
-static void bench_div(void) { printf("div: n/a: src/gp (scp_div_derive) not built\n"); }
-#endif
 
-#ifdef SCP_BENCH_HAVE_CARD
 #include <ftw.h>
 #include <stdio.h>
 
@@ -152,9 +146,6 @@ static void bench_card(void)
     if (nftw(dir, rm_one, 8, FTW_DEPTH | FTW_PHYS) != 0)
         fprintf(stderr, "scp_bench: could not remove %s\n", dir);
 }
-#else
-static void bench_card(void) { printf("card: n/a: card not built\n"); }
-#endif
 
 void bench_extra(void)
 {
