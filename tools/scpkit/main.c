@@ -9,6 +9,7 @@ typedef struct scp_cli_cmd {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
+    int own_help; /* run(2, {name, "--help"}) prints the command's usage */
 } scp_cli_cmd;
 
 /* --help or -h anywhere after the command ("scpkit keys put --help"). */
@@ -47,9 +48,9 @@ int main(int argc, char **argv)
           "card life cycle: lifecycle initialized|secured|card_locked|terminated --yes" },
         { "diversify", scp_cli_diversify,
           "derived keys' KCVs: --scheme S --master HEX --kdd HEX [--show-keys]" },
-        { "card", scp_cli_card, "the virtual card: card init DIR | card run --state DIR" },
-        { "keystore", scp_cli_keystore, "the HSM keystore" },
-        { "audit", scp_cli_audit, "the keystore's audit log" },
+        { "card", scp_cli_card, "the virtual card: card init DIR | card run --state DIR", 1 },
+        { "keystore", scp_cli_keystore, "the HSM keystore", 1 },
+        { "audit", scp_cli_audit, "the keystore's audit log", 1 },
     };
     const size_t n = sizeof(cmds) / sizeof(cmds[0]);
 
@@ -70,10 +71,8 @@ int main(int argc, char **argv)
             return SCP_EXIT_USAGE;
         }
         if (wants_help(argc, argv)) {
-            /* card, keystore and audit print their own usage */
             char *help_argv[] = { argv[1], (char *)"--help", NULL };
-            if (strcmp(argv[1], "card") == 0 || strcmp(argv[1], "keystore") == 0 ||
-                strcmp(argv[1], "audit") == 0)
+            if (cmds[i].own_help)
                 return cmds[i].run(2, help_argv);
             printf("scpkit %s: %s\n\n%s", cmds[i].name, cmds[i].summary, scp_cli_common_help);
             return SCP_EXIT_OK;
