@@ -21,7 +21,8 @@ typedef struct scp_aes {
     void *ecb;  /* EVP_CIPHER_CTX *: AES-ECB encrypt, single blocks */
     void *cbce; /* EVP_CIPHER_CTX *: AES-CBC encrypt, bulk and CBC-MAC */
     void *cbcd; /* EVP_CIPHER_CTX *: AES-CBC decrypt (scp_aes_init_dec only) */
-    uint8_t k1[SCP_AES_BLOCK], k2[SCP_AES_BLOCK]; /* CMAC subkeys */
+    /* CMAC: L = AES(key, 0) and the subkeys K1, K2 made from it */
+    uint8_t l[SCP_AES_BLOCK], k1[SCP_AES_BLOCK], k2[SCP_AES_BLOCK];
     uint8_t key_len;
     uint8_t fast; /* AES-NI round keys below are in use */
     uint8_t nr;

@@ -131,9 +131,9 @@ SCP_AESNI static inline __m128i next4(__m128i k, __m128i t)
 #define K128(i, rcon) rk[i] = next4(rk[i - 1], SUB_ROT(rk[i - 1], rcon))
 
 /* FIPS 197 5.2 for Nk = 4, one round key per step. */
-SCP_AESNI static void expand128(__m128i *rk, const uint8_t *key)
+SCP_AESNI static inline __attribute__((always_inline)) void expand128(__m128i *rk, __m128i key)
 {
-    rk[0] = LD(key);
+    rk[0] = key;
     K128(1, 0x01); K128(2, 0x02); K128(3, 0x04); K128(4, 0x08); K128(5, 0x10);
     K128(6, 0x20); K128(7, 0x40); K128(8, 0x80); K128(9, 0x1b); K128(10, 0x36);
 }
@@ -143,13 +143,24 @@ SCP_AESNI static void expand128(__m128i *rk, const uint8_t *key)
 #define K256(i, rcon) rk[i] = next4(rk[i - 2], SUB_ROT(rk[i - 1], rcon))
 #define K256B(i) rk[i] = next4(rk[i - 2], SUB(rk[i - 1]))
 
-SCP_AESNI static void expand256(__m128i *rk, const uint8_t *key)
+SCP_AESNI static inline __attribute__((always_inline)) void expand256(__m128i *rk, __m128i k0,
+                                                                    __m128i k1)
 {
-    rk[0] = LD(key);
-    rk[1] = LD(key + 16);
+    rk[0] = k0;
+    rk[1] = k1;
     K256(2, 0x01); K256B(3); K256(4, 0x02); K256B(5); K256(6, 0x04); K256B(7);
     K256(8, 0x08); K256B(9); K256(10, 0x10); K256B(11); K256(12, 0x20); K256B(13);
     K256(14, 0x40);
+}
+
+SCP_AESNI static void expand_enc(scp_aes *a, const uint8_t *key, size_t key_len)
+{
+    if (key_len == 16)
+        expand128((__m128i *)(void *)a->rk, LD(key));
+    else if (key_len == 32)
+        expand256((__m128i *)(void *)a->rk, LD(key), LD(key + 16));
+    else
+        expand_words(a, key, key_len);
 }
 
 /* Equivalent inverse cipher (FIPS 197 5.3.5): reversed, InvMixColumns. */
@@ -170,12 +181,7 @@ int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
     if (key_len != 16 && key_len != 24 && key_len != 32)
         return SCP_E_ARG;
     a->nr = (uint8_t)(key_len / 4 + 6);
-    if (key_len == 16)
-        expand128((__m128i *)(void *)a->rk, key);
-    else if (key_len == 32)
-        expand256((__m128i *)(void *)a->rk, key);
-    else
-        expand_words(a, key, key_len);
+    expand_enc(a, key, key_len);
     if (dec)
         expand_dec(a);
     scrub_xmm(); /* the key and its schedule stay only in *a */
@@ -282,11 +288,12 @@ SCP_AESNI void scp_aesni_cbcmac(const scp_aes *a, uint8_t x[16], const uint8_t *
 
 /* RFC 4493 2.4 in registers: all but the last block straight, then the
  * last one padded (80 00..) with K2, or whole with K1. */
-SCP_AESNI void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, uint8_t mac[16])
+SCP_AESNI void scp_aesni_cmac(const scp_aes *a, const uint8_t *x0, const uint8_t *p, size_t len,
+                              uint8_t mac[16])
 {
     _Alignas(16) uint8_t last[16] = { 0 };
     size_t full = len == 0 ? 0 : (len - 1) / 16, rem = len - full * 16;
-    __m128i v = _mm_setzero_si128();
+    __m128i v = x0 != NULL ? LD(x0) : _mm_setzero_si128();
 
     for (size_t i = 0; i < full; i++)
         v = enc1(RK(a), a->nr, _mm_xor_si128(v, LD(p + 16 * i)));
@@ -414,40 +421,36 @@ SCP_AESNI void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const ui
     ST(tag, enc1(mk, km->nr, x));
 }
 
-/* ---- GPC Amd D 6.2.1: three session keys in one batch ----
+/* ---- GPC Amd D 6.2.1-6.2.2: one side's handshake crypto in one batch ----
  *
- * The three KDFs (and their key schedules) are independent, so they run in
- * lockstep, each step over all three: the latency of one AES chain is paid
- * once, not three times. Chain j uses static key j (which may repeat). */
-#define NK 3
-#define EACH _Pragma("GCC unroll 6") for
+ * A handshake is a chain of dependent steps (static key, KDF, session key,
+ * cryptogram), but most AES blocks in it do not wait for each other. Here
+ * every block runs beside every other one that is ready, in five waves:
+ *   1. the static Key-ENC and Key-MAC schedules, with AES(k, 0) under each
+ *      (the CMAC subkeys) and every KDF's first block under them: the first
+ *      block is the label (11 x 00 | constant | 00 | L | i), which holds no
+ *      challenge, so it needs nothing but the key;
+ *   2. the card challenge's remaining blocks (card, pseudo-random only);
+ *   3. the last blocks of the three session-key KDFs (of six for AES-256);
+ *   4. the three session schedules, with AES(k, 0) under each and the
+ *      cryptograms' label blocks under S-MAC;
+ *   5. the last blocks of the two cryptograms.
+ * The SCP03 context (host challenge | card challenge) is 16 or 32 bytes, so
+ * those KDF inputs end on a block boundary and take K1. Only the AES round
+ * count (public) is a compile-time choice: one body, two instances. */
+#define ALL _Pragma("GCC unroll 16") for
 
-static const uint8_t rcons[10] = { 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x1b, 0x36 };
-
-/* FIPS 197 5.2 for three keys at once (Nk = 4 or 8); k[j][0..1] hold the
- * keys. rk[j] receives nr + 1 round keys. */
+/* n blocks, block c under schedule k[c], round by round in lockstep. */
 SCP_AESNI static inline __attribute__((always_inline)) void
-expand3(__m128i *const rk[NK], const __m128i k[NK][2], int k256)
+enc_n(int n, int nr, const __m128i *const k[], __m128i x[])
 {
-    __m128i a[NK], b[NK];
-    EACH (int j = 0; j < NK; j++)
-        rk[j][0] = a[j] = k[j][0];
-    if (!k256) {
-        for (int i = 1; i <= 10; i++)
-            EACH (int j = 0; j < NK; j++)
-                rk[j][i] = a[j] = next4(a[j], SUB_ROT(a[j], rcons[i - 1]));
-        return;
-    }
-    EACH (int j = 0; j < NK; j++)
-        rk[j][1] = b[j] = k[j][1];
-    for (int i = 2; i <= 14; i += 2) {
-        EACH (int j = 0; j < NK; j++)
-            rk[j][i] = a[j] = next4(a[j], SUB_ROT(b[j], rcons[i / 2 - 1]));
-        if (i == 14)
-            break;
-        EACH (int j = 0; j < NK; j++)
-            rk[j][i + 1] = b[j] = next4(b[j], SUB(a[j]));
-    }
+    ALL (int c = 0; c < n; c++)
+        x[c] = _mm_xor_si128(x[c], k[c][0]);
+    ALL (int r = 1; r < nr; r++)
+        ALL (int c = 0; c < n; c++)
+            x[c] = _mm_aesenc_si128(x[c], k[c][r]);
+    ALL (int c = 0; c < n; c++)
+        x[c] = _mm_aesenclast_si128(x[c], k[c][nr]);
 }
 
 /* RFC 4493 2.3 doubling in registers: the block as a big-endian 128-bit
@@ -462,153 +465,169 @@ SCP_AESNI static inline __m128i dbl(__m128i l)
     return _mm_shuffle_epi8(_mm_xor_si128(v, red), rev);
 }
 
-/* nc (3 or 6) CMAC chains in lockstep over m blocks: first[c] is chain
- * c's first block, the m - 1 blocks after it (tail, already padded) are
- * shared; the last block takes sub[c] (K1 or K2 of chain c's key). */
-SCP_AESNI static inline __attribute__((always_inline)) void
-cmac_lockstep(int nc, const __m128i *const key[], int nr, const __m128i first[],
-              const __m128i *tail, int m, const __m128i sub[], __m128i x[])
+/* GPC Amd D 4.1.5: the KDF's first block, 11 x 00 | constant | 00 |
+ * L (bits, big-endian) | i. */
+SCP_AESNI static inline __m128i kdf_label(uint8_t cst, unsigned bits, int i)
 {
-    EACH (int c = 0; c < nc; c++)
-        x[c] = m == 1 ? _mm_xor_si128(first[c], sub[c]) : first[c];
-    for (int b = 0; b < m; b++) {
-        if (b > 0)
-            EACH (int c = 0; c < nc; c++)
-                x[c] = _mm_xor_si128(x[c], b == m - 1 ? _mm_xor_si128(tail[b - 1], sub[c])
-                                                      : tail[b - 1]);
-        EACH (int c = 0; c < nc; c++)
-            x[c] = _mm_xor_si128(x[c], key[c][0]);
-        for (int r = 1; r < nr; r++)
-            EACH (int c = 0; c < nc; c++)
-                x[c] = _mm_aesenc_si128(x[c], key[c][r]);
-        EACH (int c = 0; c < nc; c++)
-            x[c] = _mm_aesenclast_si128(x[c], key[c][nr]);
-    }
+    return _mm_set_epi8((char)i, (char)bits, (char)(bits >> 8), 0, (char)cst, 0, 0, 0, 0, 0, 0,
+                        0, 0, 0, 0, 0);
 }
 
-/* Subkey L = AES(k, 0) for three keys at once. */
-SCP_AESNI static inline __attribute__((always_inline)) void
-zero_blocks(__m128i *const rk[NK], int nr, __m128i l[NK])
+SCP_AESNI static inline __attribute__((always_inline)) void expand_key(__m128i *rk, __m128i k0,
+                                                                     __m128i k1, int k256)
 {
-    EACH (int j = 0; j < NK; j++)
-        l[j] = rk[j][0];
-    for (int r = 1; r < nr; r++)
-        EACH (int j = 0; j < NK; j++)
-            l[j] = _mm_aesenc_si128(l[j], rk[j][r]);
-    EACH (int j = 0; j < NK; j++)
-        l[j] = _mm_aesenclast_si128(l[j], rk[j][nr]);
-}
-
-SCP_AESNI __attribute__((noinline)) static void kdf3_run(const uint8_t *const key[NK], int k256,
-                                                         const uint8_t cst[NK],
-                               const uint8_t *ctx, size_t ctx_len, scp_aes *const out[NK])
-{
-    _Alignas(16) uint8_t lab[16] = { 0 }, tl[32] = { 0 };
-    __m128i st[NK][15], *srk[NK] = { st[0], st[1], st[2] }, *ork[NK];
-    __m128i k[NK][2], l[NK], sub[2 * NK], first[2 * NK], x[2 * NK], tail[2];
-    const __m128i *ck[2 * NK];
-    int nr = k256 ? 14 : 10, nb = k256 ? 2 : 1;
-    size_t len = 16 + ctx_len, m = (len + 15) / 16;
-
-    /* GPC Amd D 4.1.5 input: label 11 x 00 | constant, 00, L (bits), i;
-     * then the context, padded (80 00..) if it does not end a block.
-     * Done first: no library call once key material is in registers. */
-    lab[13] = (uint8_t)((nb * 128) >> 8), lab[14] = (uint8_t)(nb * 128);
-    memcpy(tl, ctx, ctx_len);
-    if (len % 16 != 0)
-        tl[ctx_len] = 0x80;
-    /* static keys, their schedules and subkeys */
-    EACH (int j = 0; j < NK; j++) {
-        k[j][0] = LD(key[j]);
-        k[j][1] = k256 ? LD(key[j] + 16) : _mm_setzero_si128();
-    }
-    expand3(srk, (const __m128i(*)[2])k, k256);
-    zero_blocks(srk, nr, l);
-    tail[0] = LD(tl), tail[1] = LD(tl + 16);
-    for (int c = 0; c < NK * nb; c++) {
-        int j = c % NK;
-        lab[11] = cst[j], lab[15] = (uint8_t)(1 + c / NK);
-        first[c] = LD(lab);
-        ck[c] = srk[j];
-        sub[c] = dbl(l[j]);
-        if (len % 16 != 0)
-            sub[c] = dbl(sub[c]);
-    }
-    if (nb == 1)
-        cmac_lockstep(NK, ck, nr, first, tail, (int)m, sub, x);
+    if (k256)
+        expand256(rk, k0, k1);
     else
-        cmac_lockstep(2 * NK, ck, nr, first, tail, (int)m, sub, x);
-    /* the session keys, their schedules and subkeys */
-    EACH (int j = 0; j < NK; j++) {
-        k[j][0] = x[j];
-        k[j][1] = k256 ? x[j + NK] : _mm_setzero_si128(); /* AES-256: block 2 */
-        ork[j] = (__m128i *)(void *)out[j]->rk;
+        expand128(rk, k0);
+}
+
+/* What leaves the batch through the caller's frame (wiped there). */
+typedef struct hs_out {
+    __m128i chal, cc, hc;
+} hs_out;
+
+SCP_AESNI static inline __attribute__((always_inline)) void hs_run(const scp03_hs_keys *h,
+                                                                 int k256, hs_out *o)
+{
+    static const uint8_t dd[3] = { SCP03_DDC_S_ENC, SCP03_DDC_S_MAC, SCP03_DDC_S_RMAC };
+    const int nr = k256 ? 14 : 10, nb = k256 ? 2 : 1, nx = 3 + 3 * nb;
+    const size_t cl = h->chal_len, ccl = h->chal_ctx != NULL ? h->chal_ctx_len : 0;
+    const unsigned bits = (unsigned)cl * 8;
+    scp_aes *const out[3] = { h->s_enc, h->s_mac, h->s_rmac };
+    _Alignas(16) uint8_t in[3][16] = { { 0 } }; /* host challenge, card challenge, pad */
+    __m128i sk[2][15], x[9], t0, t1, host, card, sub[2], l[3];
+    const __m128i *kk[9];
+    const __m128i zero = _mm_setzero_si128();
+
+    /* the public inputs laid out first: no library call once key
+     * material is in registers */
+    memcpy(in[0], h->host_chal, cl);
+    if (h->chal_ctx == NULL)
+        memcpy(in[1], h->card_chal, cl);
+    else
+        memcpy(in[1], h->chal_ctx, ccl < 16 ? ccl : 16);
+    if (ccl > 16)
+        memcpy(in[2], h->chal_ctx + 16, ccl - 16);
+    if (ccl % 16 != 0)
+        in[1 + ccl / 16][ccl % 16] = 0x80;
+    host = LD(in[0]);
+
+    /* 1: static schedules, subkey blocks, first blocks */
+    expand_key(sk[0], LD(h->enc), k256 ? LD(h->enc + 16) : zero, k256);
+    expand_key(sk[1], LD(h->mac), k256 ? LD(h->mac + 16) : zero, k256);
+    x[0] = x[1] = zero, kk[0] = sk[0], kk[1] = sk[1];
+    ALL (int c = 0; c < 3 * nb; c++) {
+        x[2 + c] = kdf_label(dd[c % 3], 128u * (unsigned)nb, 1 + c / 3);
+        kk[2 + c] = sk[c % 3 == 0 ? 0 : 1];
     }
-    expand3(ork, (const __m128i(*)[2])k, k256);
-    zero_blocks(ork, nr, l);
-    EACH (int j = 0; j < NK; j++) {
-        __m128i k1 = dbl(l[j]);
-        ST(out[j]->k1, k1);
-        ST(out[j]->k2, dbl(k1));
+    x[nx - 1] = kdf_label(SCP03_DDC_CARD_CHALLENGE, bits, 1), kk[nx - 1] = sk[0];
+    enc_n(nx, nr, kk, x);
+    sub[0] = dbl(x[0]), sub[1] = dbl(x[1]); /* K1 of Key-ENC, Key-MAC */
+
+    /* 2: GPC Amd D 6.2.2.1, challenge = KDF(Key-ENC, 02, counter | AID) */
+    o->chal = zero;
+    if (h->chal_ctx == NULL) {
+        card = LD(in[1]);
+    } else {
+        __m128i c = x[nx - 1];
+        size_t m = (ccl + 15) / 16;
+        for (size_t b = 0; b < m; b++) {
+            c = _mm_xor_si128(c, LD(in[1 + b]));
+            if (b == m - 1) /* K2 unless the input ends a block */
+                c = _mm_xor_si128(c, ccl % 16 != 0 ? dbl(sub[0]) : sub[0]);
+            enc_n(1, nr, kk, &c);
+        }
+        card = c; /* the challenge: the output's first cl bytes */
+        o->chal = c;
     }
+    /* context = host challenge | card challenge */
+    t0 = cl == 16 ? host : _mm_unpacklo_epi64(host, card);
+    t1 = card;
+
+    /* 3: the session-key KDFs' last blocks (K1: the input ends a block) */
+    ALL (int c = 0; c < 3 * nb; c++) {
+        x[c] = _mm_xor_si128(x[2 + c], t0);
+        kk[c] = sk[c % 3 == 0 ? 0 : 1];
+    }
+    if (cl == 16) {
+        enc_n(3 * nb, nr, kk, x);
+        ALL (int c = 0; c < 3 * nb; c++)
+            x[c] = _mm_xor_si128(x[c], t1);
+    }
+    ALL (int c = 0; c < 3 * nb; c++)
+        x[c] = _mm_xor_si128(x[c], sub[c % 3 == 0 ? 0 : 1]);
+    enc_n(3 * nb, nr, kk, x);
+
+    /* 4: session schedules (S-ENC, S-MAC, S-RMAC), subkey blocks, the
+     * cryptograms' first blocks under S-MAC */
+    ALL (int j = 0; j < 3; j++) {
+        __m128i *rk = (__m128i *)(void *)out[j]->rk;
+        expand_key(rk, x[j], k256 ? x[j + 3] : zero, k256);
+        kk[j] = rk, l[j] = zero;
+    }
+    x[0] = x[1] = zero, x[2] = zero;
+    x[3] = kdf_label(SCP03_DDC_CARD_CRYPTOGRAM, bits, 1), kk[3] = kk[1];
+    x[4] = kdf_label(SCP03_DDC_HOST_CRYPTOGRAM, bits, 1), kk[4] = kk[1];
+    enc_n(5, nr, kk, x);
+    ALL (int j = 0; j < 3; j++) {
+        ST(out[j]->l, x[j]);
+        l[j] = dbl(x[j]);
+        ST(out[j]->k1, l[j]);
+        ST(out[j]->k2, dbl(l[j]));
+    }
+
+    /* 5: the cryptograms' last blocks (same context, K1 of S-MAC) */
+    ALL (int c = 0; c < 2; c++) {
+        x[c] = _mm_xor_si128(x[3 + c], t0);
+        kk[c] = kk[1];
+    }
+    if (cl == 16) {
+        enc_n(2, nr, kk, x);
+        x[0] = _mm_xor_si128(x[0], t1), x[1] = _mm_xor_si128(x[1], t1);
+    }
+    x[0] = _mm_xor_si128(x[0], l[1]), x[1] = _mm_xor_si128(x[1], l[1]);
+    enc_n(2, nr, kk, x);
+    o->cc = x[0], o->hc = x[1];
     scrub_xmm();
-    scp_wipe(st, sizeof(st)), scp_wipe(k, sizeof(k)), scp_wipe(l, sizeof(l));
-    scp_wipe(sub, sizeof(sub)), scp_wipe(x, sizeof(x));
+    scp_wipe(sk, sizeof(sk)), scp_wipe(x, sizeof(x)), scp_wipe(sub, sizeof(sub));
+    scp_wipe(l, sizeof(l));
 }
 
-/* ---- GPC Amd D 6.2.2.2-6.2.2.3: two one-block KDFs under one key ----
- *
- * The card and host cryptograms differ only in the label's constant, so
- * their CMAC chains share every block after the first and run in lockstep. */
-SCP_AESNI __attribute__((noinline)) static void kdf2_run(const scp_aes *a, const uint8_t cst[2],
-                                                         const uint8_t *ctx, size_t ctx_len,
-                                                         size_t out_len, uint8_t *out0,
-                                                         uint8_t *out1)
+SCP_AESNI __attribute__((noinline)) static void hs_run128(const scp03_hs_keys *h, hs_out *o)
 {
-    _Alignas(16) uint8_t lab[16] = { 0 }, tl[32] = { 0 }, o[2][16];
-    const __m128i *ck[2] = { RK(a), RK(a) };
-    __m128i first[2], sub[2], x[2], tail[2];
-    size_t len = 16 + ctx_len, m = (len + 15) / 16;
-
-    /* GPC Amd D 4.1.5 input: label 11 x 00 | constant, 00, L (bits), 01 */
-    lab[13] = (uint8_t)((out_len * 8) >> 8), lab[14] = (uint8_t)(out_len * 8), lab[15] = 1;
-    memcpy(tl, ctx, ctx_len);
-    if (len % 16 != 0)
-        tl[ctx_len] = 0x80;
-    tail[0] = LD(tl), tail[1] = LD(tl + 16);
-    for (int c = 0; c < 2; c++) {
-        lab[11] = cst[c];
-        first[c] = LD(lab);
-        sub[c] = LD(len % 16 != 0 ? a->k2 : a->k1);
-    }
-    cmac_lockstep(2, ck, a->nr, first, tail, (int)m, sub, x);
-    ST(o[0], x[0]), ST(o[1], x[1]);
-    scrub_xmm();
-    memcpy(out0, o[0], out_len);
-    memcpy(out1, o[1], out_len);
-    scp_wipe(o, sizeof(o)), scp_wipe(x, sizeof(x)), scp_wipe(sub, sizeof(sub));
+    hs_run(h, 0, o);
 }
 
-int scp_aesni_kdf_gp2(const scp_aes *a, const uint8_t cst[2], const uint8_t *ctx,
-                      size_t ctx_len, uint8_t *out0, uint8_t *out1, size_t out_len)
+SCP_AESNI __attribute__((noinline)) static void hs_run256(const scp03_hs_keys *h, hs_out *o)
 {
-    if (!a->fast || ctx_len > 32 || out_len == 0 || out_len > 16)
+    hs_run(h, 1, o);
+}
+
+int scp_aesni_scp03_keys(const scp03_hs_keys *h)
+{
+    _Alignas(16) uint8_t b[3][16];
+    hs_out o;
+
+    if (!aesni_usable() || (h->key_len != 16 && h->key_len != 32) ||
+        (h->chal_len != 8 && h->chal_len != 16) || h->chal_ctx_len > 32)
         return SCP_E_UNSUPPORTED;
-    kdf2_run(a, cst, ctx, ctx_len, out_len, out0, out1);
-    scrub_stack(512);
-    return SCP_OK;
-}
-
-int scp_aesni_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
-                           const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3])
-{
-    if (!aesni_usable() || (key_len != 16 && key_len != 32) || ctx_len > 32)
-        return SCP_E_UNSUPPORTED;
-    kdf3_run(key, key_len == 32, cst, ctx, ctx_len, out);
+    if (h->key_len == 16)
+        hs_run128(h, &o);
+    else
+        hs_run256(h, &o);
     scrub_stack(2048);
-    for (int j = 0; j < NK; j++)
-        out[j]->nr = (uint8_t)(key_len / 4 + 6);
-    expand_dec(out[0]);
+    ST(b[0], o.chal), ST(b[1], o.cc), ST(b[2], o.hc);
+    if (h->chal_ctx != NULL)
+        memcpy(h->card_chal, b[0], h->chal_len);
+    memcpy(h->card_cryptogram, b[1], h->chal_len);
+    memcpy(h->host_cryptogram, b[2], h->chal_len);
+    for (int j = 0; j < 3; j++) {
+        scp_aes *a = j == 0 ? h->s_enc : j == 1 ? h->s_mac : h->s_rmac;
+        a->nr = (uint8_t)(h->key_len / 4 + 6);
+    }
+    expand_dec(h->s_enc);
+    scp_wipe(&o, sizeof(o)), scp_wipe(b, sizeof(b));
     return SCP_OK;
 }
 
@@ -640,9 +659,10 @@ void scp_aesni_cbcmac(const scp_aes *a, uint8_t x[16], const uint8_t *p, size_t 
 {
     (void)a, (void)x, (void)p, (void)nblocks;
 }
-void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, uint8_t mac[16])
+void scp_aesni_cmac(const scp_aes *a, const uint8_t *x0, const uint8_t *p, size_t len,
+                    uint8_t mac[16])
 {
-    (void)a, (void)p, (void)len, (void)mac;
+    (void)a, (void)x0, (void)p, (void)len, (void)mac;
 }
 void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
                         const uint8_t *iv_pre, const uint8_t *next_in, uint8_t *next_out,
@@ -661,16 +681,9 @@ void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_
     (void)ke, (void)km, (void)icv_in, (void)chain, (void)pre, (void)pre_len, (void)ct;
     (void)len, (void)post, (void)post_len, (void)out, (void)tag;
 }
-int scp_aesni_kdf_gp2(const scp_aes *a, const uint8_t cst[2], const uint8_t *ctx,
-                      size_t ctx_len, uint8_t *out0, uint8_t *out1, size_t out_len)
+int scp_aesni_scp03_keys(const scp03_hs_keys *h)
 {
-    (void)a, (void)cst, (void)ctx, (void)ctx_len, (void)out0, (void)out1, (void)out_len;
-    return SCP_E_UNSUPPORTED;
-}
-int scp_aesni_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
-                           const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3])
-{
-    (void)key, (void)key_len, (void)cst, (void)ctx, (void)ctx_len, (void)out;
+    (void)h;
     return SCP_E_UNSUPPORTED;
 }
 #endif

@@ -66,7 +66,7 @@ static void cmac_double(const uint8_t in[16], uint8_t out[16])
 static int aes_setup(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
 {
     const EVP_CIPHER *ecb = aes_cipher(key_len, 0), *cbc = aes_cipher(key_len, 1);
-    uint8_t l[16] = { 0 };
+    static const uint8_t zero[16];
 
     if (a == NULL)
         return SCP_E_ARG;
@@ -92,10 +92,9 @@ static int aes_setup(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
             return SCP_E_CRYPTO;
         }
     }
-    scp_aes_block(a, l, l);
-    cmac_double(l, a->k1);
+    scp_aes_block(a, zero, a->l);
+    cmac_double(a->l, a->k1);
     cmac_double(a->k1, a->k2);
-    scp_wipe(l, sizeof(l));
     return SCP_OK;
 }
 
@@ -246,7 +245,7 @@ int scp_cmac_final(scp_cmac *c, uint8_t mac[16])
 int scp_cmac_once(const scp_aes *key, const uint8_t *p, size_t len, uint8_t mac[16])
 {
     if (key->fast) {
-        scp_aesni_cmac(key, p, len, mac);
+        scp_aesni_cmac(key, NULL, p, len, mac);
         return SCP_OK;
     }
     uint8_t x[16] = { 0 }, last[16] = { 0 };
@@ -266,6 +265,21 @@ int scp_cmac_once(const scp_aes *key, const uint8_t *p, size_t len, uint8_t mac[
     scp_wipe(last, sizeof(last));
     scp_wipe(x, sizeof(x));
     return rc;
+}
+
+int scp_cmac_zero_prefix(const scp_aes *key, const uint8_t *p, size_t len, uint8_t mac[16])
+{
+    static const uint8_t zero[16];
+    scp_cmac c;
+
+    if (key->fast && len > 0) { /* CBC-MAC state after the zero block: L */
+        scp_aesni_cmac(key, key->l, p, len, mac);
+        return SCP_OK;
+    }
+    scp_cmac_init(&c, key);
+    GUARD(scp_cmac_update(&c, zero, sizeof(zero)));
+    GUARD(scp_cmac_update(&c, p, len));
+    return scp_cmac_final(&c, mac);
 }
 
 /* The fast path needs both keys on AES-NI and a message that does not end
@@ -415,59 +429,71 @@ int scp_kdf_gp(const scp_aes *key, uint8_t constant, const uint8_t *context, siz
     return scp_kbkdf_cmac(key, before, sizeof(before), context, context_len, out, out_len);
 }
 
-int scp_kdf_gp2(const scp_aes *key, const uint8_t cst[2], const uint8_t *ctx, size_t ctx_len,
-                uint8_t *out0, uint8_t *out1, size_t out_len)
+/* One KDF after another: the OpenSSL path, and AES-192. */
+static int scp03_keys_each(const scp03_hs_keys *h)
 {
-    ENSURE(key != NULL && cst != NULL && out0 != NULL && out1 != NULL, SCP_E_ARG);
-    ENSURE(ctx != NULL || ctx_len == 0, SCP_E_ARG);
-    if (scp_aesni_kdf_gp2(key, cst, ctx, ctx_len, out0, out1, out_len) == SCP_OK)
-        return SCP_OK;
-    GUARD(scp_kdf_gp(key, cst[0], ctx, ctx_len, out0, out_len));
-    return scp_kdf_gp(key, cst[1], ctx, ctx_len, out1, out_len);
-}
-
-/* One key at a time: the OpenSSL path, and AES-192. */
-static int kdf_keys3_each(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
-                          const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3])
-{
-    uint8_t k[SCP_AES_MAX_KEY];
-    int rc = SCP_OK, n;
+    static const uint8_t cst[3] = { SCP03_DDC_S_ENC, SCP03_DDC_S_MAC, SCP03_DDC_S_RMAC };
+    const uint8_t *key[3] = { h->enc, h->mac, h->mac };
+    scp_aes *const out[3] = { h->s_enc, h->s_mac, h->s_rmac };
+    uint8_t k[SCP_AES_MAX_KEY], ctx[2 * 16];
+    size_t cl = h->chal_len;
+    int rc = SCP_OK, n = 0;
     scp_aes st;
 
-    for (n = 0; n < 3; n++) {
-        rc = scp_aes_init(&st, key[n], key_len);
+    if (h->chal_ctx != NULL) { /* GPC Amd D 6.2.2.1 */
+        GUARD(scp_aes_init(&st, h->enc, h->key_len));
+        rc = scp_kdf_gp(&st, SCP03_DDC_CARD_CHALLENGE, h->chal_ctx, h->chal_ctx_len,
+                        h->card_chal, cl);
+        scp_aes_clear(&st);
+        GUARD(rc);
+    }
+    memcpy(ctx, h->host_chal, cl);
+    memcpy(ctx + cl, h->card_chal, cl);
+    for (n = 0; n < 3; n++) { /* GPC Amd D 6.2.1 */
+        rc = scp_aes_init(&st, key[n], h->key_len);
         if (rc != SCP_OK)
             break;
-        rc = scp_kdf_gp(&st, cst[n], ctx, ctx_len, k, key_len);
+        rc = scp_kdf_gp(&st, cst[n], ctx, 2 * cl, k, h->key_len);
         scp_aes_clear(&st);
         if (rc == SCP_OK)
-            rc = n == 0 ? scp_aes_init_dec(out[n], k, key_len) : scp_aes_init(out[n], k, key_len);
+            rc = n == 0 ? scp_aes_init_dec(out[n], k, h->key_len)
+                        : scp_aes_init(out[n], k, h->key_len);
         if (rc != SCP_OK) /* out[n] holds no key: its init failed or never ran */
             break;
     }
     scp_wipe(k, sizeof(k));
+    if (rc == SCP_OK) /* GPC Amd D 6.2.2.2-6.2.2.3 */
+        rc = scp_kdf_gp(h->s_mac, SCP03_DDC_CARD_CRYPTOGRAM, ctx, 2 * cl, h->card_cryptogram,
+                        cl);
+    if (rc == SCP_OK)
+        rc = scp_kdf_gp(h->s_mac, SCP03_DDC_HOST_CRYPTOGRAM, ctx, 2 * cl, h->host_cryptogram,
+                        cl);
     if (rc != SCP_OK)
         for (int i = 0; i < n; i++)
             scp_aes_clear(out[i]);
     return rc;
 }
 
-int scp_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
-                     const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3])
+int scp_scp03_keys(const scp03_hs_keys *h)
 {
-    ENSURE(key != NULL && cst != NULL && out != NULL && (ctx != NULL || ctx_len == 0),
+    ENSURE(h != NULL && h->enc != NULL && h->mac != NULL && h->host_chal != NULL &&
+               h->card_chal != NULL && h->s_enc != NULL && h->s_mac != NULL &&
+               h->s_rmac != NULL && h->card_cryptogram != NULL && h->host_cryptogram != NULL,
            SCP_E_ARG);
-    ENSURE(aes_cipher(key_len, 0) != NULL, SCP_E_ARG);
-    if (scp_aesni_kdf_gp_keys3(key, key_len, cst, ctx, ctx_len, out) == SCP_OK) {
+    ENSURE(aes_cipher(h->key_len, 0) != NULL, SCP_E_ARG);
+    ENSURE(h->chal_len == 8 || h->chal_len == 16, SCP_E_ARG);
+    ENSURE(h->chal_ctx == NULL || (h->chal_ctx_len >= 1 && h->chal_ctx_len <= 32), SCP_E_ARG);
+    if (scp_aesni_scp03_keys(h) == SCP_OK) {
+        scp_aes *const out[3] = { h->s_enc, h->s_mac, h->s_rmac };
         for (int j = 0; j < 3; j++) {
             out[j]->ecb = out[j]->cbce = out[j]->cbcd = NULL;
-            out[j]->key_len = (uint8_t)key_len;
+            out[j]->key_len = (uint8_t)h->key_len;
             out[j]->fast = 1;
             out[j]->dec = j == 0;
         }
         return SCP_OK;
     }
-    return kdf_keys3_each(key, key_len, cst, ctx, ctx_len, out);
+    return scp03_keys_each(h);
 }
 
 int scp_des3_ecb_encrypt(const uint8_t *key, size_t key_len, const uint8_t *in, size_t len,

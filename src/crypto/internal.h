@@ -16,7 +16,10 @@ int scp_aesni_cbc_encrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t 
 int scp_aesni_cbc_decrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *in,
                           size_t len, uint8_t *out);
 void scp_aesni_cbcmac(const scp_aes *a, uint8_t x[16], const uint8_t *p, size_t nblocks);
-void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, uint8_t mac[16]);
+/* CMAC with the CBC-MAC state started at x0 (NULL: zero); len > 0 when
+ * x0 is not NULL (the message then goes on after a block already done). */
+void scp_aesni_cmac(const scp_aes *a, const uint8_t *x0, const uint8_t *p, size_t len,
+                    uint8_t mac[16]);
 void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
                         const uint8_t *iv_pre, const uint8_t *next_in, uint8_t *next_out,
                         const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
@@ -26,28 +29,49 @@ void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_
                         const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
                         const uint8_t *ct, size_t len, const uint8_t *post, size_t post_len,
                         uint8_t *out, uint8_t tag[16]);
-int scp_aesni_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len, const uint8_t cst[3],
-                           const uint8_t *ctx, size_t ctx_len, scp_aes *const out[3]);
-int scp_aesni_kdf_gp2(const scp_aes *a, const uint8_t cst[2], const uint8_t *ctx,
-                      size_t ctx_len, uint8_t *out0, uint8_t *out1, size_t out_len);
 
-/* Two KDFs under one key, same context (GPC Amd D 6.2.2.2-6.2.2.3: the card
- * and host cryptograms): out0 = scp_kdf_gp(key, cst[0], ctx), out1 with
- * cst[1], out_len bytes each. On the AES-NI path (out_len <= 16, ctx_len <=
- * 32) the two CMAC chains run in lockstep; otherwise one after the other
- * (same bytes either way). */
-SCP_MUST_CHECK int scp_kdf_gp2(const scp_aes *key, const uint8_t cst[2], const uint8_t *ctx,
-                               size_t ctx_len, uint8_t *out0, uint8_t *out1, size_t out_len);
+/* GPC Amd D 4.1.5 data derivation constants. */
+#define SCP03_DDC_CARD_CRYPTOGRAM 0x00
+#define SCP03_DDC_HOST_CRYPTOGRAM 0x01
+#define SCP03_DDC_CARD_CHALLENGE 0x02
+#define SCP03_DDC_S_ENC 0x04
+#define SCP03_DDC_S_MAC 0x06
+#define SCP03_DDC_S_RMAC 0x07
 
-/* GPC Amd D 6.2.1 in one batch: out[j] = scp_kdf_gp(key[j], cst[j], ctx),
- * key_len bytes each, set up as by scp_aes_init (out[0], S-ENC, as by
- * scp_aes_init_dec). key[j] are raw static keys (they may repeat). On the
- * AES-NI path (key_len 16 or 32, ctx_len <= 32) the three KDF chains and
- * the six key schedules run in lockstep; otherwise one after the other
- * (same bytes either way). On failure no out[j] holds a key. */
-SCP_MUST_CHECK int scp_kdf_gp_keys3(const uint8_t *const key[3], size_t key_len,
-                                    const uint8_t cst[3], const uint8_t *ctx, size_t ctx_len,
-                                    scp_aes *const out[3]);
+/* One side's SCP03 handshake crypto (GPC Amd D 6.2.1-6.2.2), all in one
+ * call:
+ *   card_chal = KDF(Key-ENC, 02, chal_ctx), when chal_ctx is not NULL (the
+ *     pseudo-random card challenge: counter | AID, 1..32 bytes); otherwise
+ *     card_chal is read;
+ *   s_enc (with its decryption side), s_mac, s_rmac = KDF(Key-ENC, 04),
+ *     KDF(Key-MAC, 06), KDF(Key-MAC, 07), key_len bytes each, set up as by
+ *     scp_aes_init / scp_aes_init_dec;
+ *   card_cryptogram, host_cryptogram = KDF(S-MAC, 00), KDF(S-MAC, 01),
+ *     chal_len bytes each;
+ * every KDF over the context host_chal | card_chal (chal_len 8 or 16). On
+ * the AES-NI path (key_len 16 or 32) the independent AES blocks of all of
+ * it run side by side (src/crypto/aesni.c); otherwise one KDF after the
+ * other, the same bytes either way. On failure no session key is set. */
+typedef struct scp03_hs_keys {
+    const uint8_t *enc, *mac; /* static keys */
+    size_t key_len;
+    const uint8_t *chal_ctx;
+    size_t chal_ctx_len;
+    const uint8_t *host_chal;
+    uint8_t *card_chal;
+    size_t chal_len;
+    scp_aes *s_enc, *s_mac, *s_rmac;
+    uint8_t *card_cryptogram, *host_cryptogram;
+} scp03_hs_keys;
+
+SCP_MUST_CHECK int scp_scp03_keys(const scp03_hs_keys *h);
+int scp_aesni_scp03_keys(const scp03_hs_keys *h);
+
+/* RFC 4493 over 16 zero bytes | p: the EXTERNAL AUTHENTICATE C-MAC (GPC
+ * Amd D 6.2.3, a zero chaining value). The zero block's AES is the CMAC
+ * subkeys' L, already known, so the AES-NI path starts one block in. */
+SCP_MUST_CHECK int scp_cmac_zero_prefix(const scp_aes *key, const uint8_t *p, size_t len,
+                                        uint8_t mac[16]);
 
 /* SCP03 secure messaging in one pass (GPC Amd D 6.2.4-6.2.7): the CBC and
  * CMAC chains run interleaved on the AES-NI path, one after the other on

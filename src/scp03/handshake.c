@@ -8,14 +8,6 @@
 #include "scp03/internal.h"
 #include "crypto/internal.h"
 
-/* GPC Amd D 4.1.5 data derivation constants */
-#define DDC_CARD_CRYPTOGRAM 0x00
-#define DDC_HOST_CRYPTOGRAM 0x01
-#define DDC_CARD_CHALLENGE 0x02
-#define DDC_S_ENC 0x04
-#define DDC_S_MAC 0x06
-#define DDC_S_RMAC 0x07
-
 int scp03_level_valid(uint8_t level)
 {
     return level == 0x00 || level == 0x01 || level == 0x03 || level == 0x11 ||
@@ -56,34 +48,19 @@ void scp03_end(scp03_session *s)
     scp_wipe(&s->dead_rc, sizeof(*s) - offsetof(scp03_session, dead_rc));
 }
 
-static size_t context(const scp03_session *s, uint8_t ctx[2 * SCP03_CHAL_MAX])
+/* GPC Amd D 6.2.1-6.2.2: the session keys, the card cryptogram into cc
+ * and the host cryptogram (kept for EXTERNAL AUTHENTICATE), in one batch;
+ * with chal_ctx (counter | AID), the card challenge too (6.2.2.1). */
+static int session_crypto(scp03_session *s, const uint8_t *enc, const uint8_t *mac,
+                          const uint8_t *chal_ctx, size_t chal_ctx_len, uint8_t *cc)
 {
-    memcpy(ctx, s->host_chal, s->chal_len);
-    memcpy(ctx + s->chal_len, s->card_chal, s->chal_len);
-    return 2u * s->chal_len;
-}
-
-/* GPC Amd D 6.2.1: S-ENC from Key-ENC; S-MAC and S-RMAC from Key-MAC (the
- * three KDFs in one batch). */
-static int derive_session_keys(scp03_session *s, const uint8_t *enc, const uint8_t *mac)
-{
-    static const uint8_t cst[3] = { DDC_S_ENC, DDC_S_MAC, DDC_S_RMAC };
-    const uint8_t *key[3] = { enc, mac, mac };
-    scp_aes *const out[3] = { &s->s_enc, &s->s_mac, &s->s_rmac };
-    uint8_t ctx[2 * SCP03_CHAL_MAX];
-    size_t cl = context(s, ctx);
-
-    return scp_kdf_gp_keys3(key, s->key_len, cst, ctx, cl, out);
-}
-
-/* GPC Amd D 6.2.2.2 / 6.2.2.3: the card (00) cryptogram into cc, and the
- * host (01) cryptogram, kept for EXTERNAL AUTHENTICATE, in one batch. */
-static int cryptograms(scp03_session *s, uint8_t cc[SCP03_CHAL_MAX])
-{
-    static const uint8_t cst[2] = { DDC_CARD_CRYPTOGRAM, DDC_HOST_CRYPTOGRAM };
-    uint8_t ctx[2 * SCP03_CHAL_MAX];
-    size_t cl = context(s, ctx);
-    return scp_kdf_gp2(&s->s_mac, cst, ctx, cl, cc, s->host_cryptogram, s->chal_len);
+    scp03_hs_keys h = { 0 };
+    h.enc = enc, h.mac = mac, h.key_len = s->key_len;
+    h.chal_ctx = chal_ctx, h.chal_ctx_len = chal_ctx_len;
+    h.host_chal = s->host_chal, h.card_chal = s->card_chal, h.chal_len = s->chal_len;
+    h.s_enc = &s->s_enc, h.s_mac = &s->s_mac, h.s_rmac = &s->s_rmac;
+    h.card_cryptogram = cc, h.host_cryptogram = s->host_cryptogram;
+    return scp_scp03_keys(&h);
 }
 
 int scp03_iu_resp_parse(const uint8_t *p, size_t len, scp03_iu_resp *o)
@@ -178,10 +155,9 @@ int scp03_host_iu_response(scp03_session *s, const uint8_t *resp, size_t len)
     memcpy(s->card_chal, ir.card_chal, s->chal_len);
     memcpy(s->seq, ir.seq, SCP03_SEQ_LEN);
     s->has_seq = ir.has_seq;
-    GUARD_GOTO(derive_session_keys(s, s->static_enc, s->static_mac), fail);
+    GUARD_GOTO(session_crypto(s, s->static_enc, s->static_mac, NULL, 0, cc), fail);
     scp_wipe(s->static_enc, sizeof(s->static_enc));
     scp_wipe(s->static_mac, sizeof(s->static_mac));
-    GUARD_GOTO(cryptograms(s, cc), fail);
     rc = SCP_E_CRYPTOGRAM;
     if (!scp_ct_eq(cc, ir.card_cryptogram, s->chal_len))
         goto fail;
@@ -196,7 +172,7 @@ fail:
 int scp03_host_external_authenticate(scp03_session *s, uint8_t level, uint8_t *out,
                                      size_t out_size, size_t *out_len)
 {
-    uint8_t hdr[5], mac[16], msg[16 + 5 + SCP03_CHAL_MAX];
+    uint8_t hdr[5], mac[16], msg[5 + SCP03_CHAL_MAX];
     scp_wr w;
     int rc;
 
@@ -209,10 +185,9 @@ int scp03_host_external_authenticate(scp03_session *s, uint8_t level, uint8_t *o
      * C-MAC over a zero chaining value */
     hdr[0] = 0x84, hdr[1] = 0x82, hdr[2] = level, hdr[3] = 0x00;
     hdr[4] = (uint8_t)(2u * s->chal_len);
-    memset(msg, 0, 16);
-    memcpy(msg + 16, hdr, sizeof(hdr));
-    memcpy(msg + 16 + sizeof(hdr), s->host_cryptogram, s->chal_len);
-    GUARD_GOTO(scp_cmac_once(&s->s_mac, msg, 16 + sizeof(hdr) + s->chal_len, mac), fail);
+    memcpy(msg, hdr, sizeof(hdr));
+    memcpy(msg + sizeof(hdr), s->host_cryptogram, s->chal_len);
+    GUARD_GOTO(scp_cmac_zero_prefix(&s->s_mac, msg, sizeof(hdr) + s->chal_len, mac), fail);
     scp_wr_init(&w, out, out_size);
     scp_wr_bytes(&w, hdr, sizeof(hdr));
     scp_wr_bytes(&w, s->host_cryptogram, s->chal_len);
@@ -246,7 +221,8 @@ int scp03_card_initialize_update(scp03_session *s, const scp03_card_params *prm,
                                  size_t chal_len, uint8_t *out, size_t out_size,
                                  size_t *out_len)
 {
-    uint8_t cc[SCP03_CHAL_MAX];
+    uint8_t cc[SCP03_CHAL_MAX], ctx[SCP03_SEQ_LEN + SCP03_AID_MAX];
+    size_t chal_ctx_len = 0;
     scp_wr w;
     int rc;
 
@@ -271,24 +247,19 @@ int scp03_card_initialize_update(scp03_session *s, const scp03_card_params *prm,
         memcpy(s->card_chal, prm->fixed_card_chal, chal_len);
     } else if (prm->i & SCP03_I_PSEUDO_RANDOM) {
         /* GPC Amd D 6.2.2.1: challenge = KDF(Key-ENC, 02, counter | AID) */
-        uint8_t ctx[SCP03_SEQ_LEN + SCP03_AID_MAX];
-        scp_aes ke;
         ENSURE(prm->aid != NULL && prm->aid_len >= 5 && prm->aid_len <= SCP03_AID_MAX,
                SCP_E_ARG);
         ENSURE(prm->seq <= 0xFFFFFF, SCP_E_COUNTER);
         memcpy(ctx, s->seq, SCP03_SEQ_LEN);
         memcpy(ctx + SCP03_SEQ_LEN, prm->aid, prm->aid_len);
-        GUARD(scp_aes_init(&ke, keys->enc, keys->key_len));
-        rc = scp_kdf_gp(&ke, DDC_CARD_CHALLENGE, ctx, SCP03_SEQ_LEN + prm->aid_len,
-                        s->card_chal, chal_len);
-        scp_aes_clear(&ke);
-        GUARD_GOTO(rc, fail);
+        chal_ctx_len = SCP03_SEQ_LEN + prm->aid_len;
     } else {
         GUARD_GOTO(scp_random(s->card_chal, chal_len), fail);
     }
-    GUARD_GOTO(derive_session_keys(s, keys->enc, keys->mac), fail);
     /* the host cryptogram too: EXTERNAL AUTHENTICATE only compares it */
-    GUARD_GOTO(cryptograms(s, cc), fail);
+    GUARD_GOTO(session_crypto(s, keys->enc, keys->mac, chal_ctx_len ? ctx : NULL, chal_ctx_len,
+                              cc),
+               fail);
     scp_wr_init(&w, out, out_size);
     scp_wr_bytes(&w, s->kdd, SCP03_KDD_LEN);
     scp_wr_u8(&w, s->kvn);
@@ -309,7 +280,7 @@ fail:
 
 int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, size_t len)
 {
-    uint8_t mac[16], msg[16 + 5 + SCP03_CHAL_MAX];
+    uint8_t mac[16], msg[5 + SCP03_CHAL_MAX];
     scp_apdu a;
     int rc;
 
@@ -329,10 +300,9 @@ int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, siz
         return scp03_fail(s, SCP_E_LEVEL);
     }
     /* C-MAC over a zero chaining value: 84 82 P1 P2 Lc | host cryptogram */
-    memset(msg, 0, 16);
-    memcpy(msg + 16, capdu, 5);
-    memcpy(msg + 16 + 5, a.data, s->chal_len);
-    GUARD_GOTO(scp_cmac_once(&s->s_mac, msg, 16 + 5 + s->chal_len, mac), fail);
+    memcpy(msg, capdu, 5);
+    memcpy(msg + 5, a.data, s->chal_len);
+    GUARD_GOTO(scp_cmac_zero_prefix(&s->s_mac, msg, 5 + s->chal_len, mac), fail);
     rc = SCP_E_MAC;
     if (!scp_ct_eq(mac, a.data + s->chal_len, s->chal_len))
         goto fail;

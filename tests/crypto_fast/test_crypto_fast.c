@@ -170,103 +170,142 @@ static void test_cmac_kdf(void)
     printf("cmac/kdf: %zu random keys and lengths agree\n", n);
 }
 
-/* GPC Amd D 6.2.1 in one batch (crypto/internal.h): the lockstep AES-NI
- * derivation against scp_kdf_gp + scp_aes_init on the OpenSSL path, for
- * random keys (16/24/32; repeated static keys as in SCP03), constants and
- * context lengths 0..40 (the fast path takes 16 and 32 bytes keys and up to
- * 32 bytes of context). Every output key must encrypt, MAC and (S-ENC
- * only) decrypt exactly as the reference key. */
-static void test_kdf_keys3(void)
+/* The reference for one key: scp_kdf_gp on an OpenSSL key. */
+static void ref_kdf(const uint8_t *key, size_t kl, uint8_t cst, const uint8_t *ctx, size_t cl,
+                    uint8_t *out, size_t ol)
 {
-    uint8_t st[3][32], ctx[40], want[32], in[48], o1[48], o2[48];
-    size_t n = 0;
-    for (int rep = 0; rep < 400; rep++) {
-        size_t kl = random_key_len(), cl = test_rand_below(sizeof(ctx) + 1);
-        uint8_t cst[3];
-        const uint8_t *key[3] = { st[0], st[1], rep % 2 ? st[1] : st[2] };
-        scp_aes f[3], r;
-        scp_aes *const out[3] = { &f[0], &f[1], &f[2] };
-        test_rand_bytes(&st[0][0], sizeof(st)), test_rand_bytes(ctx, cl);
-        test_rand_bytes(cst, 3), test_rand_bytes(in, sizeof(in));
-        scp_aes_force_openssl(rep % 7 == 6); /* now and then both on OpenSSL */
-        CHECK_OK(scp_kdf_gp_keys3(key, kl, cst, ctx, cl, out));
-        for (int j = 0; j < 3; j++) {
-            scp_aes k;
-            scp_aes_force_openssl(1);
-            CHECK_OK(scp_aes_init(&k, key[j], kl));
-            CHECK_OK(scp_kdf_gp(&k, cst[j], ctx, cl, want, kl));
-            scp_aes_clear(&k);
-            CHECK_OK(scp_aes_init_dec(&r, want, kl));
-            scp_aes_force_openssl(0);
-            CHECK(f[j].dec == (j == 0) && f[j].key_len == kl);
-            CHECK(memcmp(f[j].k1, r.k1, 16) == 0 && memcmp(f[j].k2, r.k2, 16) == 0);
-            CHECK_OK(scp_aes_cbc_encrypt(&f[j], in, in, sizeof(in), o1));
-            CHECK_OK(scp_aes_cbc_encrypt(&r, in, in, sizeof(in), o2));
-            CHECK_MEM(o1, sizeof(o1), o2, sizeof(o2));
-            CHECK_OK(scp_cmac_once(&f[j], in, cl, o1));
-            CHECK_OK(scp_cmac_once(&r, in, cl, o2));
-            CHECK_MEM(o1, 16, o2, 16);
-            if (j == 0) {
-                CHECK_OK(scp_aes_cbc_decrypt(&f[j], in, in, sizeof(in), o1));
-                CHECK_OK(scp_aes_cbc_decrypt(&r, in, in, sizeof(in), o2));
-                CHECK_MEM(o1, sizeof(o1), o2, sizeof(o2));
-            } else {
-                CHECK_RC(scp_aes_cbc_decrypt(&f[j], in, in, sizeof(in), o1), SCP_E_STATE);
-            }
-            scp_aes_clear(&r);
-        }
-        /* tampered twin: another constant, another S-ENC */
-        for (int j = 0; j < 3; j++)
-            scp_aes_clear(&f[j]);
-        cst[0] ^= 0x01;
-        CHECK_OK(scp_kdf_gp_keys3(key, kl, cst, ctx, cl, out));
-        CHECK(memcmp(f[0].k1, f[1].k1, 16) != 0);
-        for (int j = 0; j < 3; j++)
-            scp_aes_clear(&f[j]);
-        n++;
-    }
+    scp_aes k;
+    scp_aes_force_openssl(1);
+    CHECK_OK(scp_aes_init(&k, key, kl));
+    CHECK_OK(scp_kdf_gp(&k, cst, ctx, cl, out, ol));
+    scp_aes_clear(&k);
     scp_aes_force_openssl(0);
-    CHECK_RC(scp_kdf_gp_keys3((const uint8_t *const[3]){ st[0], st[1], st[1] }, 20,
-                              (const uint8_t[3]){ 4, 6, 7 }, ctx, 16,
-                              (scp_aes *const[3]){ &(scp_aes){ 0 }, &(scp_aes){ 0 },
-                                                   &(scp_aes){ 0 } }),
-             SCP_E_ARG);
-    printf("session keys in one batch: %zu random cases agree\n", n);
 }
 
-/* The card and host cryptograms in one batch (scp_kdf_gp2) against two
- * scp_kdf_gp calls on the OpenSSL path: every key length, context lengths
- * 0..40 and output lengths 1..20 (the fast path takes up to 32 bytes of
- * context and 16 of output). */
-static void test_kdf_gp2(void)
+/* f must behave as r: same L and subkeys, same CBC, CMAC and (dec keys)
+ * decryption; a key without its decryption side refuses to decrypt. */
+static void same_key(const scp_aes *f, const scp_aes *r, int dec)
 {
-    uint8_t key[32], ctx[40], a0[20], a1[20], w0[20], w1[20];
+    uint8_t in[48], o1[48], o2[48];
+    size_t ml = 1 + test_rand_below(sizeof(in));
+    test_rand_bytes(in, sizeof(in));
+    CHECK(f->dec == (dec != 0) && f->key_len == r->key_len);
+    CHECK(memcmp(f->l, r->l, 16) == 0);
+    CHECK(memcmp(f->k1, r->k1, 16) == 0 && memcmp(f->k2, r->k2, 16) == 0);
+    CHECK_OK(scp_aes_cbc_encrypt(f, in, in, sizeof(in), o1));
+    CHECK_OK(scp_aes_cbc_encrypt(r, in, in, sizeof(in), o2));
+    CHECK_MEM(o1, sizeof(o1), o2, sizeof(o2));
+    CHECK_OK(scp_cmac_once(f, in, ml, o1));
+    CHECK_OK(scp_cmac_once(r, in, ml, o2));
+    CHECK_MEM(o1, 16, o2, 16);
+    if (dec) {
+        CHECK_OK(scp_aes_cbc_decrypt(f, in, in, sizeof(in), o1));
+        CHECK_OK(scp_aes_cbc_decrypt(r, in, in, sizeof(in), o2));
+        CHECK_MEM(o1, sizeof(o1), o2, sizeof(o2));
+    } else {
+        CHECK_RC(scp_aes_cbc_decrypt(f, in, in, sizeof(in), o1), SCP_E_STATE);
+    }
+}
+
+/* One side's handshake crypto in one batch (scp_scp03_keys,
+ * crypto/internal.h) against each KDF on its own on the OpenSSL path:
+ * every key length, S8 and S16, a given or a derived card challenge
+ * (counter | AID contexts of 1..32 bytes). The session keys must encrypt,
+ * MAC and (S-ENC only) decrypt as the reference keys; the challenge and
+ * both cryptograms must match. */
+static void test_scp03_keys(void)
+{
+    static const uint8_t dd[3] = { SCP03_DDC_S_ENC, SCP03_DDC_S_MAC, SCP03_DDC_S_RMAC };
+    uint8_t enc[32], mac[32], hc[16], cc[16], cctx[32], ctx[32], want[32];
+    uint8_t c_cc[16], c_hc[16], w_cc[16], w_hc[16], w_chal[16];
+    size_t n = 0;
+    for (int rep = 0; rep < 600; rep++) {
+        size_t kl = random_key_len(), cl = rep % 2 ? 16 : 8;
+        size_t ccl = rep % 3 ? 1 + test_rand_below(sizeof(cctx)) : 0;
+        scp_aes f[3], r[3];
+        scp03_hs_keys h = { 0 };
+        test_rand_bytes(enc, kl), test_rand_bytes(mac, kl), test_rand_bytes(hc, cl);
+        test_rand_bytes(cc, cl), test_rand_bytes(cctx, ccl);
+        if (rep % 5 == 0) /* static keys that repeat, as some key sets do */
+            memcpy(mac, enc, kl);
+        h.enc = enc, h.mac = mac, h.key_len = kl;
+        h.chal_ctx = ccl ? cctx : NULL, h.chal_ctx_len = ccl;
+        h.host_chal = hc, h.card_chal = cc, h.chal_len = cl;
+        h.s_enc = &f[0], h.s_mac = &f[1], h.s_rmac = &f[2];
+        h.card_cryptogram = c_cc, h.host_cryptogram = c_hc;
+        if (ccl)
+            ref_kdf(enc, kl, SCP03_DDC_CARD_CHALLENGE, cctx, ccl, w_chal, cl);
+        scp_aes_force_openssl(rep % 7 == 6); /* now and then both on OpenSSL */
+        CHECK_OK(scp_scp03_keys(&h));
+        scp_aes_force_openssl(0);
+        CHECK(f[0].fast == (have_fast && rep % 7 != 6));
+        if (ccl)
+            CHECK_MEM(cc, cl, w_chal, cl);
+        memcpy(ctx, hc, cl), memcpy(ctx + cl, cc, cl);
+        for (int j = 0; j < 3; j++) {
+            ref_kdf(j == 0 ? enc : mac, kl, dd[j], ctx, 2 * cl, want, kl);
+            scp_aes_force_openssl(1);
+            CHECK_OK(scp_aes_init_dec(&r[j], want, kl));
+            scp_aes_force_openssl(0);
+            same_key(&f[j], &r[j], j == 0);
+        }
+        scp_aes_force_openssl(1);
+        CHECK_OK(scp_kdf_gp(&r[1], SCP03_DDC_CARD_CRYPTOGRAM, ctx, 2 * cl, w_cc, cl));
+        CHECK_OK(scp_kdf_gp(&r[1], SCP03_DDC_HOST_CRYPTOGRAM, ctx, 2 * cl, w_hc, cl));
+        scp_aes_force_openssl(0);
+        CHECK_MEM(c_cc, cl, w_cc, cl);
+        CHECK_MEM(c_hc, cl, w_hc, cl);
+        /* tampered twin: one bit of the host challenge, other session
+         * keys and cryptograms */
+        for (int j = 0; j < 3; j++)
+            scp_aes_clear(&f[j]);
+        hc[test_rand_below(cl)] ^= 0x10;
+        CHECK_OK(scp_scp03_keys(&h));
+        CHECK(memcmp(c_cc, w_cc, cl) != 0 && memcmp(c_hc, w_hc, cl) != 0);
+        for (int j = 0; j < 3; j++) {
+            CHECK(memcmp(f[j].k1, r[j].k1, 16) != 0);
+            scp_aes_clear(&f[j]), scp_aes_clear(&r[j]);
+        }
+        n++;
+    }
+    {
+        scp_aes k[3];
+        uint8_t b[32] = { 0 }, o[16], p[16];
+        scp03_hs_keys h = { b, b, 20, NULL, 0, b, p, 8, &k[0], &k[1], &k[2], o, o };
+        CHECK_RC(scp_scp03_keys(&h), SCP_E_ARG); /* no such AES key length */
+        h.key_len = 16, h.chal_len = 12;
+        CHECK_RC(scp_scp03_keys(&h), SCP_E_ARG); /* S8 or S16 only */
+        h.chal_len = 8, h.chal_ctx = b, h.chal_ctx_len = 33;
+        CHECK_RC(scp_scp03_keys(&h), SCP_E_ARG);
+    }
+    printf("handshake crypto in one batch: %zu random cases agree\n", n);
+}
+
+/* The EXTERNAL AUTHENTICATE C-MAC started from L (scp_cmac_zero_prefix)
+ * against a plain CMAC over 16 zero bytes | p on the OpenSSL path. */
+static void test_cmac_zero_prefix(void)
+{
+    uint8_t key[32], msg[16 + 48] = { 0 }, a[16], w[16];
     size_t n = 0;
     for (int rep = 0; rep < 400; rep++) {
-        size_t kl = random_key_len(), cl = test_rand_below(sizeof(ctx) + 1);
-        size_t ol = 1 + test_rand_below(sizeof(a0));
-        uint8_t cst[2];
+        size_t kl = random_key_len(), len = test_rand_below(49);
         scp_aes f, r;
-        test_rand_bytes(key, kl), test_rand_bytes(ctx, cl), test_rand_bytes(cst, 2);
+        test_rand_bytes(key, kl), test_rand_bytes(msg + 16, len);
         key_pair_mode(&f, &r, key, kl, 0);
-        CHECK_OK(scp_kdf_gp2(&f, cst, ctx, cl, a0, a1, ol));
-        CHECK_OK(scp_kdf_gp(&r, cst[0], ctx, cl, w0, ol));
-        CHECK_OK(scp_kdf_gp(&r, cst[1], ctx, cl, w1, ol));
-        CHECK_MEM(a0, ol, w0, ol);
-        CHECK_MEM(a1, ol, w1, ol);
-        CHECK_OK(scp_kdf_gp2(&r, cst, ctx, cl, a0, a1, ol));
-        CHECK_MEM(a0, ol, w0, ol);
-        CHECK_MEM(a1, ol, w1, ol);
-        /* tampered twin: one context bit, other outputs */
-        if (cl > 0) {
-            ctx[test_rand_below(cl)] ^= 0x04;
-            CHECK_OK(scp_kdf_gp2(&f, cst, ctx, cl, a0, a1, ol));
-            CHECK(memcmp(a0, w0, ol) != 0 || memcmp(a1, w1, ol) != 0 || ol < 4);
+        CHECK_OK(scp_cmac_once(&r, msg, 16 + len, w));
+        CHECK_OK(scp_cmac_zero_prefix(&f, msg + 16, len, a));
+        CHECK_MEM(a, 16, w, 16);
+        CHECK_OK(scp_cmac_zero_prefix(&r, msg + 16, len, a));
+        CHECK_MEM(a, 16, w, 16);
+        if (len > 0) { /* tampered twin */
+            msg[16 + test_rand_below(len)] ^= 0x01;
+            CHECK_OK(scp_cmac_zero_prefix(&f, msg + 16, len, a));
+            CHECK(memcmp(a, w, 16) != 0);
         }
         scp_aes_clear(&f), scp_aes_clear(&r);
         n++;
     }
-    printf("two KDFs in one batch: %zu random cases agree\n", n);
+    printf("CMAC after a zero block: %zu random cases agree\n", n);
 }
 
 /* The one-pass SCP03 primitives (crypto/internal.h): every header and
@@ -492,8 +531,8 @@ int main(int argc, char **argv)
     test_blocks_and_cbc();
     test_dec_misuse();
     test_cmac_kdf();
-    test_kdf_keys3();
-    test_kdf_gp2();
+    test_scp03_keys();
+    test_cmac_zero_prefix();
     test_etm();
     test_sessions(seed);
     return test_done("test_crypto_fast");
