@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "scpkit/rc.h"
 
 #ifdef __cplusplus
@@ -27,12 +28,35 @@ static inline void scp_rd_init(scp_rd *r, const uint8_t *p, size_t len)
 }
 static inline size_t scp_rd_left(const scp_rd *r) { return r->len - r->pos; }
 
-SCP_MUST_CHECK int scp_rd_u8(scp_rd *r, uint8_t *v);
+/* The small readers and writers are inline: an APDU parse is a handful of
+ * them, and a call each cost more than the reads. */
+SCP_MUST_CHECK static inline int scp_rd_u8(scp_rd *r, uint8_t *v)
+{
+    if (scp_rd_left(r) < 1)
+        return SCP_E_TRUNCATED;
+    *v = r->p[r->pos++];
+    return SCP_OK;
+}
 SCP_MUST_CHECK int scp_rd_u16(scp_rd *r, uint16_t *v); /* big-endian */
 SCP_MUST_CHECK int scp_rd_u24(scp_rd *r, uint32_t *v); /* big-endian */
 /* Borrow n bytes of the input (no copy). */
-SCP_MUST_CHECK int scp_rd_ptr(scp_rd *r, size_t n, const uint8_t **out);
-SCP_MUST_CHECK int scp_rd_copy(scp_rd *r, uint8_t *out, size_t n);
+SCP_MUST_CHECK static inline int scp_rd_ptr(scp_rd *r, size_t n, const uint8_t **out)
+{
+    if (scp_rd_left(r) < n)
+        return SCP_E_TRUNCATED;
+    *out = r->p + r->pos;
+    r->pos += n;
+    return SCP_OK;
+}
+SCP_MUST_CHECK static inline int scp_rd_copy(scp_rd *r, uint8_t *out, size_t n)
+{
+    if (scp_rd_left(r) < n)
+        return SCP_E_TRUNCATED;
+    if (n > 0)
+        memcpy(out, r->p + r->pos, n);
+    r->pos += n;
+    return SCP_OK;
+}
 SCP_MUST_CHECK int scp_rd_skip(scp_rd *r, size_t n);
 
 typedef struct scp_wr {
@@ -49,9 +73,30 @@ static inline void scp_wr_init(scp_wr *w, uint8_t *p, size_t cap)
     w->len = 0;
     w->err = SCP_OK;
 }
-void scp_wr_u8(scp_wr *w, uint8_t v);
+/* Room for n more bytes; if not, the sticky error is set. */
+static inline int scp_wr_room(scp_wr *w, size_t n)
+{
+    if (w->err != SCP_OK)
+        return 0;
+    if (w->cap - w->len < n) {
+        w->err = SCP_E_BUFFER_TOO_SMALL;
+        return 0;
+    }
+    return 1;
+}
+static inline void scp_wr_u8(scp_wr *w, uint8_t v)
+{
+    if (scp_wr_room(w, 1))
+        w->p[w->len++] = v;
+}
 void scp_wr_u16(scp_wr *w, uint16_t v);
-void scp_wr_bytes(scp_wr *w, const uint8_t *p, size_t n);
+static inline void scp_wr_bytes(scp_wr *w, const uint8_t *p, size_t n)
+{
+    if (n == 0 || !scp_wr_room(w, n))
+        return;
+    memmove(w->p + w->len, p, n);
+    w->len += n;
+}
 void scp_wr_fill(scp_wr *w, uint8_t v, size_t n);
 /* SCP_OK, or the first error; stores the length written in *out_len. */
 SCP_MUST_CHECK int scp_wr_done(const scp_wr *w, size_t *out_len);

@@ -3,13 +3,6 @@
 #include "scpkit/buf.h"
 #include "core/guard.h"
 
-int scp_rd_u8(scp_rd *r, uint8_t *v)
-{
-    ENSURE(scp_rd_left(r) >= 1, SCP_E_TRUNCATED);
-    *v = r->p[r->pos++];
-    return SCP_OK;
-}
-
 int scp_rd_u16(scp_rd *r, uint16_t *v)
 {
     ENSURE(scp_rd_left(r) >= 2, SCP_E_TRUNCATED);
@@ -26,44 +19,10 @@ int scp_rd_u24(scp_rd *r, uint32_t *v)
     return SCP_OK;
 }
 
-int scp_rd_ptr(scp_rd *r, size_t n, const uint8_t **out)
-{
-    ENSURE(scp_rd_left(r) >= n, SCP_E_TRUNCATED);
-    *out = r->p + r->pos;
-    r->pos += n;
-    return SCP_OK;
-}
-
-int scp_rd_copy(scp_rd *r, uint8_t *out, size_t n)
-{
-    const uint8_t *p;
-    GUARD(scp_rd_ptr(r, n, &p));
-    if (n > 0)
-        memcpy(out, p, n);
-    return SCP_OK;
-}
-
 int scp_rd_skip(scp_rd *r, size_t n)
 {
     const uint8_t *p;
     return scp_rd_ptr(r, n, &p);
-}
-
-static int wr_room(scp_wr *w, size_t n)
-{
-    if (w->err != SCP_OK)
-        return 0;
-    if (w->cap - w->len < n) {
-        w->err = SCP_E_BUFFER_TOO_SMALL;
-        return 0;
-    }
-    return 1;
-}
-
-void scp_wr_u8(scp_wr *w, uint8_t v)
-{
-    if (wr_room(w, 1))
-        w->p[w->len++] = v;
 }
 
 void scp_wr_u16(scp_wr *w, uint16_t v)
@@ -72,17 +31,9 @@ void scp_wr_u16(scp_wr *w, uint16_t v)
     scp_wr_u8(w, (uint8_t)v);
 }
 
-void scp_wr_bytes(scp_wr *w, const uint8_t *p, size_t n)
-{
-    if (n == 0 || !wr_room(w, n))
-        return;
-    memmove(w->p + w->len, p, n);
-    w->len += n;
-}
-
 void scp_wr_fill(scp_wr *w, uint8_t v, size_t n)
 {
-    if (n == 0 || !wr_room(w, n))
+    if (n == 0 || !scp_wr_room(w, n))
         return;
     memset(w->p + w->len, v, n);
     w->len += n;

@@ -116,9 +116,12 @@ void scp_aes_clear(scp_aes *a)
     size_t n;
     if (a == NULL)
         return;
-    EVP_CIPHER_CTX_free(a->ecb); /* frees and cleanses the key schedule */
-    EVP_CIPHER_CTX_free(a->cbce);
-    EVP_CIPHER_CTX_free(a->cbcd);
+    if (a->ecb != NULL || a->cbce != NULL || a->cbcd != NULL) {
+        /* the OpenSSL path: free (and cleanse) its contexts */
+        EVP_CIPHER_CTX_free(a->ecb);
+        EVP_CIPHER_CTX_free(a->cbce);
+        EVP_CIPHER_CTX_free(a->cbcd);
+    }
     n = a->nr == 10 || a->nr == 12 || a->nr == 14 ? (a->nr + 1u) * 16 : sizeof(a->rk);
     scp_wipe(a->rk, n);
     if (a->dec || n == sizeof(a->rk))
