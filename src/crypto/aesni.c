@@ -65,12 +65,15 @@ static inline __attribute__((always_inline)) void scrub_xmm(void)
                            "memory");
 }
 
-/* n: more than the frame of the function it follows (kdf3_run's is about
- * 1.5 KiB with gcc 12 -O2; tests/crypto_fast/test_stack_residue checks). */
+/* n: more than the frame of the function the caller just called (see
+ * HS_FRAME; tests/crypto_fast/test_stack_residue checks). */
 __attribute__((noinline)) static void scrub_stack(size_t n)
 {
     uint8_t pad[2048];
-    scp_wipe(pad, n < sizeof(pad) ? n : sizeof(pad));
+    /* the top of pad lies right below the caller's frame, where the
+     * frame of the function it called was */
+    n = n < sizeof(pad) ? n : sizeof(pad);
+    scp_wipe(pad + sizeof(pad) - n, n);
     __asm__ volatile("" : : "r"(pad) : "memory");
 }
 
@@ -594,9 +597,9 @@ hs_run(const scp03_hs_keys *h, int k256, int derive, hs_out *o)
     x[0] = _mm_xor_si128(x[0], l[1]), x[1] = _mm_xor_si128(x[1], l[1]);
     enc_n(2, nr, kk, x);
     o->cc = x[0], o->hc = x[1];
+    /* the static schedules and everything else in this frame: the
+     * caller scrubs the whole frame once this returns */
     scrub_xmm();
-    scp_wipe(sk, sizeof(sk)), scp_wipe(x, sizeof(x)), scp_wipe(sub, sizeof(sub));
-    scp_wipe(l, sizeof(l));
 }
 
 #define HS_RUN(name, k256, derive)                                                           \

@@ -108,6 +108,16 @@ int scp_aes_init_dec(scp_aes *a, const uint8_t *key, size_t key_len)
     return aes_setup(a, key, key_len, 1);
 }
 
+void scp_aes_release(scp_aes *a)
+{
+    if (a->ecb != NULL || a->cbce != NULL || a->cbcd != NULL) {
+        EVP_CIPHER_CTX_free(a->ecb);
+        EVP_CIPHER_CTX_free(a->cbce);
+        EVP_CIPHER_CTX_free(a->cbcd);
+        a->ecb = a->cbce = a->cbcd = NULL;
+    }
+}
+
 /* Wipes every byte a key ever wrote: the round keys up to nr (all of them
  * if nr is not a valid round count), drk only when it was built, the
  * subkeys; the EVP contexts cleanse themselves. */
@@ -116,12 +126,7 @@ void scp_aes_clear(scp_aes *a)
     size_t n;
     if (a == NULL)
         return;
-    if (a->ecb != NULL || a->cbce != NULL || a->cbcd != NULL) {
-        /* the OpenSSL path: free (and cleanse) its contexts */
-        EVP_CIPHER_CTX_free(a->ecb);
-        EVP_CIPHER_CTX_free(a->cbce);
-        EVP_CIPHER_CTX_free(a->cbcd);
-    }
+    scp_aes_release(a);
     n = a->nr == 10 || a->nr == 12 || a->nr == 14 ? (a->nr + 1u) * 16 : sizeof(a->rk);
     scp_wipe(a->rk, n);
     if (a->dec || n == sizeof(a->rk))

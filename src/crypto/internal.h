@@ -30,6 +30,11 @@ void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_
                         const uint8_t *ct, size_t len, const uint8_t *post, size_t post_len,
                         uint8_t *out, uint8_t tag[16]);
 
+/* Free a key's OpenSSL contexts (they cleanse themselves) and nothing
+ * else: for a caller that wipes the whole struct the key lives in, in one
+ * pass, right after. */
+void scp_aes_release(scp_aes *a);
+
 /* GPC Amd D 4.1.5 data derivation constants. */
 #define SCP03_DDC_CARD_CRYPTOGRAM 0x00
 #define SCP03_DDC_HOST_CRYPTOGRAM 0x01
