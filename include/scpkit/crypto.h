@@ -27,6 +27,8 @@ typedef struct scp_aes {
     uint8_t fast; /* AES-NI round keys below are in use */
     uint8_t nr;
     uint8_t dec; /* the decryption side is set up (scp_aes_init_dec) */
+    uint8_t mac; /* l, k1, k2 are set: every key but an SCP03 S-ENC (which
+                    never MACs); CMAC with a key without them is refused */
     /* AES-NI schedules: only the first nr + 1 round keys are written (and
      * wiped); drk only when dec is set. */
     _Alignas(16) uint8_t rk[15 * 16];  /* AES-NI encryption schedule */
@@ -62,7 +64,8 @@ typedef struct scp_cmac {
 void scp_cmac_init(scp_cmac *c, const scp_aes *key);
 SCP_MUST_CHECK int scp_cmac_update(scp_cmac *c, const uint8_t *p, size_t len);
 SCP_MUST_CHECK int scp_cmac_final(scp_cmac *c, uint8_t mac[16]);
-/* One-shot CMAC over a kept key. */
+/* One-shot CMAC over a kept key. The CMAC calls return SCP_E_STATE for a
+ * key without subkeys (mac == 0). */
 SCP_MUST_CHECK int scp_cmac_once(const scp_aes *key, const uint8_t *p, size_t len,
                                  uint8_t mac[16]);
 

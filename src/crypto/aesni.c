@@ -167,14 +167,18 @@ SCP_AESNI static void expand_enc(scp_aes *a, const uint8_t *key, size_t key_len)
 }
 
 /* Equivalent inverse cipher (FIPS 197 5.3.5): reversed, InvMixColumns. */
+SCP_AESNI static inline __attribute__((always_inline)) void dec_schedule(__m128i *d,
+                                                                       const __m128i *e, int nr)
+{
+    d[0] = e[nr];
+    _Pragma("GCC unroll 14") for (int r = 1; r < nr; r++)
+        d[r] = _mm_aesimc_si128(e[nr - r]);
+    d[nr] = e[0];
+}
+
 SCP_AESNI static void expand_dec(scp_aes *a)
 {
-    const __m128i *e = RK(a);
-    __m128i *d = (__m128i *)(void *)a->drk;
-    d[0] = e[a->nr];
-    for (int r = 1; r < a->nr; r++)
-        d[r] = _mm_aesimc_si128(e[a->nr - r]);
-    d[a->nr] = e[0];
+    dec_schedule((__m128i *)(void *)a->drk, RK(a), a->nr);
 }
 
 int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
@@ -434,8 +438,9 @@ SCP_AESNI void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const ui
  *      challenge, so it needs nothing but the key;
  *   2. the card challenge's remaining blocks (card, pseudo-random only);
  *   3. the last blocks of the three session-key KDFs (of six for AES-256);
- *   4. the three session schedules, with AES(k, 0) under each and the
- *      cryptograms' label blocks under S-MAC;
+ *   4. the three session schedules, with AES(k, 0) under S-MAC and
+ *      S-RMAC (S-ENC never MACs) and the cryptograms' label blocks under
+ *      S-MAC;
  *   5. the last blocks of the two cryptograms.
  * The SCP03 context (host challenge | card challenge) is 16 or 32 bytes, so
  * those KDF inputs end on a block boundary and take K1. Only the AES round
@@ -567,27 +572,34 @@ hs_run(const scp03_hs_keys *h, int k256, int derive, hs_out *o)
         x[c] = _mm_xor_si128(x[c], sub[c % 3 == 0 ? 0 : 1]);
     enc_n(3 * nb, nr, kk, x);
 
-    /* 4: session schedules (S-ENC, S-MAC, S-RMAC), subkey blocks, the
-     * cryptograms' first blocks under S-MAC */
+    /* 4: session schedules (S-ENC, S-MAC, S-RMAC), the subkey blocks of
+     * S-MAC and S-RMAC (S-ENC never MACs), the cryptograms' first blocks
+     * under S-MAC */
     ALL (int j = 0; j < 3; j++) {
         __m128i *rk = (__m128i *)(void *)out[j]->rk;
         expand_key(rk, x[j], k256 ? x[j + 3] : zero, k256);
-        kk[j] = rk, l[j] = zero;
+        kk[j] = rk;
     }
-    x[0] = x[1] = zero, x[2] = zero;
-    x[3] = kdf_label(SCP03_DDC_CARD_CRYPTOGRAM, bits, 1), kk[3] = kk[1];
-    x[4] = kdf_label(SCP03_DDC_HOST_CRYPTOGRAM, bits, 1), kk[4] = kk[1];
-    enc_n(5, nr, kk, x);
-    ALL (int j = 0; j < 3; j++) {
-        ST(out[j]->l, x[j]);
-        l[j] = dbl(x[j]);
+    x[0] = kdf_label(SCP03_DDC_CARD_CRYPTOGRAM, bits, 1);
+    x[1] = kdf_label(SCP03_DDC_HOST_CRYPTOGRAM, bits, 1);
+    x[2] = zero, x[3] = zero;
+    {
+        const __m128i *k4[4] = { kk[1], kk[1], kk[1], kk[2] };
+        enc_n(4, nr, k4, x);
+    }
+    ST(out[0]->l, zero), ST(out[0]->k1, zero), ST(out[0]->k2, zero);
+    ALL (int j = 1; j < 3; j++) {
+        ST(out[j]->l, x[1 + j]);
+        l[j] = dbl(x[1 + j]);
         ST(out[j]->k1, l[j]);
         ST(out[j]->k2, dbl(l[j]));
     }
 
-    /* 5: the cryptograms' last blocks (same context, K1 of S-MAC) */
+    /* 5: the cryptograms' last blocks (same context, K1 of S-MAC), beside
+     * S-ENC's decryption schedule */
+    dec_schedule((__m128i *)(void *)out[0]->drk, kk[0], nr);
     ALL (int c = 0; c < 2; c++) {
-        x[c] = _mm_xor_si128(x[3 + c], t0);
+        x[c] = _mm_xor_si128(x[c], t0);
         kk[c] = kk[1];
     }
     if (cl == 16) {
@@ -634,7 +646,6 @@ int scp_aesni_scp03_keys(const scp03_hs_keys *h)
         scp_aes *a = j == 0 ? h->s_enc : j == 1 ? h->s_mac : h->s_rmac;
         a->nr = (uint8_t)(h->key_len / 4 + 6);
     }
-    expand_dec(h->s_enc);
     scp_wipe(&o, sizeof(o)), scp_wipe(b, sizeof(b));
     return SCP_OK;
 }

@@ -73,7 +73,7 @@ static int aes_setup(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
     /* whatever happens next, scp_aes_clear(a) is safe on the result */
     a->ecb = a->cbce = a->cbcd = NULL;
     a->nr = 0;
-    a->dec = a->fast = 0;
+    a->dec = a->fast = a->mac = 0;
     if (key == NULL || ecb == NULL)
         return SCP_E_ARG;
     a->key_len = (uint8_t)key_len;
@@ -95,6 +95,7 @@ static int aes_setup(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
     scp_aes_block(a, zero, a->l);
     cmac_double(a->l, a->k1);
     cmac_double(a->k1, a->k2);
+    a->mac = 1;
     return SCP_OK;
 }
 
@@ -236,6 +237,7 @@ int scp_cmac_final(scp_cmac *c, uint8_t mac[16])
     uint8_t last[16];
     const uint8_t *k = c->n == 16 ? c->key->k1 : c->key->k2;
 
+    ENSURE(c->key->mac, SCP_E_STATE);
     memset(last, 0, sizeof(last));
     memcpy(last, c->buf, c->n);
     if (c->n < 16)
@@ -252,6 +254,7 @@ int scp_cmac_final(scp_cmac *c, uint8_t mac[16])
  * but the last block, which gets the subkey; no streaming copies. */
 int scp_cmac_once(const scp_aes *key, const uint8_t *p, size_t len, uint8_t mac[16])
 {
+    ENSURE(key->mac, SCP_E_STATE);
     if (key->fast) {
         scp_aesni_cmac(key, NULL, p, len, mac);
         return SCP_OK;
@@ -280,6 +283,7 @@ int scp_cmac_zero_prefix(const scp_aes *key, const uint8_t *p, size_t len, uint8
     static const uint8_t zero[16];
     scp_cmac c;
 
+    ENSURE(key->mac, SCP_E_STATE);
     if (key->fast && len > 0) { /* CBC-MAC state after the zero block: L */
         scp_aesni_cmac(key, key->l, p, len, mac);
         return SCP_OK;
@@ -322,6 +326,7 @@ int scp_cbc_enc_cmac_ahead(const scp_aes *ke, const scp_aes *km, const uint8_t i
 
     ENSURE(len % 16 == 0, SCP_E_ARG);
     ENSURE(next_in == NULL || next_out != NULL, SCP_E_ARG);
+    ENSURE(km->mac, SCP_E_STATE);
     if (etm_fast(ke, km, pre_len, post_len)) {
         scp_aesni_enc_cmac(ke, km, icv_in, iv_pre, next_in, next_out, chain, pre, pre_len, buf,
                            len, post, post_len, tag);
@@ -356,7 +361,7 @@ int scp_cmac_cbc_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[
     int rc;
 
     ENSURE(len % 16 == 0, SCP_E_ARG);
-    ENSURE(ke->dec, SCP_E_STATE);
+    ENSURE(ke->dec && km->mac, SCP_E_STATE);
     if (etm_fast(ke, km, pre_len, post_len)) {
         scp_aesni_cmac_dec(ke, km, icv_in, chain, pre, pre_len, ct, len, post, post_len, out,
                            tag);
@@ -437,6 +442,14 @@ int scp_kdf_gp(const scp_aes *key, uint8_t constant, const uint8_t *context, siz
     return scp_kbkdf_cmac(key, before, sizeof(before), context, context_len, out, out_len);
 }
 
+/* S-ENC only encrypts and decrypts (GPC Amd D 6.2.6): no CMAC subkeys, on
+ * either path. */
+static void senc_no_mac(scp_aes *a)
+{
+    scp_wipe(a->l, sizeof(a->l)), scp_wipe(a->k1, sizeof(a->k1)), scp_wipe(a->k2, sizeof(a->k2));
+    a->mac = 0;
+}
+
 /* One KDF after another: the OpenSSL path, and AES-192. */
 static int scp03_keys_each(const scp03_hs_keys *h)
 {
@@ -479,6 +492,8 @@ static int scp03_keys_each(const scp03_hs_keys *h)
     if (rc != SCP_OK)
         for (int i = 0; i < n; i++)
             scp_aes_clear(out[i]);
+    else
+        senc_no_mac(h->s_enc);
     return rc;
 }
 
@@ -498,6 +513,7 @@ int scp_scp03_keys(const scp03_hs_keys *h)
             out[j]->key_len = (uint8_t)h->key_len;
             out[j]->fast = 1;
             out[j]->dec = j == 0;
+            out[j]->mac = j != 0;
         }
         return SCP_OK;
     }

@@ -50,7 +50,8 @@ void scp_aes_release(scp_aes *a);
  *     card_chal is read;
  *   s_enc (with its decryption side), s_mac, s_rmac = KDF(Key-ENC, 04),
  *     KDF(Key-MAC, 06), KDF(Key-MAC, 07), key_len bytes each, set up as by
- *     scp_aes_init / scp_aes_init_dec;
+ *     scp_aes_init / scp_aes_init_dec, except that s_enc has no CMAC
+ *     subkeys (SCP03 never MACs with it; mac == 0);
  *   card_cryptogram, host_cryptogram = KDF(S-MAC, 00), KDF(S-MAC, 01),
  *     chal_len bytes each;
  * every KDF over the context host_chal | card_chal (chal_len 8 or 16). On
