@@ -156,13 +156,15 @@ int scp03_host_iu_response(scp03_session *s, const uint8_t *resp, size_t len)
     memcpy(s->seq, ir.seq, SCP03_SEQ_LEN);
     s->has_seq = ir.has_seq;
     GUARD_GOTO(session_crypto(s, s->static_enc, s->static_mac, NULL, 0, cc), fail);
-    scp_wipe(s->static_enc, sizeof(s->static_enc));
-    scp_wipe(s->static_mac, sizeof(s->static_mac));
+    /* static_enc and static_mac, side by side: one wipe */
+    _Static_assert(offsetof(scp03_session, static_mac) ==
+                       offsetof(scp03_session, static_enc) + SCP_AES_MAX_KEY,
+                   "static keys adjacent");
+    scp_wipe(s->static_enc, 2 * SCP_AES_MAX_KEY);
     rc = SCP_E_CRYPTOGRAM;
     if (!scp_ct_eq(cc, ir.card_cryptogram, s->chal_len))
         goto fail;
-    scp_wipe(cc, sizeof(cc));
-    s->state = SCP03_IU_DONE;
+    s->state = SCP03_IU_DONE; /* cc is the card's, public: no wipe */
     return SCP_OK;
 fail:
     scp_wipe(cc, sizeof(cc));
@@ -270,8 +272,7 @@ int scp03_card_initialize_update(scp03_session *s, const scp03_card_params *prm,
     if (s->has_seq)
         scp_wr_bytes(&w, s->seq, SCP03_SEQ_LEN);
     GUARD_GOTO(scp_wr_done(&w, out_len), fail);
-    scp_wipe(cc, sizeof(cc));
-    s->state = SCP03_IU_DONE;
+    s->state = SCP03_IU_DONE; /* cc is in the response: no wipe */
     return SCP_OK;
 fail:
     scp_wipe(cc, sizeof(cc));
