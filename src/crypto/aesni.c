@@ -295,12 +295,11 @@ SCP_AESNI void scp_aesni_cbcmac(const scp_aes *a, uint8_t x[16], const uint8_t *
 
 /* RFC 4493 2.4 in registers: all but the last block straight, then the
  * last one padded (80 00..) with K2, or whole with K1. */
-SCP_AESNI void scp_aesni_cmac(const scp_aes *a, const uint8_t *x0, const uint8_t *p, size_t len,
-                              uint8_t mac[16])
+SCP_AESNI void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, uint8_t mac[16])
 {
     _Alignas(16) uint8_t last[16] = { 0 };
     size_t full = len == 0 ? 0 : (len - 1) / 16, rem = len - full * 16;
-    __m128i v = x0 != NULL ? LD(x0) : _mm_setzero_si128();
+    __m128i v = _mm_setzero_si128();
 
     for (size_t i = 0; i < full; i++)
         v = enc1(RK(a), a->nr, _mm_xor_si128(v, LD(p + 16 * i)));
@@ -310,6 +309,31 @@ SCP_AESNI void scp_aesni_cmac(const scp_aes *a, const uint8_t *x0, const uint8_t
         last[rem] = 0x80;
     v = _mm_xor_si128(v, _mm_xor_si128(LD(last), LD(rem == 16 ? a->k1 : a->k2)));
     ST(mac, enc1(RK(a), a->nr, v));
+}
+
+/* After the zero block (state L): hdr | hc, 13 or 21 bytes, put together
+ * in registers: S8, one block hdr | hc | 80 00 00 with K2; S16, hdr |
+ * hc[0..10], then hc[11..15] | 80 00.. with K2. */
+SCP_AESNI void scp_aesni_cmac_ea(const scp_aes *a, const uint8_t hdr[5], const uint8_t *hc,
+                                 size_t hc_len, uint8_t mac[16])
+{
+    uint32_t h4;
+    __m128i h, c, v = LD(a->l), k2 = LD(a->k2);
+
+    memcpy(&h4, hdr, 4);
+    h = _mm_insert_epi8(_mm_cvtsi32_si128((int)h4), hdr[4], 4);
+    if (hc_len == 8) {
+        c = _mm_loadl_epi64((const __m128i *)(const void *)hc);
+        h = _mm_or_si128(h, _mm_slli_si128(c, 5));
+        h = _mm_insert_epi8(h, 0x80, 13);
+        v = enc1(RK(a), a->nr, _mm_xor_si128(v, _mm_xor_si128(h, k2)));
+    } else {
+        c = LD(hc);
+        v = enc1(RK(a), a->nr, _mm_xor_si128(v, _mm_or_si128(h, _mm_slli_si128(c, 5))));
+        c = _mm_insert_epi8(_mm_srli_si128(c, 11), 0x80, 5);
+        v = enc1(RK(a), a->nr, _mm_xor_si128(v, _mm_xor_si128(c, k2)));
+    }
+    ST(mac, v);
 }
 
 /* ---- SCP03 secure messaging, CBC and CMAC interleaved ----
@@ -673,10 +697,14 @@ void scp_aesni_cbcmac(const scp_aes *a, uint8_t x[16], const uint8_t *p, size_t 
 {
     (void)a, (void)x, (void)p, (void)nblocks;
 }
-void scp_aesni_cmac(const scp_aes *a, const uint8_t *x0, const uint8_t *p, size_t len,
-                    uint8_t mac[16])
+void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, uint8_t mac[16])
 {
-    (void)a, (void)x0, (void)p, (void)len, (void)mac;
+    (void)a, (void)p, (void)len, (void)mac;
+}
+void scp_aesni_cmac_ea(const scp_aes *a, const uint8_t hdr[5], const uint8_t *hc,
+                       size_t hc_len, uint8_t mac[16])
+{
+    (void)a, (void)hdr, (void)hc, (void)hc_len, (void)mac;
 }
 void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
                         const uint8_t *iv_pre, const uint8_t *next_in, uint8_t *next_out,

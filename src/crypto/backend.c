@@ -256,7 +256,7 @@ int scp_cmac_once(const scp_aes *key, const uint8_t *p, size_t len, uint8_t mac[
 {
     ENSURE(key->mac, SCP_E_STATE);
     if (key->fast) {
-        scp_aesni_cmac(key, NULL, p, len, mac);
+        scp_aesni_cmac(key, p, len, mac);
         return SCP_OK;
     }
     uint8_t x[16] = { 0 }, last[16] = { 0 };
@@ -278,20 +278,20 @@ int scp_cmac_once(const scp_aes *key, const uint8_t *p, size_t len, uint8_t mac[
     return rc;
 }
 
-int scp_cmac_zero_prefix(const scp_aes *key, const uint8_t *p, size_t len, uint8_t mac[16])
+int scp_cmac_ea(const scp_aes *key, const uint8_t hdr[5], const uint8_t *hc, size_t hc_len,
+                uint8_t mac[16])
 {
-    static const uint8_t zero[16];
-    scp_cmac c;
+    uint8_t msg[16 + 5 + 16] = { 0 };
 
     ENSURE(key->mac, SCP_E_STATE);
-    if (key->fast && len > 0) { /* CBC-MAC state after the zero block: L */
-        scp_aesni_cmac(key, key->l, p, len, mac);
+    ENSURE(hc_len == 8 || hc_len == 16, SCP_E_ARG);
+    if (key->fast) {
+        scp_aesni_cmac_ea(key, hdr, hc, hc_len, mac);
         return SCP_OK;
     }
-    scp_cmac_init(&c, key);
-    GUARD(scp_cmac_update(&c, zero, sizeof(zero)));
-    GUARD(scp_cmac_update(&c, p, len));
-    return scp_cmac_final(&c, mac);
+    memcpy(msg + 16, hdr, 5);
+    memcpy(msg + 16 + 5, hc, hc_len);
+    return scp_cmac_once(key, msg, 16 + 5 + hc_len, mac);
 }
 
 /* The fast path needs both keys on AES-NI and a message that does not end

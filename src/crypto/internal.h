@@ -16,10 +16,9 @@ int scp_aesni_cbc_encrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t 
 int scp_aesni_cbc_decrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *in,
                           size_t len, uint8_t *out);
 void scp_aesni_cbcmac(const scp_aes *a, uint8_t x[16], const uint8_t *p, size_t nblocks);
-/* CMAC with the CBC-MAC state started at x0 (NULL: zero); len > 0 when
- * x0 is not NULL (the message then goes on after a block already done). */
-void scp_aesni_cmac(const scp_aes *a, const uint8_t *x0, const uint8_t *p, size_t len,
-                    uint8_t mac[16]);
+void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, uint8_t mac[16]);
+void scp_aesni_cmac_ea(const scp_aes *a, const uint8_t hdr[5], const uint8_t *hc, size_t hc_len,
+                       uint8_t mac[16]);
 void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
                         const uint8_t *iv_pre, const uint8_t *next_in, uint8_t *next_out,
                         const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
@@ -73,11 +72,13 @@ typedef struct scp03_hs_keys {
 SCP_MUST_CHECK int scp_scp03_keys(const scp03_hs_keys *h);
 int scp_aesni_scp03_keys(const scp03_hs_keys *h);
 
-/* RFC 4493 over 16 zero bytes | p: the EXTERNAL AUTHENTICATE C-MAC (GPC
- * Amd D 6.2.3, a zero chaining value). The zero block's AES is the CMAC
- * subkeys' L, already known, so the AES-NI path starts one block in. */
-SCP_MUST_CHECK int scp_cmac_zero_prefix(const scp_aes *key, const uint8_t *p, size_t len,
-                                        uint8_t mac[16]);
+/* The EXTERNAL AUTHENTICATE C-MAC (GPC Amd D 6.2.3, 7.1.2): RFC 4493 CMAC
+ * over 16 zero bytes (the chaining value) | hdr (84 82 P1 P2 Lc) | the
+ * host cryptogram (hc_len 8 or 16). The zero block's AES is the subkeys'
+ * L, already known, so the AES-NI path starts one block in and builds the
+ * rest in registers. */
+SCP_MUST_CHECK int scp_cmac_ea(const scp_aes *key, const uint8_t hdr[5], const uint8_t *hc,
+                               size_t hc_len, uint8_t mac[16]);
 
 /* SCP03 secure messaging in one pass (GPC Amd D 6.2.4-6.2.7): the CBC and
  * CMAC chains run interleaved on the AES-NI path, one after the other on

@@ -174,7 +174,7 @@ fail:
 int scp03_host_external_authenticate(scp03_session *s, uint8_t level, uint8_t *out,
                                      size_t out_size, size_t *out_len)
 {
-    uint8_t hdr[5], mac[16], msg[5 + SCP03_CHAL_MAX];
+    uint8_t hdr[5], mac[16];
     scp_wr w;
     int rc;
 
@@ -187,9 +187,7 @@ int scp03_host_external_authenticate(scp03_session *s, uint8_t level, uint8_t *o
      * C-MAC over a zero chaining value */
     hdr[0] = 0x84, hdr[1] = 0x82, hdr[2] = level, hdr[3] = 0x00;
     hdr[4] = (uint8_t)(2u * s->chal_len);
-    memcpy(msg, hdr, sizeof(hdr));
-    memcpy(msg + sizeof(hdr), s->host_cryptogram, s->chal_len);
-    GUARD_GOTO(scp_cmac_zero_prefix(&s->s_mac, msg, sizeof(hdr) + s->chal_len, mac), fail);
+    GUARD_GOTO(scp_cmac_ea(&s->s_mac, hdr, s->host_cryptogram, s->chal_len, mac), fail);
     scp_wr_init(&w, out, out_size);
     scp_wr_bytes(&w, hdr, sizeof(hdr));
     scp_wr_bytes(&w, s->host_cryptogram, s->chal_len);
@@ -281,7 +279,7 @@ fail:
 
 int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, size_t len)
 {
-    uint8_t mac[16], msg[5 + SCP03_CHAL_MAX];
+    uint8_t mac[16];
     scp_apdu a;
     int rc;
 
@@ -301,9 +299,7 @@ int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, siz
         return scp03_fail(s, SCP_E_LEVEL);
     }
     /* C-MAC over a zero chaining value: 84 82 P1 P2 Lc | host cryptogram */
-    memcpy(msg, capdu, 5);
-    memcpy(msg + 5, a.data, s->chal_len);
-    GUARD_GOTO(scp_cmac_zero_prefix(&s->s_mac, msg, 5 + s->chal_len, mac), fail);
+    GUARD_GOTO(scp_cmac_ea(&s->s_mac, capdu, a.data, s->chal_len, mac), fail);
     rc = SCP_E_MAC;
     if (!scp_ct_eq(mac, a.data + s->chal_len, s->chal_len))
         goto fail;

@@ -196,7 +196,7 @@ static void same_key(const scp_aes *f, const scp_aes *r, int dec)
     CHECK_MEM(o1, sizeof(o1), o2, sizeof(o2));
     if (dec) {
         CHECK_RC(scp_cmac_once(f, in, ml, o1), SCP_E_STATE);
-        CHECK_RC(scp_cmac_zero_prefix(f, in, ml, o1), SCP_E_STATE);
+        CHECK_RC(scp_cmac_ea(f, in, in + 5, 8, o1), SCP_E_STATE);
     } else {
         CHECK(memcmp(f->l, r->l, 16) == 0);
         CHECK(memcmp(f->k1, r->k1, 16) == 0 && memcmp(f->k2, r->k2, 16) == 0);
@@ -289,31 +289,32 @@ static void test_scp03_keys(void)
     printf("handshake crypto in one batch: %zu random cases agree\n", n);
 }
 
-/* The EXTERNAL AUTHENTICATE C-MAC started from L (scp_cmac_zero_prefix)
- * against a plain CMAC over 16 zero bytes | p on the OpenSSL path. */
-static void test_cmac_zero_prefix(void)
+/* The EXTERNAL AUTHENTICATE C-MAC (scp_cmac_ea, started from L, built in
+ * registers) against a plain CMAC over 16 zero bytes | header | host
+ * cryptogram on the OpenSSL path, S8 and S16. */
+static void test_cmac_ea(void)
 {
-    uint8_t key[32], msg[16 + 48] = { 0 }, a[16], w[16];
+    uint8_t key[32], msg[16 + 5 + 16] = { 0 }, a[16], w[16];
     size_t n = 0;
     for (int rep = 0; rep < 400; rep++) {
-        size_t kl = random_key_len(), len = test_rand_below(49);
+        size_t kl = random_key_len(), cl = rep % 2 ? 16 : 8;
         scp_aes f, r;
-        test_rand_bytes(key, kl), test_rand_bytes(msg + 16, len);
+        test_rand_bytes(key, kl), test_rand_bytes(msg + 16, 5 + cl);
         key_pair_mode(&f, &r, key, kl, 0);
-        CHECK_OK(scp_cmac_once(&r, msg, 16 + len, w));
-        CHECK_OK(scp_cmac_zero_prefix(&f, msg + 16, len, a));
+        CHECK_OK(scp_cmac_once(&r, msg, 16 + 5 + cl, w));
+        CHECK_OK(scp_cmac_ea(&f, msg + 16, msg + 21, cl, a));
         CHECK_MEM(a, 16, w, 16);
-        CHECK_OK(scp_cmac_zero_prefix(&r, msg + 16, len, a));
+        CHECK_OK(scp_cmac_ea(&r, msg + 16, msg + 21, cl, a));
         CHECK_MEM(a, 16, w, 16);
-        if (len > 0) { /* tampered twin */
-            msg[16 + test_rand_below(len)] ^= 0x01;
-            CHECK_OK(scp_cmac_zero_prefix(&f, msg + 16, len, a));
-            CHECK(memcmp(a, w, 16) != 0);
-        }
+        /* tampered twin: any one byte of header or cryptogram */
+        msg[16 + test_rand_below(5 + cl)] ^= 0x01;
+        CHECK_OK(scp_cmac_ea(&f, msg + 16, msg + 21, cl, a));
+        CHECK(memcmp(a, w, 16) != 0);
         scp_aes_clear(&f), scp_aes_clear(&r);
         n++;
     }
-    printf("CMAC after a zero block: %zu random cases agree\n", n);
+    CHECK_RC(scp_cmac_ea(&(scp_aes){ .mac = 1 }, msg, msg, 12, a), SCP_E_ARG);
+    printf("EXTERNAL AUTHENTICATE C-MAC: %zu random cases agree\n", n);
 }
 
 /* The one-pass SCP03 primitives (crypto/internal.h): every header and
@@ -540,7 +541,7 @@ int main(int argc, char **argv)
     test_dec_misuse();
     test_cmac_kdf();
     test_scp03_keys();
-    test_cmac_zero_prefix();
+    test_cmac_ea();
     test_etm();
     test_sessions(seed);
     return test_done("test_crypto_fast");
