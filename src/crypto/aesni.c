@@ -303,12 +303,18 @@ SCP_AESNI void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, ui
 
     for (size_t i = 0; i < full; i++)
         v = enc1(RK(a), a->nr, _mm_xor_si128(v, LD(p + 16 * i)));
-    for (size_t i = 0; i < rem; i++) /* message bytes only: no key in last */
+    /* message bytes only (no key in last); the empty asm keeps gcc from
+     * turning the loop into a memcpy call, which would spill the round
+     * keys held in registers and hand them to a lazily bound PLT stub */
+    for (size_t i = 0; i < rem; i++) {
         last[i] = p[full * 16 + i];
+        __asm__ volatile("" : : : "memory");
+    }
     if (rem < 16)
         last[rem] = 0x80;
     v = _mm_xor_si128(v, _mm_xor_si128(LD(last), LD(rem == 16 ? a->k1 : a->k2)));
     ST(mac, enc1(RK(a), a->nr, v));
+    scrub_xmm(); /* static keys come through here too (KDFs, diversification) */
 }
 
 /* After the zero block (state L): hdr | hc, 13 or 21 bytes, put together
