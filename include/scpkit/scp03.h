@@ -177,6 +177,29 @@ SCP_MUST_CHECK int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, siz
 SCP_MUST_CHECK int scp03_card_wrap(scp03_session *s, const uint8_t *data, size_t len,
                                    uint16_t sw, uint8_t *out, size_t out_size, size_t *out_len);
 
+/* ---- a session opened by another handshake (SCP11) ---- */
+
+/* Session keys and start values handed over by a handshake that is not
+ * SCP03's own (GPC Amd F: SCP11 derives them by ECDH and keeps SCP03's
+ * secure messaging). */
+typedef struct scp03_open_params {
+    uint8_t role;        /* 0 host, 1 card */
+    uint8_t level;       /* security level, as for EXTERNAL AUTHENTICATE */
+    uint8_t key_len;     /* 16, 24 or 32 */
+    uint8_t mac_len;     /* 8 (S8) or 16 (S16): appended C-MAC and R-MAC */
+    uint8_t kvn;         /* for the record only */
+    const uint8_t *enc;  /* S-ENC, S-MAC, S-RMAC, key_len bytes each */
+    const uint8_t *mac;
+    const uint8_t *rmac;
+    const uint8_t *mac_chain; /* 16 bytes: the initial MAC chaining value */
+} scp03_open_params;
+
+/* Start a session in OPEN state from given session keys and chaining
+ * value; the counter starts at 0 (the first protected command uses 1).
+ * The keys are copied into the session (the caller wipes its own). Any
+ * session in `s` is ended first. */
+SCP_MUST_CHECK int scp03_session_from_keys(scp03_session *s, const scp03_open_params *p);
+
 /* ---- both ---- */
 
 /* End the session and wipe every key. */

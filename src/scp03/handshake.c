@@ -316,6 +316,41 @@ fail:
     return scp03_fail(s, rc);
 }
 
+int scp03_session_from_keys(scp03_session *s, const scp03_open_params *p)
+{
+    int rc;
+
+    ENSURE(s != NULL && p != NULL && p->enc != NULL && p->mac != NULL && p->rmac != NULL &&
+               p->mac_chain != NULL,
+           SCP_E_ARG);
+    ENSURE(p->role == SCP03_ROLE_HOST || p->role == SCP03_ROLE_CARD, SCP_E_ARG);
+    ENSURE(p->key_len == 16 || p->key_len == 24 || p->key_len == 32, SCP_E_ARG);
+    ENSURE(p->mac_len == 8 || p->mac_len == 16, SCP_E_ARG);
+    ENSURE(scp03_level_valid(p->level), SCP_E_LEVEL);
+    scp03_end(s);
+    s->role = p->role;
+    s->kvn = p->kvn;
+    s->key_len = p->key_len;
+    s->chal_len = p->mac_len;
+    s->i = (uint8_t)(SCP03_I_RMAC | SCP03_I_RENC | (p->mac_len == 16 ? SCP03_I_S16 : 0));
+    /* S-ENC decrypts on both sides (C-DEC on the card, R-ENC on the host) */
+    GUARD_GOTO(scp_aes_init_dec(&s->s_enc, p->enc, p->key_len), fail);
+    /* as after SCP03's own handshake, S-ENC never MACs: no CMAC subkeys */
+    scp_wipe(s->s_enc.l, sizeof(s->s_enc.l));
+    scp_wipe(s->s_enc.k1, sizeof(s->s_enc.k1));
+    scp_wipe(s->s_enc.k2, sizeof(s->s_enc.k2));
+    s->s_enc.mac = 0;
+    GUARD_GOTO(scp_aes_init(&s->s_mac, p->mac, p->key_len), fail);
+    GUARD_GOTO(scp_aes_init(&s->s_rmac, p->rmac, p->key_len), fail);
+    memcpy(s->mac_chain, p->mac_chain, 16);
+    s->level = p->level;
+    s->counter = 0;
+    s->state = SCP03_OPEN;
+    return SCP_OK;
+fail:
+    return scp03_fail(s, rc);
+}
+
 int scp03_session_kcvs(const scp03_session *s, uint8_t enc[3], uint8_t mac[3], uint8_t rmac[3])
 {
     static const uint8_t ones[16] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
