@@ -94,3 +94,61 @@ int scp_des3_cbc_mac(const scp_des3 *d, const uint8_t icv[8], const uint8_t *p, 
     scp_des_fp(l, r, mac);
     return SCP_OK;
 }
+
+static void mac_block(scp_des_mac *m, const uint8_t b[8])
+{
+    uint32_t ml, mr;
+    scp_des_ip(b, &ml, &mr);
+    m->l ^= ml;
+    m->r ^= mr;
+    scp_des_rounds(&m->key->ks[0], 0, &m->l, &m->r);
+    if (m->full3) {
+        scp_des_rounds(&m->key->ks[1], 1, &m->l, &m->r);
+        scp_des_rounds(&m->key->ks[2], 0, &m->l, &m->r);
+    }
+}
+
+void scp_des_mac_init(scp_des_mac *m, const scp_des3 *key, int full3, const uint8_t icv[8])
+{
+    m->key = key;
+    m->full3 = full3 ? 1 : 0;
+    m->n = 0;
+    scp_des_ip(icv, &m->l, &m->r);
+}
+
+void scp_des_mac_update(scp_des_mac *m, const uint8_t *p, size_t len)
+{
+    if (len == 0)
+        return;
+    if (m->n > 0) {
+        size_t take = 8u - m->n < len ? 8u - m->n : len;
+        memcpy(m->buf + m->n, p, take);
+        m->n = (uint8_t)(m->n + take);
+        p += take;
+        len -= take;
+        if (m->n < 8)
+            return;
+        mac_block(m, m->buf);
+        m->n = 0;
+    }
+    for (; len >= 8; p += 8, len -= 8)
+        mac_block(m, p);
+    if (len > 0) {
+        memcpy(m->buf, p, len);
+        m->n = (uint8_t)len;
+    }
+}
+
+void scp_des_mac_final(scp_des_mac *m, uint8_t mac[8])
+{
+    m->buf[m->n] = 0x80;
+    memset(m->buf + m->n + 1, 0, 7u - m->n);
+    mac_block(m, m->buf);
+    if (!m->full3) {
+        /* ISO/IEC 9797-1 output transformation 3 */
+        scp_des_rounds(&m->key->ks[1], 1, &m->l, &m->r);
+        scp_des_rounds(&m->key->ks[0], 0, &m->l, &m->r);
+    }
+    scp_des_fp(m->l, m->r, mac);
+    scp_wipe(m, sizeof(*m));
+}

@@ -1,0 +1,85 @@
+/* scpkit: constant-time DES / 3DES and the MACs built on it
+ * (src/crypto/des_ct.c, src/crypto/des_mac.c).
+ *
+ * OpenSSL's DES indexes its S-box tables with secret bits, so the time
+ * of every block depends on the cache state the key and data leave
+ * behind. Here every S-box look-up reads the whole table and keeps the
+ * wanted entry with a mask (no secret-dependent address, no
+ * secret-dependent branch); the permutations are shifts and masks at
+ * public positions. Used for every SCP02 and ISO secure-messaging session
+ * computation. */
+#ifndef SCPKIT_DES_H
+#define SCPKIT_DES_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "scpkit/rc.h"
+
+#define SCP_DES_BLOCK 8
+
+/* One DES key schedule: 16 rounds x 8 six-bit subkeys, each widened to a
+ * 32-bit lane for the masked table scan. */
+typedef struct scp_des_ks {
+    uint32_t k[16][8];
+} scp_des_ks;
+
+/* A DES, two-key or three-key 3DES key, expanded once. ks[0] = K1,
+ * ks[1] = K2, ks[2] = K3 (= K1 for two-key, = K1 = K2 for single DES). */
+typedef struct scp_des3 {
+    scp_des_ks ks[3];
+    uint8_t key_len; /* 8, 16 or 24 */
+} scp_des3;
+
+SCP_MUST_CHECK int scp_des3_init(scp_des3 *d, const uint8_t *key, size_t key_len);
+void scp_des3_clear(scp_des3 *d);
+
+/* Single DES with schedule `ks` (encrypt or decrypt). */
+void scp_des_block(const scp_des_ks *ks, int decrypt, const uint8_t in[8], uint8_t out[8]);
+/* 3DES EDE (encrypt) and its inverse. */
+void scp_des3_encrypt(const scp_des3 *d, const uint8_t in[8], uint8_t out[8]);
+void scp_des3_decrypt(const scp_des3 *d, const uint8_t in[8], uint8_t out[8]);
+
+/* ECB / CBC over whole blocks (len % 8 == 0); in and out may be equal. */
+SCP_MUST_CHECK int scp_des3_ecb(const scp_des3 *d, int decrypt, const uint8_t *in, size_t len,
+                                uint8_t *out);
+SCP_MUST_CHECK int scp_des3_cbc_encrypt(const scp_des3 *d, const uint8_t iv[8],
+                                        const uint8_t *in, size_t len, uint8_t *out);
+SCP_MUST_CHECK int scp_des3_cbc_decrypt(const scp_des3 *d, const uint8_t iv[8],
+                                        const uint8_t *in, size_t len, uint8_t *out);
+
+/* ISO/IEC 9797-1 padding method 2: 80 then zeros up to a multiple of
+ * `block`, always at least one byte. Writes into out (out_size bytes).
+ * The length written is returned in *out_len. */
+SCP_MUST_CHECK int scp_pad_m2(const uint8_t *in, size_t len, size_t block, uint8_t *out,
+                              size_t out_size, size_t *out_len);
+/* The length of p without its M2 padding, checked in constant time over
+ * the last block; SCP_E_PADDING when it is not well formed. */
+SCP_MUST_CHECK int scp_unpad_m2(const uint8_t *p, size_t len, size_t block, size_t *plain_len);
+
+/* ISO/IEC 9797-1 MAC algorithm 3 ("retail MAC"): single-DES CBC with K1
+ * from chaining value icv over all blocks, then the last block is
+ * decrypted with K2 and encrypted with K1. p is already padded (len a
+ * non-zero multiple of 8). */
+SCP_MUST_CHECK int scp_des_retail_mac(const scp_des3 *d, const uint8_t icv[8], const uint8_t *p,
+                                      size_t len, uint8_t mac[8]);
+/* ISO/IEC 9797-1 MAC algorithm 1 with 3DES as the block cipher (full
+ * 3DES CBC-MAC): the SCP02 cryptograms. p already padded. */
+SCP_MUST_CHECK int scp_des3_cbc_mac(const scp_des3 *d, const uint8_t icv[8], const uint8_t *p,
+                                    size_t len, uint8_t mac[8]);
+
+/* Streaming form of both MACs, M2 padding applied by the final call:
+ * full3 = 0 for MAC algorithm 3 (retail), 1 for algorithm 1 with 3DES. */
+typedef struct scp_des_mac {
+    const scp_des3 *key;
+    uint32_t l, r; /* the chain, in DES's IP domain */
+    uint8_t buf[8];
+    uint8_t n;
+    uint8_t full3;
+} scp_des_mac;
+
+void scp_des_mac_init(scp_des_mac *m, const scp_des3 *key, int full3, const uint8_t icv[8]);
+void scp_des_mac_update(scp_des_mac *m, const uint8_t *p, size_t len);
+/* Pads (M2), finishes, writes the 8-byte MAC and wipes the context. */
+void scp_des_mac_final(scp_des_mac *m, uint8_t mac[8]);
+
+#endif

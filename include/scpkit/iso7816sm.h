@@ -1,0 +1,107 @@
+/* scpkit: ISO/IEC 7816-4 secure messaging (clause 10) as used by ICAO
+ * Doc 9303 Part 11 (BAC and PACE) and eID cards: a sans-I/O,
+ * allocation-free codec for both roles.
+ *
+ * Command: CLA' = CLA | 0C, [87 L 01 ciphertext] (even INS) or
+ * [85 L ciphertext] (odd INS), [97 L Le], 8E 08 MAC, Le' = 00 (0000 in the
+ * extended form). Response: [87 L 01 ct | 85 L ct] 99 02 SW 8E 08 MAC SW.
+ * The send sequence counter (SSC) goes up by one before every protected
+ * command and every protected response, and enters every MAC.
+ *
+ * Families: SCP_SM_3DES (two-key 3DES-CBC with a zero IV, ISO 9797-1 MAC
+ * algorithm 3, padding method 2, 8-byte SSC) and SCP_SM_AES (AES-CBC with
+ * IV = AES(K_enc, SSC), AES-CMAC truncated to 8 bytes, 16-byte SSC;
+ * 128/192/256-bit keys).
+ *
+ * Any MAC, padding or format failure ends the session: keys wiped, every
+ * later call SCP_E_DEAD. */
+#ifndef SCPKIT_ISO7816SM_H
+#define SCPKIT_ISO7816SM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "scpkit/crypto.h"
+#include "scpkit/des.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define SCP_SM_3DES 1
+#define SCP_SM_AES 2
+
+#define SCP_SM_HOST 0
+#define SCP_SM_CARD 1
+
+#define SCP_SM_MAC_LEN 8
+/* Most bytes protection adds to a command: CLA/Lc growth, DO87 header (4)
+ * and indicator, padding (16), DO97 (4), DO8E (10), Le' (2). */
+#define SCP_SM_OVERHEAD 40
+
+typedef struct scp_sm {
+    uint8_t family; /* SCP_SM_3DES or SCP_SM_AES; 0: not set up */
+    uint8_t role;
+    uint8_t block; /* 8 or 16: also the SSC length */
+    uint8_t dead;
+    uint8_t resp_pending; /* a command was protected/unprotected; its response is due */
+    uint8_t odd_ins;      /* that command's INS was odd: response data in DO85 */
+    uint8_t ssc[16];
+    scp_des3 des_enc, des_mac;
+    scp_aes aes_enc, aes_mac;
+    int dead_rc;
+} scp_sm;
+
+/* Start a session with the session keys (16 bytes for 3DES; 16, 24, 32
+ * for AES) and the starting SSC (8 or 16 bytes as the family says). */
+SCP_MUST_CHECK int scp_sm_init(scp_sm *sm, int family, int role, const uint8_t *k_enc,
+                               const uint8_t *k_mac, size_t key_len, const uint8_t *ssc,
+                               size_t ssc_len);
+/* Wipe every key; the session is unusable until the next init. */
+void scp_sm_end(scp_sm *sm);
+
+/* Host: protect one plain C-APDU (short or extended). The output is in
+ * the extended form when the original was, or when the protected data or
+ * Le need it. */
+SCP_MUST_CHECK int scp_sm_protect_command(scp_sm *sm, const uint8_t *capdu, size_t len,
+                                          uint8_t *out, size_t out_size, size_t *out_len);
+/* Host: verify and unprotect the R-APDU (data | SW1 SW2) of the last
+ * protected command; writes plain data | SW. A response without secure
+ * messaging objects (a bare status word: the card's SM error, e.g. 6987
+ * or 6988) is passed out as it is, and ends the session (dead_rc =
+ * SCP_E_SW). */
+SCP_MUST_CHECK int scp_sm_unprotect_response(scp_sm *sm, const uint8_t *rapdu, size_t len,
+                                             uint8_t *out, size_t out_size, size_t *out_len);
+/* Card: verify and unprotect a protected C-APDU; writes the plain C-APDU
+ * (CLA without the SM bits). The card answers an error with a plain 6988
+ * (MAC) or 6987 (objects missing): the session is then over. */
+SCP_MUST_CHECK int scp_sm_unprotect_command(scp_sm *sm, const uint8_t *capdu, size_t len,
+                                            uint8_t *out, size_t out_size, size_t *out_len);
+/* Card: protect the response (data, sw) to the last unprotected command. */
+SCP_MUST_CHECK int scp_sm_protect_response(scp_sm *sm, const uint8_t *data, size_t len,
+                                           uint16_t sw, uint8_t *out, size_t out_size,
+                                           size_t *out_len);
+static inline int scp_sm_is_open(const scp_sm *sm) { return sm->family != 0 && !sm->dead; }
+
+/* ---- ICAO Doc 9303 Part 11 key derivation (section 9.7.1) ---- */
+
+/* KDF(K, c) = H(K | c (4 bytes, big-endian)): SHA-1 for 3DES (first 16
+ * bytes, DES parity set) and AES-128, SHA-256 for AES-192/256; c = 1 for
+ * K_enc, 2 for K_mac, 3 for the PACE password key. */
+SCP_MUST_CHECK int scp_icao_kdf(int family, const uint8_t *seed, size_t seed_len, uint32_t c,
+                                uint8_t *out, size_t key_len);
+/* BAC (9.7.2): K_seed = SHA-1(MRZ information)[0..15], where the MRZ
+ * information is document number | check digit | date of birth | check
+ * digit | date of expiry | check digit (ASCII, '<' fill kept). */
+SCP_MUST_CHECK int scp_bac_keys_from_mrz(const char *mrz_info, uint8_t k_enc[16],
+                                         uint8_t k_mac[16]);
+/* BAC session (9.7.2.3): K_seed = K_IFD ^ K_IC, session keys by the KDF,
+ * SSC = RND.IC[4..7] | RND.IFD[4..7]. */
+SCP_MUST_CHECK int scp_bac_session_keys(const uint8_t k_ifd[16], const uint8_t k_ic[16],
+                                        const uint8_t rnd_ic[8], const uint8_t rnd_ifd[8],
+                                        uint8_t ks_enc[16], uint8_t ks_mac[16],
+                                        uint8_t ssc[8]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
