@@ -8,8 +8,9 @@
 
 static const uint8_t zero8[8];
 
-/* Short APDUs only (GP 2.1.1): data + padding + C-MAC within 255. */
-#define SCP02_MAX_PLAIN (255 - SCP02_WRAP_OVERHEAD)
+/* Short APDUs only (GP 2.1.1): data (+ padding) + C-MAC within 255. */
+#define SCP02_MAX_PLAIN_ENC (255 - SCP02_WRAP_OVERHEAD)
+#define SCP02_MAX_PLAIN_MAC (255 - 8)
 
 /* E.4.5: the R-MAC input starts with the command: CLA (logical channel
  * and SM bits clear) INS P1 P2 Lc plain data (as GlobalPlatformPro). */
@@ -69,7 +70,8 @@ int scp02_host_wrap(scp02_session *s, const uint8_t *capdu, size_t len, uint8_t 
         *out_len = len;
         return SCP_OK;
     }
-    ENSURE(a.lc <= SCP02_MAX_PLAIN && !a.extended, SCP_E_LENGTH);
+    ENSURE(a.lc <= ((s->level & 0x02) ? SCP02_MAX_PLAIN_ENC : SCP02_MAX_PLAIN_MAC) && !a.extended,
+           SCP_E_LENGTH);
     enc = (s->level & 0x02) && a.lc > 0;
     dl = enc ? a.lc + 8 - a.lc % 8 : a.lc;
     ENSURE(out_size >= 5 + dl + 8 + 1, SCP_E_BUFFER_TOO_SMALL);
