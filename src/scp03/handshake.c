@@ -120,6 +120,8 @@ int scp03_host_initialize_update(scp03_session *s, uint8_t cla, uint8_t *out, si
     ENSURE(s != NULL && s->role == SCP03_ROLE_HOST, SCP_E_ARG);
     ENSURE(s->state != SCP03_DEAD, SCP_E_DEAD);
     ENSURE(s->state == SCP03_IDLE, SCP_E_STATE);
+    ENSURE(out != NULL && out_len != NULL, SCP_E_ARG);
+    ENSURE(out_size >= 6u + s->chal_len, SCP_E_BUFFER_TOO_SMALL);
     /* GPC Amd D 7.1.1: 80 50 KVN 00 Lc host-challenge Le */
     a.cla = (uint8_t)((cla & 0x40) ? (0xC0 | (cla & 0x0F)) : (0x80 | (cla & 0x03)));
     a.ins = 0x50;
@@ -174,25 +176,52 @@ fail:
 int scp03_host_external_authenticate(scp03_session *s, uint8_t level, uint8_t *out,
                                      size_t out_size, size_t *out_len)
 {
-    uint8_t hdr[5], mac[16];
-    scp_wr w;
+    return scp03_host_external_authenticate_ex(s, level, 0, out, out_size, out_len);
+}
+
+/* GPC Amd D 6.2.3 / 7.1.2: the EXTERNAL AUTHENTICATE C-MAC, over a zero
+ * chaining value | the header as sent (Lc short or extended) | the host
+ * cryptogram. The short form goes through the one-block-ahead path. */
+static int ea_mac(const scp_aes *km, const uint8_t *hdr, size_t hl, const uint8_t *hc,
+                  size_t hc_len, uint8_t mac[16])
+{
+    uint8_t msg[16 + 7 + SCP03_CHAL_MAX] = { 0 }; /* public values only */
+    if (hl == 5)
+        return scp_cmac_ea(km, hdr, hc, hc_len, mac);
+    memcpy(msg + 16, hdr, hl);
+    memcpy(msg + 16 + hl, hc, hc_len);
+    return scp_cmac_once(km, msg, 16 + hl + hc_len, mac);
+}
+
+int scp03_host_external_authenticate_ex(scp03_session *s, uint8_t level, unsigned flags,
+                                        uint8_t *out, size_t out_size, size_t *out_len)
+{
+    uint8_t hdr[7], mac[16];
+    size_t hl, lc;
     int rc;
 
-    ENSURE(s != NULL && s->role == SCP03_ROLE_HOST && out_len != NULL, SCP_E_ARG);
+    ENSURE(s != NULL && s->role == SCP03_ROLE_HOST && out != NULL && out_len != NULL,
+           SCP_E_ARG);
+    ENSURE((flags & ~(unsigned)SCP03_EA_EXTENDED) == 0, SCP_E_ARG);
     ENSURE(s->state != SCP03_DEAD, SCP_E_DEAD);
     ENSURE(s->state == SCP03_IU_DONE, SCP_E_STATE);
     ENSURE(scp03_level_valid(level), SCP_E_LEVEL);
     ENSURE(scp03_level_allowed(s->i, level), SCP_E_UNSUPPORTED);
     /* GPC Amd D 7.1.2: 84 82 level 00 Lc | host cryptogram | C-MAC, the
      * C-MAC over a zero chaining value */
+    lc = 2u * s->chal_len;
     hdr[0] = 0x84, hdr[1] = 0x82, hdr[2] = level, hdr[3] = 0x00;
-    hdr[4] = (uint8_t)(2u * s->chal_len);
-    GUARD_GOTO(scp_cmac_ea(&s->s_mac, hdr, s->host_cryptogram, s->chal_len, mac), fail);
-    scp_wr_init(&w, out, out_size);
-    scp_wr_bytes(&w, hdr, sizeof(hdr));
-    scp_wr_bytes(&w, s->host_cryptogram, s->chal_len);
-    scp_wr_bytes(&w, mac, s->chal_len);
-    GUARD(scp_wr_done(&w, out_len)); /* too small a buffer: may be retried */
+    if (flags & SCP03_EA_EXTENDED) /* ISO 7816-4 5.1: 00 Lc1 Lc2 */
+        hdr[4] = 0x00, hdr[5] = 0x00, hdr[6] = (uint8_t)lc, hl = 7;
+    else
+        hdr[4] = (uint8_t)lc, hl = 5;
+    /* too small a buffer: refused before anything changes (may be retried) */
+    ENSURE(out_size >= hl + lc, SCP_E_BUFFER_TOO_SMALL);
+    GUARD_GOTO(ea_mac(&s->s_mac, hdr, hl, s->host_cryptogram, s->chal_len, mac), fail);
+    memcpy(out, hdr, hl);
+    memcpy(out + hl, s->host_cryptogram, s->chal_len);
+    memcpy(out + hl + s->chal_len, mac, s->chal_len);
+    *out_len = hl + lc;
     memcpy(s->mac_chain, mac, 16);
     scp_wipe(s->host_cryptogram, sizeof(s->host_cryptogram));
     s->level = level;
@@ -229,6 +258,12 @@ int scp03_card_initialize_update(scp03_session *s, const scp03_card_params *prm,
     ENSURE(s != NULL && prm != NULL && keys != NULL && host_chal != NULL, SCP_E_ARG);
     ENSURE(keys->key_len == 16 || keys->key_len == 24 || keys->key_len == 32, SCP_E_ARG);
     ENSURE(chal_len == ((prm->i & SCP03_I_S16) ? 16u : 8u), SCP_E_LENGTH);
+    ENSURE(out != NULL && out_len != NULL, SCP_E_ARG);
+    /* GPC Amd D 7.1.1.6: KDD | KVN | 03 | i | challenge | cryptogram |
+     * [counter]; a buffer too small leaves any previous session as it was */
+    ENSURE(out_size >= SCP03_KDD_LEN + 3 + 2 * chal_len +
+                           ((prm->i & SCP03_I_PSEUDO_RANDOM) ? SCP03_SEQ_LEN : 0),
+           SCP_E_BUFFER_TOO_SMALL);
     scp03_end(s); /* a new INITIALIZE UPDATE ends any previous session */
     s->role = SCP03_ROLE_CARD;
     s->i = prm->i;
@@ -281,14 +316,17 @@ int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, siz
 {
     uint8_t mac[16];
     scp_apdu a;
+    size_t hl;
     int rc;
 
     ENSURE(s != NULL && s->role == SCP03_ROLE_CARD, SCP_E_ARG);
     ENSURE(s->state != SCP03_DEAD, SCP_E_DEAD);
     ENSURE(s->state == SCP03_IU_DONE, SCP_E_STATE);
+    /* short (Lc) or extended (00 Lc1 Lc2) length, Le or not: yubikit sends
+     * the extended form by default */
     GUARD_GOTO(scp_apdu_parse(capdu, len, &a), fail);
     rc = SCP_E_FORMAT;
-    if ((a.cla & 0x84) != 0x84 || a.ins != 0x82 || a.p2 != 0x00 || a.extended)
+    if ((a.cla & 0x84) != 0x84 || a.ins != 0x82 || a.p2 != 0x00)
         goto fail;
     rc = SCP_E_LENGTH;
     if (a.lc != 2u * s->chal_len)
@@ -298,8 +336,10 @@ int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, siz
          * its counters, but this session cannot be used */
         return scp03_fail(s, SCP_E_LEVEL);
     }
-    /* C-MAC over a zero chaining value: 84 82 P1 P2 Lc | host cryptogram */
-    GUARD_GOTO(scp_cmac_ea(&s->s_mac, capdu, a.data, s->chal_len, mac), fail);
+    /* C-MAC over a zero chaining value: the header as sent (84 82 P1 P2
+     * Lc, or 84 82 P1 P2 00 Lc1 Lc2) | host cryptogram */
+    hl = a.extended ? 7 : 5;
+    GUARD_GOTO(ea_mac(&s->s_mac, capdu, hl, a.data, s->chal_len, mac), fail);
     rc = SCP_E_MAC;
     if (!scp_ct_eq(mac, a.data + s->chal_len, s->chal_len))
         goto fail;

@@ -140,12 +140,18 @@ static int check_open(const scp03_session *s, uint8_t role)
     return SCP_OK;
 }
 
+/* Bytes of Le on the wire: none, 1 (short) or 2 (extended, after an Lc). */
+static size_t le_bytes(const scp_apdu *a, int ext)
+{
+    return a->has_le ? (ext ? 2u : 1u) : 0u;
+}
+
 int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t *out,
                     size_t out_size, size_t *out_len)
 {
     uint8_t hdr[7], blk[16];
     scp_apdu a;
-    size_t dl, hl;
+    size_t dl, hl, need;
     int ext, rc, enc;
 
     GUARD(check_open(s, SCP03_ROLE_HOST));
@@ -155,16 +161,25 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
     ENSURE(!cla_has_sm(a.cla), SCP_E_ARG);
     ENSURE(a.lc <= scp03_max_plain_data(s, 1), SCP_E_LENGTH);
     ENSURE(s->counter < 0xFFFFFFFFu, SCP_E_COUNTER);
-    s->counter++; /* GPC Amd D 6.2.6: for every command, with or without data */
-    if (s->level == SCP_LEVEL_NONE) /* no secure messaging after EA */
-        return scp_apdu_encode(&a, out, out_size, out_len);
-    /* the data goes to its place in out, after a header of at most 7 bytes */
-    ENSURE(out_size >= 7 + pad_len(a.lc) + 16 + 3, SCP_E_BUFFER_TOO_SMALL);
+    if (s->level == SCP_LEVEL_NONE) { /* no secure messaging after EA */
+        /* a parsed APDU encodes back to the same bytes */
+        ENSURE(out_size >= len, SCP_E_BUFFER_TOO_SMALL);
+        s->counter++; /* GPC Amd D 6.2.6: for every command */
+        memmove(out, capdu, len);
+        *out_len = len;
+        return SCP_OK;
+    }
     enc = (s->level & SCP_LEVEL_CDEC) && a.lc > 0;
     dl = enc ? pad_len(a.lc) : a.lc;
     a.cla = scp03_sm_cla(a.cla);
     ext = a.extended || dl + s->chal_len > 255 || (a.has_le && a.le > 256);
     hl = encode_header(hdr, &a, dl + s->chal_len, ext);
+    /* exactly what is written below; nothing in the session changes
+     * before this check (a caller may retry with a bigger buffer) */
+    need = hl + dl + s->chal_len + le_bytes(&a, ext);
+    ENSURE(out_size >= need, SCP_E_BUFFER_TOO_SMALL);
+    s->counter++; /* GPC Amd D 6.2.6: for every command, with or without data */
+    /* the data goes to its place in out, after the header */
     if (a.lc > 0)
         memmove(out + hl, a.data, a.lc); /* capdu may be out */
     if (enc) {
@@ -214,7 +229,12 @@ int scp03_host_unwrap(scp03_session *s, const uint8_t *rapdu, size_t len, uint8_
     GUARD(check_open(s, SCP03_ROLE_HOST));
     ENSURE(out != NULL && out_len != NULL, SCP_E_ARG);
     GUARD(scp_rapdu_parse(rapdu, len, &r));
-    ENSURE(out_size >= len, SCP_E_BUFFER_TOO_SMALL);
+    /* the plain response is never longer than the protected one less its
+     * R-MAC (R-ENC decrypts in place, padding and all) */
+    n = (s->level & SCP_LEVEL_RMAC) && scp_sw_is_success_class(r.sw) && r.len >= s->chal_len
+            ? len - s->chal_len
+            : len;
+    ENSURE(out_size >= n, SCP_E_BUFFER_TOO_SMALL);
     if (!(s->level & SCP_LEVEL_RMAC) || !scp_sw_is_success_class(r.sw)) {
         /* GPC Amd D 6.2.5: an error status carries no R-MAC and no data */
         if ((s->level & SCP_LEVEL_RMAC) && r.len != 0)
@@ -274,13 +294,11 @@ done:
  * C-DEC in one pass into out + 7; nothing decrypted stays in out unless the
  * C-MAC matches and the padding is good. */
 static int card_verify_decrypt(scp03_session *s, const uint8_t *hdr, size_t hl,
-                               const uint8_t *data, size_t n, uint8_t *out, size_t out_size,
-                               size_t *pl)
+                               const uint8_t *data, size_t n, uint8_t *out, size_t *pl)
 {
     uint8_t mac[16], rx[16], blk[16];
     int rc;
 
-    ENSURE(out_size >= 7 + n + 3, SCP_E_BUFFER_TOO_SMALL);
     memcpy(rx, data + n, s->chal_len); /* capdu may be out */
     memmove(out + 7, data, n);
     icv_input(s, 0, blk);
@@ -313,10 +331,13 @@ int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_
     if (rc != SCP_OK)
         return scp03_fail(s, rc);
     ENSURE(s->counter < 0xFFFFFFFFu, SCP_E_COUNTER);
+    /* the plain command is never longer than the protected one, and the
+     * work area (data at out + 7) fits in len too: the C-MAC is at least
+     * 8 bytes, the header at least 5 */
+    ENSURE(out_size >= len, SCP_E_BUFFER_TOO_SMALL);
     s->counter++;
     s->resp_pending = 1;
     if (s->level == SCP_LEVEL_NONE) {
-        ENSURE(out_size >= len, SCP_E_BUFFER_TOO_SMALL);
         memmove(out, capdu, len);
         *out_len = len;
         return SCP_OK;
@@ -327,7 +348,7 @@ int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_
     n = a.lc - s->chal_len;
     hl = encode_header(hdr, &a, a.lc, a.extended);
     if ((s->level & SCP_LEVEL_CDEC) && n > 0 && n % 16 == 0) {
-        GUARD(card_verify_decrypt(s, hdr, hl, a.data, n, out, out_size, &pl));
+        GUARD(card_verify_decrypt(s, hdr, hl, a.data, n, out, &pl));
         goto plain;
     }
     rc = cmac_command(s, hdr, hl, a.data, n, mac);
@@ -337,13 +358,12 @@ int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_
         return scp03_fail(s, SCP_E_MAC);
     memcpy(s->mac_chain, mac, 16);
     scp_wipe(mac, sizeof(mac));
-    ENSURE(out_size >= 7 + n + 3, SCP_E_BUFFER_TOO_SMALL);
     memmove(out + 7, a.data, n);
     pl = n;
     if ((s->level & SCP_LEVEL_CDEC) && n > 0) {
         rc = decrypt_data(s, 0, out + 7, n, &pl);
         if (rc != SCP_OK) {
-            scp_wipe(out, out_size < 7 + n ? out_size : 7 + n);
+            scp_wipe(out, 7 + n);
             return scp03_fail(s, rc);
         }
     }
@@ -380,25 +400,25 @@ int scp03_card_wrap(scp03_session *s, const uint8_t *data, size_t len, uint16_t 
     GUARD(check_open(s, SCP03_ROLE_CARD));
     ENSURE(out != NULL && out_len != NULL && (len == 0 || data != NULL), SCP_E_ARG);
     ENSURE(s->resp_pending, SCP_E_STATE);
-    s->resp_pending = 0;
     if (!(s->level & SCP_LEVEL_RMAC) || !scp_sw_is_success_class(sw)) {
         /* error status words go out bare (GPC Amd D 6.2.5) */
-        if (scp_sw_is_success_class(sw)) {
-            ENSURE(out_size >= len + 2, SCP_E_BUFFER_TOO_SMALL);
-            if (len > 0) /* memmove(out, NULL, 0) is undefined */
-                memmove(out, data, len);
-        } else {
+        if (!scp_sw_is_success_class(sw))
             n = 0;
-        }
+        ENSURE(out_size >= n + 2, SCP_E_BUFFER_TOO_SMALL);
+        s->resp_pending = 0;
+        if (n > 0) /* memmove(out, NULL, 0) is undefined */
+            memmove(out, data, n);
         out[n] = (uint8_t)(sw >> 8);
         out[n + 1] = (uint8_t)sw;
         *out_len = n + 2;
         return SCP_OK;
     }
-    ENSURE(out_size >= pad_len(len) + 16 + 2, SCP_E_BUFFER_TOO_SMALL);
     if ((s->level & SCP_LEVEL_RENC) && len > 0)
         n = pad_len(len);
     ENSURE(n + s->chal_len <= 65536, SCP_E_LENGTH);
+    /* exactly what is written; the session is untouched until here */
+    ENSURE(out_size >= n + s->chal_len + 2, SCP_E_BUFFER_TOO_SMALL);
+    s->resp_pending = 0;
     if (len > 0)
         memmove(out, data, len);
     if (n > len) {

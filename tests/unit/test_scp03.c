@@ -2,6 +2,7 @@
  * commands, wrong counters, bad padding, truncated APDUs, refused levels,
  * S16 lengths, secure-messaging CLA rules, and sticky death. */
 #include "scpkit/apdu.h"
+#include "scpkit/crypto.h"
 #include "scpkit/scp03.h"
 #include "test.h"
 
@@ -311,8 +312,118 @@ static void test_max_lengths(void)
     scp03_end(&c);
 }
 
+/* yubikit sends EXTERNAL AUTHENTICATE in extended form (84 82 33 00 00 00
+ * 10 | host cryptogram | C-MAC, no Le; its C-MAC over the header as sent:
+ * yubikit core/smartcard ScpProcessor and ExtendedApduProcessor). Built
+ * here by hand from the host session's S-MAC and cryptogram, with and
+ * without Le, S8 and S16; the host's own extended form must be the same
+ * bytes, the card must open, and a protected command must go both ways.
+ * Malformed twins (Lc lies, truncated, MAC over the short header, zero
+ * extended Lc) are refused and end the card's session. */
+static int ea_by_hand(const scp03_session *h, uint8_t level, int le, size_t lc_field,
+                      int short_mac, uint8_t *out)
+{
+    uint8_t msg[16 + 7 + 16] = { 0 }, mac[16];
+    size_t cl = h->chal_len, n = 0;
+    out[n++] = 0x84, out[n++] = 0x82, out[n++] = level, out[n++] = 0x00;
+    out[n++] = 0x00, out[n++] = (uint8_t)(lc_field >> 8), out[n++] = (uint8_t)lc_field;
+    memcpy(out + n, h->host_cryptogram, cl);
+    if (short_mac) { /* the C-MAC a short-form EA would carry */
+        memcpy(msg + 16, out, 4);
+        msg[20] = (uint8_t)(2 * cl);
+        memcpy(msg + 21, h->host_cryptogram, cl);
+        CHECK_OK(scp_cmac_once(&h->s_mac, msg, 21 + cl, mac));
+    } else {
+        memcpy(msg + 16, out, 7 + cl);
+        CHECK_OK(scp_cmac_once(&h->s_mac, msg, 16 + 7 + cl, mac));
+    }
+    memcpy(out + n + cl, mac, cl);
+    n += 2 * cl;
+    if (le)
+        out[n++] = 0x00, out[n++] = 0x00;
+    return (int)n;
+}
+
+static void test_ea_extended(void)
+{
+    static const uint8_t cmd[] = { 0x80, 0xCA, 0x00, 0x66, 0x00 };
+    scp03_session h = { 0 }, c = { 0 };
+    scp03_keys k;
+    uint8_t ea[64];
+    size_t n, wl, pl, rl;
+
+    keys_fill(&k, 16, 0x40);
+    for (int v = 0; v < 4; v++) {
+        uint8_t i = (v & 1) ? 0x71 : 0x70;
+        scp03_card_params prm = { .i = i, .seq = 9, .aid = aid, .aid_len = sizeof(aid) };
+        int le = (v & 2) != 0, en;
+        CHECK_OK(test_pair_iu(&h, &c, &k, &k, &prm, NULL));
+        en = ea_by_hand(&h, 0x33, le, 2u * h.chal_len, 0, ea);
+        CHECK_OK(scp03_host_external_authenticate_ex(&h, 0x33, SCP03_EA_EXTENDED, b1,
+                                                     sizeof(b1), &n));
+        CHECK_MEM(b1, n, ea, (size_t)en - (le ? 2 : 0));
+        CHECK_OK(scp03_card_external_authenticate(&c, ea, (size_t)en));
+        CHECK(scp03_is_open(&c));
+        CHECK_OK(scp03_host_ea_result(&h, 0x9000));
+        CHECK_OK(scp03_host_wrap(&h, cmd, sizeof(cmd), b1, sizeof(b1), &wl));
+        CHECK_OK(scp03_card_unwrap(&c, b1, wl, b2, sizeof(b2), &pl));
+        CHECK_MEM(b2, pl, cmd, sizeof(cmd));
+        CHECK_OK(scp03_card_wrap(&c, (const uint8_t *)"\x01\x02", 2, 0x9000, b3, sizeof(b3), &rl));
+        CHECK_OK(scp03_host_unwrap(&h, b3, rl, b2, sizeof(b2), &pl));
+        CHECK(pl == 4 && b2[0] == 1 && b2[1] == 2 && b2[2] == 0x90 && b2[3] == 0x00);
+        scp03_end(&h);
+        scp03_end(&c);
+    }
+    /* malformed twins, each on a fresh pair */
+    for (int t = 0; t < 6; t++) {
+        scp03_card_params prm = { .i = 0x70, .seq = 9, .aid = aid, .aid_len = sizeof(aid) };
+        int en, rc;
+        CHECK_OK(test_pair_iu(&h, &c, &k, &k, &prm, NULL));
+        switch (t) {
+        case 0: en = ea_by_hand(&h, 0x33, 0, 17, 0, ea); break; /* Lc says one more */
+        case 1: en = ea_by_hand(&h, 0x33, 0, 15, 0, ea); break; /* Lc says one less */
+        case 2: en = ea_by_hand(&h, 0x33, 0, 14, 0, ea); break; /* ... two less: Le? */
+        case 3: en = ea_by_hand(&h, 0x33, 0, 16, 0, ea) - 1; break; /* truncated */
+        case 4: en = ea_by_hand(&h, 0x33, 0, 16, 1, ea); break; /* MAC of the short form */
+        default: en = ea_by_hand(&h, 0x33, 0, 16, 0, ea); ea[5] = ea[6] = 0; break;
+        }
+        rc = scp03_card_external_authenticate(&c, ea, (size_t)en);
+        CHECK(rc != SCP_OK);
+        CHECK(c.state == SCP03_DEAD);
+        if (t == 4)
+            CHECK_RC(rc, SCP_E_MAC);
+        scp03_end(&h);
+        scp03_end(&c);
+    }
+}
+
+/* An error status answered into a buffer of 0 or 1 bytes: refused, out
+ * untouched, the response still due (issue 11: it wrote out[0..1]). */
+static void test_card_wrap_error_small(void)
+{
+    static const uint8_t cmd[] = { 0x80, 0xCA, 0x00, 0x66, 0x00 };
+    scp03_session h = { 0 }, c = { 0 };
+    scp03_keys k;
+    uint8_t small[2] = { 0xEE, 0xEE };
+    size_t wl, pl, rl = 0;
+
+    keys_fill(&k, 16, 0x40);
+    CHECK_OK(open_pair(&h, &c, &k, &k, 0x70, 0x01));
+    CHECK_OK(scp03_host_wrap(&h, cmd, sizeof(cmd), b1, sizeof(b1), &wl));
+    CHECK_OK(scp03_card_unwrap(&c, b1, wl, b2, sizeof(b2), &pl));
+    CHECK_RC(scp03_card_wrap(&c, NULL, 0, 0x6A82, small, 1, &rl), SCP_E_BUFFER_TOO_SMALL);
+    CHECK(small[0] == 0xEE && small[1] == 0xEE);
+    CHECK(c.resp_pending);
+    CHECK_OK(scp03_card_wrap(&c, NULL, 0, 0x6A82, small, 2, &rl));
+    CHECK(rl == 2 && small[0] == 0x6A && small[1] == 0x82);
+    scp03_end(&h);
+    scp03_end(&c);
+}
+
 int main(void)
 {
+    test_ea_extended();
+    test_card_wrap_error_small();
     test_levels();
     test_sm_cla();
     test_wrong_key();
