@@ -9,6 +9,7 @@
  * table-free in the secret data: AESENC does the S-box in hardware, and the
  * key schedule's SubWord goes through AESENCLAST (AESKEYGENASSIST for
  * AES-192), not a table. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,16 +66,66 @@ static inline __attribute__((always_inline)) void scrub_xmm(void)
                            "memory");
 }
 
-/* n: more than the frame of the function the caller just called (see
- * HS_FRAME; tests/crypto_fast/test_stack_residue checks). */
-__attribute__((noinline)) static void scrub_stack(size_t n)
+/* Helpers of the public functions below: inlined even at -O0, so that a
+ * public function's own frame is the deepest the key material reaches
+ * and frame_low() at its end bounds everything it wrote (tests/crypto_fast/
+ * test_stack_residue checks at -O0, -O2 and -O3, gcc and clang). With
+ * optimisation the larger ones stay out of line, as the compiler likes. */
+#define HOT static inline __attribute__((always_inline))
+#if defined(__OPTIMIZE__)
+#define HELPER static
+#else
+#define HELPER static inline __attribute__((always_inline))
+#endif
+
+/* Each public function below is a wrapper around its body, which returns
+ * frame_low(). With optimisation the body is inlined and every value
+ * stays in registers (scrub_xmm clears them); at -O0 every local lives
+ * on the stack, so the wrapper wipes the body's frame once it returns. */
+#if defined(__OPTIMIZE__)
+#define BODY static inline __attribute__((always_inline))
+#define WIPE_O0(low) ((void)(low))
+#else
+#define BODY __attribute__((noinline)) static
+#define WIPE_O0(low) wipe_below(low)
+#endif
+
+/* The lowest byte the calling function's frame can reach: its stack
+ * pointer, less the 128-byte red zone below it that an x86-64 leaf
+ * function may use without moving the pointer. */
+static inline __attribute__((always_inline)) uintptr_t frame_low(void)
 {
-    uint8_t pad[2048];
-    /* the top of pad lies right below the caller's frame, where the
-     * frame of the function it called was */
-    n = n < sizeof(pad) ? n : sizeof(pad);
-    scp_wipe(pad + sizeof(pad) - n, n);
-    __asm__ volatile("" : : "r"(pad) : "memory");
+    uintptr_t sp;
+#if defined(__x86_64__)
+    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+    return sp - 128;
+#else
+    __asm__ volatile("mov %%esp, %0" : "=r"(sp));
+    return sp;
+#endif
+}
+
+/* Zeroes [low, stack pointer): the frame of the function the caller has
+ * just called, wherever the compiler put it and however large it made it
+ * (gcc -O2 keeps the handshake batch in about 0.5 KiB, -O0 in about
+ * 9.5 KiB). The bytes are first taken back as this function's own frame
+ * (alloca), so nothing is written below the stack pointer; the store is
+ * one asm block, which no sanitizer rewrites. */
+__attribute__((noinline)) static void wipe_below(uintptr_t low)
+{
+    uintptr_t sp;
+    uint8_t *p;
+    size_t n;
+#if defined(__x86_64__)
+    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+#else
+    __asm__ volatile("mov %%esp, %0" : "=r"(sp));
+#endif
+    if (low >= sp || sp - low > 65536)
+        return;
+    p = __builtin_alloca(sp - low + 64); /* at or below low */
+    n = sp - (uintptr_t)p;
+    __asm__ volatile("cld\n\trep stosb" : "+D"(p), "+c"(n) : "a"(0) : "memory", "cc");
 }
 
 #define LD(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
@@ -86,14 +137,14 @@ __attribute__((noinline)) static void scrub_stack(size_t n)
  * AESKEYGENASSIST with rcon 0 (lane 0: SubWord(x3), lane 1:
  * RotWord(SubWord(x3)), with x3 the word broadcast to every lane); the
  * round constant is xored in by hand. Branches depend on i only. */
-SCP_AESNI static uint32_t sub_word(uint32_t w, int rot)
+SCP_AESNI HOT uint32_t sub_word(uint32_t w, int rot)
 {
     __m128i r = _mm_aeskeygenassist_si128(_mm_set1_epi32((int)w), 0);
     return rot ? (uint32_t)_mm_extract_epi32(r, 1) : (uint32_t)_mm_cvtsi128_si32(r);
 }
 
 /* AES-192 (and any Nk): the plain word loop. */
-SCP_AESNI static void expand_words(scp_aes *a, const uint8_t *key, size_t key_len)
+SCP_AESNI HELPER void expand_words(scp_aes *a, const uint8_t *key, size_t key_len)
 {
     uint32_t w[60];
     size_t nk = key_len / 4, total = 4 * ((size_t)a->nr + 1);
@@ -116,7 +167,7 @@ SCP_AESNI static void expand_words(scp_aes *a, const uint8_t *key, size_t key_le
 
 /* w[i-4..i-1] -> next four words: prefix-xor of the previous round key,
  * xored with the broadcast SubWord word `t`. */
-SCP_AESNI static inline __m128i next4(__m128i k, __m128i t)
+SCP_AESNI HOT __m128i next4(__m128i k, __m128i t)
 {
     k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
     k = _mm_xor_si128(k, _mm_slli_si128(k, 8));
@@ -156,7 +207,7 @@ SCP_AESNI static inline __attribute__((always_inline)) void expand256(__m128i *r
     K256(14, 0x40);
 }
 
-SCP_AESNI static void expand_enc(scp_aes *a, const uint8_t *key, size_t key_len)
+SCP_AESNI HELPER void expand_enc(scp_aes *a, const uint8_t *key, size_t key_len)
 {
     if (key_len == 16)
         expand128((__m128i *)(void *)a->rk, LD(key));
@@ -176,9 +227,20 @@ SCP_AESNI static inline __attribute__((always_inline)) void dec_schedule(__m128i
     d[nr] = e[0];
 }
 
-SCP_AESNI static void expand_dec(scp_aes *a)
+SCP_AESNI HELPER void expand_dec(scp_aes *a)
 {
     dec_schedule((__m128i *)(void *)a->drk, RK(a), a->nr);
+}
+
+SCP_AESNI __attribute__((noinline)) static uintptr_t init_body(scp_aes *a, const uint8_t *key,
+                                                                size_t key_len, int dec)
+{
+    a->nr = (uint8_t)(key_len / 4 + 6);
+    expand_enc(a, key, key_len);
+    if (dec)
+        expand_dec(a);
+    scrub_xmm(); /* the key and its schedule stay only in *a */
+    return frame_low();
 }
 
 int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
@@ -187,18 +249,14 @@ int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
         return SCP_E_UNSUPPORTED;
     if (key_len != 16 && key_len != 24 && key_len != 32)
         return SCP_E_ARG;
-    a->nr = (uint8_t)(key_len / 4 + 6);
-    expand_enc(a, key, key_len);
-    if (dec)
-        expand_dec(a);
-    scrub_xmm(); /* the key and its schedule stay only in *a */
+    WIPE_O0(init_body(a, key, key_len, dec));
     return SCP_OK;
 }
 
 /* One block, unrolled: a round loop costs more instructions than the
  * rounds themselves at APDU sizes. The branches test the (public) round
  * count only. */
-SCP_AESNI static inline __m128i enc1(const __m128i *rk, int nr, __m128i b)
+SCP_AESNI HOT __m128i enc1(const __m128i *rk, int nr, __m128i b)
 {
     b = _mm_xor_si128(b, rk[0]);
     b = _mm_aesenc_si128(b, rk[1]);
@@ -221,28 +279,41 @@ SCP_AESNI static inline __m128i enc1(const __m128i *rk, int nr, __m128i b)
     return _mm_aesenclast_si128(b, rk[nr]);
 }
 
-SCP_AESNI void scp_aesni_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16])
+SCP_AESNI BODY uintptr_t block_body(const scp_aes *a, const uint8_t in[16], uint8_t out[16])
 {
     ST(out, enc1(RK(a), a->nr, LD(in)));
+    return frame_low();
+}
+
+SCP_AESNI void scp_aesni_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16])
+{
+    WIPE_O0(block_body(a, in, out));
+}
+
+SCP_AESNI BODY uintptr_t cbc_encrypt_body(const scp_aes *a, const uint8_t iv[16],
+                                          const uint8_t *in, size_t len, uint8_t *out)
+{
+    __m128i x = LD(iv);
+    for (size_t i = 0; i < len; i += 16) {
+        x = enc1(RK(a), a->nr, _mm_xor_si128(x, LD(in + i)));
+        ST(out + i, x);
+    }
+    return frame_low();
 }
 
 SCP_AESNI int scp_aesni_cbc_encrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *in,
                                     size_t len, uint8_t *out)
 {
-    __m128i x = LD(iv);
     if (len % 16 != 0)
         return SCP_E_ARG;
-    for (size_t i = 0; i < len; i += 16) {
-        x = enc1(RK(a), a->nr, _mm_xor_si128(x, LD(in + i)));
-        ST(out + i, x);
-    }
+    WIPE_O0(cbc_encrypt_body(a, iv, in, len, out));
     return SCP_OK;
 }
 
 /* CBC decryption is parallel: eight blocks go through the rounds together
  * so the AES unit's pipeline stays full; in == out works because each
  * group's ciphertext is read before its plaintext is written. */
-SCP_AESNI static void dec8(const scp_aes *a, __m128i *prev, const uint8_t *in, uint8_t *out)
+SCP_AESNI HELPER void dec8(const scp_aes *a, __m128i *prev, const uint8_t *in, uint8_t *out)
 {
     const __m128i *dk = DRK(a);
     __m128i c[8], b[8];
@@ -263,15 +334,13 @@ SCP_AESNI static void dec8(const scp_aes *a, __m128i *prev, const uint8_t *in, u
     *prev = c[7];
 }
 
-SCP_AESNI int scp_aesni_cbc_decrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *in,
-                                    size_t len, uint8_t *out)
+SCP_AESNI BODY uintptr_t cbc_decrypt_body(const scp_aes *a, const uint8_t iv[16],
+                                          const uint8_t *in, size_t len, uint8_t *out)
 {
     const __m128i *dk = DRK(a);
     __m128i prev = LD(iv);
     size_t i = 0;
 
-    if (len % 16 != 0)
-        return SCP_E_ARG;
     for (; i + 128 <= len; i += 128)
         dec8(a, &prev, in + i, out + i);
     for (; i < len; i += 16) {
@@ -281,21 +350,38 @@ SCP_AESNI int scp_aesni_cbc_decrypt(const scp_aes *a, const uint8_t iv[16], cons
         ST(out + i, _mm_xor_si128(_mm_aesdeclast_si128(b, dk[a->nr]), prev));
         prev = c;
     }
+    return frame_low();
+}
+
+SCP_AESNI int scp_aesni_cbc_decrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *in,
+                                    size_t len, uint8_t *out)
+{
+    if (len % 16 != 0)
+        return SCP_E_ARG;
+    WIPE_O0(cbc_decrypt_body(a, iv, in, len, out));
     return SCP_OK;
 }
 
-SCP_AESNI void scp_aesni_cbcmac(const scp_aes *a, uint8_t x[16], const uint8_t *p,
-                                size_t nblocks)
+SCP_AESNI BODY uintptr_t cbcmac_body(const scp_aes *a, uint8_t x[16], const uint8_t *p,
+                                     size_t nblocks)
 {
     __m128i v = LD(x);
     for (size_t i = 0; i < nblocks; i++)
         v = enc1(RK(a), a->nr, _mm_xor_si128(v, LD(p + 16 * i)));
     ST(x, v);
+    return frame_low();
+}
+
+SCP_AESNI void scp_aesni_cbcmac(const scp_aes *a, uint8_t x[16], const uint8_t *p,
+                                size_t nblocks)
+{
+    WIPE_O0(cbcmac_body(a, x, p, nblocks));
 }
 
 /* RFC 4493 2.4 in registers: all but the last block straight, then the
  * last one padded (80 00..) with K2, or whole with K1. */
-SCP_AESNI void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, uint8_t mac[16])
+SCP_AESNI BODY uintptr_t cmac_body(const scp_aes *a, const uint8_t *p, size_t len,
+                                   uint8_t mac[16])
 {
     _Alignas(16) uint8_t last[16] = { 0 };
     size_t full = len == 0 ? 0 : (len - 1) / 16, rem = len - full * 16;
@@ -315,13 +401,19 @@ SCP_AESNI void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, ui
     v = _mm_xor_si128(v, _mm_xor_si128(LD(last), LD(rem == 16 ? a->k1 : a->k2)));
     ST(mac, enc1(RK(a), a->nr, v));
     scrub_xmm(); /* static keys come through here too (KDFs, diversification) */
+    return frame_low();
+}
+
+SCP_AESNI void scp_aesni_cmac(const scp_aes *a, const uint8_t *p, size_t len, uint8_t mac[16])
+{
+    WIPE_O0(cmac_body(a, p, len, mac));
 }
 
 /* After the zero block (state L): hdr | hc, 13 or 21 bytes, put together
  * in registers: S8, one block hdr | hc | 80 00 00 with K2; S16, hdr |
  * hc[0..10], then hc[11..15] | 80 00.. with K2. */
-SCP_AESNI void scp_aesni_cmac_ea(const scp_aes *a, const uint8_t hdr[5], const uint8_t *hc,
-                                 size_t hc_len, uint8_t mac[16])
+SCP_AESNI BODY uintptr_t cmac_ea_body(const scp_aes *a, const uint8_t hdr[5],
+                                      const uint8_t *hc, size_t hc_len, uint8_t mac[16])
 {
     uint32_t h4;
     __m128i h, c, v = LD(a->l), k2 = LD(a->k2);
@@ -340,6 +432,13 @@ SCP_AESNI void scp_aesni_cmac_ea(const scp_aes *a, const uint8_t hdr[5], const u
         v = enc1(RK(a), a->nr, _mm_xor_si128(v, _mm_xor_si128(c, k2)));
     }
     ST(mac, v);
+    return frame_low();
+}
+
+SCP_AESNI void scp_aesni_cmac_ea(const scp_aes *a, const uint8_t hdr[5], const uint8_t *hc,
+                                 size_t hc_len, uint8_t mac[16])
+{
+    WIPE_O0(cmac_ea_body(a, hdr, hc, hc_len, mac));
 }
 
 /* ---- SCP03 secure messaging, CBC and CMAC interleaved ----
@@ -367,7 +466,7 @@ typedef struct splice {
 /* Masks for pre_len k, the first "previous block" (pre at its top bytes)
  * and the block that closes the message (post, 80, zeros). The callers
  * (backend.c) guarantee 0 < pre_len + post_len < 16. */
-SCP_AESNI static void splice_init(splice *sp, __m128i *first, __m128i *closing,
+SCP_AESNI HELPER void splice_init(splice *sp, __m128i *first, __m128i *closing,
                                   const uint8_t *pre, size_t k, const uint8_t *post, size_t tl)
 {
     uint8_t t[16] = { 0 }, u[16] = { 0 };
@@ -382,11 +481,12 @@ SCP_AESNI static void splice_init(splice *sp, __m128i *first, __m128i *closing,
     *closing = LD(u);
 }
 
-SCP_AESNI void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
-                                  const uint8_t *iv_pre, const uint8_t *next_in,
-                                  uint8_t *next_out, const uint8_t chain[16],
-                                  const uint8_t *pre, size_t pre_len, uint8_t *buf, size_t len,
-                                  const uint8_t *post, size_t post_len, uint8_t tag[16])
+SCP_AESNI BODY uintptr_t enc_cmac_body(const scp_aes *ke, const scp_aes *km,
+                                       const uint8_t icv_in[16], const uint8_t *iv_pre,
+                                       const uint8_t *next_in, uint8_t *next_out,
+                                       const uint8_t chain[16], const uint8_t *pre,
+                                       size_t pre_len, uint8_t *buf, size_t len,
+                                       const uint8_t *post, size_t post_len, uint8_t tag[16])
 {
     const __m128i *ek = RK(ke), *mk = RK(km);
     __m128i c, x, prev, closing;
@@ -408,9 +508,20 @@ SCP_AESNI void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const ui
     }
     x = _mm_xor_si128(x, _mm_xor_si128(JOIN(sp, prev, closing), LD(km->k2)));
     ST(tag, enc1(mk, km->nr, x));
+    return frame_low();
 }
 
-SCP_AESNI static inline __m128i dec1(const __m128i *dk, int nr, __m128i b)
+SCP_AESNI void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                                  const uint8_t *iv_pre, const uint8_t *next_in,
+                                  uint8_t *next_out, const uint8_t chain[16],
+                                  const uint8_t *pre, size_t pre_len, uint8_t *buf, size_t len,
+                                  const uint8_t *post, size_t post_len, uint8_t tag[16])
+{
+    WIPE_O0(enc_cmac_body(ke, km, icv_in, iv_pre, next_in, next_out, chain, pre, pre_len, buf,
+                          len, post, post_len, tag));
+}
+
+SCP_AESNI HOT __m128i dec1(const __m128i *dk, int nr, __m128i b)
 {
     b = _mm_xor_si128(b, dk[0]);
     b = _mm_aesdec_si128(b, dk[1]);
@@ -433,10 +544,11 @@ SCP_AESNI static inline __m128i dec1(const __m128i *dk, int nr, __m128i b)
     return _mm_aesdeclast_si128(b, dk[nr]);
 }
 
-SCP_AESNI void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
-                                  const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
-                                  const uint8_t *ct, size_t len, const uint8_t *post,
-                                  size_t post_len, uint8_t *out, uint8_t tag[16])
+SCP_AESNI BODY uintptr_t cmac_dec_body(const scp_aes *ke, const scp_aes *km,
+                                       const uint8_t icv_in[16], const uint8_t chain[16],
+                                       const uint8_t *pre, size_t pre_len, const uint8_t *ct,
+                                       size_t len, const uint8_t *post, size_t post_len,
+                                       uint8_t *out, uint8_t tag[16])
 {
     const __m128i *dk = DRK(ke), *mk = RK(km);
     __m128i iv, x, prev, closing;
@@ -455,6 +567,16 @@ SCP_AESNI void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const ui
     }
     x = _mm_xor_si128(x, _mm_xor_si128(JOIN(sp, prev, closing), LD(km->k2)));
     ST(tag, enc1(mk, km->nr, x));
+    return frame_low();
+}
+
+SCP_AESNI void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_in[16],
+                                  const uint8_t chain[16], const uint8_t *pre, size_t pre_len,
+                                  const uint8_t *ct, size_t len, const uint8_t *post,
+                                  size_t post_len, uint8_t *out, uint8_t tag[16])
+{
+    WIPE_O0(cmac_dec_body(ke, km, icv_in, chain, pre, pre_len, ct, len, post, post_len, out,
+                          tag));
 }
 
 /* ---- GPC Amd D 6.2.1-6.2.2: one side's handshake crypto in one batch ----
@@ -492,7 +614,7 @@ enc_n(int n, int nr, const __m128i *const k[], __m128i x[])
 
 /* RFC 4493 2.3 doubling in registers: the block as a big-endian 128-bit
  * number, shifted left, 87 xored in by mask (no branch on the msb). */
-SCP_AESNI static inline __m128i dbl(__m128i l)
+SCP_AESNI HOT __m128i dbl(__m128i l)
 {
     const __m128i rev = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     __m128i v = _mm_shuffle_epi8(l, rev), top = _mm_srli_epi64(v, 63);
@@ -504,7 +626,7 @@ SCP_AESNI static inline __m128i dbl(__m128i l)
 
 /* GPC Amd D 4.1.5: the KDF's first block, 11 x 00 | constant | 00 |
  * L (bits, big-endian) | i. */
-SCP_AESNI static inline __m128i kdf_label(uint8_t cst, unsigned bits, int i)
+SCP_AESNI HOT __m128i kdf_label(uint8_t cst, unsigned bits, int i)
 {
     return _mm_set_epi8((char)i, (char)bits, (char)(bits >> 8), 0, (char)cst, 0, 0, 0, 0, 0, 0,
                         0, 0, 0, 0, 0);
@@ -519,15 +641,9 @@ SCP_AESNI static inline __attribute__((always_inline)) void expand_key(__m128i *
         expand128(rk, k0);
 }
 
-/* More than the frame of each hs_run instance, with its saved registers
- * (about 1.1 KiB for AES-128, 1.4 KiB for AES-256 with gcc 12 -O2;
- * tests/crypto_fast/test_stack_residue checks). */
-#define HS_FRAME_128 1408
-#define HS_FRAME_256 1664
-
 /* Challenge and cryptograms (public values: they travel in the clear) go
  * out by vector stores, no library call: n is 8 or 16. */
-SCP_AESNI static inline void put(uint8_t *p, __m128i v, size_t n)
+SCP_AESNI HOT void put(uint8_t *p, __m128i v, size_t n)
 {
     if (n == 16)
         ST(p, v);
@@ -653,9 +769,10 @@ hs_run(const scp03_hs_keys *h, int k256, int derive)
 }
 
 #define HS_RUN(name, k256, derive)                                                           \
-    SCP_AESNI __attribute__((noinline)) static void name(const scp03_hs_keys *h)             \
+    SCP_AESNI __attribute__((noinline)) static uintptr_t name(const scp03_hs_keys *h)        \
     {                                                                                        \
         hs_run(h, k256, derive);                                                             \
+        return frame_low();                                                                  \
     }
 HS_RUN(hs_run128, 0, 0)
 HS_RUN(hs_run128_chal, 0, 1)
@@ -667,11 +784,12 @@ int scp_aesni_scp03_keys(const scp03_hs_keys *h)
     if (!aesni_usable() || (h->key_len != 16 && h->key_len != 32) ||
         (h->chal_len != 8 && h->chal_len != 16) || h->chal_ctx_len > 32)
         return SCP_E_UNSUPPORTED;
+    /* the static schedules and everything else the batch spilled: its
+     * whole frame, as large as this compiler and level made it */
     if (h->key_len == 16)
-        (h->chal_ctx != NULL ? hs_run128_chal : hs_run128)(h);
+        wipe_below((h->chal_ctx != NULL ? hs_run128_chal : hs_run128)(h));
     else
-        (h->chal_ctx != NULL ? hs_run256_chal : hs_run256)(h);
-    scrub_stack(h->key_len == 16 ? HS_FRAME_128 : HS_FRAME_256);
+        wipe_below((h->chal_ctx != NULL ? hs_run256_chal : hs_run256)(h));
     return SCP_OK;
 }
 

@@ -26,7 +26,9 @@ static scp03_session host, card;
 /* Reading a fresh local array on purpose: it is the stack the calls before
  * left behind. */
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 
 __attribute__((noinline)) static void paint(void)
