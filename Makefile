@@ -1,16 +1,18 @@
 # scpkit: the few verbs a newcomer needs. Everything else is CMake + CTest.
 #   make demo    build, then run the demo on the embedded defaults
-#   make check   build and run every test, then again under ASan+UBSan
+#   make check   build and run every test (gcc RelWithDebInfo), again under
+#                ASan+UBSan, and again built by clang (Release)
 #   make bench   run the benchmarks (bench/results.json, bench/pcsc_results.json)
 #   make fuzz    run every libFuzzer target for FUZZ_SECONDS each (clang)
 #   make soak    long property and crash runs (not part of check)
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
+CLANG_BUILD ?= build-clang
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo check check-release check-asan bench fuzz soak clean
+.PHONY: all deps build demo check check-release check-asan check-clang bench fuzz soak clean
 
 all: build
 
@@ -26,7 +28,7 @@ demo: build
 	@if [ -x tools/demo.sh ] && [ -x $(BUILD)/tools/scpkit ]; then \
 	    echo; sh tools/demo.sh $(BUILD)/tools/scpkit; fi
 
-check: check-release check-asan
+check: check-release check-asan check-clang
 
 check-release: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600
@@ -37,6 +39,11 @@ check-asan: deps
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    ctest --output-on-failure -j$(JOBS) --timeout 900
+
+check-clang: deps
+	cmake -S . -B $(CLANG_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(CLANG_BUILD) -j$(JOBS)
+	cd $(CLANG_BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600
 
 bench: build
 	$(BUILD)/bench/scp_bench --json bench/results.json
@@ -50,4 +57,4 @@ soak: build
 	$(BUILD)/tests/unit/test_scp03_property 0 200000
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD) build-fuzz

@@ -28,6 +28,18 @@ finish() {
     [ "$fails" -eq 0 ]
 }
 
+# skip WHY: this machine lacks something the test needs. A person running
+# it gets the reason and exit 77 (CTest: skipped); in CI (CI=true) a skip
+# is a failure, since scripts/deps.sh installs everything the tests use.
+skip() {
+    echo "${0##*/}: skipped: $*" >&2
+    if [ "${CI:-}" = true ]; then
+        echo "${0##*/}: CI=true: a skip is a failure" >&2
+        exit 1
+    fi
+    exit 77
+}
+
 # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; only PIDs the test started
 stop_pid() {
     _p=$1 _n=0

@@ -3,7 +3,8 @@
 # virtual card runs as `scpkit card run --vpcd` and scpkit reaches it as a
 # PC/SC reader. Reuses a running pcscd whose vpcd port answers, else starts
 # `pcscd --foreground` itself; every process it starts is kept by PID and
-# ended by PID. Exit 77 (skipped) when pcscd/vpcd are not available.
+# ended by PID. Exit 77 (skipped; a failure when CI=true) when pcscd/vpcd
+# are not available (tests/lib.sh skip).
 # Usage: cli_pcsc.sh path/to/scpkit
 set -u
 S=${1:?usage: cli_pcsc.sh path/to/scpkit}
@@ -20,7 +21,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
-skip() { echo "cli_pcsc: skipped: $*"; exit 77; }
 listening() { ss -ltn 2>/dev/null | grep -q "[:.]$1 "; }
 reader_state() { # reader_state NAME: prints "present", "empty" or "missing"
     "$S" readers --json 2>/dev/null | python3 -c '
