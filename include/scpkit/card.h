@@ -25,6 +25,9 @@ typedef struct scp_card_init_opts {
     size_t key_len;
     int kvn;             /* -1: factory KVN FF */
     uint8_t lifecycle;   /* 0: SECURED (0F); or OP_READY 01, INITIALIZED 07 */
+    const char *oce_ca;  /* SCP11: an off-card CA (PEM/DER certificate or public
+                            key) installed at KID 10 KVN 03, with SCP11a/c SD
+                            keys 11/03 and 15/03 (src/card/scp11_state.c) */
 } scp_card_init_opts;
 
 /* Create DIR (0700 if missing) and a new card in DIR/card.state (0600).

@@ -114,6 +114,9 @@ typedef struct scp11_auth_cmd {
 /* Parse and check the form (SCP_E_FORMAT / SCP_E_LENGTH on a bad one;
  * SCP_E_UNSUPPORTED for a key usage, key type or length not offered). */
 SCP_MUST_CHECK int scp11_auth_parse(const uint8_t *capdu, size_t len, scp11_auth_cmd *out);
+/* The same from an already parsed APDU (its data borrowed). */
+struct scp_apdu;
+SCP_MUST_CHECK int scp11_auth_parse_apdu(const struct scp_apdu *a, scp11_auth_cmd *out);
 
 typedef struct scp11_card_keys {
     const scp_ec_key *sk_sd;  /* SK.SD.ECKA (the key at KID/KVN) */
@@ -160,6 +163,34 @@ SCP_MUST_CHECK int scp11_get_certs_command(uint8_t kid, uint8_t kvn, uint8_t *ou
 SCP_MUST_CHECK int scp11_pso_next(const uint8_t *cert, size_t len, size_t *off, uint8_t ca_kvn,
                                   uint8_t ca_kid, int more_certs, unsigned flags, uint8_t *out,
                                   size_t out_size, size_t *out_len);
+
+
+/* ---- a host channel over a transport (src/scp11/channel.c) ---- */
+
+struct scp_channel;
+struct scp_transport;
+typedef struct scp11_channel_opts {
+    int variant;           /* SCP11_A, SCP11_B, SCP11_C */
+    uint8_t kid, kvn;      /* SD key; 0: 13/01 for 11b, 11/03 or 15/03 for 11a/c */
+    uint8_t key_len;       /* session keys; 0: 16 */
+    const scp_trust *sd_trust; /* anchors for the SD's certificate chain (required) */
+    int64_t now;           /* validity time (Unix seconds) */
+    /* 11a/c: SK.OCE.ECKA and its chain (DER, root side first, leaf last) */
+    const scp_ec_key *sk_oce;
+    const uint8_t *oce_chain;
+    const size_t *oce_off, *oce_len;
+    size_t oce_n;
+    uint8_t oce_ca_kid, oce_ca_kvn; /* the card's OCE CA key; 0: 10 / the SD KVN */
+    unsigned pso_flags;
+    scp_cert_error *err;   /* why it failed, for the operator (may be NULL) */
+} scp11_channel_opts;
+
+/* Open SCP11 on the selected SD: GET DATA BF21, the SD chain verified
+ * against o->sd_trust, PSO (11a/c), MUTUAL/INTERNAL AUTHENTICATE; then
+ * scp_channel_send and scp_channel_close work as for SCP03 (ch->dek is
+ * the S-DEK). SCP_E_AUTH with o->err filled when trust fails. */
+SCP_MUST_CHECK int scp11_channel_open(struct scp_channel *ch, struct scp_transport *t,
+                                      scp11_channel_opts *o);
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 #include <stdlib.h>
 #include "card/internal.h"
+#include "card/scp11.h"
 #include "core/guard.h"
 #include "scpkit/buf.h"
 #include "scpkit/crypto.h"
@@ -46,6 +47,7 @@ int scp_card_init(const char *dir, const scp_card_init_opts *opts)
     rc = SCP_E_ARG;
     if (stat(c->path, &sb) == 0)
         goto out; /* never overwrite a card's keys */
+    GUARD_GOTO(card_scp11_init(dir, opts), out); /* before card.state: it marks a done init */
     rc = card_state_save(c, &c->st);
 out:
     scp_wipe(c, sizeof(*c));
@@ -66,6 +68,7 @@ static int card_open(const char *dir, scp_card **out, char *err, size_t err_size
     c->lock_fd = -1;
     GUARD_GOTO(set_paths(c, dir), fail);
     GUARD_GOTO(card_state_load(c->path, &c->st, err, err_size), fail);
+    GUARD_GOTO(card_scp11_open(c, err, err_size), fail);
     c->selected = CARD_SEL_ISD;
     if (ro) {
         c->read_only = 1;
@@ -104,6 +107,7 @@ void card_end_session(scp_card *c)
     scp_wipe(c->sess_dek, sizeof(c->sess_dek));
     c->sess_dek_len = 0;
     c->sess_app = CARD_SEL_NONE;
+    c->sess_scp = 0;
 }
 
 void scp_card_close(scp_card *c)
@@ -111,6 +115,7 @@ void scp_card_close(scp_card *c)
     if (c == NULL)
         return;
     card_end_session(c);
+    card_scp11_close(c);
     if (c->lock_fd >= 0)
         close(c->lock_fd);
     scp_wipe(c, sizeof(*c));
@@ -307,6 +312,14 @@ static int process(scp_card *c, const uint8_t *capdu, size_t len, card_resp *r, 
     if (scp_apdu_parse(capdu, len, &a) != SCP_OK) {
         card_sw(r, 0x6700);
         return emit(c, r, out, out_size, out_len);
+    }
+    if (c->st.lifecycle != CARD_LC_TERMINATED) {
+        /* SCP11's plain handshake commands (PSO with chaining included) */
+        int h = card_scp11_hook(c, &a, capdu, len, r);
+        if (h < 0)
+            return h;
+        if (h > 0)
+            return emit(c, r, out, out_size, out_len);
     }
     sw = check_cla(a.cla);
     if (sw != 0x9000) {

@@ -84,6 +84,8 @@ struct scp_card {
     int fail_writes; /* tests: fail the n-th next state write (0: never) */
     int mem_only;    /* fuzzing: keep the state in memory, never write it */
     int read_only;   /* opened without the lock: never write */
+    struct card_scp11 *s11; /* SCP11 keys, certificates, PSO (src/card/scp11.c) */
+    uint8_t sess_scp;       /* 0: the session is SCP03's; else its SCP11 variant */
 };
 
 /* A response under construction: data then SW. */

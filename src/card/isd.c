@@ -3,6 +3,7 @@
  * Every check answers with a status word; only state-file I/O fails. */
 #include <string.h>
 #include "card/internal.h"
+#include "card/scp11.h"
 #include "core/guard.h"
 #include "scpkit/tlv.h"
 
@@ -186,6 +187,9 @@ static int set_status(scp_card *c, const scp_apdu *a, card_resp *r)
 
 int card_isd_command(scp_card *c, const scp_apdu *a, card_resp *r)
 {
+    int h = card_scp11_isd(c, a, r); /* SCP11 objects and EC keys */
+    if (h != 0)
+        return h < 0 ? h : SCP_OK;
     if (a->ins == 0xCA || a->ins == 0xCB)
         return card_get_data_common(c, a, r);
     if (a->ins != 0xD8 && a->ins != 0xE4 && a->ins != 0xF2 && a->ins != 0xF0) {

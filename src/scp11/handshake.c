@@ -254,13 +254,22 @@ out:
 int scp11_auth_parse(const uint8_t *capdu, size_t len, scp11_auth_cmd *o)
 {
     scp_apdu a;
+    ENSURE(capdu != NULL && o != NULL, SCP_E_ARG);
+    memset(o, 0, sizeof(*o));
+    GUARD(scp_apdu_parse(capdu, len, &a));
+    return scp11_auth_parse_apdu(&a, o);
+}
+
+int scp11_auth_parse_apdu(const scp_apdu *ap, scp11_auth_cmd *o)
+{
+    scp_apdu a;
     scp_tlv t, u;
     scp_rd r;
     int rc;
 
-    ENSURE(capdu != NULL && o != NULL, SCP_E_ARG);
+    ENSURE(ap != NULL && o != NULL, SCP_E_ARG);
     memset(o, 0, sizeof(*o));
-    GUARD(scp_apdu_parse(capdu, len, &a));
+    a = *ap;
     ENSURE(a.ins == SCP11_INS_MUTUAL_AUTH || a.ins == SCP11_INS_INTERNAL_AUTH, SCP_E_FORMAT);
     o->cla = a.cla, o->ins = a.ins, o->kvn = a.p1, o->kid = a.p2;
     o->data = a.data, o->data_len = a.lc;
