@@ -50,6 +50,9 @@ typedef struct scp_cli_opts {
     int level;           /* --level; -1: the strongest the card allows */
     int json, trace;
     const char *kvn_text, *level_text; /* as given */
+    /* SCP11 (tools/scpkit/cli_scp11.c): --scp 03|11a|11b|11c, --kid N,
+     * --sd-ca FILE, --oce-key FILE, --oce-chain FILE */
+    const char *scp_text, *kid_text, *sd_ca, *oce_key, *oce_chain;
     /* what is left for the subcommand, argv[0] being its name */
     int argc;
     char *argv[SCP_CLI_ARGS_MAX];
@@ -116,6 +119,11 @@ int scp_cli_open_channel(scp_cli *c);
 /* Resolve the keys, connect and open the channel: what every command that
  * authenticates does first. */
 int scp_cli_authenticate(scp_cli *c);
+/* SCP11 (cli_scp11.c): the variant --scp asks for (0: SCP03), the SCP11
+ * channel open, and the SCP11 keys for `info`. */
+int scp_cli_scp11_variant(const scp_cli_opts *o);
+int scp_cli_open_scp11(scp_cli *c);
+int scp_cli_show_scp11(scp_cli *c);
 /* GP life cycle names (GPC v2.3 5.1.1 and tables 11-4/11-5): kind 0x80 the
  * card, 0x40 an application (is_sd: a security domain), 0x20 a load file. */
 const char *scp_cli_lifecycle_name(uint8_t kind, uint8_t state, int is_sd);

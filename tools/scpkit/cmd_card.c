@@ -30,17 +30,21 @@ static void on_signal(int sig)
 static const char card_help[] =
     "usage: scpkit card init --state DIR [--profile yubikey|gp23] [--scp-i HEX]\n"
     "                        [--key HEX] [--kvn N] [--lifecycle op_ready|initialized|secured]\n"
+    "                        [--oce-ca FILE]\n"
     "       scpkit card run  --state DIR [--vpcd HOST:PORT] [--trace FILE]\n"
     "       scpkit card show --state DIR\n"
     "profiles: yubikey (i=60, level 33 only, AES-128; the default)\n"
     "          gp23    (i=71: S16, pseudo-random challenge, every level, AES-128/192/256)\n"
     "--scp-i sets i directly (60, 70; 61, 71 for S16) and allows every level it permits.\n"
     "The factory key set is KVN FF = 404142434445464748494A4B4C4D4E4F unless --key/--kvn.\n"
+    "SCP11: the yubikey profile has an SCP11b key 13/01 (P-256) whose certificate is\n"
+    "issued by a per-card lab CA written to DIR/sd-ca.pem; --oce-ca FILE (PEM certificate\n"
+    "or public key) installs an off-card CA at KID 10/03 and SCP11a/c keys 11/03, 15/03.\n"
     "run connects to vpcd (default 127.0.0.1:35963); --trace writes every APDU in hex\n"
     "with PUT KEY data redacted.\n";
 
 typedef struct card_args {
-    const char *state, *profile, *scp_i, *key, *kvn, *lifecycle, *vpcd, *trace;
+    const char *state, *profile, *scp_i, *key, *kvn, *lifecycle, *vpcd, *trace, *oce_ca;
 } card_args;
 
 static int parse_args(int argc, char **argv, card_args *a)
@@ -64,6 +68,8 @@ static int parse_args(int argc, char **argv, card_args *a)
             slot = &a->vpcd;
         else if (strcmp(argv[k], "--trace") == 0)
             slot = &a->trace;
+        else if (strcmp(argv[k], "--oce-ca") == 0)
+            slot = &a->oce_ca;
         else if (argv[k][0] != '-' && a->state == NULL) {
             a->state = argv[k]; /* `scpkit card init DIR` */
             continue;
@@ -97,7 +103,7 @@ static int parse_num(const char *what, const char *s, int base, int max, int *ou
 
 static int card_init(const card_args *a)
 {
-    scp_card_init_opts o = { .profile = a->profile, .scp_i = -1, .kvn = -1 };
+    scp_card_init_opts o = { .profile = a->profile, .scp_i = -1, .kvn = -1, .oce_ca = a->oce_ca };
     uint8_t key[32];
     size_t key_len = 0;
     char path[4200];

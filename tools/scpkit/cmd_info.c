@@ -230,7 +230,8 @@ int scp_cli_info(int argc, char **argv)
         if ((rc = show_recognition(&c)) == SCP_EXIT_OK &&
             (rc = show_id(&c, 0x0042, "iin", "IIN:")) == SCP_EXIT_OK &&
             (rc = show_id(&c, 0x0045, "cin", "CIN:")) == SCP_EXIT_OK &&
-            (rc = show_cplc(&c)) == SCP_EXIT_OK && (rc = scp_cli_show_keyinfo(&c)) == SCP_EXIT_OK)
+            (rc = show_cplc(&c)) == SCP_EXIT_OK && (rc = scp_cli_show_keyinfo(&c)) == SCP_EXIT_OK &&
+            (rc = scp_cli_show_scp11(&c)) == SCP_EXIT_OK)
             rc = show_lifecycle(&c, auth);
     }
     return scp_cli_end(&c, rc);

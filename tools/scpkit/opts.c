@@ -23,6 +23,10 @@ const char scp_cli_common_help[] =
     "                            kdf3, emv, visa2\n"
     "  --keystore DIR --master LABEL[:VERSION] --kdf SCHEME   keys from a keystore\n"
     "  --level L                 mac, mac+enc, mac+rmac, mac+enc+rmac, all or hex\n"
+    "  --scp 03|11a|11b|11c      secure channel protocol (default 03); SCP11 takes\n"
+    "                            --sd-ca FILE (trust anchor of the card's certificates),\n"
+    "                            --kid N/--kvn N (SD key; 13/01, 11/03, 15/03 by default),\n"
+    "                            and for 11a/11c --oce-key FILE --oce-chain FILE (PEM)\n"
     "                            (default: the strongest the card offers)\n"
     "Output:\n"
     "  --json                    one JSON document on stdout\n"
@@ -42,6 +46,8 @@ static const char **value_slot(scp_cli_opts *o, const char *a)
         { "--enc", &o->enc_hex },       { "--mac", &o->mac_hex },      { "--dek", &o->dek_hex },
         { "--keyfile", &o->keyfile },   { "--kdf", &o->kdf },          { "--master", &o->master },
         { "--keystore", &o->keystore }, { "--level", &o->level_text },
+        { "--scp", &o->scp_text },      { "--kid", &o->kid_text },     { "--sd-ca", &o->sd_ca },
+        { "--oce-key", &o->oce_key },   { "--oce-chain", &o->oce_chain },
     };
     for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
         if (strcmp(a, tab[i].name) == 0)
@@ -98,6 +104,8 @@ int scp_cli_parse(int argc, char **argv, scp_cli_opts *o)
                                o->level_text);
         o->level = lv;
     }
+    if (o->scp_text && strcmp(o->scp_text, "03") != 0 && scp_cli_scp11_variant(o) == 0)
+        return usage_error("--scp: want 03, 11a, 11b or 11c", o->scp_text);
     if (o->reader && o->card_dir)
         return usage_error("give either -r/--reader or --card, not both", "--card");
     return SCP_EXIT_OK;
@@ -227,7 +235,7 @@ int scp_cli_resolve_keys(scp_cli *c)
     if (c->o.kvn < 0)
         c->o.kvn = 0;
     c->chopts.kvn = (uint8_t)c->o.kvn;
-    if (c->keysrc == SCP_KEYS_FACTORY)
+    if (c->keysrc == SCP_KEYS_FACTORY && scp_cli_scp11_variant(&c->o) == 0)
         fprintf(stderr, "scpkit: warning: no key given: using the publicly known factory test "
                         "keys 40..4F\n");
     return SCP_EXIT_OK;

@@ -196,6 +196,8 @@ int scp_cli_reselect(scp_cli *c)
 
 int scp_cli_open_channel(scp_cli *c)
 {
+    if (scp_cli_scp11_variant(&c->o) != 0)
+        return scp_cli_open_scp11(c); /* cli_scp11.c */
     int rc = scp_channel_open(&c->ch, &c->t, &c->keys, &c->chopts);
     uint16_t sw = c->ch.last_sw;
     if (rc == SCP_OK) {

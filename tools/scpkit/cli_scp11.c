@@ -1,0 +1,147 @@
+/* scpkit CLI: SCP11 wherever a channel opens (--scp 11a|11b|11c with
+ * --kid/--kvn, --sd-ca, --oce-key, --oce-chain) and the SCP11 part of
+ * `scpkit info`. The channel itself is src/scp11/channel.c. */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "scpkit/apdu.h"
+#include "scpkit/cert.h"
+#include "scpkit/scp11.h"
+#include "scpkit/tlv.h"
+
+int scp_cli_scp11_variant(const scp_cli_opts *o)
+{
+    if (o->scp_text == NULL || strcmp(o->scp_text, "03") == 0 || strcmp(o->scp_text, "3") == 0)
+        return 0;
+    return scp11_variant_from_name(o->scp_text);
+}
+
+int scp_cli_open_scp11(scp_cli *c)
+{
+    static uint8_t chain[8192];
+    size_t off[SCP_CERT_MAX_CHAIN], lens[SCP_CERT_MAX_CHAIN];
+    scp11_channel_opts o = { 0 };
+    scp_cert_error err;
+    scp_trust trust = { 0 };
+    scp_ec_key sk = { 0 };
+    int v = scp_cli_scp11_variant(&c->o), rc, kid = 0;
+
+    if (v == 0)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--scp: want 03, 11a, 11b or 11c");
+    if (c->o.sd_ca == NULL)
+        return scp_cli_fail(c, SCP_EXIT_USAGE,
+                            "--scp %s needs --sd-ca FILE (the trust anchor for the card's "
+                            "certificates, e.g. DIR/sd-ca.pem of a virtual card)",
+                            c->o.scp_text);
+    if (c->o.kid_text && scp_cli_number(c, "--kid", c->o.kid_text, 0xFF, &kid) != SCP_EXIT_OK)
+        return SCP_EXIT_USAGE;
+    rc = scp_trust_load_file(&trust, c->o.sd_ca);
+    if (rc != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "--sd-ca %s: no certificate or public key (%s)",
+                            c->o.sd_ca, scp_strerror(rc));
+    o.variant = v;
+    o.kid = (uint8_t)kid;
+    o.kvn = c->o.kvn > 0 ? (uint8_t)c->o.kvn : 0;
+    o.sd_trust = &trust;
+    o.now = (int64_t)time(NULL);
+    o.err = &err;
+    memset(&err, 0, sizeof(err));
+    if (v != SCP11_B) {
+        if (c->o.oce_key == NULL || c->o.oce_chain == NULL) {
+            scp_trust_free(&trust);
+            return scp_cli_fail(c, SCP_EXIT_USAGE, "--scp %s needs --oce-key FILE and --oce-chain FILE",
+                                c->o.scp_text);
+        }
+        rc = scp_ec_load_file(&sk, c->o.oce_key);
+        if (rc != SCP_OK || !sk.priv) {
+            scp_ec_free(&sk);
+            scp_trust_free(&trust);
+            return scp_cli_fail(c, SCP_EXIT_LOCAL, "--oce-key %s: not an EC private key on "
+                                "P-256, P-384 or brainpoolP256r1", c->o.oce_key);
+        }
+        rc = scp_cert_load_file(c->o.oce_chain, chain, sizeof(chain), off, lens,
+                                SCP_CERT_MAX_CHAIN, &o.oce_n);
+        if (rc != SCP_OK) {
+            scp_ec_free(&sk);
+            scp_trust_free(&trust);
+            return scp_cli_fail(c, SCP_EXIT_LOCAL, "--oce-chain %s: no certificates (%s)",
+                                c->o.oce_chain, scp_strerror(rc));
+        }
+        o.sk_oce = &sk;
+        o.oce_chain = chain, o.oce_off = off, o.oce_len = lens;
+    }
+    rc = scp11_channel_open(&c->ch, &c->t, &o);
+    scp_ec_free(&sk);
+    scp_trust_free(&trust);
+    if (rc == SCP_OK) {
+        c->ch_open = 1;
+        if (c->o.trace)
+            fprintf(stderr, "scpkit: SCP%s channel open: key %02X/%02X, level %02X, S8\n",
+                    scp11_variant_name(v) + 0, o.kid ? o.kid : scp11_default_kid(v),
+                    c->ch.kvn, c->ch.level);
+        return SCP_EXIT_OK;
+    }
+    if (err.text[0] != '\0')
+        return scp_cli_fail(c, rc == SCP_E_SW ? SCP_EXIT_REFUSED : SCP_EXIT_AUTH,
+                            "SCP%s not opened: %s", scp11_variant_name(v), err.text);
+    return scp_cli_fail_rc(c, rc, "opening the SCP11 channel");
+}
+
+/* The SCP11 keys a card offers: each key reference whose certificate store
+ * answers GET DATA BF21 (13/01, 11/03, 15/03, and those the key
+ * information names), with the curve of its leaf. */
+int scp_cli_show_scp11(scp_cli *c)
+{
+    uint8_t refs[16][2] = { { 0x13, 0x01 }, { 0x11, 0x03 }, { 0x15, 0x03 } };
+    size_t nref = 3, n;
+    scp_cli_keyinfo ki[16];
+    uint16_t sw;
+    json_object *arr = json_object_new_array();
+    int printed = 0;
+
+    if (scp_cli_read_keyinfo(c, ki, 16, &n, &sw) == SCP_EXIT_OK && sw == 0x9000)
+        for (size_t k = 0; k < n && nref < 16; k++) {
+            int dup = 0;
+            if (ki[k].id != 0x11 && ki[k].id != 0x13 && ki[k].id != 0x15)
+                continue;
+            for (size_t j = 0; j < nref; j++)
+                dup |= refs[j][0] == ki[k].id && refs[j][1] == ki[k].kvn;
+            if (!dup)
+                refs[nref][0] = ki[k].id, refs[nref++][1] = ki[k].kvn;
+        }
+    json_object_object_add(c->doc, "scp11", arr);
+    for (size_t k = 0; k < nref; k++) {
+        static uint8_t resp[4096];
+        uint8_t cmd[16];
+        size_t cl, rl, off[SCP_CERT_MAX_CHAIN], lens[SCP_CERT_MAX_CHAIN], nc;
+        scp_cert leaf;
+        int rc;
+        if (scp11_get_certs_command(refs[k][0], refs[k][1], cmd, sizeof(cmd), &cl) != SCP_OK)
+            continue;
+        rc = scp_cli_send(c, cmd, cl, resp, sizeof(resp), &rl, &sw);
+        if (rc != SCP_EXIT_OK)
+            return rc;
+        if (sw != 0x9000 || scp_cert_split(resp, rl, off, lens, SCP_CERT_MAX_CHAIN, &nc) != SCP_OK ||
+            scp_cert_parse(&leaf, resp + off[nc - 1], lens[nc - 1]) != SCP_OK)
+            continue;
+        int v = refs[k][0] == 0x13 ? SCP11_B : refs[k][0] == 0x11 ? SCP11_A : SCP11_C;
+        const char *curve = leaf.ec.pkey ? scp_ec_curve_name(leaf.ec.curve) : "?";
+        json_object *e = json_object_new_object();
+        json_object_object_add(e, "variant", json_object_new_string(scp11_variant_name(v)));
+        json_object_object_add(e, "kid", json_object_new_int(refs[k][0]));
+        json_object_object_add(e, "kvn", json_object_new_int(refs[k][1]));
+        json_object_object_add(e, "curve", json_object_new_string(curve));
+        json_object_object_add(e, "certificates", json_object_new_int((int)nc));
+        json_object_array_add(arr, e);
+        if (!c->o.json)
+            printf("%s SCP%s key %02X/%02X, %s, %zu certificate%s\n",
+                   printed++ ? "                 " : "SCP11:           ", scp11_variant_name(v),
+                   refs[k][0], refs[k][1], curve, nc, nc == 1 ? "" : "s");
+        scp_cert_free(&leaf);
+    }
+    if (!printed && !c->o.json)
+        printf("SCP11:            not offered\n");
+    return SCP_EXIT_OK;
+}
