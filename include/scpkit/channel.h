@@ -1,6 +1,14 @@
-/* scpkit: a host-side secure channel over a transport: INITIALIZE UPDATE +
- * EXTERNAL AUTHENTICATE, then protected commands with 61xx/6Cxx handled and
- * command chaining (CLA b5) for data longer than one APDU. */
+/* scpkit: a host-side secure channel: INITIALIZE UPDATE + EXTERNAL
+ * AUTHENTICATE, then protected commands with 61xx/6Cxx handled and command
+ * chaining (CLA b5) for data longer than one APDU.
+ *
+ * Opening is sans-I/O: scp_channel_start(), then a loop of
+ * scp_channel_next() (the next C-APDU to send) and scp_channel_feed() (the
+ * card's R-APDU), until next() says SCP_CHANNEL_OPEN or returns an error.
+ * One thread can drive thousands of channels that way (see
+ * examples/many_sessions.c); once open, the engine's scp03_host_wrap /
+ * scp03_host_unwrap on ch->s protect each command, also without I/O.
+ * scp_channel_open() is that loop over a blocking transport. */
 #ifndef SCPKIT_CHANNEL_H
 #define SCPKIT_CHANNEL_H
 
@@ -11,6 +19,19 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* Options for opening a channel. */
+typedef struct scp_channel_opts {
+    uint8_t kvn;       /* 0: the card's choice */
+    int level;         /* -1: the strongest the card's i allows */
+    int s16;           /* -1: from the card recognition data; 0/1 force */
+    scp_div_scheme div; /* diversify `keys` (as a master) with the card's KDD */
+    /* Or: get the static keys for this card from a callback once its KDD
+     * is known (e.g. derived inside an HSM). Takes precedence over keys. */
+    int (*derive)(void *ctx, const uint8_t *kdd, size_t kdd_len, uint8_t kvn,
+                  scp03_keys *out);
+    void *derive_ctx;
+} scp_channel_opts;
 
 typedef struct scp_channel {
     scp_transport *t;
@@ -29,22 +50,44 @@ typedef struct scp_channel {
      * (GPC 11.8.2.3); wiped by scp_channel_close and on a failed open. */
     uint8_t dek[SCP_AES_MAX_KEY];
     uint8_t dek_len;
+    /* the open's progress (scp_channel_start/next/feed) */
+    uint8_t step;     /* which command is out */
+    uint8_t chal_len; /* 8 or 16; 0 until the recognition data says */
+    int open_rc;      /* the error that ended the open (sticky) */
+    scp_channel_opts opts;
+    scp03_keys open_keys; /* the caller's keys, until the IU answer */
 } scp_channel;
 
-/* Options for opening a channel. */
-typedef struct scp_channel_opts {
-    uint8_t kvn;       /* 0: the card's choice */
-    int level;         /* -1: the strongest the card's i allows */
-    int s16;           /* -1: from the card recognition data; 0/1 force */
-    scp_div_scheme div; /* diversify `keys` (as a master) with the card's KDD */
-    /* Or: get the static keys for this card from a callback once its KDD
-     * is known (e.g. derived inside an HSM). Takes precedence over keys. */
-    int (*derive)(void *ctx, const uint8_t *kdd, size_t kdd_len, uint8_t kvn,
-                  scp03_keys *out);
-    void *derive_ctx;
-} scp_channel_opts;
 
-/* Open the channel on the currently selected security domain. On an
+/* ---- sans-I/O open ---- */
+#define SCP_CHANNEL_SEND 1 /* scp_channel_next: send the C-APDU, feed its answer */
+#define SCP_CHANNEL_OPEN 2 /* scp_channel_next: the channel is open */
+
+/* Begin opening a channel: no I/O. keys and opts are copied (keys wiped
+ * once the card's answer to INITIALIZE UPDATE is in); keys may be NULL
+ * when opts->derive gives them. ch->t stays NULL (scp_channel_send needs
+ * a transport: set ch->t, or use scp03_host_wrap/unwrap on ch->s).
+ * SCP_E_ARG, SCP_E_LEVEL (opts->level not an Amd D level). */
+SCP_MUST_CHECK int scp_channel_start(scp_channel *ch, const scp03_keys *keys,
+                                     const scp_channel_opts *opts);
+/* The next step: SCP_CHANNEL_SEND with a C-APDU in capdu (GET DATA 0066
+ * when opts->s16 < 0, INITIALIZE UPDATE, EXTERNAL AUTHENTICATE; 64 bytes
+ * always suffice); SCP_CHANNEL_OPEN once the channel is open; or the
+ * error that ended the open (sticky: asked again, the same error), with
+ * the session and keys wiped and ch->last_sw / ch->fail_rc set as for
+ * scp_channel_open. SCP_E_BUFFER_TOO_SMALL hands out nothing and may be
+ * retried; SCP_E_STATE when a command's answer is still due. */
+SCP_MUST_CHECK int scp_channel_next(scp_channel *ch, uint8_t *capdu, size_t capdu_size,
+                                    size_t *capdu_len);
+/* The card's whole R-APDU (data | SW1 SW2, 61xx/6Cxx already handled, as
+ * scp_transmit does) to the last command next() handed out. SCP_OK: call
+ * next() again. Otherwise the open has failed (that error, sticky). */
+SCP_MUST_CHECK int scp_channel_feed(scp_channel *ch, const uint8_t *rapdu, size_t len);
+
+/* ---- blocking ---- */
+
+/* Open the channel on the currently selected security domain over t: the
+ * loop of scp_channel_next / scp_transmit / scp_channel_feed. On an
  * authentication failure returns SCP_E_AUTH with ch->last_sw set to what the
  * card said (e.g. 63Cx); never retries. */
 SCP_MUST_CHECK int scp_channel_open(scp_channel *ch, scp_transport *t, const scp03_keys *keys,
