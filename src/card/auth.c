@@ -52,7 +52,7 @@ void card_delete_set(card_state *st, size_t k)
  * pseudo-random challenge, the next sequence counter taken, in one durable
  * write before anything leaves the card. A set whose tries are used up is
  * deleted instead (*sw 6A88); an exhausted counter gives 6985. */
-static int begin_attempt(scp_card *c, uint8_t kvn, uint32_t *seq, uint16_t *sw)
+int card_begin_attempt(scp_card *c, uint8_t kvn, uint32_t *seq, uint16_t *sw)
 {
     card_state next = c->st;
     card_keyset *ks = card_find_set(&next, kvn);
@@ -63,8 +63,9 @@ static int begin_attempt(scp_card *c, uint8_t kvn, uint32_t *seq, uint16_t *sw)
     if (ks->fails >= next.retry_limit) {
         card_delete_set(&next, (size_t)(ks - next.sets));
         *sw = 0x6A88;
-    } else if (next.i & SCP03_I_PSEUDO_RANDOM) {
-        if (next.seq >= CARD_SEQ_MAX) {
+    } else if ((next.i & SCP03_I_PSEUDO_RANDOM) || next.profile == CARD_PROFILE_SCP02) {
+        /* SCP02: every session's keys come from the 16-bit counter */
+        if (next.seq >= (next.profile == CARD_PROFILE_SCP02 ? 0xFFFFu : CARD_SEQ_MAX)) {
             *sw = 0x6985; /* counter exhausted: never wrap (Amd D 6.2.2.1) */
             card_wipe_state(&next);
             return SCP_OK;
@@ -97,7 +98,7 @@ int card_isd_initialize_update(scp_card *c, const scp_apdu *a, card_resp *r)
         return SCP_OK;
     }
     memset(&prm, 0, sizeof(prm));
-    GUARD(begin_attempt(c, ks->kvn, &prm.seq, &sw));
+    GUARD(card_begin_attempt(c, ks->kvn, &prm.seq, &sw));
     if (sw != 0x9000) {
         card_sw(r, sw);
         return SCP_OK;
@@ -130,7 +131,7 @@ int card_isd_initialize_update(scp_card *c, const scp_apdu *a, card_resp *r)
 
 /* The attempt ends: a success clears the key set's count; a failure was
  * counted at INITIALIZE UPDATE and deletes the set when it was the last try. */
-static int end_attempt(scp_card *c, int ok)
+int card_end_attempt(scp_card *c, int ok)
 {
     card_state next;
     card_keyset *ks = card_find_set(&c->st, c->sess_kvn);
@@ -177,7 +178,7 @@ int card_external_authenticate(scp_card *c, const uint8_t *capdu, size_t len,
     rc = scp03_card_external_authenticate(&c->sess, capdu, len);
     if (rc == SCP_OK) {
         card_sw(r, 0x9000);
-        rc = end_attempt(c, 1);
+        rc = card_end_attempt(c, 1);
         if (rc != SCP_OK)
             card_end_session(c);
         return rc;
@@ -187,7 +188,7 @@ int card_external_authenticate(scp_card *c, const uint8_t *capdu, size_t len,
         /* GPC 11.11.3: 6300, authentication of host cryptogram failed;
          * the try was on disk before the card cryptogram left */
         card_sw(r, 0x6300);
-        return end_attempt(c, 0);
+        return card_end_attempt(c, 0);
     }
     card_sw(r, 0x6A80);
     return SCP_OK;

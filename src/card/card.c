@@ -104,6 +104,7 @@ int scp_card_open_readonly(const char *dir, scp_card **out, char *err, size_t er
 void card_end_session(scp_card *c)
 {
     scp03_end(&c->sess);
+    scp02_end(&c->sess02);
     scp_wipe(c->sess_dek, sizeof(c->sess_dek));
     c->sess_dek_len = 0;
     c->sess_app = CARD_SEL_NONE;
@@ -146,7 +147,7 @@ void scp_card_set_trace(scp_card *c, FILE *f)
 
 int card_authenticated(const scp_card *c, uint8_t app)
 {
-    return scp03_is_open(&c->sess) && c->sess_app == app && c->selected == app;
+    return card_session_open(c) && c->sess_app == app && c->selected == app;
 }
 
 int card_commit(scp_card *c, const card_state *next)
@@ -277,7 +278,7 @@ static int in_session(scp_card *c, const uint8_t *capdu, size_t len, card_resp *
     scp_apdu a;
     int rc;
 
-    if (scp03_card_unwrap(&c->sess, capdu, len, plain, sizeof(plain), &plen) != SCP_OK ||
+    if (card_sm_unwrap(c, capdu, len, plain, sizeof(plain), &plen) != SCP_OK ||
         scp_apdu_parse(plain, plen, &a) != SCP_OK) {
         /* plain command or bad MAC: the session is over (seed 002) */
         scp_wipe(plain, sizeof(plain));
@@ -293,7 +294,7 @@ static int in_session(scp_card *c, const uint8_t *capdu, size_t len, card_resp *
         return rc;
     }
     trace(c, "R(plain):", r->data, r->len, 0);
-    rc = scp03_card_wrap(&c->sess, r->data, r->len, r->sw, out, out_size, out_len);
+    rc = card_sm_wrap(c, r->data, r->len, r->sw, out, out_size, out_len);
     if (rc != SCP_OK) {
         card_end_session(c);
         return rc;
@@ -335,6 +336,10 @@ static int process(scp_card *c, const uint8_t *capdu, size_t len, card_resp *r, 
             card_sw(r, a.ins == 0xA4 ? 0x6A82 : 0x6985);
         return emit(c, r, out, out_size, out_len);
     }
+    if (a.ins == 0x82 && c->sess02.state == SCP02_IU_DONE) {
+        GUARD(card_scp02_external_authenticate(c, capdu, len, &a, r));
+        return emit(c, r, out, out_size, out_len);
+    }
     if (a.ins == 0x82 && c->sess.state == SCP03_IU_DONE) {
         GUARD(card_external_authenticate(c, capdu, len, &a, r));
         return emit(c, r, out, out_size, out_len);
@@ -344,11 +349,12 @@ static int process(scp_card *c, const uint8_t *capdu, size_t len, card_resp *r, 
         if (a.ins == 0xA4)
             GUARD(card_select(c, &a, r));
         else
-            GUARD(card_isd_initialize_update(c, &a, r));
+            GUARD(card_is_scp02(c) ? card_scp02_initialize_update(c, &a, r)
+                                   : card_isd_initialize_update(c, &a, r));
         r->end_session = 0;
         return emit(c, r, out, out_size, out_len);
     }
-    if (scp03_is_open(&c->sess))
+    if (card_session_open(c))
         return in_session(c, capdu, len, r, out, out_size, out_len);
     card_end_session(c); /* an unfinished handshake ends with any other command */
     if (a.cla & 0x04) {

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include "scpkit/apdu.h"
 #include "scpkit/card.h"
+#include "scpkit/scp02.h"
 #include "scpkit/scp03.h"
 
 #define CARD_STATE_FILE "card.state"
@@ -32,6 +33,7 @@
 
 #define CARD_PROFILE_YUBIKEY 0
 #define CARD_PROFILE_GP23 1
+#define CARD_PROFILE_SCP02 2 /* scp02_card.c */
 
 /* Selected application. */
 #define CARD_SEL_NONE 0
@@ -76,6 +78,7 @@ struct scp_card {
     card_state st;
     uint8_t selected;
     scp03_session sess;
+    scp02_session sess02; /* SCP02 profile (scp02_card.c) */
     uint8_t sess_app; /* the application the session belongs to */
     uint8_t sess_kvn; /* key set the handshake used (failure counting) */
     uint8_t sess_dek[SCP_AES_MAX_KEY]; /* DEK of that set, for PUT KEY */
@@ -121,6 +124,28 @@ SCP_MUST_CHECK int card_isd_initialize_update(scp_card *c, const scp_apdu *a, ca
 SCP_MUST_CHECK int card_external_authenticate(scp_card *c, const uint8_t *capdu, size_t len,
                                               const scp_apdu *a, card_resp *r);
 SCP_MUST_CHECK int card_get_data_common(scp_card *c, const scp_apdu *a, card_resp *r);
+
+/* ---- auth.c: one authentication attempt on a key set (counted, and the
+ * next sequence counter taken, in one durable write; a success clears the
+ * count) ---- */
+SCP_MUST_CHECK int card_begin_attempt(scp_card *c, uint8_t kvn, uint32_t *seq, uint16_t *sw);
+SCP_MUST_CHECK int card_end_attempt(scp_card *c, int ok);
+
+/* ---- scp02_card.c: the SCP02 profile ---- */
+int card_is_scp02(const scp_card *c);
+int card_session_open(const scp_card *c);
+uint8_t card_session_level(const scp_card *c);
+SCP_MUST_CHECK int card_scp02_initialize_update(scp_card *c, const scp_apdu *a, card_resp *r);
+SCP_MUST_CHECK int card_scp02_external_authenticate(scp_card *c, const uint8_t *capdu,
+                                                    size_t len, const scp_apdu *a,
+                                                    card_resp *r);
+SCP_MUST_CHECK int card_sm_unwrap(scp_card *c, const uint8_t *capdu, size_t len, uint8_t *out,
+                                  size_t out_size, size_t *out_len);
+SCP_MUST_CHECK int card_sm_wrap(scp_card *c, const uint8_t *data, size_t len, uint16_t sw,
+                                uint8_t *out, size_t out_size, size_t *out_len);
+uint16_t card_scp02_parse_keys(const scp_card *c, const scp_apdu *a, scp03_keys *k,
+                               uint8_t *key_type);
+void card_scp02_migrate(card_state *next, size_t idx);
 
 /* ---- keys.c ---- */
 SCP_MUST_CHECK int card_put_key(scp_card *c, const scp_apdu *a, card_resp *r);

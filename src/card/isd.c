@@ -9,13 +9,13 @@
 
 /* GPC Annex H.2 card recognition data: GP 2.3.1, SCP03 with the card's i.
  * OID arcs: 1.2.840.114283 = 2A 86 48 86 FC 6B. */
-static void put_recognition(scp_wr *w, uint8_t i)
+static void put_recognition(scp_wr *w, uint8_t scp_id, uint8_t i)
 {
     static const uint8_t rec[] = { 0x2A, 0x86, 0x48, 0x86, 0xFC, 0x6B, 0x01 };
     static const uint8_t ver[] = { 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86,
                                    0xFC, 0x6B, 0x02, 0x02, 0x03 };
     static const uint8_t ident[] = { 0x06, 0x07, 0x2A, 0x86, 0x48, 0x86, 0xFC, 0x6B, 0x03 };
-    const uint8_t scp[] = { 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xFC, 0x6B, 0x04, 0x03, i };
+    const uint8_t scp[] = { 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xFC, 0x6B, 0x04, scp_id, i };
     scp_tlv_mark m66 = scp_tlv_begin(w, 0x66), m73 = scp_tlv_begin(w, 0x73);
     scp_tlv_put(w, 0x06, rec, sizeof(rec));
     scp_tlv_put(w, 0x60, ver, sizeof(ver));
@@ -32,7 +32,8 @@ static void put_key_info(scp_wr *w, const card_state *st)
     scp_tlv_mark m = scp_tlv_begin(w, 0xE0);
     for (uint8_t k = 0; k < st->nsets; k++)
         for (uint8_t id = 1; id <= 3; id++) {
-            uint8_t v[4] = { id, st->sets[k].kvn, 0x88, st->sets[k].key_len };
+            uint8_t type = st->profile == CARD_PROFILE_SCP02 ? 0x80 : 0x88; /* DES : AES */
+            uint8_t v[4] = { id, st->sets[k].kvn, type, st->sets[k].key_len };
             scp_tlv_put(w, 0xC0, v, sizeof(v));
         }
     scp_tlv_end(w, m);
@@ -55,7 +56,7 @@ int card_get_data_common(scp_card *c, const scp_apdu *a, card_resp *r)
     }
     scp_wr_init(&w, r->data, r->cap);
     switch (tag) {
-    case 0x0066: put_recognition(&w, st->i); break;
+    case 0x0066: put_recognition(&w, st->profile == CARD_PROFILE_SCP02 ? 0x02 : 0x03, st->i); break;
     case 0x00E0: put_key_info(&w, st); break;
     case 0x9F7F: scp_tlv_put(&w, 0x9F7F, st->cplc, sizeof(st->cplc)); break;
     case 0x0042: scp_tlv_put(&w, 0x42, st->iin, st->iin_len); break;
@@ -151,7 +152,7 @@ static int set_status(scp_card *c, const scp_apdu *a, card_resp *r)
     card_state next;
     int rc;
 
-    if (!card_authenticated(c, CARD_SEL_ISD) || !(c->sess.level & SCP_LEVEL_CMAC)) {
+    if (!card_authenticated(c, CARD_SEL_ISD) || !(card_session_level(c) & SCP_LEVEL_CMAC)) {
         card_sw(r, 0x6982);
         return SCP_OK;
     }

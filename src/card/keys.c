@@ -13,7 +13,7 @@
 static int key_admin_ok(const scp_card *c)
 {
     /* key management over an authenticated, MACed ISD session */
-    return card_authenticated(c, CARD_SEL_ISD) && (c->sess.level & SCP_LEVEL_CMAC);
+    return card_authenticated(c, CARD_SEL_ISD) && (card_session_level(c) & SCP_LEVEL_CMAC);
 }
 
 /* Where the new set goes: an index into next->sets, or a status word. */
@@ -42,11 +42,19 @@ static uint16_t place_set(card_state *next, uint8_t p1, uint8_t new_kvn, size_t 
 }
 
 /* Response (as GPC 11.8.3.1): KVN then the KCV of each key. */
-static int put_key_response(const scp03_keys *k, card_resp *r)
+static int put_key_response(const scp03_keys *k, uint8_t key_type, card_resp *r)
 {
     uint8_t kcv[SCP_KCV_LEN];
     ENSURE(r->cap >= 1 + 3 * SCP_KCV_LEN, SCP_E_BUFFER_TOO_SMALL);
     r->data[0] = k->kvn;
+    if (key_type == SCP02_PUTKEY_DES) { /* SCP02 DES keys: 3DES KCVs */
+        GUARD(scp02_kcv(key_type, k->enc, r->data + 1));
+        GUARD(scp02_kcv(key_type, k->mac, r->data + 4));
+        GUARD(scp02_kcv(key_type, k->dek, r->data + 7));
+        r->len = 10;
+        r->sw = 0x9000;
+        return SCP_OK;
+    }
     GUARD(scp_kcv_aes(k->enc, k->key_len, kcv));
     memcpy(r->data + 1, kcv, SCP_KCV_LEN);
     GUARD(scp_kcv_aes(k->mac, k->key_len, kcv));
@@ -58,8 +66,12 @@ static int put_key_response(const scp03_keys *k, card_resp *r)
     return SCP_OK;
 }
 
-static uint16_t parse_new_keys(const scp_card *c, const scp_apdu *a, scp03_keys *k)
+static uint16_t parse_new_keys(const scp_card *c, const scp_apdu *a, scp03_keys *k,
+                               uint8_t *key_type)
 {
+    *key_type = SCP_GP_KEY_TYPE_AES;
+    if (scp02_is_open(&c->sess02)) /* SCP02: under the session DEK (scp02_card.c) */
+        return card_scp02_parse_keys(c, a, k, key_type);
     if (a->lc == 0)
         return 0x6700;
     if (scp_gp_putkey_parse(c->sess_dek, c->sess_dek_len, a->data, a->lc, k) != SCP_OK)
@@ -78,6 +90,7 @@ int card_put_key(scp_card *c, const scp_apdu *a, card_resp *r)
     card_keyset *ks;
     size_t idx = 0;
     uint16_t sw;
+    uint8_t key_type = 0;
     int rc = SCP_OK;
 
     if (!key_admin_ok(c)) {
@@ -92,7 +105,7 @@ int card_put_key(scp_card *c, const scp_apdu *a, card_resp *r)
     }
     memset(&k, 0, sizeof(k));
     next = c->st;
-    sw = parse_new_keys(c, a, &k);
+    sw = parse_new_keys(c, a, &k, &key_type);
     if (sw == 0x9000)
         sw = place_set(&next, a->p1, k.kvn, &idx);
     if (sw == 0x9000) {
@@ -103,9 +116,13 @@ int card_put_key(scp_card *c, const scp_apdu *a, card_resp *r)
         memcpy(ks->enc, k.enc, k.key_len);
         memcpy(ks->mac, k.mac, k.key_len);
         memcpy(ks->dek, k.dek, k.key_len);
+        if (card_is_scp02(c) && key_type == SCP_GP_KEY_TYPE_AES) {
+            card_scp02_migrate(&next, idx); /* the card moves to SCP03 */
+            r->end_session = 1;
+        }
         rc = card_commit(c, &next);
         if (rc == SCP_OK)
-            rc = put_key_response(&k, r);
+            rc = put_key_response(&k, key_type, r);
     } else {
         card_sw(r, sw);
     }

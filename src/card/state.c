@@ -115,6 +115,12 @@ int card_state_new(card_state *st, const scp_card_init_opts *o)
         st->profile = CARD_PROFILE_YUBIKEY;
         st->i = 0x60;
         st->min_level = 0x33;
+    } else if (strcmp(profile, "scp02") == 0) {
+        /* a JavaCard 2.2 / GP 2.1.1 card: SCP02 i = 55 (explicit
+         * initiation, C-MAC on the modified APDU, ICV encryption,
+         * pseudo-random card challenge), 3DES keys (scp02_card.c) */
+        st->profile = CARD_PROFILE_SCP02;
+        st->i = 0x55;
     } else if (strcmp(profile, "gp23") == 0) {
         /* a GP 2.3 card: S16, pseudo-random challenge, R-MAC, R-ENC */
         st->profile = CARD_PROFILE_GP23;
@@ -122,7 +128,10 @@ int card_state_new(card_state *st, const scp_card_init_opts *o)
     } else {
         return SCP_E_ARG;
     }
-    if (o != NULL && o->scp_i >= 0) {
+    if (o != NULL && o->scp_i >= 0 && st->profile == CARD_PROFILE_SCP02) {
+        ENSURE(o->scp_i <= 0xFF && scp02_i_supported((uint8_t)o->scp_i), SCP_E_ARG);
+        st->i = (uint8_t)o->scp_i;
+    } else if (o != NULL && o->scp_i >= 0) {
         uint8_t i = (uint8_t)o->scp_i;
         /* Amd D table 5-1: b1 S16, b5 pseudo-random, b6 R-MAC, b7 R-ENC
          * (R-ENC needs R-MAC); other bits are RFU */
@@ -158,6 +167,7 @@ int card_state_new(card_state *st, const scp_card_init_opts *o)
     GUARD(set_initial_keys(st, o));
     /* seed 002: "The YubiKey supports only AES-128 for all three keys" */
     ENSURE(st->profile != CARD_PROFILE_YUBIKEY || st->factory.key_len == 16, SCP_E_ARG);
+    ENSURE(st->profile != CARD_PROFILE_SCP02 || st->factory.key_len == 16, SCP_E_ARG); /* 3DES */
     return SCP_OK;
 }
 

@@ -127,6 +127,8 @@ int scp02_iu_resp_parse(const uint8_t *p, size_t len, scp02_iu_resp *out)
 {
     scp_rd r;
     ENSURE(p != NULL && out != NULL, SCP_E_ARG);
+    /* an SCP03 (or other) card answers with its own protocol id */
+    ENSURE(len < 12 || p[11] == 0x02, SCP_E_UNSUPPORTED);
     ENSURE(len >= SCP02_IU_RESP_LEN, SCP_E_TRUNCATED);
     ENSURE(len == SCP02_IU_RESP_LEN, SCP_E_LENGTH);
     scp_rd_init(&r, p, len);

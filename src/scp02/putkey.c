@@ -7,7 +7,7 @@
 #include "scp02/internal.h"
 #include "scpkit/buf.h"
 
-static int kcv(uint8_t type, const uint8_t key[16], uint8_t out[3])
+int scp02_kcv(uint8_t type, const uint8_t key[16], uint8_t out[3])
 {
     uint8_t zero[8] = { 0 }, b[8];
     scp_des3 d;
@@ -44,7 +44,7 @@ int scp02_putkey_build(const scp02_session *s, uint8_t key_type, uint8_t new_kvn
         pos += 16;
         out[pos++] = 0x03;
         if (rc == SCP_OK)
-            rc = kcv(key_type, keys[k], out + pos);
+            rc = scp02_kcv(key_type, keys[k], out + pos);
         pos += 3;
     }
     if (rc != SCP_OK) {
@@ -72,7 +72,7 @@ static int parse_one(const scp02_session *s, scp_rd *r, uint8_t *type, uint8_t k
     ENSURE(l == 3, SCP_E_FORMAT);
     GUARD(scp_rd_ptr(r, 3, &kv));
     GUARD(scp_des3_ecb(&s->s_dek, 1, ct, 16, key));
-    GUARD(kcv(t, key, want));
+    GUARD(scp02_kcv(t, key, want));
     ENSURE(scp_ct_eq(want, kv, 3), SCP_E_KCV);
     return SCP_OK;
 }

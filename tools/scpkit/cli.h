@@ -12,6 +12,7 @@
 
 #include "scpkit/buf.h"
 #include "scpkit/channel.h"
+#include "scpkit/scp02.h"
 #include "scpkit/transport.h"
 
 /* Exit codes (documented in `scpkit --help` and README.md). */
@@ -48,6 +49,7 @@ typedef struct scp_cli_opts {
     const char *master; /* --master HEX, or LABEL[:VERSION] with --keystore */
     const char *keystore; /* --keystore DIR */
     int level;           /* --level; -1: the strongest the card allows */
+    int scp;             /* --scp 02: 2 for SCP02 (3DES); scp_text below */
     int json, trace;
     const char *kvn_text, *level_text; /* as given */
     /* SCP11 (tools/scpkit/cli_scp11.c): --scp 03|11a|11b|11c, --kid N,
@@ -76,6 +78,9 @@ typedef struct scp_cli {
     size_t sd_aid_len;
     scp_channel ch;
     int ch_open;
+    scp02_channel ch02; /* --scp 02 */
+    int ch02_open;
+    uint8_t put_key_type; /* keys put --scp 02: 80 DES (default) or 88 AES */
     json_object *doc; /* the one JSON document of --json */
 } scp_cli;
 

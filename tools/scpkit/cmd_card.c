@@ -1,5 +1,5 @@
 /* scpkit card: the virtual secure element from the command line.
- *   scpkit card init --state DIR [--profile yubikey|gp23] [--scp-i HEX]
+ *   scpkit card init --state DIR [--profile yubikey|gp23|scp02] [--scp-i HEX]
  *                    [--key HEX] [--kvn N] [--lifecycle op_ready|initialized|secured]
  *   scpkit card run  --state DIR [--vpcd HOST:PORT] [--trace FILE]
  *   scpkit card show --state DIR
@@ -28,13 +28,15 @@ static void on_signal(int sig)
 }
 
 static const char card_help[] =
-    "usage: scpkit card init --state DIR [--profile yubikey|gp23] [--scp-i HEX]\n"
+    "usage: scpkit card init --state DIR [--profile yubikey|gp23|scp02] [--scp-i HEX]\n"
     "                        [--key HEX] [--kvn N] [--lifecycle op_ready|initialized|secured]\n"
     "                        [--oce-ca FILE]\n"
     "       scpkit card run  --state DIR [--vpcd HOST:PORT] [--trace FILE]\n"
     "       scpkit card show --state DIR\n"
     "profiles: yubikey (i=60, level 33 only, AES-128; the default)\n"
     "          gp23    (i=71: S16, pseudo-random challenge, every level, AES-128/192/256)\n"
+    "          scp02   (SCP02, i=55 or --scp-i 15: JavaCard 2.2 / GP 2.1.1, 3DES keys;\n"
+    "                   PUT KEY of AES keys moves it to SCP03)\n"
     "--scp-i sets i directly (60, 70; 61, 71 for S16) and allows every level it permits.\n"
     "The factory key set is KVN FF = 404142434445464748494A4B4C4D4E4F unless --key/--kvn.\n"
     "SCP11: the yubikey profile has an SCP11b key 13/01 (P-256) whose certificate is\n"
@@ -144,7 +146,7 @@ static int card_init(const card_args *a)
     rc = scp_card_init(a->state, &o);
     scp_wipe(key, sizeof(key));
     if (rc == SCP_E_ARG) {
-        fprintf(stderr, "scpkit card init: invalid option (profile yubikey|gp23; i bits "
+        fprintf(stderr, "scpkit card init: invalid option (profile yubikey|gp23|scp02; i bits "
                         "01/10/20/40 only, 40 needs 20; kvn 1..255; yubikey keys are AES-128)\n");
         return SCP_EXIT_USAGE;
     }

@@ -130,6 +130,17 @@ static int put_key(scp_cli *c, const scp03_keys *k, int replace, uint16_t *sw)
     size_t dl, rl;
     int rc;
 
+    if (c->ch02_open) { /* SCP02: under the session DEK; DES keys, or AES (a move to SCP03) */
+        if (k->key_len != 16)
+            return scp_cli_fail(c, SCP_EXIT_USAGE, "--scp 02: new keys of 16 bytes");
+        rc = scp02_channel_put_keys(&c->ch02, c->put_key_type ? c->put_key_type : SCP02_PUTKEY_DES,
+                                    replace ? k->kvn : 0x00, k->kvn, k->enc, k->mac, k->dek, sw);
+        if (rc == SCP_E_KCV)
+            return scp_cli_fail(c, SCP_EXIT_CARD, "PUT KEY: the card's key check values differ");
+        if (rc == SCP_E_SW || rc == SCP_OK)
+            return SCP_EXIT_OK;
+        return scp_cli_fail_rc(c, rc, "PUT KEY");
+    }
     if (scp_gp_putkey_build(c->ch.dek, c->ch.dek_len, k, cmd + 5, sizeof(cmd) - 6, &dl) != SCP_OK)
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "cannot build PUT KEY data");
     memcpy(cmd, "\x80\xD8\x00\x81", 4);
@@ -170,8 +181,14 @@ static int keys_put(scp_cli *c)
     uint16_t sw = 0;
     char err[256];
 
+    const char *kt = scp_cli_take(c, "--key-type");
     if (!nk)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "keys put: --new-kvn N is required");
+    if (kt && c->o.scp != 2)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--key-type: with --scp 02 only");
+    if (kt && strcmp(kt, "des") != 0 && strcmp(kt, "aes") != 0)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--key-type: des or aes");
+    c->put_key_type = (kt && strcmp(kt, "aes") == 0) ? SCP02_PUTKEY_AES : SCP02_PUTKEY_DES;
     if ((rc = scp_cli_number(c, "--new-kvn", nk, 0xFE, &kvn)) != SCP_EXIT_OK ||
         (rc = new_keys(c, &k, &gen)) != SCP_EXIT_OK || (rc = scp_cli_no_more(c, 1)) != SCP_EXIT_OK)
         goto out;
@@ -195,11 +212,18 @@ static int keys_put(scp_cli *c)
         rc = scp_cli_fail_sw(c, sw, "PUT KEY");
     if (rc == SCP_EXIT_OK) {
         json_object_object_add(c->doc, "kvn", json_object_new_int(kvn));
-        add_kcvs(c, &k);
+        if (c->ch02_open && c->put_key_type == SCP02_PUTKEY_DES) {
+            uint8_t kcv[3]; /* 3DES KCVs */
+            if (scp02_kcv(SCP02_PUTKEY_DES, k.enc, kcv) == SCP_OK)
+                json_object_object_add(c->doc, "kcv_enc", scp_cli_jhex(kcv, 3));
+        } else {
+            add_kcvs(c, &k);
+        }
         if (out)
             json_object_object_add(c->doc, "keyfile", json_object_new_string(out));
         if (!c->o.json)
-            printf("Key set KVN %02X %s (AES-%u)%s%s\n", kvn, replace ? "replaced" : "added",
+            printf("Key set KVN %02X %s (%s-%u)%s%s\n", kvn, replace ? "replaced" : "added",
+                   c->ch02_open && c->put_key_type == SCP02_PUTKEY_DES ? "3DES" : "AES",
                    k.key_len * 8, out ? "; keys in " : "", out ? out : "");
     }
 out:

@@ -23,7 +23,8 @@ const char scp_cli_common_help[] =
     "                            kdf3, emv, visa2\n"
     "  --keystore DIR --master LABEL[:VERSION] --kdf SCHEME   keys from a keystore\n"
     "  --level L                 mac, mac+enc, mac+rmac, mac+enc+rmac, all or hex\n"
-    "  --scp 03|11a|11b|11c      secure channel protocol (default 03); SCP11 takes\n"
+    "  --scp 02|03|11a|11b|11c   secure channel protocol (default 03; 02: SCP02, 3DES\n"
+    "                            keys, level mac+enc by default); SCP11 takes\n"
     "                            --sd-ca FILE (trust anchor of the card's certificates),\n"
     "                            --kid N/--kvn N (SD key; 13/01, 11/03, 15/03 by default),\n"
     "                            and for 11a/11c --oce-key FILE --oce-chain FILE (PEM)\n"
@@ -104,8 +105,13 @@ int scp_cli_parse(int argc, char **argv, scp_cli_opts *o)
                                o->level_text);
         o->level = lv;
     }
-    if (o->scp_text && strcmp(o->scp_text, "03") != 0 && scp_cli_scp11_variant(o) == 0)
-        return usage_error("--scp: want 03, 11a, 11b or 11c", o->scp_text);
+    if (o->scp_text && (strcmp(o->scp_text, "02") == 0 || strcmp(o->scp_text, "2") == 0))
+        o->scp = 2; /* SCP02, 3DES keys (target.c) */
+    else if (o->scp_text && strcmp(o->scp_text, "03") != 0 && scp_cli_scp11_variant(o) == 0)
+        return usage_error("--scp: want 02, 03, 11a, 11b or 11c", o->scp_text);
+    if (o->scp == 2 && o->level >= 0 && !scp02_level_valid((uint8_t)o->level))
+        return usage_error("--level: SCP02 has mac, mac+enc, mac+rmac, mac+enc+rmac",
+                           o->level_text);
     if (o->reader && o->card_dir)
         return usage_error("give either -r/--reader or --card, not both", "--card");
     return SCP_EXIT_OK;
@@ -245,6 +251,8 @@ int scp_cli_end(scp_cli *c, int rc)
 {
     if (c->ch_open)
         scp_channel_close(&c->ch);
+    if (c->ch02_open)
+        scp02_channel_close(&c->ch02);
     if (c->t_open && c->t.close)
         c->t.close(c->t.ctx);
     scp_cli_close_card(c);

@@ -191,11 +191,47 @@ int scp_cli_reselect(scp_cli *c)
         scp_channel_close(&c->ch);
         c->ch_open = 0;
     }
+    if (c->ch02_open) {
+        scp02_channel_close(&c->ch02);
+        c->ch02_open = 0;
+    }
     return select_sd(c); /* selecting ends the card's session too */
+}
+
+/* --scp 02: SCP02 with 3DES keys (16 bytes), level mac+enc by default. */
+static int open_channel02(scp_cli *c)
+{
+    scp02_keys k;
+    uint8_t level = c->o.level >= 0 ? (uint8_t)c->o.level : 0x03;
+    int rc;
+    if (c->keys.key_len != 16)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--scp 02: the keys are 3DES keys of 16 bytes");
+    memcpy(k.enc, c->keys.enc, 16);
+    memcpy(k.mac, c->keys.mac, 16);
+    memcpy(k.dek, c->keys.dek, 16);
+    k.kvn = c->keys.kvn;
+    rc = scp02_channel_open(&c->ch02, &c->t, &k, 0, level);
+    scp_wipe(&k, sizeof(k));
+    if (rc == SCP_OK) {
+        c->ch02_open = 1;
+        if (c->o.trace)
+            fprintf(stderr, "scpkit: SCP02 channel open: KVN %02X, i %02X, level %02X\n",
+                    c->ch02.kvn, c->ch02.i, level);
+        return SCP_EXIT_OK;
+    }
+    if (rc == SCP_E_CRYPTOGRAM)
+        return scp_cli_fail(c, SCP_EXIT_AUTH,
+                            "authentication failed: the card's cryptogram does not match these "
+                            "keys; nothing more was sent, not retrying");
+    if (rc == SCP_E_AUTH)
+        return scp_cli_fail_sw(c, c->ch02.last_sw, "authentication failed");
+    return scp_cli_fail_rc(c, rc, "opening the SCP02 channel");
 }
 
 int scp_cli_open_channel(scp_cli *c)
 {
+    if (c->o.scp == 2)
+        return open_channel02(c);
     if (scp_cli_scp11_variant(&c->o) != 0)
         return scp_cli_open_scp11(c); /* cli_scp11.c */
     int rc = scp_channel_open(&c->ch, &c->t, &c->keys, &c->chopts);
@@ -236,6 +272,10 @@ int scp_cli_send(scp_cli *c, const uint8_t *capdu, size_t len, uint8_t *resp, si
     uint8_t r[SCP_RAPDU_MAX];
     size_t rl;
     int rc;
+    if (c->ch02_open) {
+        rc = scp02_channel_send(&c->ch02, capdu, len, resp, resp_size, resp_len, sw);
+        return rc == SCP_OK ? SCP_EXIT_OK : scp_cli_fail_rc(c, rc, "SCP02 channel");
+    }
     if (c->ch_open) {
         rc = scp_channel_send(&c->ch, capdu, len, resp, resp_size, resp_len, sw);
         return rc == SCP_OK ? SCP_EXIT_OK : scp_cli_fail_rc(c, rc, "secure channel");
