@@ -16,6 +16,7 @@
 #include "scpkit/crypto.h"
 #include "scpkit/tlv.h"
 #include "core/guard.h"
+#include "crypto/x509fast.h"
 
 void scp_cert_free(scp_cert *c)
 {
@@ -36,7 +37,7 @@ static void copy_id(uint8_t *dst, uint8_t *dst_len, const uint8_t *p, size_t n)
 }
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t scp_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -48,7 +49,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 
 static int64_t tm_to_unix(const struct tm *t)
 {
-    return days_from_civil(t->tm_year + 1900, (unsigned)t->tm_mon + 1, (unsigned)t->tm_mday) *
+    return scp_days_from_civil(t->tm_year + 1900, (unsigned)t->tm_mon + 1, (unsigned)t->tm_mday) *
                86400 +
            t->tm_hour * 3600 + t->tm_min * 60 + t->tm_sec;
 }
@@ -69,7 +70,7 @@ static int gp_date(const uint8_t *p, size_t n, int end_of_day, int64_t *out)
 #undef BCD
     }
     ENSURE(y >= 1950 && y <= 2200 && m >= 1 && m <= 12 && d >= 1 && d <= 31, SCP_E_FORMAT);
-    *out = days_from_civil(y, m, d) * 86400 + (end_of_day ? 86399 : 0);
+    *out = scp_days_from_civil(y, m, d) * 86400 + (end_of_day ? 86399 : 0);
     return SCP_OK;
 }
 
@@ -223,11 +224,26 @@ static int parse_x509(scp_cert *c, const uint8_t *p, size_t len)
             EVP_PKEY_get_octet_string_param((EVP_PKEY *)c->pkey, "encoded-pub-key", pt,
                                             sizeof(pt), &n) == 1) {
             int curve = scp_ec_curve_from_name(g);
-            if (curve != SCP_EC_NONE && scp_ec_from_point(&c->ec, curve, pt, n) != SCP_OK)
-                return SCP_E_FORMAT;
+            /* OpenSSL decoded (and checked) the point: share its key */
+            if (curve != SCP_EC_NONE && n == 1 + 2 * scp_ec_field_len(curve) && pt[0] == 0x04) {
+                ENSURE(EVP_PKEY_up_ref((EVP_PKEY *)c->pkey) == 1, SCP_E_CRYPTO);
+                c->ec.pkey = c->pkey, c->ec.curve = (uint8_t)curve, c->ec.priv = 0;
+            }
         }
     }
     return SCP_OK;
+}
+
+int scp_cert_parse_openssl(scp_cert *c, const uint8_t *p, size_t len)
+{
+    int rc;
+    ENSURE(c != NULL && p != NULL && len >= 4 && len <= 16384, SCP_E_ARG);
+    memset(c, 0, sizeof(*c));
+    c->der = p, c->der_len = len;
+    rc = parse_x509(c, p, len);
+    if (rc != SCP_OK)
+        scp_cert_free(c);
+    return rc;
 }
 
 int scp_cert_parse(scp_cert *c, const uint8_t *p, size_t len)
@@ -237,12 +253,22 @@ int scp_cert_parse(scp_cert *c, const uint8_t *p, size_t len)
     memset(c, 0, sizeof(*c));
     ENSURE(len >= 4 && len <= 16384, SCP_E_LENGTH);
     c->der = p, c->der_len = len;
-    if (p[0] == 0x30)
+    if (p[0] == 0x30) {
+        /* EC and ECDSA-SHA256, the common case: without d2i_X509 */
+        rc = scp_x509_fast_parse(c, p, len);
+        if (rc == SCP_OK && EVP_PKEY_up_ref((EVP_PKEY *)c->ec.pkey) == 1) {
+            c->pkey = c->ec.pkey;
+            return SCP_OK;
+        }
+        scp_cert_free(c); /* anything else: OpenSSL */
+        c->der = p, c->der_len = len;
         rc = parse_x509(c, p, len);
-    else if (p[0] == 0x7F && p[1] == 0x21)
+    } else if (p[0] == 0x7F && p[1] == 0x21) {
         rc = parse_gp(c, p, len);
-    else
+    }
+    else {
         rc = SCP_E_FORMAT;
+    }
     if (rc != SCP_OK)
         scp_cert_free(c);
     return rc;
@@ -446,9 +472,10 @@ __attribute__((format(printf, 5, 6))) static int fail(scp_cert_error *err, int i
 /* Is c signed by k? 1 yes, 0 no. */
 static int signed_by(const scp_cert *c, EVP_PKEY *k)
 {
-    if (c->kind == SCP_CERT_X509)
+    if (c->kind == SCP_CERT_X509 && c->x509 != NULL)
         return X509_verify((X509 *)c->x509, k) == 1;
-    /* GP: ECDSA with SHA-256 over the data objects before 5F37 */
+    /* GP: ECDSA with SHA-256 over the data objects before 5F37; X.509 from
+     * the fast path: over the DER tbsCertificate */
     if (EVP_PKEY_get_base_id(k) != EVP_PKEY_EC)
         return 0;
     scp_ec_key ek = { k, 0, 0 };

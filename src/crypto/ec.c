@@ -258,6 +258,11 @@ int scp_ec_dup(scp_ec_key *out, const scp_ec_key *in, int with_private)
         ENSURE(pk != NULL, SCP_E_CRYPTO);
         return adopt(out, pk, 1);
     }
+    if (!in->priv) { /* public keys never change: share the object */
+        ENSURE(EVP_PKEY_up_ref((EVP_PKEY *)in->pkey) == 1, SCP_E_CRYPTO);
+        out->pkey = in->pkey, out->curve = in->curve, out->priv = 0;
+        return SCP_OK;
+    }
     GUARD(scp_ec_point(in, pt, sizeof(pt), &n));
     return scp_ec_from_point(out, in->curve, pt, n);
 }

@@ -11,6 +11,7 @@
 
 #include "scpkit/cert.h"
 #include "scpkit/ec.h"
+#include "crypto/x509fast.h"
 #include "test.h"
 
 #define T_2025_06_01 1748736000 /* within every Samsung certificate's validity */
@@ -209,6 +210,65 @@ static void lab_chain(int curve)
     scp_ec_free(&root), scp_ec_free(&inter), scp_ec_free(&leaf), scp_ec_free(&other);
 }
 
+/* The fast X.509 path and OpenSSL's d2i_X509 read the same fields; a
+ * certificate the fast path does not take still parses (RSA-signed). */
+static int same_parse(const uint8_t *der, size_t len)
+{
+    scp_cert a, b;
+    uint8_t pa[SCP_EC_MAX_POINT], pb[SCP_EC_MAX_POINT];
+    size_t la = 0, lb = 0;
+    int fast;
+    if (scp_cert_parse(&a, der, len) != SCP_OK)
+        return -1;
+    fast = a.x509 == NULL;
+    CHECK_OK(scp_cert_parse_openssl(&b, der, len));
+    CHECK(b.x509 != NULL);
+    CHECK_MEM(a.serial, a.serial_len, b.serial, b.serial_len);
+    CHECK_MEM(a.ski, a.ski_len, b.ski, b.ski_len);
+    CHECK_MEM(a.aki, a.aki_len, b.aki, b.aki_len);
+    CHECK(a.has_key_usage == b.has_key_usage && a.key_usage == b.key_usage);
+    CHECK(a.not_before == b.not_before && a.not_after == b.not_after);
+    CHECK(strcmp(a.name, b.name) == 0);
+    if (a.ec.pkey && b.ec.pkey) {
+        CHECK_OK(scp_ec_point(&a.ec, pa, sizeof(pa), &la));
+        CHECK_OK(scp_ec_point(&b.ec, pb, sizeof(pb), &lb));
+        CHECK_MEM(pa, la, pb, lb);
+    }
+    scp_cert_free(&a), scp_cert_free(&b);
+    return fast;
+}
+
+static void fast_vs_openssl(void)
+{
+    vec_file vf;
+    int fast = 0;
+    if (vec_load(vec_path("scp11_openscp.txt"), &vf) != 0)
+        return;
+    for (size_t i = 0; i < vf.n; i++) {
+        const vec_field *f = vec_get(&vf.r[i], "oce_cert", 0);
+        if (f != NULL && f->bytes[0] == 0x30)
+            fast += same_parse(f->bytes, f->len) == 1;
+        for (int k = 0; (f = vec_get(&vf.r[i], "cert", k)) != NULL; k++)
+            if (f->bytes[0] == 0x30)
+                fast += same_parse(f->bytes, f->len) == 1;
+    }
+    vec_free(&vf);
+    CHECK(fast == 9); /* 7 OCE certificates, the 2 of the X.509 chain store */
+    /* lab certificates on every curve */
+    static const int curves[] = { SCP_EC_P256, SCP_EC_P384, SCP_EC_BP256 };
+    for (int i = 0; i < 3; i++) {
+        scp_ec_key k = { 0 }, ca = { 0 };
+        uint8_t der[1024];
+        size_t dl;
+        CHECK_OK(scp_ec_generate(&k, curves[i]));
+        CHECK_OK(scp_ec_generate(&ca, SCP_EC_P256));
+        CHECK_OK(scp_cert_issue(&k, "fast path", &ca, NULL, 0, 0, 1767225600, 10, 77, der,
+                                sizeof(der), &dl));
+        CHECK(same_parse(der, dl) == 1);
+        scp_ec_free(&k), scp_ec_free(&ca);
+    }
+}
+
 static void gp_parse_errors(void)
 {
     /* a GP certificate cut anywhere must fail cleanly */
@@ -239,6 +299,7 @@ int main(void)
     lab_chain(SCP_EC_P384);
     lab_chain(SCP_EC_BP256);
     gp_parse_errors();
+    fast_vs_openssl();
     scp_ec_free(&kloc), scp_ec_free(&klcc);
     return test_done("test_scp11_cert");
 }
