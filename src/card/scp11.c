@@ -31,16 +31,32 @@ static void chain_reset(card_scp11 *s)
     s->chain_on = 0;
 }
 
-/* A failed try on an SD or CA key; blocked keys answer 6983. */
+/* A failed try on an SD or CA key; blocked keys answer 6983. When every
+ * SCP11 key is blocked (yubikit's reset: 65 failed tries on each), the
+ * SCP11 part returns to its factory state, as a YubiKey's does. */
 static int count_fail(scp_card *c, c11_key *k)
 {
-    c11_state *next;
-    int rc;
+    c11_state *st = &c->s11->st;
+    int all = 1, rc;
     if (k == NULL || k->fails >= C11_TRIES)
         return SCP_OK;
-    next = &c->s11->st; /* counters: a lost increment after a crash is harmless */
-    k->fails++;
-    rc = card_scp11_save(c, next);
+    k->fails++; /* a lost increment after a crash only gives one more try */
+    for (uint8_t i = 0; i < st->nkeys; i++)
+        all &= st->keys[i].fails >= C11_TRIES;
+    if (all) {
+        c11_state *next = malloc(sizeof(*next));
+        ENSURE(next != NULL, SCP_E_NOMEM);
+        *next = *st;
+        rc = c11_factory_reset(next, c->st.profile == CARD_PROFILE_YUBIKEY);
+        if (rc == SCP_OK)
+            rc = card_scp11_save(c, next);
+        if (rc == SCP_OK)
+            *st = *next;
+        scp_wipe(next, sizeof(*next));
+        free(next);
+    } else {
+        rc = card_scp11_save(c, st);
+    }
     return rc == SCP_E_PERM ? SCP_OK : rc;
 }
 
@@ -158,18 +174,18 @@ static int authenticate(scp_card *c, const scp_apdu *a, card_resp *r)
     c11_key *k;
     int rc;
 
-    if (scp11_auth_parse_apdu(a, &cmd) != SCP_OK) {
-        card_sw(r, 0x6A80);
-        return SCP_OK;
-    }
-    k = c11_find_key(&s->st, cmd.kid, cmd.kvn);
-    if (k == NULL || !k->priv || !is_sd_kid(cmd.kid)) {
+    k = c11_find_key(&s->st, a->p2, a->p1);
+    if (k == NULL || !k->priv || !is_sd_kid(a->p2)) {
         card_sw(r, 0x6A88);
         return SCP_OK;
     }
     if (k->fails >= C11_TRIES) {
         card_sw(r, 0x6983);
         return SCP_OK;
+    }
+    if (scp11_auth_parse_apdu(a, &cmd) != SCP_OK) {
+        card_sw(r, 0x6A80); /* a failed try (yubikit's reset sends these) */
+        return count_fail(c, k);
     }
     /* the key reference says which variant it serves */
     if (scp11_default_kid(cmd.variant) != cmd.kid) {

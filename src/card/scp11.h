@@ -83,6 +83,9 @@ SCP_MUST_CHECK int card_scp11_save(scp_card *c, const c11_state *st);
 c11_key *c11_find_key(c11_state *st, uint8_t kid, uint8_t kvn);
 SCP_MUST_CHECK int c11_key_load(const c11_key *k, scp_ec_key *out);
 SCP_MUST_CHECK int c11_key_set(c11_key *k, const scp_ec_key *from);
+/* Factory state of the SCP11 part (a YubiKey reset): no keys, stores,
+ * issuers or allow-lists, and with `yubikey` a new SCP11b key 13/01. */
+SCP_MUST_CHECK int c11_factory_reset(c11_state *st, int yubikey);
 /* Issue and store the SD certificate for key k with the card's lab CA. */
 SCP_MUST_CHECK int c11_issue_sd_cert(c11_state *st, const c11_key *k);
 

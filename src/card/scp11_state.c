@@ -414,6 +414,18 @@ out:
     return rc;
 }
 
+int c11_factory_reset(c11_state *st, int yubikey)
+{
+    /* the lab CA stays (it is the card's maker); every key, certificate,
+     * issuer and allow-list goes; a YubiKey makes a new SCP11b key 13/01 */
+    scp_wipe(st->keys, sizeof(st->keys));
+    scp_wipe(st->stores, sizeof(st->stores));
+    scp_wipe(st->issuers, sizeof(st->issuers));
+    scp_wipe(st->allow, sizeof(st->allow));
+    st->nkeys = st->nstores = st->nissuers = st->nallow = 0;
+    return yubikey ? add_sd_key(st, SCP11_KID_B, 0x01) : SCP_OK;
+}
+
 int card_scp11_init(const char *dir, const scp_card_init_opts *o)
 {
     c11_state *st = calloc(1, sizeof(*st));

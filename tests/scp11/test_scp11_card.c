@@ -425,6 +425,57 @@ static void provision_over_scp03(int curve)
     tc_rmdir(dir);
 }
 
+/* yubikit's reset: 65 failed tries on every key (INS 88 for 13, 82 for
+ * 11/15, 2A for the CA at 10), stopping at 6983; once every SCP11 key is
+ * blocked the card makes a new SCP11b key 13/01 and forgets the rest. */
+static void reset_by_blocking(void)
+{
+    static const uint8_t keys[4][3] = { { 0x88, 0x01, 0x13 }, { 0x82, 0x03, 0x11 },
+                                        { 0x82, 0x03, 0x15 }, { 0x2A, 0x03, 0x10 } };
+    char dir[256];
+    scp_card *c;
+    scp_channel ch;
+    scp_cert_error err;
+    tc_resp r;
+    uint8_t before[1100];
+    size_t before_len;
+    oce o;
+
+    tc_tmpdir(dir, sizeof(dir));
+    oce_make(&o, dir, SCP_EC_P256, 30, now_s() - 3600);
+    c = make(dir, sizeof(dir), "yubikey", o.ca_pem_path);
+    CHECK_OK(tc_xfer_hex(c, "00CABF2106A6048302130100", &r));
+    memcpy(before, r.data, r.len);
+    before_len = r.len;
+    for (int k = 0; k < 4; k++) {
+        uint8_t cmd[13] = { 0x80, keys[k][0], keys[k][1], keys[k][2], 8, 0, 0, 0, 0, 0, 0, 0, 0 };
+        int tries = 0;
+        uint16_t sw = 0;
+        while (tries < 65) {
+            tries++;
+            CHECK_OK(tc_xfer(c, cmd, sizeof(cmd), &r));
+            sw = r.sw;
+            if (sw == 0x6983 || sw == 0x6982)
+                break;
+        }
+        CHECK(sw == 0x6A80 || sw == 0x6983);
+        if (k < 3) { /* still blocked, not yet reset */
+            CHECK_OK(tc_xfer(c, cmd, sizeof(cmd), &r));
+            CHECK(r.sw == 0x6983);
+        }
+    }
+    /* the last key blocked: factory state of the SCP11 part */
+    CHECK(tc_sw(c, "00CABF2106A6048302110300") == 0x6A88);
+    CHECK_OK(tc_xfer_hex(c, "00CABF2106A6048302130100", &r));
+    CHECK(r.sw == 0x9000 && (r.len != before_len || memcmp(r.data, before, r.len) != 0));
+    c = reopen(c, dir);
+    CHECK_OK(open11(c, &ch, dir, SCP11_B, 0, 0, NULL, &err));
+    scp_channel_close(&ch);
+    scp_card_close(c);
+    oce_free(&o);
+    tc_rmdir(dir);
+}
+
 static void corrupt_state(void)
 {
     char dir[256], path[300], err[256] = "";
@@ -457,5 +508,6 @@ int main(void)
     provision_over_scp03(SCP_EC_P384);
     provision_over_scp03(SCP_EC_BP256);
     corrupt_state();
+    reset_by_blocking();
     return test_done("test_scp11_card");
 }
