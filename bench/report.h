@@ -15,5 +15,7 @@ int report_end(const char *json_path);
 
 /* extra.c: diversification and in-process card rows (when built). */
 void bench_extra(void);
+/* scp11.c: SCP11a/b session set-up per curve against the EC floor. */
+void bench_scp11(void);
 
 #endif

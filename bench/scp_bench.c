@@ -269,17 +269,24 @@ static void bench_sessions(size_t kl, size_t chal)
 int main(int argc, char **argv)
 {
     const char *json = NULL;
+    int only_scp11 = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             bench_quick = 1;
+        else if (strcmp(argv[i], "--scp11") == 0)
+            only_scp11 = 1; /* bench/scp11.c's rows alone */
         else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
             json = argv[++i];
         else {
-            fprintf(stderr, "usage: scp_bench [--quick] [--json PATH]\n");
+            fprintf(stderr, "usage: scp_bench [--quick] [--scp11] [--json PATH]\n");
             return 2;
         }
     }
     report_begin(sizeof(scp03_session));
+    if (only_scp11) {
+        bench_scp11();
+        return report_end(json);
+    }
     for (size_t kl = 16; kl <= 32; kl += 16)
         for (size_t chal = 8; chal <= 16; chal += 8)
             for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
@@ -288,6 +295,7 @@ int main(int argc, char **argv)
         for (size_t chal = 8; chal <= 16; chal += 8)
             bench_sessions(kl, chal);
     bench_extra();
+    bench_scp11();
     report_allocs(bench_allocs_counted() ? allocs_per_apdu(0) : -1,
                   bench_allocs_counted() ? allocs_per_apdu(1) : -1);
     return report_end(json);
