@@ -75,8 +75,13 @@ SCP_MUST_CHECK int scp_ks_parse_ref(const char *s, char label[SCP_KS_LABEL_MAX +
                                     uint32_t *version);
 
 /* Where the token is and how to reach it. NULL fields take defaults: dir
- * $HOME/.scpkit/keystore, module SCP_KS_DEFAULT_MODULE, token
- * SCP_KS_DEFAULT_TOKEN. */
+ * $HOME/.scpkit/keystore (a relative dir is made absolute), token
+ * SCP_KS_DEFAULT_TOKEN. The PKCS#11 module is code this process will run,
+ * so it only comes from the operator: cfg->module, else
+ * $SCPKIT_PKCS11_MODULE, else SCP_KS_DEFAULT_MODULE (SoftHSM2) for a
+ * keystore with its private SoftHSM2 token; never from keystore.db. It
+ * must be an absolute path to a regular file owned by root or the user
+ * and not writable by group or others. */
 typedef struct scp_ks_config {
     const char *dir;
     const char *module;
@@ -96,7 +101,10 @@ typedef struct scp_ks_config {
  * process at a time (SoftHSM2 reads its configuration once). */
 SCP_MUST_CHECK int scp_keystore_init(const scp_ks_config *cfg, const char *so_pin,
                                      const char *user_pin, FILE *report);
-/* Open an existing keystore and log in as the user. */
+/* Open an existing keystore and log in as the user (a read-only session;
+ * writes take the writer lock and a token write transaction). Operations
+ * a killed process left half done are settled here when no writer is
+ * active, each with an audit record. */
 SCP_MUST_CHECK int scp_keystore_open(const scp_ks_config *cfg, const char *user_pin,
                                      scp_keystore **out);
 void scp_keystore_close(scp_keystore *ks);
@@ -177,8 +185,34 @@ SCP_MUST_CHECK int scp_keystore_combine(scp_keystore *ks, const char *label, uin
                                         const uint8_t *expect_kcv, scp_ks_key_info *info);
 
 /* ---- audit ---- */
-/* Verify the whole chain and the token checkpoint. On failure returns
- * SCP_E_CORRUPT with *bad_seq = the first bad record and why[] saying how. */
+/* What `audit verify` found. */
+typedef struct scp_ks_verify {
+    uint64_t records;    /* audit records, all chained and authenticated */
+    uint64_t recovered;  /* of them: interrupted operations completed or undone */
+    uint64_t checkpoint; /* the record the token's checkpoint names (0: none) */
+    uint64_t keys;       /* key rows checked against the token */
+    uint64_t bad_seq;    /* on SCP_E_CORRUPT: the first bad record (0: a table row) */
+    char why[256];       /* on SCP_E_CORRUPT: what was tampered with */
+} scp_ks_verify;
+/* Everything: the hash chain, each record's HMAC, the authenticated head
+ * and the token's checkpoint, every protected table (keys, key history,
+ * cards, custodians, intents) against the rows the log says it changed
+ * (additions, edits, deletions), every key against the token (no orphan,
+ * none missing) and every key's history from its creation to its state.
+ * SCP_E_CORRUPT means tampered; interrupted operations that open() settled
+ * are counted in `recovered`, never reported as tampering. */
+SCP_MUST_CHECK int scp_keystore_verify(scp_keystore *ks, scp_ks_verify *v);
+/* Copy the audit head into the token now (a token write): truncating the
+ * log below it is then detected. */
+SCP_MUST_CHECK int scp_keystore_checkpoint(scp_keystore *ks);
+/* What the last failure in this thread means and what to do about it
+ * (wrong PIN, missing token, keystore locked, disk full, damaged
+ * database, ...), "" when there is no more to say. ks may be NULL (a
+ * failed open). */
+const char *scp_keystore_why(const scp_keystore *ks);
+/* Verify the whole chain and the token checkpoint (scp_keystore_verify).
+ * On failure returns SCP_E_CORRUPT with *bad_seq = the first bad record and
+ * why[] saying how. */
 SCP_MUST_CHECK int scp_keystore_audit_verify(scp_keystore *ks, uint64_t *records,
                                              uint64_t *bad_seq, char *why, size_t why_size);
 /* One audit record as stored (no key material is ever in one). */

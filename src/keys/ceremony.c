@@ -156,21 +156,37 @@ int scp_keystore_custodian_add(scp_keystore *ks, const char *name, const char *p
     GUARD(scp_random(salt, sizeof(salt)));
     GUARD(verifier(pin, salt, ver));
     GUARD(row_mac(ks, name, salt, ver, mac));
-    ENSURE(sqlite3_prepare_v2(ks->db,
-                              "INSERT INTO custodians(name, salt, verifier, mac) VALUES(?,?,?,?)",
-                              -1, &st, NULL) == SQLITE_OK,
-           SCP_E_IO);
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 2, salt, 16, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 3, ver, 32, SQLITE_STATIC);
-    sqlite3_bind_blob(st, 4, mac, 32, SQLITE_STATIC);
-    int s = sqlite3_step(st);
-    sqlite3_finalize(st);
-    int rc = s == SQLITE_DONE ? SCP_OK : (s == SQLITE_CONSTRAINT ? SCP_E_STATE : SCP_E_IO);
+    GUARD(ks_tx_begin(ks));
+    int rc = sqlite3_prepare_v2(ks->db,
+                                "INSERT INTO custodians(name, salt, verifier, mac) VALUES(?,?,?,?)",
+                                -1, &st, NULL) == SQLITE_OK
+                 ? SCP_OK
+                 : SCP_E_IO;
+    if (rc == SCP_OK) {
+        sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, salt, 16, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 3, ver, 32, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 4, mac, 32, SQLITE_STATIC);
+        int s = sqlite3_step(st);
+        sqlite3_finalize(st);
+        rc = s == SQLITE_DONE ? SCP_OK : ks_db_rc(ks, s, "enrolling a custodian");
+    }
+    scp_wipe(ver, sizeof(ver));
+    if (rc == SCP_OK)
+        rc = ks_rows_note(ks, KS_T_CUSTODIANS, name);
     char op[SCP_KS_LABEL_MAX + 16];
     snprintf(op, sizeof(op), "custodian-add:%s", name);
-    int arc = scp_keystore_audit(ks, op, "", 0, NULL, NULL, rc);
-    return rc < 0 ? rc : arc;
+    if (rc != SCP_OK) {
+        ks_tx_rollback(ks);
+        ks_ignore(scp_keystore_audit(ks, op, "", 0, NULL, NULL, rc));
+        return rc;
+    }
+    rc = ks_audit_append(ks, op, "", 0, NULL, NULL, SCP_OK);
+    if (rc != SCP_OK) {
+        ks_tx_rollback(ks);
+        return rc;
+    }
+    return ks_tx_commit(ks);
 }
 
 static int custodian_check(scp_keystore *ks, const char *name, const char *pin)

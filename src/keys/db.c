@@ -24,17 +24,102 @@ static const char *schema =
     " master_version INTEGER NOT NULL, kdf TEXT NOT NULL, kvn INTEGER NOT NULL,"
     " updated INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS custodians(name TEXT PRIMARY KEY, salt BLOB NOT NULL,"
-    " verifier BLOB NOT NULL, mac BLOB NOT NULL);";
+    " verifier BLOB NOT NULL, mac BLOB NOT NULL);"
+    /* schema 2: intents of operations that change the token (journal.c) */
+    "CREATE TABLE IF NOT EXISTS pending(id INTEGER PRIMARY KEY, op TEXT NOT NULL,"
+    " label TEXT NOT NULL, version INTEGER NOT NULL, arg TEXT NOT NULL, reason TEXT NOT NULL,"
+    " actor TEXT NOT NULL, mac BLOB NOT NULL);";
+
+/* PRAGMA user_version: 0/1 = issue 6 (no intents, no row digests, audit
+ * head in the token only), 2 = this one. Later schemas (EC key pairs, ...)
+ * add a step to ks_db_migrate. */
+#define KS_SCHEMA 2
 
 int64_t ks_now(void)
 {
     return (int64_t)time(NULL);
 }
 
+int ks_db_rc(scp_keystore *ks, int r, const char *what)
+{
+    switch (r & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return SCP_OK;
+    case SQLITE_FULL:
+        ks->nospace = 1;
+        ks_why(ks, "disk full while %s in %s/keystore.db: free space on its file system and "
+                   "retry (the transaction was rolled back; nothing was changed)",
+               what, ks->dir);
+        return SCP_E_IO;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        ks_why(ks, "%s/keystore.db is damaged (%s): restore it from a backup; the token is "
+                   "separate and intact, and `scpkit audit verify` checks the restored copy",
+               ks->dir, sqlite3_errstr(r));
+        return SCP_E_CORRUPT;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        ks_why(ks, "keystore.db stayed busy while %s: other processes are writing; retry", what);
+        return SCP_E_TIMEOUT;
+    case SQLITE_CONSTRAINT:
+        return SCP_E_STATE;
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+        ks_why(ks, "%s/keystore.db cannot be written (%s) while %s", ks->dir, sqlite3_errstr(r),
+               what);
+        return SCP_E_PERM;
+    default:
+        ks_why(ks, "keystore.db: %s while %s", sqlite3_errstr(r), what);
+        return SCP_E_IO;
+    }
+}
+
 int ks_db_exec(scp_keystore *ks, const char *sql)
 {
-    ENSURE(sqlite3_exec(ks->db, sql, NULL, NULL, NULL) == SQLITE_OK, SCP_E_IO);
+    int r = sqlite3_exec(ks->db, sql, NULL, NULL, NULL);
+    return r == SQLITE_OK ? SCP_OK : ks_db_rc(ks, r, "updating");
+}
+
+int ks_tx_begin(scp_keystore *ks)
+{
+    ENSURE(!ks->in_tx, SCP_E_STATE);
+    GUARD(ks_db_exec(ks, "BEGIN IMMEDIATE"));
+    ks->in_tx = 1;
+    ks->rows_len = 0;
     return SCP_OK;
+}
+
+int ks_tx_commit(scp_keystore *ks)
+{
+    ENSURE(ks->in_tx, SCP_E_STATE);
+    int rc = ks_crash_point("db-commit");
+    if (rc == SCP_OK) {
+        int r = sqlite3_exec(ks->db, "COMMIT", NULL, NULL, NULL);
+        if (r != SQLITE_OK && rc == SCP_OK)
+            rc = ks_db_rc(ks, r, "committing");
+    } else {
+        ks->nospace = 1;
+        ks_why(ks, "disk full while committing to %s/keystore.db: free space on its file system "
+                   "and retry (the transaction was rolled back; nothing was changed)",
+               ks->dir);
+    }
+    if (rc != SCP_OK) {
+        ks_tx_rollback(ks);
+        return rc;
+    }
+    ks->in_tx = 0;
+    return ks_crash_point("db-committed");
+}
+
+void ks_tx_rollback(scp_keystore *ks)
+{
+    if (ks->in_tx)
+        (void)sqlite3_exec(ks->db, "ROLLBACK", NULL, NULL, NULL);
+    ks->in_tx = 0;
+    ks->rows_len = 0;
 }
 
 int ks_db_open(scp_keystore *ks, int create)
@@ -48,14 +133,43 @@ int ks_db_open(scp_keystore *ks, int create)
         ENSURE((st.st_mode & 077) == 0, SCP_E_PERM);
     }
     int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(path, &ks->db, flags, NULL) != SQLITE_OK) {
+    int r = sqlite3_open_v2(path, &ks->db, flags, NULL);
+    if (r != SQLITE_OK) {
+        int rc = ks_db_rc(ks, r, "opening");
         ks_db_close(ks);
-        return SCP_E_IO;
+        return rc;
     }
     ENSURE(chmod(path, 0600) == 0, SCP_E_PERM);
-    sqlite3_busy_timeout(ks->db, 5000);
-    GUARD(ks_db_exec(ks, schema));
-    return ks_audit_schema(ks);
+    /* Many processes: WAL (readers never block the writer), a bounded
+     * wait for the write lock, every commit durable. */
+    sqlite3_busy_timeout(ks->db, 10000);
+    GUARD(ks_db_exec(ks, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                         "PRAGMA foreign_keys=ON;"));
+    sqlite3_stmt *st;
+    int ver = 0;
+    r = sqlite3_prepare_v2(ks->db, "PRAGMA user_version", -1, &st, NULL);
+    if (r != SQLITE_OK)
+        return ks_db_rc(ks, r, "reading the schema version");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        ver = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    if (ver > KS_SCHEMA) {
+        ks_why(ks, "%s was written by a newer scpkit (schema %d, this one knows %d): upgrade "
+                   "scpkit",
+               path, ver, KS_SCHEMA);
+        return SCP_E_UNSUPPORTED;
+    }
+    if (ver == KS_SCHEMA)
+        return SCP_OK;
+    GUARD(ks_db_exec(ks, "BEGIN IMMEDIATE"));
+    int rc = ks_db_exec(ks, schema);
+    if (rc == SCP_OK)
+        rc = ks_audit_schema(ks);
+    if (rc == SCP_OK)
+        rc = ks_db_exec(ks, "PRAGMA user_version = 2; COMMIT");
+    if (rc != SCP_OK)
+        ks_ignore(ks_db_exec(ks, "ROLLBACK"));
+    return rc;
 }
 
 void ks_db_close(scp_keystore *ks)
@@ -67,17 +181,16 @@ void ks_db_close(scp_keystore *ks)
 
 static int prep(scp_keystore *ks, const char *sql, sqlite3_stmt **st)
 {
-    ENSURE(sqlite3_prepare_v2(ks->db, sql, -1, st, NULL) == SQLITE_OK, SCP_E_IO);
-    return SCP_OK;
+    int r = sqlite3_prepare_v2(ks->db, sql, -1, st, NULL);
+    return r == SQLITE_OK ? SCP_OK : ks_db_rc(ks, r, "reading");
 }
 
 /* Step a statement that returns no row, and finalize it. */
-static int step_done(sqlite3_stmt *st)
+static int step_done(scp_keystore *ks, sqlite3_stmt *st)
 {
     int r = sqlite3_step(st);
     sqlite3_finalize(st);
-    ENSURE(r == SQLITE_DONE, r == SQLITE_CONSTRAINT ? SCP_E_STATE : SCP_E_IO);
-    return SCP_OK;
+    return r == SQLITE_DONE ? SCP_OK : ks_db_rc(ks, r, "writing");
 }
 
 int ks_db_config_set(scp_keystore *ks, const char *k, const char *v)
@@ -86,7 +199,7 @@ int ks_db_config_set(scp_keystore *ks, const char *k, const char *v)
     GUARD(prep(ks, "INSERT OR REPLACE INTO config(k, v) VALUES(?, ?)", &st));
     sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, v, -1, SQLITE_STATIC);
-    return step_done(st);
+    return step_done(ks, st);
 }
 
 int ks_db_config_get(scp_keystore *ks, const char *k, char *v, size_t v_size)
@@ -227,7 +340,10 @@ static int history(scp_keystore *ks, const scp_ks_key_info *k, const char *from,
     sqlite3_bind_int64(st, 5, now);
     sqlite3_bind_text(st, 6, ks->actor, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 7, reason, -1, SQLITE_STATIC);
-    return step_done(st);
+    GUARD(step_done(ks, st));
+    char pk[24];
+    snprintf(pk, sizeof(pk), "%lld", (long long)sqlite3_last_insert_rowid(ks->db));
+    return ks_rows_note(ks, KS_T_HISTORY, pk);
 }
 
 int ks_db_key_insert(scp_keystore *ks, const scp_ks_key_info *k)
@@ -250,7 +366,10 @@ int ks_db_key_insert(scp_keystore *ks, const scp_ks_key_info *k)
     sqlite3_bind_int64(st, 9, k->changed);
     sqlite3_bind_blob(st, 10, mac, KS_HASH_LEN, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 11, k->kcv_cmac ? "cmac" : "ecb", -1, SQLITE_STATIC);
-    GUARD(step_done(st));
+    GUARD(step_done(ks, st));
+    char pk[SCP_KS_LABEL_MAX + 16];
+    GUARD(ks_obj_id(k->label, k->version, pk, sizeof(pk)));
+    GUARD(ks_rows_note(ks, KS_T_KEYS, pk));
     return history(ks, k, NULL, k->state, k->origin, k->created);
 }
 
@@ -273,9 +392,12 @@ int ks_db_key_state(scp_keystore *ks, const scp_ks_key_info *k, scp_ks_state to,
     sqlite3_bind_text(st, 4, k->label, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 5, k->version);
     sqlite3_bind_text(st, 6, scp_ks_state_name(k->state), -1, SQLITE_STATIC);
-    GUARD(step_done(st));
+    GUARD(step_done(ks, st));
     /* The state was re-checked in the WHERE: a concurrent change loses. */
     ENSURE(sqlite3_changes(ks->db) == 1, SCP_E_STATE);
+    char pk[SCP_KS_LABEL_MAX + 16];
+    GUARD(ks_obj_id(k->label, k->version, pk, sizeof(pk)));
+    GUARD(ks_rows_note(ks, KS_T_KEYS, pk));
     return history(ks, k, scp_ks_state_name(k->state), to, reason, n.changed);
 }
 
@@ -288,17 +410,29 @@ int scp_keystore_card_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
     ENSURE(ks != NULL && kdd != NULL && kdd_len == SCP03_KDD_LEN, SCP_E_ARG);
     for (size_t i = 0; i < kdd_len; i++)
         snprintf(hex + 2 * i, 3, "%02X", kdd[i]);
-    GUARD(prep(ks,
+    GUARD(ks_tx_begin(ks));
+    if (prep(ks,
                "INSERT OR REPLACE INTO cards(kdd, master_label, master_version, kdf, kvn,"
                " updated) VALUES(?, ?, ?, ?, ?, ?)",
-               &st));
+               &st) != SCP_OK) {
+        ks_tx_rollback(ks);
+        return SCP_E_IO;
+    }
     sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, version);
     sqlite3_bind_text(st, 4, scp_div_name(scheme), -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 5, kvn);
     sqlite3_bind_int64(st, 6, ks_now());
-    return step_done(st);
+    int rc = step_done(ks, st);
+    if (rc == SCP_OK)
+        rc = ks_rows_note(ks, KS_T_CARDS, hex);
+    if (rc == SCP_OK)
+        rc = ks_audit_append(ks, "card", label, version, NULL, hex, SCP_OK);
+    if (rc == SCP_OK)
+        return ks_tx_commit(ks);
+    ks_tx_rollback(ks);
+    return rc;
 }
 
 int scp_keystore_card_each(scp_keystore *ks, void (*fn)(void *arg, const scp_ks_card *c),

@@ -22,8 +22,61 @@ struct scp_keystore {
     sqlite3 *db;
     char dir[KS_PATH_MAX];
     char actor[64];
+    char token[64];
+    char pin[128]; /* kept to log in again after a SoftHSM2 reload; wiped */
     CK_OBJECT_HANDLE audit_key;
+    int gens;      /* a private SoftHSM2 token in generations (gen.c) */
+    int rw;        /* the session is read-write */
+    int in_write;  /* inside ks_gen_begin .. commit/abort */
+    int locked;    /* holds flock(DIR/lock) */
+    int lock_fd;
+    int nospace;   /* the last failure was a full disk */
+    int in_tx;     /* inside a DB transaction */
+    char *rows; /* row digests noted in this transaction (audit.c) */
+    size_t rows_len, rows_cap;
+    uint64_t recovered; /* interrupted operations completed or undone at open */
+    char why[512]; /* what the last failure means and what to do */
 };
+
+/* Say what went wrong and what to do (printf-like; the first message of a
+ * failure wins until ks_why_clear). scp_keystore_why() returns it. */
+void ks_why(scp_keystore *ks, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void ks_why_clear(scp_keystore *ks);
+
+/* ---- crash safety, generations, the writer lock (gen.c) ---- */
+/* A write point: SIGKILL here when SCP_KS_CRASH_AT names it; an injected
+ * ENOSPC when SCP_KS_FAULT=enospc@N does. */
+SCP_MUST_CHECK int ks_crash_point(const char *what);
+SCP_MUST_CHECK int ks_gen_create(scp_keystore *ks);
+SCP_MUST_CHECK int ks_gen_sync_live(scp_keystore *ks);
+SCP_MUST_CHECK int ks_write_conf(scp_keystore *ks, int work);
+SCP_MUST_CHECK int ks_gen_layout(scp_keystore *ks);
+int ks_gen_dirty(scp_keystore *ks);
+SCP_MUST_CHECK int ks_gen_recover(scp_keystore *ks, int *changed);
+/* A token write transaction: begin copies the live generation and points
+ * SoftHSM2 at the copy (read-write session); commit makes the copy the
+ * live generation atomically; abort drops it. Needs the writer lock. */
+SCP_MUST_CHECK int ks_gen_begin(scp_keystore *ks);
+SCP_MUST_CHECK int ks_gen_commit(scp_keystore *ks);
+void ks_gen_abort(scp_keystore *ks);
+SCP_MUST_CHECK int ks_lock(scp_keystore *ks);
+SCP_MUST_CHECK int ks_trylock(scp_keystore *ks);
+void ks_unlock(scp_keystore *ks);
+
+/* ---- intents and reconciliation (journal.c) ---- */
+/* Under the writer lock: complete or undo interrupted operations, destroy
+ * orphan master keys; each with an audit record. */
+SCP_MUST_CHECK int ks_reconcile(scp_keystore *ks);
+/* An intent (authenticated row in `pending` + audit record op:begin) in
+ * its own committed transaction; *id for ks_intent_done. */
+SCP_MUST_CHECK int ks_intent(scp_keystore *ks, const char *op, const char *label,
+                             uint32_t version, const char *arg, const char *reason, int64_t *id);
+/* Inside a transaction: remove the intent row. */
+SCP_MUST_CHECK int ks_intent_done(scp_keystore *ks, int64_t id);
+/* Master keys in the token that no live key row or intent explains
+ * (destroy: inside a token write transaction, each with an audit record). */
+SCP_MUST_CHECK int ks_tok_orphans(scp_keystore *ks, int destroy, uint64_t *count);
+int ks_has_pending(scp_keystore *ks);
 
 /* ---- token objects (token.c) ---- */
 /* "label:version": the CKA_LABEL of a master key in the token. */
@@ -57,6 +110,12 @@ SCP_MUST_CHECK int ks_db_key_next_version(scp_keystore *ks, const char *label, u
 SCP_MUST_CHECK int ks_db_key_insert(scp_keystore *ks, const scp_ks_key_info *k);
 SCP_MUST_CHECK int ks_db_key_state(scp_keystore *ks, const scp_ks_key_info *k, scp_ks_state to,
                                    const char *reason);
+/* Transactions: BEGIN IMMEDIATE .. COMMIT (a write point on each side). */
+SCP_MUST_CHECK int ks_tx_begin(scp_keystore *ks);
+SCP_MUST_CHECK int ks_tx_commit(scp_keystore *ks);
+void ks_tx_rollback(scp_keystore *ks);
+/* An SQLite result as an scp_rc with its message (full disk, corrupt DB). */
+int ks_db_rc(scp_keystore *ks, int sqlite_rc, const char *what);
 int64_t ks_now(void);
 
 /* Import by unwrap (keys.c); expect_kcv (may be NULL) must match. */
@@ -71,6 +130,22 @@ SCP_MUST_CHECK int ks_transition(scp_keystore *ks, const scp_ks_key_info *k, scp
 
 /* ---- audit (audit.c) ---- */
 SCP_MUST_CHECK int ks_audit_schema(scp_keystore *ks);
+/* Protected tables: every change to a row of one is noted (its primary key
+ * and the SHA-256 of its content, or deleted) in the audit record of the
+ * same transaction, so `audit verify` can rebuild what each table must
+ * hold. */
+enum { KS_T_KEYS, KS_T_HISTORY, KS_T_CARDS, KS_T_CUSTODIANS, KS_T_PENDING, KS_T_COUNT };
+SCP_MUST_CHECK int ks_rows_note(scp_keystore *ks, int table, const char *pk);
+/* Inside a transaction: append one record (with the noted rows) and move
+ * the authenticated head. */
+SCP_MUST_CHECK int ks_audit_append(scp_keystore *ks, const char *op, const char *label,
+                                   uint32_t version, const uint8_t *kcv, const char *card,
+                                   int result);
+/* Schema 1 -> 2: note every existing row in one record (writer lock). */
+SCP_MUST_CHECK int ks_audit_migrate(scp_keystore *ks);
+int ks_audit_migrate_needed(scp_keystore *ks);
+/* Inside a token write transaction: checkpoint the DB head into the token. */
+SCP_MUST_CHECK int ks_audit_checkpoint(scp_keystore *ks);
 
 /* ---- secret sharing (shamir.c) ---- */
 /* GF(2^8) with the AES polynomial x^8+x^4+x^3+x+1, no tables. */

@@ -30,74 +30,106 @@ static int new_slot(scp_keystore *ks, const char *label, uint32_t *version, char
     return SCP_OK;
 }
 
-/* After the object exists in the token: KCV, metadata row, audit. An
- * imported key must show the KCV of the value it came from (the unwrap
- * worked), and the KCV the ceremony expects (expect_kcv, may be NULL). */
-static int record_key(scp_keystore *ks, const char *id, const char *label, uint32_t version,
-                      scp_ks_type type, const char *origin, const uint8_t *value, size_t len,
+/* A new master key, crash-safe (journal.c): under the writer lock, an
+ * intent, the token write transaction (generate or unwrap, KCV, checks,
+ * audit checkpoint), then key row + history + audit in one transaction.
+ * An imported key must show the KCV of the value it came from (the unwrap
+ * worked), and the KCV the ceremony expects (expect_kcv, may be NULL); if
+ * not, the token transaction is dropped: the key never becomes live. */
+static int create_key(scp_keystore *ks, const char *label, uint32_t version, scp_ks_type type,
+                      const char *origin, const uint8_t *value, size_t len,
                       const uint8_t *expect_kcv, scp_ks_key_info *info)
 {
+    char id[SCP_KS_LABEL_MAX + 16], op[32];
     scp_ks_key_info k = {0};
     uint8_t soft[3];
     CK_OBJECT_HANDLE h;
-    int rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
+    int64_t pid = 0;
+    int gen = value == NULL, token_done = 0;
+    snprintf(op, sizeof(op), "%s%s", gen ? "generate" : "import:", gen ? "" : origin);
+    GUARD(ks_lock(ks));
+    int rc = ks_reconcile(ks);
     if (rc == SCP_OK)
-        rc = ks_tok_kcv(ks, h, type, k.kcv, &k.kcv_cmac);
-    if (rc == SCP_OK && value != NULL)
-        rc = ks_kcv_soft_kind(type, k.kcv_cmac, value, len, soft);
-    if (rc == SCP_OK && value != NULL && !scp_ct_eq(soft, k.kcv, 3))
-        rc = SCP_E_KCV;
-    if (rc == SCP_OK && expect_kcv != NULL && !scp_ct_eq(expect_kcv, k.kcv, 3))
-        rc = SCP_E_KCV;
-    if (rc == SCP_OK) {
-        snprintf(k.label, sizeof(k.label), "%s", label);
-        snprintf(k.origin, sizeof(k.origin), "%s", origin);
-        k.version = version;
-        k.type = type;
-        k.length = (uint8_t)scp_ks_type_len(type);
-        k.state = SCP_KS_PRE_ACTIVATION;
-        k.created = k.changed = ks_now();
-        rc = ks_db_key_insert(ks, &k);
+        rc = new_slot(ks, label, &version, id, sizeof(id));
+    if (rc != SCP_OK) {
+        ks_unlock(ks);
+        return rc;
     }
-    if (rc != SCP_OK && scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h) == SCP_OK)
-        ks_ignore(scp_p11_destroy(&ks->p11, h)); /* no key without its record */
-    char op[32];
-    snprintf(op, sizeof(op), "%s%s", strcmp(origin, "generated") ? "import:" : "generate",
-             strcmp(origin, "generated") ? origin : "");
-    int arc = scp_keystore_audit(ks, op, label, version, rc == SCP_OK ? k.kcv : NULL, NULL, rc);
-    if (rc == SCP_OK && info != NULL)
+    rc = ks_intent(ks, gen ? "generate" : "import", label, version, scp_ks_type_name(type),
+                   origin, &pid);
+    if (rc != SCP_OK) {
+        ks_unlock(ks);
+        return rc;
+    }
+    rc = ks_gen_begin(ks);
+    if (rc == SCP_OK) {
+        rc = ks_crash_point(gen ? "p11-generate" : "p11-unwrap");
+        if (rc == SCP_OK)
+            rc = gen ? ks_tok_generate(ks, id, type) : ks_tok_unwrap(ks, id, type, value, len);
+        if (rc == SCP_OK)
+            rc = ks_crash_point(gen ? "p11-generated" : "p11-unwrapped");
+        if (rc == SCP_OK)
+            rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
+        if (rc == SCP_OK)
+            rc = ks_tok_kcv(ks, h, type, k.kcv, &k.kcv_cmac);
+        if (rc == SCP_OK && value != NULL)
+            rc = ks_kcv_soft_kind(type, k.kcv_cmac, value, len, soft);
+        if (rc == SCP_OK && value != NULL && !scp_ct_eq(soft, k.kcv, 3))
+            rc = SCP_E_KCV;
+        if (rc == SCP_OK && expect_kcv != NULL && !scp_ct_eq(expect_kcv, k.kcv, 3))
+            rc = SCP_E_KCV;
+        if (rc == SCP_OK)
+            rc = ks_audit_checkpoint(ks);
+        if (rc == SCP_OK) {
+            rc = ks_gen_commit(ks);
+            token_done = rc == SCP_OK;
+            if (rc != SCP_OK) { /* the switch may or may not have happened: */
+                ks_unlock(ks);  /* the intent stays, the next writer settles it */
+                return rc;
+            }
+        } else {
+            ks_gen_abort(ks); /* no key without its record: it never went live */
+        }
+    }
+    snprintf(k.label, sizeof(k.label), "%s", label);
+    snprintf(k.origin, sizeof(k.origin), "%s", origin);
+    k.version = version;
+    k.type = type;
+    k.length = (uint8_t)scp_ks_type_len(type);
+    k.state = SCP_KS_PRE_ACTIVATION;
+    k.created = k.changed = ks_now();
+    int frc = ks_tx_begin(ks);
+    if (frc == SCP_OK && token_done)
+        frc = ks_db_key_insert(ks, &k);
+    if (frc == SCP_OK)
+        frc = ks_intent_done(ks, pid);
+    if (frc == SCP_OK)
+        frc = ks_audit_append(ks, op, label, version, token_done ? k.kcv : NULL, NULL, rc);
+    if (frc == SCP_OK)
+        frc = ks_tx_commit(ks);
+    else
+        ks_tx_rollback(ks);
+    /* if the completion failed, the intent stays: the next writer settles it */
+    ks_unlock(ks);
+    if (rc == SCP_OK && frc == SCP_OK && info != NULL)
         *info = k;
-    return rc < 0 ? rc : arc;
+    return rc < 0 ? rc : frc;
 }
 
 int scp_keystore_generate(scp_keystore *ks, const char *label, uint32_t version,
                           scp_ks_type type, scp_ks_key_info *info)
 {
-    char id[SCP_KS_LABEL_MAX + 16];
     ENSURE(ks != NULL && scp_ks_type_len(type) != 0, SCP_E_ARG);
-    GUARD(new_slot(ks, label, &version, id, sizeof(id)));
-    int rc = ks_tok_generate(ks, id, type);
-    if (rc != SCP_OK) {
-        ks_ignore(scp_keystore_audit(ks, "generate", label, version, NULL, NULL, rc));
-        return rc;
-    }
-    return record_key(ks, id, label, version, type, "generated", NULL, 0, NULL, info);
+    return create_key(ks, label, version, type, "generated", NULL, 0, NULL, info);
 }
 
 int ks_import(scp_keystore *ks, const char *label, uint32_t version, scp_ks_type type,
               const uint8_t *value, size_t len, const char *origin, const uint8_t *expect_kcv,
               scp_ks_key_info *info)
 {
-    char id[SCP_KS_LABEL_MAX + 16];
     ENSURE(ks != NULL && value != NULL && origin != NULL, SCP_E_ARG);
     ENSURE(strcmp(origin, "generated") != 0 && len == scp_ks_type_len(type), SCP_E_ARG);
-    GUARD(new_slot(ks, label, &version, id, sizeof(id)));
-    int rc = ks_tok_unwrap(ks, id, type, value, len);
-    if (rc != SCP_OK) {
-        ks_ignore(scp_keystore_audit(ks, "import", label, version, NULL, NULL, rc));
-        return rc;
-    }
-    return record_key(ks, id, label, version, type, origin, value, len, expect_kcv, info);
+    return create_key(ks, label, version, type, origin, value, len, expect_kcv, info);
 }
 
 int scp_keystore_import(scp_keystore *ks, const char *label, uint32_t version, scp_ks_type type,

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,35 @@ static int report_mechs(scp_p11 *p, FILE *f)
             rc = SCP_E_UNSUPPORTED;
     }
     return rc;
+}
+
+/* ---- what went wrong, and what to do ---- */
+
+static __thread char last_why[512];
+
+void ks_why(scp_keystore *ks, const char *fmt, ...)
+{
+    va_list ap;
+    if (last_why[0] != 0) /* the first (innermost) explanation wins */
+        return;
+    va_start(ap, fmt);
+    vsnprintf(last_why, sizeof(last_why), fmt, ap);
+    va_end(ap);
+    if (ks != NULL)
+        snprintf(ks->why, sizeof(ks->why), "%s", last_why);
+}
+
+void ks_why_clear(scp_keystore *ks)
+{
+    last_why[0] = 0;
+    if (ks != NULL)
+        ks->why[0] = 0;
+}
+
+const char *scp_keystore_why(const scp_keystore *ks)
+{
+    (void)ks;
+    return last_why;
 }
 
 void scp_keystore_report(scp_keystore *ks, FILE *f)
@@ -96,51 +126,140 @@ static int make_private_dir(const char *dir)
     return SCP_OK;
 }
 
-/* SoftHSM2 reads SOFTHSM2_CONF at C_Initialize: a private one per keystore. */
-static int softhsm_conf(const char *dir, int create)
+/* SoftHSM2 reads SOFTHSM2_CONF at C_Initialize: a private one per keystore
+ * (written by gen.c; its token directory is the absolute DIR/tokens). */
+static int softhsm_conf(scp_keystore *ks)
 {
-    char conf[KS_PATH_MAX], tokens[KS_PATH_MAX];
+    char conf[KS_PATH_MAX], want[KS_PATH_MAX + 32], text[KS_PATH_MAX + 512];
     struct stat st;
-    int n1 = snprintf(conf, sizeof(conf), "%s/softhsm2.conf", dir);
-    int n2 = snprintf(tokens, sizeof(tokens), "%s/tokens", dir);
-    ENSURE(n1 > 0 && (size_t)n1 < sizeof(conf) && n2 > 0 && (size_t)n2 < sizeof(tokens),
-           SCP_E_ARG);
-    if (create) {
-        GUARD(make_private_dir(tokens));
-        int fd = open(conf, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW, 0600);
-        ENSURE(fd >= 0, SCP_E_IO);
-        FILE *f = fdopen(fd, "w");
-        if (f == NULL) {
-            close(fd);
-            return SCP_E_IO;
-        }
-        fprintf(f, "# scpkit keystore: a private SoftHSM2 token\n"
-                   "directories.tokendir = %s\nobjectstore.backend = file\n"
-                   "log.level = ERROR\nslots.removable = false\n",
-                tokens);
-        ENSURE(fclose(f) == 0, SCP_E_IO);
-    }
-    if (stat(conf, &st) != 0)
+    int n1 = snprintf(conf, sizeof(conf), "%s/softhsm2.conf", ks->dir);
+    int n2 = snprintf(want, sizeof(want), "directories.tokendir = %s/tokens\n", ks->dir);
+    ENSURE(n1 > 0 && (size_t)n1 < sizeof(conf) && n2 > 0 && (size_t)n2 < sizeof(want), SCP_E_ARG);
+    if (lstat(conf, &st) != 0)
         return SCP_E_NOT_FOUND;
-    ENSURE((st.st_mode & 077) == 0, SCP_E_PERM);
+    if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0 || st.st_uid != getuid()) {
+        ks_why(ks, "%s must be a regular file of yours with mode 0600 (it tells SoftHSM2 where "
+                   "the token is): chmod 600 it",
+               conf);
+        return SCP_E_PERM;
+    }
+    /* one written with a relative --dir (before it was made absolute) */
+    FILE *f = fopen(conf, "r");
+    size_t n = f != NULL ? fread(text, 1, sizeof(text) - 1, f) : 0;
+    if (f != NULL)
+        fclose(f);
+    text[n] = 0;
+    if (strstr(text, want) == NULL && ks_trylock(ks) == SCP_OK) {
+        int rc = ks_write_conf(ks, 0);
+        ks_unlock(ks);
+        GUARD(rc);
+    }
     /* SoftHSM2 read its configuration at the first C_Initialize: while it
      * is loaded, this process can only reach that same keystore. */
     const char *cur = getenv("SOFTHSM2_CONF");
-    if (scp_p11_in_use() > 0)
-        ENSURE(cur != NULL && strcmp(cur, conf) == 0, SCP_E_STATE);
+    if (scp_p11_in_use() > 0 && (cur == NULL || strcmp(cur, conf) != 0)) {
+        ks_why(ks, "another keystore is open in this process: SoftHSM2 serves one keystore "
+                   "per process");
+        return SCP_E_STATE;
+    }
     ENSURE(setenv("SOFTHSM2_CONF", conf, 1) == 0, SCP_E_IO);
     return SCP_OK;
+}
+
+/* The PKCS#11 module is code: only from the operator (keystore.h). */
+static int pick_module(scp_keystore *ks, const scp_ks_config *cfg, int private_conf,
+                       const char **out)
+{
+    const char *m = cfg != NULL ? cfg->module : NULL;
+    struct stat st;
+    if (m == NULL)
+        m = getenv("SCPKIT_PKCS11_MODULE");
+    if (m == NULL && private_conf)
+        m = SCP_KS_DEFAULT_MODULE;
+    if (m == NULL || m[0] == 0) {
+        ks_why(ks, "this keystore uses an external PKCS#11 module: name it with "
+                   "--pkcs11-module PATH or SCPKIT_PKCS11_MODULE (it is never taken from "
+                   "keystore.db)");
+        return SCP_E_ARG;
+    }
+    if (m[0] != '/') {
+        ks_why(ks, "PKCS#11 module %s: give an absolute path", m);
+        return SCP_E_ARG;
+    }
+    if (stat(m, &st) != 0) {
+        ks_why(ks, "PKCS#11 module %s: %s (install softhsm2, or name the module with "
+                   "--pkcs11-module)",
+               m, strerror(errno));
+        return SCP_E_NOT_FOUND;
+    }
+    if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != getuid()) ||
+        (st.st_mode & 022) != 0) {
+        ks_why(ks, "PKCS#11 module %s is not a regular file owned by root or you and closed to "
+                   "writes by others: refused (it would run as code in this process)",
+               m);
+        return SCP_E_PERM;
+    }
+    *out = m;
+    return SCP_OK;
+}
+
+/* Login failures told apart (PKCS#11 v2.40 5.6 C_Login). */
+static int login_why(scp_keystore *ks, int rc)
+{
+    if (rc == SCP_OK)
+        return rc;
+    switch (ks->p11.last_rv) {
+    case CKR_PIN_INCORRECT:
+    case CKR_PIN_LEN_RANGE:
+        ks_why(ks, "wrong user PIN for token \"%s\": check SCPKIT_USER_PIN (or what was typed "
+                   "at the prompt)",
+               ks->token);
+        break;
+    case CKR_PIN_LOCKED:
+        ks_why(ks, "the user PIN of token \"%s\" is locked after too many wrong PINs: the "
+                   "security officer must set a new one (C_InitPIN with the SO PIN, e.g. "
+                   "softhsm2-util --init-pin ... for SoftHSM2)",
+               ks->token);
+        break;
+    case CKR_PIN_EXPIRED:
+        ks_why(ks, "the user PIN of token \"%s\" has expired: set a new one", ks->token);
+        break;
+    default:
+        break;
+    }
+    return rc;
+}
+
+static int find_token(scp_keystore *ks)
+{
+    int rc = scp_p11_find_token(&ks->p11, ks->token);
+    if (rc == SCP_E_NOT_FOUND)
+        ks_why(ks, "token \"%s\" not found%s%s: restore the token directory from a backup "
+                   "(or plug the token in), or initialise a new keystore elsewhere",
+               ks->token, ks->gens ? " in " : "", ks->gens ? ks->dir : "");
+    return rc;
 }
 
 static int ks_new(const scp_ks_config *cfg, scp_keystore **out)
 {
     scp_keystore *ks = calloc(1, sizeof(*ks));
     ENSURE(ks != NULL, SCP_E_NOMEM);
+    ks->lock_fd = -1;
     int rc = SCP_OK;
-    if (cfg != NULL && cfg->dir != NULL) {
+    if (cfg != NULL && cfg->dir != NULL && cfg->dir[0] == '/') {
         if (strlen(cfg->dir) < sizeof(ks->dir))
             memcpy(ks->dir, cfg->dir, strlen(cfg->dir) + 1);
         else
+            rc = SCP_E_ARG;
+    } else if (cfg != NULL && cfg->dir != NULL) {
+        /* relative: made absolute now, since it is written into
+         * softhsm2.conf and must work from any directory later */
+        char cwd[KS_PATH_MAX];
+        const char *d = cfg->dir;
+        while (d[0] == '.' && d[1] == '/')
+            d += 2;
+        if (getcwd(cwd, sizeof(cwd)) == NULL ||
+            snprintf(ks->dir, sizeof(ks->dir), "%s/%s", cwd, d) >= (int)sizeof(ks->dir))
             rc = SCP_E_ARG;
     } else {
         rc = default_dir(ks->dir, sizeof(ks->dir));
@@ -158,50 +277,78 @@ static int ks_new(const scp_ks_config *cfg, scp_keystore **out)
  * With --pkcs11-module: that module as the environment configures it; an
  * existing token LABEL is adopted (user PIN only), else a free slot is
  * initialised with the SO PIN. */
-static int init_steps(scp_keystore *ks, const char *module, int private_conf, const char *token,
-                      const char *so_pin, const char *user_pin, FILE *report)
+static int init_steps(scp_keystore *ks, const scp_ks_config *cfg, int private_conf,
+                      const char *so_pin, FILE *report)
 {
+    const char *module = NULL;
+    char mark[KS_PATH_MAX];
     GUARD(make_private_dir(ks->dir));
-    if (private_conf)
-        GUARD(softhsm_conf(ks->dir, 1));
+    int n = snprintf(mark, sizeof(mark), "%s/init-incomplete", ks->dir);
+    ENSURE(n > 0 && (size_t)n < sizeof(mark), SCP_E_ARG);
+    int fd = open(mark, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    ENSURE(fd >= 0, SCP_E_IO);
+    close(fd);
+    GUARD(pick_module(ks, cfg, private_conf, &module));
+    if (private_conf) {
+        ks->gens = 1;
+        GUARD(ks_gen_create(ks));
+        GUARD(softhsm_conf(ks));
+    }
     GUARD(scp_p11_load(&ks->p11, module));
-    int have = scp_p11_find_token(&ks->p11, token) == SCP_OK;
+    int have = scp_p11_find_token(&ks->p11, ks->token) == SCP_OK;
     ENSURE(!(have && private_conf), SCP_E_STATE); /* this keystore exists already */
     if (!have) {
         ENSURE(so_pin != NULL && so_pin[0] != 0, SCP_E_ARG);
         GUARD(scp_p11_find_free(&ks->p11));
-        GUARD(scp_p11_init_token(&ks->p11, token, so_pin, user_pin));
+        GUARD(scp_p11_init_token(&ks->p11, ks->token, so_pin, ks->pin));
     }
-    GUARD(scp_p11_login(&ks->p11, user_pin));
+    GUARD(login_why(ks, scp_p11_login(&ks->p11, ks->pin, 1)));
+    ks->rw = 1;
     if (report != NULL)
-        fprintf(report, "token \"%s\" via %s%s:\n", token, module,
+        fprintf(report, "token \"%s\" via %s%s:\n", ks->token, module,
                 have ? " (existing token adopted)" : "");
     GUARD(report_mechs(&ks->p11, report));
     GUARD(ks_db_open(ks, 1));
+    /* for information only: the module is never loaded from here */
     GUARD(ks_db_config_set(ks, "module", module));
-    GUARD(ks_db_config_set(ks, "token", token));
+    GUARD(ks_db_config_set(ks, "token", ks->token));
     GUARD(ks_db_config_set(ks, "conf", private_conf ? "private" : "environment"));
     GUARD(ks_tok_audit_key(ks, 1));
-    return scp_keystore_audit(ks, have ? "init:adopt" : "init", token, 0, NULL, NULL, SCP_OK);
+    GUARD(scp_keystore_audit(ks, have ? "init:adopt" : "init", ks->token, 0, NULL, NULL, SCP_OK));
+    GUARD(ks_audit_checkpoint(ks));
+    GUARD(ks_gen_sync_live(ks));
+    ENSURE(unlink(mark) == 0, SCP_E_IO);
+    return SCP_OK;
+}
+
+static int set_secret(char *dst, size_t size, const char *src)
+{
+    ENSURE(src != NULL && strlen(src) < size, SCP_E_ARG);
+    memcpy(dst, src, strlen(src) + 1);
+    return SCP_OK;
 }
 
 int scp_keystore_init(const scp_ks_config *cfg, const char *so_pin, const char *user_pin,
                       FILE *report)
 {
     scp_keystore *ks;
+    ks_why_clear(NULL);
     ENSURE(user_pin != NULL && user_pin[0], SCP_E_ARG);
     GUARD(ks_new(cfg, &ks));
     int private_conf = cfg == NULL || cfg->module == NULL;
-    const char *module = private_conf ? SCP_KS_DEFAULT_MODULE : cfg->module;
-    const char *token = cfg && cfg->token ? cfg->token : SCP_KS_DEFAULT_TOKEN;
     char db[KS_PATH_MAX];
     struct stat st;
     int n = snprintf(db, sizeof(db), "%s/keystore.db", ks->dir);
     int rc = n > 0 && (size_t)n < sizeof(db) ? SCP_OK : SCP_E_ARG;
+    if (rc == SCP_OK)
+        rc = set_secret(ks->pin, sizeof(ks->pin), user_pin);
+    if (rc == SCP_OK)
+        rc = set_secret(ks->token, sizeof(ks->token),
+                        cfg && cfg->token ? cfg->token : SCP_KS_DEFAULT_TOKEN);
     if (rc == SCP_OK && stat(db, &st) == 0)
         rc = SCP_E_STATE; /* never over an existing keystore */
     if (rc == SCP_OK)
-        rc = init_steps(ks, module, private_conf, token, so_pin, user_pin, report);
+        rc = init_steps(ks, cfg, private_conf, so_pin, report);
     if (rc != SCP_OK && report != NULL && ks->p11.last_call != NULL && ks->p11.last_rv != 0)
         fprintf(report, "%s failed: CK_RV 0x%lx\n", ks->p11.last_call,
                 (unsigned long)ks->p11.last_rv);
@@ -209,39 +356,95 @@ int scp_keystore_init(const scp_ks_config *cfg, const char *so_pin, const char *
     return rc;
 }
 
-static int open_steps(scp_keystore *ks, const scp_ks_config *cfg, const char *user_pin)
+/* Under the writer lock (taken only if free: a live writer settles its own
+ * work and any a dead one left): generations, intents, orphans. */
+static int open_recover(scp_keystore *ks, int loaded)
 {
-    char module[KS_PATH_MAX], token[64];
+    int changed = 0;
+    if (ks_trylock(ks) != SCP_OK)
+        return SCP_OK;
+    int rc = ks_gen_recover(ks, &changed);
+    if (rc == SCP_OK && loaded) {
+        rc = ks_audit_migrate(ks);
+        if (rc == SCP_OK)
+            rc = ks_reconcile(ks);
+    }
+    ks_unlock(ks);
+    return rc;
+}
+
+static int open_steps(scp_keystore *ks, const scp_ks_config *cfg)
+{
+    char mark[KS_PATH_MAX];
+    const char *module = NULL;
     struct stat st;
-    ENSURE(stat(ks->dir, &st) == 0, SCP_E_NOT_FOUND);
-    ENSURE(S_ISDIR(st.st_mode) && (st.st_mode & 077) == 0 && st.st_uid == getuid(), SCP_E_PERM);
+    if (stat(ks->dir, &st) != 0) {
+        ks_why(ks, "no keystore in %s: create one with `scpkit keystore init --dir %s`", ks->dir,
+               ks->dir);
+        return SCP_E_NOT_FOUND;
+    }
+    if (!S_ISDIR(st.st_mode) || (st.st_mode & 077) != 0 || st.st_uid != getuid()) {
+        ks_why(ks, "%s must be a directory of yours closed to group and others: chmod 700 it",
+               ks->dir);
+        return SCP_E_PERM;
+    }
+    int n = snprintf(mark, sizeof(mark), "%s/init-incomplete", ks->dir);
+    ENSURE(n > 0 && (size_t)n < sizeof(mark), SCP_E_ARG);
+    if (stat(mark, &st) == 0) {
+        ks_why(ks, "the keystore in %s was never finished (its init was interrupted): remove the "
+                   "directory and run `scpkit keystore init` again",
+               ks->dir);
+        return SCP_E_STATE;
+    }
+    n = snprintf(mark, sizeof(mark), "%s/keystore.db", ks->dir);
+    ENSURE(n > 0 && (size_t)n < sizeof(mark), SCP_E_ARG);
+    if (stat(mark, &st) != 0) {
+        ks_why(ks, "no keystore.db in %s: create a keystore with `scpkit keystore init --dir "
+                   "%s`, or restore keystore.db from a backup",
+               ks->dir, ks->dir);
+        return SCP_E_NOT_FOUND;
+    }
+    if ((st.st_mode & 077) != 0) {
+        ks_why(ks, "%s is readable by group or others: chmod 600 it", mark);
+        return SCP_E_PERM;
+    }
     GUARD(ks_db_open(ks, 0));
-    GUARD(ks_db_config_get(ks, "module", module, sizeof(module)));
-    GUARD(ks_db_config_get(ks, "token", token, sizeof(token)));
-    if (cfg != NULL && cfg->module != NULL) { /* an explicit module wins */
-        ENSURE(strlen(cfg->module) < sizeof(module), SCP_E_ARG);
-        memcpy(module, cfg->module, strlen(cfg->module) + 1);
-    }
-    if (cfg != NULL && cfg->token != NULL) {
-        ENSURE(strlen(cfg->token) < sizeof(token), SCP_E_ARG);
-        memcpy(token, cfg->token, strlen(cfg->token) + 1);
-    }
-    char conf[16];
-    if (ks_db_config_get(ks, "conf", conf, sizeof(conf)) == SCP_OK &&
-        strcmp(conf, "private") == 0)
-        GUARD(softhsm_conf(ks->dir, 0));
+    if (cfg != NULL && cfg->token != NULL)
+        GUARD(set_secret(ks->token, sizeof(ks->token), cfg->token));
+    else if (ks_db_config_get(ks, "token", ks->token, sizeof(ks->token)) != SCP_OK)
+        GUARD(set_secret(ks->token, sizeof(ks->token), SCP_KS_DEFAULT_TOKEN));
+    /* private SoftHSM2 token: decided by DIR/softhsm2.conf, not by the DB */
+    int rc = softhsm_conf(ks);
+    int private_conf = rc == SCP_OK;
+    if (rc != SCP_OK && rc != SCP_E_NOT_FOUND)
+        return rc;
+    ks->gens = private_conf;
+    GUARD(pick_module(ks, cfg, private_conf, &module));
+    if (private_conf && (ks_gen_dirty(ks) || ks_gen_layout(ks) != SCP_OK))
+        GUARD(open_recover(ks, 0));
     GUARD(scp_p11_load(&ks->p11, module));
-    GUARD(scp_p11_find_token(&ks->p11, token));
-    GUARD(scp_p11_login(&ks->p11, user_pin));
-    return ks_tok_audit_key(ks, 0);
+    GUARD(find_token(ks));
+    GUARD(login_why(ks, scp_p11_login(&ks->p11, ks->pin, 0)));
+    rc = ks_tok_audit_key(ks, 0);
+    if (rc == SCP_E_NOT_FOUND)
+        ks_why(ks, "token \"%s\" holds no scpkit audit key: it is not this keystore's token, "
+                   "or it was damaged; restore the token directory from a backup",
+               ks->token);
+    GUARD(rc);
+    if (ks_has_pending(ks) || ks_audit_migrate_needed(ks))
+        GUARD(open_recover(ks, 1));
+    return SCP_OK;
 }
 
 int scp_keystore_open(const scp_ks_config *cfg, const char *user_pin, scp_keystore **out)
 {
     scp_keystore *ks;
+    ks_why_clear(NULL);
     ENSURE(user_pin != NULL && out != NULL, SCP_E_ARG);
     GUARD(ks_new(cfg, &ks));
-    int rc = open_steps(ks, cfg, user_pin);
+    int rc = set_secret(ks->pin, sizeof(ks->pin), user_pin);
+    if (rc == SCP_OK)
+        rc = open_steps(ks, cfg);
     if (rc != SCP_OK) {
         scp_keystore_close(ks);
         return rc;
@@ -254,8 +457,16 @@ void scp_keystore_close(scp_keystore *ks)
 {
     if (ks == NULL)
         return;
+    if (ks->in_tx)
+        ks_tx_rollback(ks);
+    if (ks->in_write)
+        ks_gen_abort(ks);
     scp_p11_unload(&ks->p11);
     ks_db_close(ks);
+    ks_unlock(ks);
+    if (ks->lock_fd >= 0)
+        close(ks->lock_fd);
+    free(ks->rows);
     scp_wipe(ks, sizeof(*ks));
     free(ks);
 }

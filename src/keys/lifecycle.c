@@ -109,27 +109,65 @@ int scp_ks_parse_ref(const char *s, char label[SCP_KS_LABEL_MAX + 1], uint32_t *
     return SCP_OK;
 }
 
-/* One transition: checked, applied in the DB (with history), audited;
- * -> destroyed also destroys the token object (C_DestroyObject). */
-int ks_transition(scp_keystore *ks, const scp_ks_key_info *k, scp_ks_state to,
-                  const char *reason, const char *op)
+/* One transition under the writer lock: checked against the state as it
+ * is now, applied in the DB with its history and audit record in one
+ * transaction. -> destroyed also destroys the token object, crash-safe
+ * (journal.c): intent, token write transaction, completion. */
+static int transition_locked(scp_keystore *ks, const scp_ks_key_info *k0, scp_ks_state to,
+                             const char *reason, const char *op)
 {
-    int rc = scp_ks_transition_allowed(k->state, to);
+    scp_ks_key_info k;
+    int64_t pid = 0;
+    GUARD(ks_reconcile(ks));
+    GUARD(ks_db_key_get(ks, k0->label, k0->version, &k));
+    int rc = scp_ks_transition_allowed(k.state, to);
     if (rc == SCP_OK && (reason == NULL || reason[0] == 0))
         rc = SCP_E_ARG; /* every change carries a reason */
     if (rc == SCP_OK && to == SCP_KS_DESTROYED) {
         char id[SCP_KS_LABEL_MAX + 16];
         CK_OBJECT_HANDLE h;
-        rc = ks_obj_id(k->label, k->version, id, sizeof(id));
-        if (rc == SCP_OK)
+        GUARD(ks_obj_id(k.label, k.version, id, sizeof(id)));
+        GUARD(ks_intent(ks, "destroy", k.label, k.version, scp_ks_type_name(k.type), reason,
+                        &pid));
+        rc = ks_gen_begin(ks);
+        if (rc == SCP_OK) {
             rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
-        if (rc == SCP_OK)
-            rc = scp_p11_destroy(&ks->p11, h);
+            if (rc == SCP_OK)
+                rc = ks_crash_point("p11-destroy");
+            if (rc == SCP_OK)
+                rc = scp_p11_destroy(&ks->p11, h);
+            if (rc == SCP_OK)
+                rc = ks_crash_point("p11-destroyed");
+            if (rc == SCP_OK)
+                rc = ks_audit_checkpoint(ks);
+            if (rc != SCP_OK) {
+                ks_gen_abort(ks);
+            } else if ((rc = ks_gen_commit(ks)) != SCP_OK) {
+                return rc; /* switched or not: the intent stays for reconciliation */
+            }
+        }
     }
-    if (rc == SCP_OK)
-        rc = ks_db_key_state(ks, k, to, reason);
-    int arc = scp_keystore_audit(ks, op, k->label, k->version, k->kcv, NULL, rc);
-    return rc < 0 ? rc : arc;
+    int frc = ks_tx_begin(ks);
+    if (frc == SCP_OK && rc == SCP_OK)
+        frc = ks_db_key_state(ks, &k, to, reason);
+    if (frc == SCP_OK && pid != 0)
+        frc = ks_intent_done(ks, pid);
+    if (frc == SCP_OK)
+        frc = ks_audit_append(ks, op, k.label, k.version, k.kcv, NULL, rc);
+    if (frc == SCP_OK)
+        frc = ks_tx_commit(ks);
+    else
+        ks_tx_rollback(ks);
+    return rc < 0 ? rc : frc;
+}
+
+int ks_transition(scp_keystore *ks, const scp_ks_key_info *k, scp_ks_state to,
+                  const char *reason, const char *op)
+{
+    GUARD(ks_lock(ks));
+    int rc = transition_locked(ks, k, to, reason, op);
+    ks_unlock(ks);
+    return rc;
 }
 
 int scp_keystore_set_state(scp_keystore *ks, const char *label, uint32_t version,

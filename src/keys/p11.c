@@ -164,11 +164,10 @@ int scp_p11_find_free(scp_p11 *p)
     return for_each_slot(p, want_free, NULL);
 }
 
-static int open_session(scp_p11 *p)
+static int open_session(scp_p11 *p, int rw)
 {
-    GUARD(scp_p11_rc(p, "C_OpenSession",
-                     p->f->C_OpenSession(p->slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL,
-                                         &p->sess)));
+    CK_FLAGS fl = CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0);
+    GUARD(scp_p11_rc(p, "C_OpenSession", p->f->C_OpenSession(p->slot, fl, NULL, NULL, &p->sess)));
     p->has_session = 1;
     return SCP_OK;
 }
@@ -190,7 +189,7 @@ int scp_p11_init_token(scp_p11 *p, const char *label, const char *so_pin, const 
                      p->f->C_InitToken(p->slot, (CK_UTF8CHAR *)so_pin, strlen(so_pin), l)));
     /* SoftHSM2 moves an initialised token to a new slot id: find it again. */
     GUARD(scp_p11_find_token(p, label));
-    GUARD(open_session(p));
+    GUARD(open_session(p, 1));
     int rc = scp_p11_rc(p, "C_Login(SO)",
                         p->f->C_Login(p->sess, CKU_SO, (CK_UTF8CHAR *)so_pin, strlen(so_pin)));
     if (rc == SCP_OK) {
@@ -202,14 +201,52 @@ int scp_p11_init_token(scp_p11 *p, const char *label, const char *so_pin, const 
     return rc;
 }
 
-int scp_p11_login(scp_p11 *p, const char *user_pin)
+int scp_p11_login(scp_p11 *p, const char *user_pin, int rw)
 {
-    GUARD(open_session(p));
+    GUARD(open_session(p, rw));
     CK_RV rv = p->f->C_Login(p->sess, CKU_USER, (CK_UTF8CHAR *)user_pin, strlen(user_pin));
     if (rv == CKR_USER_ALREADY_LOGGED_IN)
         rv = CKR_OK;
     GUARD(scp_p11_rc(p, "C_Login", rv));
     p->logged_in = 1;
+    return SCP_OK;
+}
+
+int scp_p11_session_rw(scp_p11 *p, const char *user_pin)
+{
+    close_session(p);
+    return scp_p11_login(p, user_pin, 1);
+}
+
+/* Module-wide finalisation and re-initialisation (SoftHSM2 reads its
+ * configuration again at C_Initialize): only while this is the one user of
+ * the module in the process. */
+int scp_p11_finalize(scp_p11 *p)
+{
+    ENSURE(p->f != NULL, SCP_E_STATE);
+    close_session(p);
+    if (!p->initialized)
+        return SCP_OK;
+    ENSURE(module_ref(p->f, 0) == 1, SCP_E_STATE);
+    GUARD(scp_p11_rc(p, "C_Finalize", p->f->C_Finalize(NULL)));
+    p->initialized = 0;
+    (void)module_ref(p->f, -1);
+    return SCP_OK;
+}
+
+int scp_p11_reinit(scp_p11 *p)
+{
+    GUARD(scp_p11_finalize(p));
+    ENSURE(module_ref(p->f, +1) == 1, SCP_E_STATE);
+    CK_C_INITIALIZE_ARGS args;
+    memset(&args, 0, sizeof(args));
+    args.flags = CKF_OS_LOCKING_OK;
+    int rc = scp_p11_rc(p, "C_Initialize", p->f->C_Initialize(&args));
+    if (rc != SCP_OK) {
+        (void)module_ref(p->f, -1);
+        return rc;
+    }
+    p->initialized = 1;
     return SCP_OK;
 }
 

@@ -1,5 +1,5 @@
 /* scpkit internal: a thin PKCS#11 layer (module loaded with dlopen, one
- * slot, one R/W session) for the keystore. Every CK_RV is mapped to an
+ * slot, one session: read-only unless something is written) for the keystore. Every CK_RV is mapped to an
  * scp_rc; the last CK_RV and call name are kept for messages. */
 #ifndef SCPKIT_KEYS_P11_H
 #define SCPKIT_KEYS_P11_H
@@ -33,8 +33,14 @@ SCP_MUST_CHECK int scp_p11_find_free(scp_p11 *p);
 /* C_InitToken + SO login + C_InitPIN, then logout. */
 SCP_MUST_CHECK int scp_p11_init_token(scp_p11 *p, const char *label, const char *so_pin,
                                       const char *user_pin);
-/* R/W session + user login. */
-SCP_MUST_CHECK int scp_p11_login(scp_p11 *p, const char *user_pin);
+/* A session (read-write when rw, else read-only) + user login. */
+SCP_MUST_CHECK int scp_p11_login(scp_p11 *p, const char *user_pin, int rw);
+/* Replace the session by a read-write one, logged in. */
+SCP_MUST_CHECK int scp_p11_session_rw(scp_p11 *p, const char *user_pin);
+/* C_Finalize (sessions closed); SCP_E_STATE when another keystore of this
+ * process uses the module. scp_p11_reinit: then C_Initialize again. */
+SCP_MUST_CHECK int scp_p11_finalize(scp_p11 *p);
+SCP_MUST_CHECK int scp_p11_reinit(scp_p11 *p);
 /* Map a CK_RV (records it). */
 int scp_p11_rc(scp_p11 *p, const char *call, CK_RV rv);
 /* 1 when the token supports mechanism m with all of flags. */

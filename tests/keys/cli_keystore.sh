@@ -38,9 +38,23 @@ if SOFTHSM2_CONF="$T/ext.conf" softhsm2-util --init-token --free --label ext --s
     SOFTHSM2_CONF="$T/ext.conf" SCPKIT_SO_PIN= SCPKIT_USER_PIN=ext-user-1 \
         expect 0 "$S" keystore init --dir "$T/ks-ext" --pkcs11-module /usr/lib/softhsm/libsofthsm2.so --token ext
     has "$T/out" "existing token adopted"
+    # the module is code: it comes from the operator, never from keystore.db
     SOFTHSM2_CONF="$T/ext.conf" SCPKIT_USER_PIN=ext-user-1 \
-        expect 0 "$S" keystore generate --dir "$T/ks-ext" --label other --type aes256
-    SOFTHSM2_CONF="$T/ext.conf" SCPKIT_USER_PIN=ext-user-1 expect 0 "$S" audit verify --dir "$T/ks-ext"
+        expect 1 "$S" keystore generate --dir "$T/ks-ext" --label other --type aes256
+    has "$T/err" "external PKCS#11 module: name it with --pkcs11-module"
+    python3 -c 'import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute("update config set v = ? where k = ?", (sys.argv[2], "module")); c.commit()' "$T/ks-ext/keystore.db" "$T/evil.so"
+    printf 'not a module' >"$T/evil.so"
+    SOFTHSM2_CONF="$T/ext.conf" SCPKIT_USER_PIN=ext-user-1 \
+        expect 0 "$S" keystore generate --dir "$T/ks-ext" --label other --type aes256 --pkcs11-module /usr/lib/softhsm/libsofthsm2.so
+    SOFTHSM2_CONF="$T/ext.conf" SCPKIT_USER_PIN=ext-user-1 SCPKIT_PKCS11_MODULE=/usr/lib/softhsm/libsofthsm2.so \
+        expect 0 "$S" audit verify --dir "$T/ks-ext"
+    chmod 666 "$T/evil.so"
+    SOFTHSM2_CONF="$T/ext.conf" SCPKIT_USER_PIN=ext-user-1 \
+        expect 3 "$S" keystore list --dir "$T/ks-ext" --pkcs11-module "$T/evil.so"
+    has "$T/err" "not a regular file owned by root or you and closed to writes by others"
+    SOFTHSM2_CONF="$T/ext.conf" SCPKIT_USER_PIN=ext-user-1 \
+        expect 1 "$S" keystore list --dir "$T/ks-ext" --pkcs11-module relative/x.so
+    has "$T/err" "give an absolute path"
     [ ! -e "$T/ks-ext/softhsm2.conf" ] && ok || bad "a private conf was written for an external module"
     SOFTHSM2_CONF="$T/ext.conf" SCPKIT_SO_PIN= SCPKIT_USER_PIN=ext-user-1 \
         expect 1 "$S" keystore init --dir "$T/ks-ext2" --pkcs11-module /usr/lib/softhsm/libsofthsm2.so --token missing

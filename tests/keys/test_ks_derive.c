@@ -180,8 +180,14 @@ static void test_kcv_fallback(scp_keystore *ks)
     CHECK_OK(scp_keystore_import(ks, "signonly", 0, SCP_KS_AES128, v, 16, "import", &k));
     CHECK(k.kcv_cmac == 0);
     CHECK_OK(ks_obj_id("signonly", k.version, id, sizeof(id)));
+    /* the token is written in a write transaction (gen.c), like the keystore does */
+    CHECK_OK(ks_lock(ks));
+    CHECK_OK(ks_gen_begin(ks));
     CHECK_OK(scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h));
     CHECK(ks->p11.f->C_SetAttributeValue(ks->p11.sess, h, &a, 1) == CKR_OK);
+    CHECK_OK(ks_gen_commit(ks));
+    ks_unlock(ks);
+    CHECK_OK(scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h));
     CHECK_OK(ks_tok_kcv(ks, h, SCP_KS_AES128, tok, &kind));
     CHECK(kind == 1);
     CHECK_OK(ks_kcv_soft_kind(SCP_KS_AES128, 1, v, 16, cm));

@@ -27,16 +27,24 @@ static const char *ks_dir_opt(scp_cli *c)
     return d != NULL ? d : c->o.keystore;
 }
 
+/* Exit code and message: the keystore's own explanation (what it means
+ * and what to do) when it has one. */
 int scp_ks_cli_fail(scp_cli *c, int rc, const char *what)
 {
-    if (rc == SCP_E_STATE || rc == SCP_E_KCV || rc == SCP_E_ARG || rc == SCP_E_NOT_FOUND ||
-        rc == SCP_E_UNSUPPORTED || rc == SCP_E_FORMAT)
-        return scp_cli_fail(c, rc == SCP_E_ARG ? SCP_EXIT_USAGE : SCP_EXIT_LOCAL, "%s: %s", what,
-                            scp_strerror(rc));
+    const char *why = scp_keystore_why(NULL);
+    int code = SCP_EXIT_LOCAL;
+    if (rc == SCP_E_ARG)
+        code = SCP_EXIT_USAGE;
+    else if (rc == SCP_E_PERM || rc == SCP_E_AUTH)
+        code = SCP_EXIT_AUTH;
+    else if (rc == SCP_E_IO || rc == SCP_E_TIMEOUT)
+        code = SCP_EXIT_LOCAL;
+    if (why[0] != 0)
+        return scp_cli_fail(c, code, "%s: %s", what, why);
     if (rc == SCP_E_PERM)
-        return scp_cli_fail(c, SCP_EXIT_AUTH, "%s: %s (wrong PIN, or a quorum is needed)", what,
+        return scp_cli_fail(c, code, "%s: %s (wrong PIN, or a quorum is needed)", what,
                             scp_strerror(rc));
-    return scp_cli_fail_rc(c, rc, what);
+    return scp_cli_fail(c, code, "%s: %s", what, scp_strerror(rc));
 }
 
 static int ks_open_cli(scp_cli *c, const char *dir, scp_keystore **ks)
@@ -50,9 +58,6 @@ static int ks_open_cli(scp_cli *c, const char *dir, scp_keystore **ks)
                             "no user PIN: set SCPKIT_USER_PIN or run on a terminal");
     rc = scp_keystore_open(&cfg, pin, ks);
     scp_wipe(pin, sizeof(pin));
-    if (rc == SCP_E_PERM && (cfg.dir != NULL || c->o.keystore != NULL))
-        return scp_ks_cli_fail(c, rc, "opening the keystore (wrong PIN, or the directory or "
-                                      "its DB is readable by others)");
     return rc == SCP_OK ? SCP_EXIT_OK : scp_ks_cli_fail(c, rc, "opening the keystore");
 }
 
