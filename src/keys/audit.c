@@ -342,7 +342,8 @@ int ks_audit_migrate_needed(scp_keystore *ks)
     int need = 0;
     if (sqlite3_prepare_v2(ks->db,
                            "SELECT NOT EXISTS(SELECT 1 FROM head) AND"
-                           " EXISTS(SELECT 1 FROM audit)",
+                           " EXISTS(SELECT 1 FROM audit) AND"
+                           " NOT EXISTS(SELECT 1 FROM audit WHERE fmt >= 2)",
                            -1, &st, NULL) != SQLITE_OK)
         return 0;
     if (sqlite3_step(st) == SQLITE_ROW)

@@ -1,6 +1,7 @@
 /* scpkit keys: the metadata database beside the token (DIR/keystore.db).
  * It holds no key material: labels, versions, KCVs, states and their
  * history, per-card records, custodian verifiers and the audit chain. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -42,6 +43,10 @@ int64_t ks_now(void)
 
 int ks_db_rc(scp_keystore *ks, int r, const char *what)
 {
+    /* SQLite says "I/O error" when the WAL cannot grow: the errno tells */
+    if ((r & 0xff) == SQLITE_IOERR && ks->db != NULL &&
+        (sqlite3_system_errno(ks->db) == ENOSPC || sqlite3_system_errno(ks->db) == EDQUOT))
+        r = SQLITE_FULL;
     switch (r & 0xff) {
     case SQLITE_OK:
     case SQLITE_DONE:

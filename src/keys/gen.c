@@ -68,7 +68,10 @@ int ks_crash_point(const char *what)
     }
     if (at > 0 && crash_n == at)
         raise(SIGKILL);
-    if (fault_at > 0 && crash_n == fault_at) {
+    /* a full disk shows at writes: fsync, rename, commit */
+    int io = strncmp(what, "fsync", 5) == 0 || strncmp(what, "rename", 6) == 0 ||
+             strcmp(what, "db-commit") == 0;
+    if (io && fault_at > 0 && crash_n == fault_at) {
         errno = ENOSPC;
         return SCP_E_IO;
     }
@@ -97,7 +100,8 @@ static int io_err(scp_keystore *ks, const char *what, const char *path)
     int e = errno;
     if (e == ENOSPC || e == EDQUOT) {
         ks_why(ks, "disk full while %s %s: free space on the file system of %s and retry "
-                   "(nothing was changed: the previous token generation is intact)",
+                   "(the live token was not touched; a change cut short is settled at the next "
+                   "open)",
                what, path, ks->dir);
         ks->nospace = 1;
     } else {
@@ -108,7 +112,8 @@ static int io_err(scp_keystore *ks, const char *what, const char *path)
 
 static int fsync_path(scp_keystore *ks, const char *path, int dir)
 {
-    GUARD(ks_crash_point(dir ? "fsync-dir" : "fsync"));
+    if (ks_crash_point(dir ? "fsync-dir" : "fsync") != SCP_OK)
+        return io_err(ks, "fsync of", path);
     int fd = open(path, (dir ? O_RDONLY | O_DIRECTORY : O_RDONLY) | O_CLOEXEC);
     if (fd < 0)
         return io_err(ks, "opening", path);
@@ -276,8 +281,7 @@ static int switch_link(scp_keystore *ks, unsigned long g)
     (void)unlink(tmp);
     if (symlink(target, tmp) != 0)
         return io_err(ks, "creating", tmp);
-    GUARD(ks_crash_point("rename-link"));
-    if (rename(tmp, link) != 0)
+    if (ks_crash_point("rename-link") != SCP_OK || rename(tmp, link) != 0)
         return io_err(ks, "renaming", tmp);
     return fsync_path(ks, ks->dir, 1);
 }
@@ -286,6 +290,8 @@ int ks_gen_layout(scp_keystore *ks)
 {
     return ks->gens && live_gen(ks->dir) != 0 ? SCP_OK : SCP_E_NOT_FOUND;
 }
+
+static void prune(scp_keystore *ks);
 
 /* A keystore made before generations had DIR/tokens as a directory. */
 static int migrate_legacy(scp_keystore *ks)
@@ -331,10 +337,8 @@ int ks_gen_recover(scp_keystore *ks, int *changed)
         GUARD(switch_link(ks, newest));
         *changed = 1;
     }
-    for (unsigned long g = oldest; g != 0 && g + 1 < newest; g++) {
-        GUARD(gen_path(p, sizeof(p), ks->dir, g));
-        remove_tree(p);
-    }
+    (void)oldest;
+    prune(ks);
     return SCP_OK;
 }
 
@@ -353,19 +357,35 @@ int ks_gen_dirty(scp_keystore *ks)
     return live_gen(ks->dir) != newest_gen(ks->dir, NULL);
 }
 
-/* ---- SoftHSM2 pointed at a configuration, logged in again ---- */
+/* ---- SoftHSM2 pointed at a configuration, logged in again ----
+ * Each generation has its own configuration DIR/softhsm2.g<N>.conf whose
+ * token directory is DIR/tokens.g<N> itself (not the link), so SoftHSM2
+ * never sees two generations mixed; a process holds flock(LOCK_SH) on
+ * DIR/tokens.g<N>.use while it uses generation N, and a writer removes an
+ * old generation only when it gets LOCK_EX on that file (nobody uses it).
+ * DIR/softhsm2.conf (DIR/tokens, the link) is for softhsm2-util. */
 
-static int conf_path(scp_keystore *ks, int work, char *out, size_t size)
+/* conf: DIR/softhsm2.conf (which = -1), the work one (-2), generation g. */
+static int conf_path(scp_keystore *ks, long which, char *out, size_t size)
 {
-    return path2(out, size, ks->dir, work ? "softhsm2-work.conf" : "softhsm2.conf");
+    int n = which == -1   ? snprintf(out, size, "%s/softhsm2.conf", ks->dir)
+            : which == -2 ? snprintf(out, size, "%s/softhsm2-work.conf", ks->dir)
+            : which == -3 ? snprintf(out, size, "%s/%s.conf", ks->dir, ks->view)
+                          : snprintf(out, size, "%s/softhsm2.g%ld.conf", ks->dir, which);
+    ENSURE(n > 0 && (size_t)n < size, SCP_E_ARG);
+    return SCP_OK;
 }
 
-int ks_write_conf(scp_keystore *ks, int work)
+static int write_conf(scp_keystore *ks, long which)
 {
-    char conf[KS_PATH_MAX], tmp[KS_PATH_MAX + 8], tokens[KS_PATH_MAX];
-    GUARD(conf_path(ks, work, conf, sizeof(conf)));
-    GUARD(path2(tokens, sizeof(tokens), ks->dir, work ? "tokens.work" : "tokens"));
-    int n = snprintf(tmp, sizeof(tmp), "%s.tmp", conf);
+    char conf[KS_PATH_MAX], tmp[KS_PATH_MAX + 32], tokens[KS_PATH_MAX];
+    GUARD(conf_path(ks, which, conf, sizeof(conf)));
+    int n = which == -1   ? snprintf(tokens, sizeof(tokens), "%s/tokens", ks->dir)
+            : which == -2 ? snprintf(tokens, sizeof(tokens), "%s/tokens.work", ks->dir)
+            : which == -3 ? snprintf(tokens, sizeof(tokens), "%s/%s", ks->dir, ks->view)
+                          : snprintf(tokens, sizeof(tokens), "%s/tokens.g%ld", ks->dir, which);
+    ENSURE(n > 0 && (size_t)n < sizeof(tokens), SCP_E_ARG);
+    n = snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", conf, (long)getpid());
     ENSURE(n > 0 && (size_t)n < sizeof(tmp), SCP_E_ARG);
     (void)unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
@@ -376,7 +396,7 @@ int ks_write_conf(scp_keystore *ks, int work)
                  "# scpkit keystore: a private SoftHSM2 token%s\n"
                  "directories.tokendir = %s\nobjectstore.backend = file\n"
                  "log.level = ERROR\nslots.removable = false\n",
-                 work ? " (write transactions: never live)" : "", tokens);
+                 which == -2 ? " (write transactions: never live)" : "", tokens);
     int ok = n > 0 && (size_t)n < sizeof(text) && write(fd, text, (size_t)n) == n &&
              fsync(fd) == 0;
     if (close(fd) != 0)
@@ -388,7 +408,183 @@ int ks_write_conf(scp_keystore *ks, int work)
     }
     if (rename(tmp, conf) != 0)
         return io_err(ks, "renaming", tmp);
+    return SCP_OK;
+}
+
+int ks_write_conf(scp_keystore *ks, int work)
+{
+    GUARD(write_conf(ks, work ? -2 : -1));
     return fsync_path(ks, ks->dir, 1);
+}
+
+static int use_path(scp_keystore *ks, unsigned long g, char *out, size_t size)
+{
+    int n = snprintf(out, size, "%s/tokens.g%lu.use", ks->dir, g);
+    ENSURE(n > 0 && (size_t)n < size, SCP_E_ARG);
+    return SCP_OK;
+}
+
+/* SoftHSM2 rewrites token.object (truncate, write) at every C_Login, even
+ * in a read-only session and with a wrong PIN: a live generation that
+ * SoftHSM2 opened would be written again. So no process ever opens a
+ * live generation: each keystore handle copies it (under the
+ * generation's shared lock, so it is not pruned meanwhile) into its own
+ * view DIR/view.<pid>.<n> (flock(LOCK_EX) on view.<pid>.<n>.lock while
+ * it lives; a writer removes views whose lock is free: their process
+ * died) and SoftHSM2 reads that. The live generation stays byte for byte
+ * as its writer fsynced it. */
+static int use_live(scp_keystore *ks)
+{
+    static unsigned long views;
+    char lock[KS_PATH_MAX], view[KS_PATH_MAX], conf[KS_PATH_MAX];
+    if (ks->view[0] == 0) {
+        snprintf(ks->view, sizeof(ks->view), "view.%ld.%lu", (long)getpid(), ++views);
+        GUARD(path2(lock, sizeof(lock), ks->dir, ks->view));
+        ENSURE(strlen(lock) + 5 < sizeof(lock), SCP_E_ARG);
+        strcat(lock, ".lock");
+        ks->view_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (ks->view_fd < 0)
+            return io_err(ks, "creating", lock);
+        if (flock(ks->view_fd, LOCK_EX | LOCK_NB) != 0)
+            return io_err(ks, "locking", lock);
+    }
+    GUARD(path2(view, sizeof(view), ks->dir, ks->view));
+    for (int tries = 0; tries < 50; tries++) {
+        char use[KS_PATH_MAX], gdir[KS_PATH_MAX];
+        struct stat st;
+        unsigned long g = live_gen(ks->dir);
+        if (g == 0) {
+            ks_why(ks, "no token in %s/tokens: restore the token directory from a backup, or "
+                       "initialise a new keystore in another directory",
+                   ks->dir);
+            return SCP_E_NOT_FOUND;
+        }
+        GUARD(use_path(ks, g, use, sizeof(use)));
+        GUARD(gen_path(gdir, sizeof(gdir), ks->dir, g));
+        int fd = open(use, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+            return io_err(ks, "opening", use);
+        if (flock(fd, LOCK_SH) != 0) {
+            close(fd);
+            return io_err(ks, "locking", use);
+        }
+        if (stat(gdir, &st) != 0) { /* removed between the link and the lock */
+            close(fd);
+            continue;
+        }
+        remove_tree(view);
+        int rc = walk_tree(ks, gdir, view, 0);
+        close(fd);
+        GUARD(rc);
+        GUARD(write_conf(ks, -3));
+        GUARD(conf_path(ks, -3, conf, sizeof(conf)));
+        ks->use_gen = g;
+        ENSURE(setenv("SOFTHSM2_CONF", conf, 1) == 0, SCP_E_IO);
+        return SCP_OK;
+    }
+    ks_why(ks, "the token in %s kept changing while it was opened: retry", ks->dir);
+    return SCP_E_TIMEOUT;
+}
+
+/* At close (SoftHSM2 finalised): this handle's view goes. */
+void ks_gen_close(scp_keystore *ks)
+{
+    char p[KS_PATH_MAX];
+    if (ks->view[0] == 0)
+        return;
+    if (path2(p, sizeof(p), ks->dir, ks->view) == SCP_OK) {
+        remove_tree(p);
+        size_t n = strlen(p);
+        if (n + 5 < sizeof(p)) {
+            memcpy(p + n, ".conf", 6);
+            (void)unlink(p);
+            memcpy(p + n, ".lock", 6);
+            (void)unlink(p);
+        }
+    }
+    if (ks->view_fd >= 0)
+        close(ks->view_fd);
+    ks->view_fd = -1;
+    ks->view[0] = 0;
+}
+
+/* Views whose process died (their lock is free). */
+static void prune_views(scp_keystore *ks)
+{
+    DIR *d = opendir(ks->dir);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t n = strlen(e->d_name);
+        char p[KS_PATH_MAX];
+        if (strncmp(e->d_name, "view.", 5) != 0 || n < 10 ||
+            strcmp(e->d_name + n - 5, ".lock") != 0 || path2(p, sizeof(p), ks->dir, e->d_name))
+            continue;
+        int fd = open(p, O_RDWR | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            size_t pn = strlen(p) - 5;
+            p[pn] = 0;
+            remove_tree(p);
+            memcpy(p + pn, ".conf", 6);
+            (void)unlink(p);
+            memcpy(p + pn, ".lock", 6);
+            (void)unlink(p);
+        }
+        close(fd);
+    }
+    closedir(d);
+}
+
+int ks_gen_use(scp_keystore *ks)
+{
+    return ks->gens ? use_live(ks) : SCP_OK;
+}
+
+/* Remove generations older than the live one that nobody is copying, and
+ * the views of dead processes. */
+static void prune(scp_keystore *ks)
+{
+    prune_views(ks);
+    unsigned long oldest = 0, newest = newest_gen(ks->dir, &oldest), live = live_gen(ks->dir);
+    for (unsigned long g = oldest; g != 0 && g < live && g < newest; g++) {
+        char use[KS_PATH_MAX], p[KS_PATH_MAX];
+        if (use_path(ks, g, use, sizeof(use)) != SCP_OK)
+            continue;
+        int fd = open(use, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0)
+            continue;
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+            if (gen_path(p, sizeof(p), ks->dir, g) == SCP_OK)
+                remove_tree(p);
+            if (conf_path(ks, (long)g, p, sizeof(p)) == SCP_OK)
+                (void)unlink(p);
+            (void)unlink(use);
+        }
+        close(fd);
+    }
+}
+
+/* Find the token; SoftHSM2 2.6.1 sometimes reports a token that another
+ * process is loading at the same moment as absent (seen with two
+ * processes starting together): initialise again, a bounded number of
+ * times, before believing it. */
+int ks_find_token(scp_keystore *ks)
+{
+    int rc = scp_p11_find_token(&ks->p11, ks->token);
+    for (int i = 0; i < 20 && rc != SCP_OK && ks->gens; i++) {
+        struct timespec nap = {0, (long)(5 + 5 * i) * 1000 * 1000};
+        nanosleep(&nap, NULL);
+        rc = scp_p11_reinit(&ks->p11); /* (it also fails with CKR_GENERAL_ERROR then) */
+        if (getenv("SCP_KS_DEBUG") != NULL)
+            fprintf(stderr, "scpkit[%ld]: retry %d with %s\n", (long)getpid(), i,
+                    getenv("SOFTHSM2_CONF"));
+        if (rc == SCP_OK)
+            rc = scp_p11_find_token(&ks->p11, ks->token);
+    }
+    return rc;
 }
 
 /* C_Finalize, then C_Initialize on the live or the work token, and log in
@@ -396,13 +592,30 @@ int ks_write_conf(scp_keystore *ks, int work)
 static int reload(scp_keystore *ks, int work, int rw)
 {
     char conf[KS_PATH_MAX];
-    GUARD(conf_path(ks, work, conf, sizeof(conf)));
-    ENSURE(setenv("SOFTHSM2_CONF", conf, 1) == 0, SCP_E_IO);
-    GUARD(scp_p11_reinit(&ks->p11));
-    GUARD(scp_p11_find_token(&ks->p11, ks->token));
+    if (work) {
+        GUARD(conf_path(ks, -2, conf, sizeof(conf)));
+        ENSURE(setenv("SOFTHSM2_CONF", conf, 1) == 0, SCP_E_IO);
+    } else {
+        if (ks->p11.initialized)
+            GUARD(scp_p11_finalize(&ks->p11)); /* before its view is replaced */
+        GUARD(use_live(ks));
+    }
+    int rc = scp_p11_reinit(&ks->p11);
+    if (rc != SCP_OK && !ks->gens)
+        return rc;
+    GUARD(ks_find_token(ks)); /* retries a failed C_Initialize too */
     GUARD(scp_p11_login(&ks->p11, ks->pin, rw));
     ks->rw = rw;
     return ks_tok_audit_key(ks, 0);
+}
+
+/* A process that has used generation N while others moved on: look at the
+ * live one (no-op when it is still N). */
+int ks_gen_refresh(scp_keystore *ks)
+{
+    if (!ks->gens || ks->in_write || live_gen(ks->dir) == ks->use_gen)
+        return SCP_OK;
+    return reload(ks, 0, ks->rw);
 }
 
 int ks_gen_begin(scp_keystore *ks)
@@ -425,7 +638,7 @@ int ks_gen_begin(scp_keystore *ks)
     GUARD(path2(work, sizeof(work), ks->dir, "tokens.work"));
     GUARD(gen_path(live, sizeof(live), ks->dir, g));
     remove_tree(work);
-    GUARD(conf_path(ks, 1, conf, sizeof(conf)));
+    GUARD(conf_path(ks, -2, conf, sizeof(conf)));
     if (stat(conf, &st) != 0)
         GUARD(ks_write_conf(ks, 1));
     int rc = walk_tree(ks, live, work, 0);
@@ -454,10 +667,10 @@ int ks_gen_commit(scp_keystore *ks)
     int rc = scp_p11_finalize(&ks->p11);
     if (rc == SCP_OK)
         rc = walk_tree(ks, work, NULL, 1);
-    if (rc == SCP_OK)
-        rc = ks_crash_point("rename-generation");
-    if (rc == SCP_OK && rename(work, next) != 0)
+    if (rc == SCP_OK && (ks_crash_point("rename-generation") != SCP_OK || rename(work, next) != 0))
         rc = io_err(ks, "renaming", work);
+    if (rc == SCP_OK)
+        rc = write_conf(ks, (long)(g + 1));
     if (rc == SCP_OK)
         rc = fsync_path(ks, ks->dir, 1);
     if (rc == SCP_OK)
@@ -467,12 +680,9 @@ int ks_gen_commit(scp_keystore *ks)
         ks_ignore(reload(ks, 0, 0));
         return rc;
     }
-    if (g > 1) { /* keep g for readers that resolved the old link */
-        char old[KS_PATH_MAX];
-        if (gen_path(old, sizeof(old), ks->dir, g - 1) == SCP_OK)
-            remove_tree(old);
-    }
-    return reload(ks, 0, 0);
+    rc = reload(ks, 0, 0);
+    prune(ks); /* generations nobody holds any more */
+    return rc;
 }
 
 void ks_gen_abort(scp_keystore *ks)
@@ -496,9 +706,21 @@ int ks_gen_create(scp_keystore *ks)
     GUARD(gen_path(g1, sizeof(g1), ks->dir, 1));
     if (mkdir(g1, 0700) != 0)
         return io_err(ks, "creating", g1);
+    GUARD(write_conf(ks, 1));
     GUARD(switch_link(ks, 1));
     GUARD(ks_write_conf(ks, 0));
     return ks_write_conf(ks, 1);
+}
+
+/* init: SoftHSM2 creates the token in generation 1 itself (nothing to
+ * lose yet, no other process). */
+int ks_gen_init_use(scp_keystore *ks)
+{
+    char conf[KS_PATH_MAX];
+    GUARD(conf_path(ks, 1, conf, sizeof(conf)));
+    ENSURE(setenv("SOFTHSM2_CONF", conf, 1) == 0, SCP_E_IO);
+    ks->use_gen = 1;
+    return SCP_OK;
 }
 
 /* Make the changes of an init durable: a new private token is written in
@@ -548,6 +770,14 @@ int ks_lock(scp_keystore *ks)
         nanosleep(&nap, NULL);
     }
     ks->locked = 1;
+    /* the writer works on the live generation, not on what it saw at open */
+    if (ks->p11.f != NULL && ks->p11.initialized) {
+        int rc = ks_gen_refresh(ks);
+        if (rc != SCP_OK) {
+            ks_unlock(ks);
+            return rc;
+        }
+    }
     return SCP_OK;
 }
 

@@ -31,6 +31,9 @@ struct scp_keystore {
     int locked;    /* holds flock(DIR/lock) */
     int lock_fd;
     int nospace;   /* the last failure was a full disk */
+    unsigned long use_gen; /* the generation this handle's view copies */
+    char view[48];         /* DIR/view.<pid>.<n>: SoftHSM2 reads this copy */
+    int view_fd;           /* flock(LOCK_EX) on its .lock while it lives */
     int in_tx;     /* inside a DB transaction */
     char *rows; /* row digests noted in this transaction (audit.c) */
     size_t rows_len, rows_cap;
@@ -51,6 +54,13 @@ SCP_MUST_CHECK int ks_gen_create(scp_keystore *ks);
 SCP_MUST_CHECK int ks_gen_sync_live(scp_keystore *ks);
 SCP_MUST_CHECK int ks_write_conf(scp_keystore *ks, int work);
 SCP_MUST_CHECK int ks_gen_layout(scp_keystore *ks);
+/* Hold the live generation and point SoftHSM2 at it (before C_Initialize);
+ * refresh: move to the live generation if another process replaced it. */
+SCP_MUST_CHECK int ks_gen_use(scp_keystore *ks);
+SCP_MUST_CHECK int ks_gen_refresh(scp_keystore *ks);
+void ks_gen_close(scp_keystore *ks);
+SCP_MUST_CHECK int ks_gen_init_use(scp_keystore *ks);
+SCP_MUST_CHECK int ks_find_token(scp_keystore *ks);
 int ks_gen_dirty(scp_keystore *ks);
 SCP_MUST_CHECK int ks_gen_recover(scp_keystore *ks, int *changed);
 /* A token write transaction: begin copies the live generation and points

@@ -84,6 +84,9 @@ static int create_key(scp_keystore *ks, const char *label, uint32_t version, scp
             rc = ks_gen_commit(ks);
             token_done = rc == SCP_OK;
             if (rc != SCP_OK) { /* the switch may or may not have happened: */
+                if (ks->p11.last_rv != CKR_OK && ks->p11.last_call != NULL)
+                    ks_why(ks, "switching the token: %s returned CK_RV 0x%lx",
+                           ks->p11.last_call, (unsigned long)ks->p11.last_rv);
                 ks_unlock(ks);  /* the intent stays, the next writer settles it */
                 return rc;
             }
@@ -110,6 +113,9 @@ static int create_key(scp_keystore *ks, const char *label, uint32_t version, scp
     else
         ks_tx_rollback(ks);
     /* if the completion failed, the intent stays: the next writer settles it */
+    if (rc != SCP_OK && ks->p11.last_rv != CKR_OK && ks->p11.last_call != NULL)
+        ks_why(ks, "%s in the token: %s returned CK_RV 0x%lx", gen ? "generating" : "importing",
+               ks->p11.last_call, (unsigned long)ks->p11.last_rv);
     ks_unlock(ks);
     if (rc == SCP_OK && frc == SCP_OK && info != NULL)
         *info = k;

@@ -157,7 +157,10 @@ static int softhsm_conf(scp_keystore *ks)
     /* SoftHSM2 read its configuration at the first C_Initialize: while it
      * is loaded, this process can only reach that same keystore. */
     const char *cur = getenv("SOFTHSM2_CONF");
-    if (scp_p11_in_use() > 0 && (cur == NULL || strcmp(cur, conf) != 0)) {
+    size_t dl = strlen(ks->dir);
+    if (scp_p11_in_use() > 0 &&
+        (cur == NULL || strncmp(cur, ks->dir, dl) != 0 || cur[dl] != '/' ||
+         strchr(cur + dl + 1, '/') != NULL)) {
         ks_why(ks, "another keystore is open in this process: SoftHSM2 serves one keystore "
                    "per process");
         return SCP_E_STATE;
@@ -232,11 +235,11 @@ static int login_why(scp_keystore *ks, int rc)
 
 static int find_token(scp_keystore *ks)
 {
-    int rc = scp_p11_find_token(&ks->p11, ks->token);
+    int rc = ks_find_token(ks);
     if (rc == SCP_E_NOT_FOUND)
-        ks_why(ks, "token \"%s\" not found%s%s: restore the token directory from a backup "
-                   "(or plug the token in), or initialise a new keystore elsewhere",
-               ks->token, ks->gens ? " in " : "", ks->gens ? ks->dir : "");
+        ks_why(ks, "token \"%s\" not found%s%s (generation %lu): restore the token directory "
+                   "from a backup (or plug the token in), or initialise a new keystore elsewhere",
+               ks->token, ks->gens ? " in " : "", ks->gens ? ks->dir : "", ks->use_gen);
     return rc;
 }
 
@@ -245,6 +248,7 @@ static int ks_new(const scp_ks_config *cfg, scp_keystore **out)
     scp_keystore *ks = calloc(1, sizeof(*ks));
     ENSURE(ks != NULL, SCP_E_NOMEM);
     ks->lock_fd = -1;
+    ks->view_fd = -1;
     int rc = SCP_OK;
     if (cfg != NULL && cfg->dir != NULL && cfg->dir[0] == '/') {
         if (strlen(cfg->dir) < sizeof(ks->dir))
@@ -293,6 +297,7 @@ static int init_steps(scp_keystore *ks, const scp_ks_config *cfg, int private_co
         ks->gens = 1;
         GUARD(ks_gen_create(ks));
         GUARD(softhsm_conf(ks));
+        GUARD(ks_gen_init_use(ks)); /* a new token: SoftHSM2 writes it in place */
     }
     GUARD(scp_p11_load(&ks->p11, module));
     int have = scp_p11_find_token(&ks->p11, ks->token) == SCP_OK;
@@ -422,7 +427,10 @@ static int open_steps(scp_keystore *ks, const scp_ks_config *cfg)
     GUARD(pick_module(ks, cfg, private_conf, &module));
     if (private_conf && (ks_gen_dirty(ks) || ks_gen_layout(ks) != SCP_OK))
         GUARD(open_recover(ks, 0));
-    GUARD(scp_p11_load(&ks->p11, module));
+    GUARD(ks_gen_use(ks));
+    rc = scp_p11_load(&ks->p11, module);
+    if (rc != SCP_OK && !(ks->gens && ks->p11.f != NULL)) /* else find_token retries */
+        return rc;
     GUARD(find_token(ks));
     GUARD(login_why(ks, scp_p11_login(&ks->p11, ks->pin, 0)));
     rc = ks_tok_audit_key(ks, 0);
@@ -466,6 +474,7 @@ void scp_keystore_close(scp_keystore *ks)
     ks_unlock(ks);
     if (ks->lock_fd >= 0)
         close(ks->lock_fd);
+    ks_gen_close(ks);
     free(ks->rows);
     scp_wipe(ks, sizeof(*ks));
     free(ks);

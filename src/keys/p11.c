@@ -3,12 +3,20 @@
 #include "keys/p11.h"
 
 #include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include "core/guard.h"
 #include "scpkit/crypto.h"
 
 int scp_p11_rc(scp_p11 *p, const char *call, CK_RV rv)
 {
+    static int debug = -1;
+    if (debug < 0)
+        debug = getenv("SCP_KS_DEBUG") != NULL;
+    if (debug && rv != CKR_OK)
+        fprintf(stderr, "scpkit[%ld]: %s: CK_RV 0x%lx\n", (long)getpid(), call, (unsigned long)rv);
     p->last_rv = rv;
     p->last_call = call;
     switch (rv) {
