@@ -124,10 +124,32 @@ const vec_field *vec_get(const vec_record *r, const char *name, int k)
     return NULL;
 }
 
+const char *vec_dir(void)
+{
+    const char *dir = getenv("SCP_VECTORS_DIR");
+    return dir ? dir : SCP_SOURCE_DIR "/tests/vectors";
+}
+
 const char *vec_path(const char *file)
 {
     static char buf[4096];
-    const char *dir = getenv("SCP_VECTORS_DIR");
-    snprintf(buf, sizeof(buf), "%s/%s", dir ? dir : SCP_SOURCE_DIR "/tests/vectors", file);
+    snprintf(buf, sizeof(buf), "%s/%s", vec_dir(), file);
     return buf;
+}
+
+void vec_read(const vec_record *r)
+{
+    ((vec_record *)r)->read = 1; /* records live in vec_load's heap array */
+}
+
+size_t vec_unread(const vec_file *vf, const char *file)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < vf->n; i++)
+        if (!vf->r[i].read) {
+            fprintf(stderr, "%s:%d: [%s] record read by no check\n", file, vf->r[i].line,
+                    vf->r[i].type);
+            test_checks++, test_failures++, n++;
+        }
+    return n;
 }

@@ -67,6 +67,7 @@ typedef struct vec_field {
 typedef struct vec_record {
     char type[32];
     int line;
+    int read; /* a test checked this record (vec_read) */
     size_t n;
     vec_field f[VEC_MAX_FIELDS];
 } vec_record;
@@ -81,6 +82,13 @@ void vec_free(vec_file *vf);
 const vec_field *vec_get(const vec_record *r, const char *name, int k);
 /* Path of a vector file: $SCP_VECTORS_DIR or the source tree's. */
 const char *vec_path(const char *file);
+/* That directory. */
+const char *vec_dir(void);
+/* A test marks each record it has checked; vec_unread then reports every
+ * record of the file left unchecked (file:line and record type) as a
+ * failed check and returns how many there were. */
+void vec_read(const vec_record *r);
+size_t vec_unread(const vec_file *vf, const char *file);
 
 /* Host and card engines against each other in process (tests/common/pair.c).
  * test_pair_iu: host_begin (hk; host_chal may be NULL; S8/S16 from
