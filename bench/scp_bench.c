@@ -157,20 +157,36 @@ static chains unwrap_chains(size_t n)
     return c;
 }
 
-static size_t kdf_blocks(size_t ctx_len, size_t out_len)
-{
-    return blocks(16 + ctx_len) * blocks(out_len); /* label(12)|00|L(2)|i = 16 */
-}
-
-/* Every AES block of a level-33 handshake, both roles: session keys and
- * cryptograms (GPC Amd D 6.2.1-6.2.2), the EXTERNAL AUTHENTICATE C-MAC on
- * each side, the card challenge, and one block per key for the CMAC
- * subkeys. Key expansion is not counted. */
+/* Every AES block a level-33 handshake needs, both roles (host and card
+ * in one process), with c = challenge length (8 S8, 16 S16) and a
+ * pseudo-random card challenge. A CMAC over m bytes is ceil(m / 16)
+ * blocks; each key that MACs needs L = AES(K, 0^16) once for its subkeys
+ * K1, K2 (RFC 4493 2.3). Key expansion is not counted. Per side:
+ *   GPC Amd D 6.2.1 session keys: S-ENC from Key-ENC, S-MAC and S-RMAC
+ *     from Key-MAC, each KDF(16-byte label | host chal | card chal):
+ *     ceil((16 + 2c) / 16) blocks per 128 output bits, so
+ *     3 x (key bits / 128) x ceil((16 + 2c) / 16);
+ *   6.2.2.2 card cryptogram and 6.2.2.3 host cryptogram (made by one
+ *     side, checked by the other), KDF under S-MAC with L = 8c:
+ *     2 x ceil((16 + 2c) / 16);
+ *   7.1.2 EXTERNAL AUTHENTICATE C-MAC, CMAC(S-MAC, 0^16 | 84 82 33 00 Lc |
+ *     host cryptogram): its first block is AES(S-MAC, 0^16) = L, already
+ *     made for the subkeys, so ceil((16 + 5 + c) / 16) - 1 blocks more;
+ *   subkeys: L of Key-ENC, Key-MAC, S-MAC and S-RMAC (S-ENC never MACs):
+ *     4 blocks.
+ * The card also makes its challenge, 6.2.2.1: KDF(Key-ENC, 02, L = 8c,
+ * sequence counter (3) | SD AID (8)): ceil((16 + 3 + 8) / 16) = 2 blocks.
+ * So:
+ *   AES-128 S8:  side = 3x1x2 + 2x2 + (2-1) + 4 = 15, card +2: 32
+ *   AES-128 S16: side = 3x1x3 + 2x3 + (3-1) + 4 = 21, card +2: 44
+ *   AES-256 S8:  side = 3x2x2 + 2x2 + (2-1) + 4 = 21, card +2: 44
+ *   AES-256 S16: side = 3x2x3 + 2x3 + (3-1) + 4 = 30, card +2: 62 */
 static size_t session_blocks(size_t kl, size_t c)
 {
-    size_t host = 3 * kdf_blocks(2 * c, kl) + 2 * kdf_blocks(2 * c, c) + blocks(16 + 5 + c);
-    size_t card = kdf_blocks(3 + sizeof(aid), c) + host;
-    return host + card + 5 + 6;
+    size_t ctx = blocks(16 + 2 * c);
+    size_t side = 3 * (kl / 16) * ctx + 2 * ctx + (blocks(16 + 5 + c) - 1) + 4;
+    size_t chal = blocks(16 + 3 + sizeof(aid));
+    return 2 * side + chal;
 }
 
 /* ---- the table ---- */
@@ -281,6 +297,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "usage: scp_bench [--quick] [--scp11] [--json PATH]\n");
             return 2;
         }
+    }
+    /* the counts worked out above session_blocks (bench_smoke runs this) */
+    if (session_blocks(16, 8) != 32 || session_blocks(16, 16) != 44 ||
+        session_blocks(32, 8) != 44 || session_blocks(32, 16) != 62) {
+        fprintf(stderr, "scp_bench: session floor block counts are not 32/44/44/62\n");
+        return 1;
     }
     report_begin(sizeof(scp03_session));
     if (only_scp11) {
