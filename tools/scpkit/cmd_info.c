@@ -207,6 +207,25 @@ int scp_cli_show_keyinfo(scp_cli *c)
     return SCP_EXIT_OK;
 }
 
+/* The identity an OTA server knows the card by (issue 14, `scpkit agent`
+ * sends it in X-Admin-From): the CIN, else the CPLC IC serial number. */
+static int show_device_id(scp_cli *c)
+{
+    json_object *v, *cplc;
+    const char *id = NULL;
+    if (json_object_object_get_ex(c->doc, "cin", &v))
+        id = json_object_get_string(v);
+    else if (json_object_object_get_ex(c->doc, "cplc", &cplc) &&
+             json_object_object_get_ex(cplc, "ic_serial_number", &v))
+        id = json_object_get_string(v);
+    if (!id)
+        return SCP_EXIT_OK;
+    json_object_object_add(c->doc, "device_id", json_object_new_string(id));
+    if (!c->o.json)
+        printf("Device ID:        %s\n", id);
+    return SCP_EXIT_OK;
+}
+
 int scp_cli_info(int argc, char **argv)
 {
     scp_cli c;
@@ -230,7 +249,8 @@ int scp_cli_info(int argc, char **argv)
         if ((rc = show_recognition(&c)) == SCP_EXIT_OK &&
             (rc = show_id(&c, 0x0042, "iin", "IIN:")) == SCP_EXIT_OK &&
             (rc = show_id(&c, 0x0045, "cin", "CIN:")) == SCP_EXIT_OK &&
-            (rc = show_cplc(&c)) == SCP_EXIT_OK && (rc = scp_cli_show_keyinfo(&c)) == SCP_EXIT_OK &&
+            (rc = show_cplc(&c)) == SCP_EXIT_OK && (rc = show_device_id(&c)) == SCP_EXIT_OK &&
+            (rc = scp_cli_show_keyinfo(&c)) == SCP_EXIT_OK &&
             (rc = scp_cli_show_scp11(&c)) == SCP_EXIT_OK)
             rc = show_lifecycle(&c, auth);
     }

@@ -5,6 +5,11 @@
 
 #include "cli.h"
 
+/* OTA (issue 14): tools/scpkit/cmd_ota.c and cmd_agent.c, linked in when
+ * src/ota is built (libevent, libcurl). */
+int scp_cli_ota(int argc, char **argv) __attribute__((weak));
+int scp_cli_agent(int argc, char **argv) __attribute__((weak));
+
 typedef struct scp_cli_cmd {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -51,6 +56,9 @@ int main(int argc, char **argv)
         { "card", scp_cli_card, "the virtual card: card init DIR | card run --state DIR", 1 },
         { "keystore", scp_cli_keystore, "the HSM keystore", 1 },
         { "audit", scp_cli_audit, "the keystore's audit log", 1 },
+        { "ota", scp_cli_ota, "OTA admin server: init | device | serve | campaign", 1 },
+        { "agent", scp_cli_agent, "OTA device agent: relay a card to an OTA server over HTTPS",
+          1 },
     };
     const size_t n = sizeof(cmds) / sizeof(cmds[0]);
 

@@ -1,0 +1,339 @@
+/* The device agent (`scpkit agent`): an Amendment B HTTP client over
+ * libcurl that relays command scripts to a secure element and carries the
+ * responses back. It never sees a key: the SCP03 session runs between the
+ * server and the card. The server's certificate is always verified (CA
+ * file or the system store; there is no switch to turn that off), TLS 1.2
+ * at least, https only.
+ *
+ * Lost connections (fact sheet §7): the agent re-posts the same body to the
+ * same URI with X-Admin-Resume: true; an unknown dialog (404) or a busy
+ * device (409, Retry-After) start over from the admin URI. Every retry is
+ * counted against one budget, with exponential backoff and jitter. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "ota/agent.h"
+#include "scpkit/crypto.h"
+
+typedef struct resp {
+    uint8_t *body;
+    size_t len, max;
+    int too_big;
+    char next_uri[512];
+    char ctype[128];
+    long retry_after;
+} resp;
+
+static size_t on_body(char *p, size_t sz, size_t n, void *arg)
+{
+    resp *r = arg;
+    size_t add = sz * n;
+    if (r->len + add > r->max) {
+        r->too_big = 1;
+        return 0; /* abort the transfer */
+    }
+    uint8_t *b = realloc(r->body, r->len + add + 1);
+    if (!b)
+        return 0;
+    memcpy(b + r->len, p, add);
+    r->body = b;
+    r->len += add;
+    return add;
+}
+
+/* Header "Name: value\r\n" -> value, trimmed, into out. */
+static void header_value(const char *p, size_t n, size_t name_len, char *out, size_t size)
+{
+    size_t a = name_len, b = n;
+    while (a < b && (p[a] == ' ' || p[a] == '\t'))
+        a++;
+    while (b > a && (p[b - 1] == '\r' || p[b - 1] == '\n' || p[b - 1] == ' '))
+        b--;
+    if (b - a >= size)
+        b = a + size - 1;
+    memcpy(out, p + a, b - a);
+    out[b - a] = 0;
+}
+
+static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+{
+    resp *r = arg;
+    size_t len = sz * n;
+    char v[32];
+    if (len > 17 && strncasecmp(p, "X-Admin-Next-URI:", 17) == 0)
+        header_value(p, len, 17, r->next_uri, sizeof(r->next_uri));
+    else if (len > 13 && strncasecmp(p, "Content-Type:", 13) == 0)
+        header_value(p, len, 13, r->ctype, sizeof(r->ctype));
+    else if (len > 12 && strncasecmp(p, "Retry-After:", 12) == 0) {
+        header_value(p, len, 12, v, sizeof(v));
+        r->retry_after = atol(v);
+    } else if (len >= 5 && strncmp(p, "HTTP/", 5) == 0) {
+        /* a new response head (e.g. after 100 Continue): forget the last */
+        r->next_uri[0] = r->ctype[0] = 0;
+        r->retry_after = 0;
+    }
+    return len;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+static long backoff(int attempt, long retry_after_s)
+{
+    long ms = 200L << (attempt < 5 ? attempt : 5);
+    uint8_t j = 0;
+    if (ms > 5000)
+        ms = 5000;
+    if (scp_random(&j, 1) == SCP_OK)
+        ms += (ms * j) / 512; /* up to +50 % jitter: agents do not come back in step */
+    if (retry_after_s > 0 && retry_after_s * 1000 > ms)
+        ms = retry_after_s * 1000 > 30000 ? 30000 : retry_after_s * 1000;
+    return ms;
+}
+
+/* Run one command script on the card; the response script into *out. */
+static int run_script(ota_agent *ag, const uint8_t *body, size_t len, uint8_t **out,
+                      size_t *out_len, char *why, size_t why_size)
+{
+    ota_slice cmds[OTA_SCRIPT_MAX_APDUS], res[OTA_SCRIPT_MAX_APDUS];
+    uint8_t rbuf[OTA_SCRIPT_MAX_APDUS][OTA_APDU_MAX];
+    size_t n, k, cap;
+    int rc = ota_script_decode(body, len, 0xAE, 0xAA, 0x22, cmds, OTA_SCRIPT_MAX_APDUS, &n, NULL);
+    if (rc != SCP_OK) {
+        snprintf(why, why_size, "malformed command script: %s", scp_strerror(rc));
+        return rc;
+    }
+    for (k = 0; k < n; k++) {
+        size_t rl;
+        uint16_t sw;
+        rc = scp_transmit(ag->o.card, cmds[k].p, cmds[k].len, rbuf[k], sizeof(rbuf[k]), &rl);
+        if (rc != SCP_OK || rl < 2) {
+            snprintf(why, why_size, "card: %s", scp_strerror(rc != SCP_OK ? rc : SCP_E_FORMAT));
+            return rc != SCP_OK ? rc : SCP_E_FORMAT;
+        }
+        res[k].p = rbuf[k];
+        res[k].len = rl;
+        sw = (uint16_t)(rbuf[k][rl - 2] << 8 | rbuf[k][rl - 1]);
+        if (ag->o.log && ag->o.verbose)
+            fprintf(ag->o.log, "agent: C-APDU %02X%02X%02X%02X -> SW %04X\n", cmds[k].p[0],
+                    cmds[k].p[1], cmds[k].p[2], cmds[k].p[3], sw);
+        /* a card stops at a failing command (fact sheet §5): warnings go on */
+        if (sw != 0x9000 && (sw >> 8) != 0x61 && (sw >> 8) != 0x62 && (sw >> 8) != 0x63) {
+            k++;
+            break;
+        }
+    }
+    cap = 4 + k * (4 + OTA_APDU_MAX);
+    *out = malloc(cap);
+    if (!*out)
+        return SCP_E_NOMEM;
+    rc = ota_script_encode(0xAF, res, k, *out, cap, out_len);
+    scp_wipe(rbuf, sizeof(rbuf));
+    return rc;
+}
+
+/* POST body (may be empty) to url; fills *r. Returns the HTTP status or
+ * 0 for a transport failure (message in why). */
+static long post(ota_agent *ag, const char *url, const uint8_t *body, size_t len, int resume,
+                 resp *r, char *why, size_t why_size)
+{
+    struct curl_slist *h = NULL;
+    char from[160];
+    long code = 0;
+    CURLcode cc;
+
+    memset(r, 0, sizeof(*r));
+    r->max = ag->o.max_body;
+    snprintf(from, sizeof(from), "X-Admin-From: //se-id/id/%s", ag->o.device_id);
+    h = curl_slist_append(h, "X-Admin-Protocol: " OTA_PROTOCOL);
+    h = curl_slist_append(h, from);
+    h = curl_slist_append(h, "Expect:");
+    if (len) {
+        h = curl_slist_append(h, "Content-Type: " OTA_CT_RESPONSE);
+        h = curl_slist_append(h, "X-Admin-Script-Status: ok");
+    } else {
+        h = curl_slist_append(h, "Content-Type:");
+    }
+    if (resume)
+        h = curl_slist_append(h, "X-Admin-Resume: true");
+    curl_easy_setopt(ag->curl, CURLOPT_URL, url);
+    curl_easy_setopt(ag->curl, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(ag->curl, CURLOPT_POST, 1L);
+    curl_easy_setopt(ag->curl, CURLOPT_POSTFIELDS, len ? (const char *)body : "");
+    curl_easy_setopt(ag->curl, CURLOPT_POSTFIELDSIZE, (long)len);
+    curl_easy_setopt(ag->curl, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(ag->curl, CURLOPT_HEADERDATA, r);
+    cc = curl_easy_perform(ag->curl);
+    curl_slist_free_all(h);
+    if (cc != CURLE_OK) {
+        snprintf(why, why_size, "%s", r->too_big ? "answer larger than the body limit"
+                                                 : curl_easy_strerror(cc));
+        return 0;
+    }
+    curl_easy_getinfo(ag->curl, CURLINFO_RESPONSE_CODE, &code);
+    return code;
+}
+
+/* Next-URI relative to the current URL, https only. */
+static int resolve(const char *base, const char *rel, char *out, size_t size)
+{
+    CURLU *u = curl_url();
+    char *s = NULL, *scheme = NULL;
+    int ok = 0;
+    if (u && curl_url_set(u, CURLUPART_URL, base, 0) == CURLUE_OK &&
+        curl_url_set(u, CURLUPART_URL, rel, 0) == CURLUE_OK &&
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+        strcmp(scheme, "https") == 0 && curl_url_get(u, CURLUPART_URL, &s, 0) == CURLUE_OK &&
+        strlen(s) < size) {
+        snprintf(out, size, "%s", s);
+        ok = 1;
+    }
+    curl_free(s);
+    curl_free(scheme);
+    curl_url_cleanup(u);
+    return ok;
+}
+
+int ota_agent_init(ota_agent *ag, const ota_agent_opts *o, char *why, size_t why_size)
+{
+    memset(ag, 0, sizeof(*ag));
+    ag->o = *o;
+    if (!ag->o.max_body)
+        ag->o.max_body = 65536;
+    if (!resolve(o->server, OTA_ADMIN_PATH, ag->admin_url, sizeof(ag->admin_url))) {
+        snprintf(why, why_size, "server URL must be https://HOST[:PORT]/");
+        return SCP_E_ARG;
+    }
+    ag->curl = curl_easy_init();
+    if (!ag->curl) {
+        snprintf(why, why_size, "libcurl: cannot start");
+        return SCP_E_NOMEM;
+    }
+    curl_easy_setopt(ag->curl, CURLOPT_PROTOCOLS_STR, "https");
+    curl_easy_setopt(ag->curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
+    curl_easy_setopt(ag->curl, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(ag->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(ag->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(ag->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (o->ca)
+        curl_easy_setopt(ag->curl, CURLOPT_CAINFO, o->ca);
+    if (o->cert)
+        curl_easy_setopt(ag->curl, CURLOPT_SSLCERT, o->cert);
+    if (o->key)
+        curl_easy_setopt(ag->curl, CURLOPT_SSLKEY, o->key);
+    curl_easy_setopt(ag->curl, CURLOPT_TIMEOUT, (long)(o->timeout_s > 0 ? o->timeout_s : 30));
+    curl_easy_setopt(ag->curl, CURLOPT_CONNECTTIMEOUT, 10L);
+    curl_easy_setopt(ag->curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(ag->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(ag->curl, CURLOPT_HEADERFUNCTION, on_header);
+    return SCP_OK;
+}
+
+void ota_agent_free(ota_agent *ag)
+{
+    if (ag->curl)
+        curl_easy_cleanup(ag->curl);
+    ag->curl = NULL;
+}
+
+int ota_agent_session(ota_agent *ag, char *why, size_t why_size)
+{
+    char url[600];
+    uint8_t *body = NULL;
+    size_t len = 0;
+    int resume = 0, tries = 0, rc = SCP_E_IO;
+    resp r = { 0 };
+
+    snprintf(url, sizeof(url), "%s", ag->admin_url);
+    ag->scripts = 0;
+    for (int guard = 0; guard < 10000; guard++) {
+        long code = post(ag, url, body, len, resume, &r, why, why_size);
+        int restart = 0;
+        if (code == 0 || code >= 500 || code == 409 || code == 404) {
+            if (code == 409 || code == 404 || code >= 500) {
+                snprintf(why, why_size, "server answered %ld (%.*s)", code,
+                         (int)(r.len < 80 ? r.len : 80), r.body ? (const char *)r.body : "");
+                restart = 1; /* start over from the admin URI */
+            }
+            if (ag->o.log)
+                fprintf(ag->o.log, "agent: %s; retry %d of %d\n", why, tries + 1, ag->o.retries);
+            if (tries++ >= ag->o.retries) {
+                rc = code == 0 ? SCP_E_IO : SCP_E_AUTH;
+                goto out;
+            }
+            sleep_ms(backoff(tries, r.retry_after));
+            free(r.body);
+            r.body = NULL;
+            if (restart) {
+                snprintf(url, sizeof(url), "%s", ag->admin_url);
+                free(body);
+                body = NULL;
+                len = 0;
+                resume = 0;
+            } else {
+                resume = strcmp(url, ag->admin_url) != 0;
+            }
+            continue;
+        }
+        resume = 0;
+        if (code == 204) {
+            if (!r.next_uri[0]) {
+                rc = SCP_OK;
+                goto out;
+            }
+            if (!resolve(url, r.next_uri, url, sizeof(url))) {
+                snprintf(why, why_size, "bad X-Admin-Next-URI");
+                rc = SCP_E_FORMAT;
+                goto out;
+            }
+            free(body);
+            body = NULL;
+            len = 0;
+        } else if (code == 200) {
+            if (strcasecmp(r.ctype, OTA_CT_SCRIPT) != 0) {
+                snprintf(why, why_size, "answer is not a command script (Content-Type \"%s\")",
+                         r.ctype);
+                rc = SCP_E_FORMAT;
+                goto out;
+            }
+            ota_fault_point("agent", "script-received");
+            free(body);
+            body = NULL;
+            rc = run_script(ag, r.body ? r.body : (const uint8_t *)"", r.len, &body, &len, why,
+                            why_size);
+            if (rc != SCP_OK)
+                goto out;
+            ag->scripts++;
+            ota_fault_point("agent", "card-done");
+            if (!r.next_uri[0]) { /* the last script: no results are posted */
+                rc = SCP_OK;
+                goto out;
+            }
+            if (!resolve(url, r.next_uri, url, sizeof(url))) {
+                snprintf(why, why_size, "bad X-Admin-Next-URI");
+                rc = SCP_E_FORMAT;
+                goto out;
+            }
+        } else {
+            snprintf(why, why_size, "server answered %ld (%.*s)", code,
+                     (int)(r.len < 120 ? r.len : 120), r.body ? (const char *)r.body : "");
+            rc = SCP_E_AUTH;
+            goto out;
+        }
+        free(r.body);
+        r.body = NULL;
+    }
+    snprintf(why, why_size, "too many scripts");
+out:
+    free(r.body);
+    free(body);
+    return rc;
+}

@@ -1,0 +1,35 @@
+/* The device agent's library side (agent.c), used by `scpkit agent` and
+ * the OTA benchmark. */
+#ifndef SCPKIT_OTA_AGENT_H
+#define SCPKIT_OTA_AGENT_H
+
+#include "ota/ota.h"
+
+typedef struct ota_agent_opts {
+    const char *server;    /* https://HOST[:PORT]/ */
+    const char *ca;        /* CA file (NULL: the system store) */
+    const char *cert, *key; /* optional client certificate */
+    scp_transport *card;
+    char device_id[OTA_ID_MAX + 1];
+    int retries;           /* transient failures per session */
+    int timeout_s;         /* per request */
+    size_t max_body;       /* largest answer accepted (default 64 KiB) */
+    FILE *log;             /* progress and retries (may be NULL) */
+    int verbose;           /* also each C-APDU header and SW */
+} ota_agent_opts;
+
+typedef struct ota_agent {
+    ota_agent_opts o;
+    void *curl; /* CURL * */
+    char admin_url[600];
+    int scripts; /* scripts run in the last session */
+} ota_agent;
+
+SCP_MUST_CHECK int ota_agent_init(ota_agent *ag, const ota_agent_opts *o, char *why,
+                                  size_t why_size);
+void ota_agent_free(ota_agent *ag);
+/* One session: from the first POST to 204. SCP_OK when the server said
+ * 204 (nothing left); else an error and why. */
+SCP_MUST_CHECK int ota_agent_session(ota_agent *ag, char *why, size_t why_size);
+
+#endif

@@ -1,0 +1,666 @@
+/* `scpkit ota serve`: the Amendment B admin server. libevent's evhttp
+ * parses HTTP/1.1 (no hand-written parser), bufferevent_openssl carries it
+ * in TLS 1.2+ with the operator's certificate; one event loop holds every
+ * agent. A second plain-HTTP listener (loopback by default) serves
+ * Prometheus /metrics.
+ *
+ * Exchange (fact sheet §2): the agent POSTs to OTA_ADMIN_PATH with
+ * X-Admin-Protocol and X-Admin-From and no body; each answer is 200 with a
+ * command script and X-Admin-Next-URI (…?d=DIALOG&s=STEP), or 204 when the
+ * device has nothing left. A duplicate of the last POST (same step, same
+ * body) gets the stored answer byte for byte; any other out-of-step POST
+ * ends the session. Every abnormal end is logged and recorded in the
+ * registry with its reason, and affects only that device's dialog. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "ota/ota.h"
+#include "scpkit/buf.h"
+#include "scpkit/crypto.h"
+
+#define NBUCKET 4096
+
+typedef struct srv srv;
+
+typedef struct dlg {
+    struct dlg *next;
+    srv *sv;
+    char id[33];
+    char dev[OTA_ID_MAX + 1];
+    ota_dialog *d;
+    unsigned step;      /* the step the next POST must carry */
+    uint8_t *last;      /* the last answer, for a duplicate POST */
+    size_t last_len;
+    uint8_t last_hash[32]; /* SHA-256 of the POST that produced it */
+    int has_last;
+    struct event *timer;
+    int64_t started_ms;
+} dlg;
+
+struct srv {
+    struct event_base *base;
+    struct evhttp *http, *admin;
+    SSL_CTX *ssl;
+    ota_env env;
+    dlg *tab[NBUCKET];
+    size_t active;
+    /* metrics */
+    unsigned long long req, req_bad, sess_started, sess_done, sess_aborted, sess_refused,
+        scripts, replays, timeouts;
+    double sess_seconds;
+};
+
+static unsigned hash_id(const char *s)
+{
+    unsigned h = 2166136261u;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h % NBUCKET;
+}
+
+static dlg *find(srv *sv, const char *id)
+{
+    for (dlg *g = sv->tab[hash_id(id)]; g; g = g->next)
+        if (strcmp(g->id, id) == 0)
+            return g;
+    return NULL;
+}
+
+static void drop(dlg *g)
+{
+    srv *sv = g->sv;
+    dlg **pp = &sv->tab[hash_id(g->id)];
+    while (*pp && *pp != g)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = g->next;
+    if (ota_reg_release(sv->env.reg, g->dev, g->id) != SCP_OK)
+        fprintf(sv->env.log, "ota event=registry-error msg=\"lease not released\"\n");
+    if (g->timer)
+        event_free(g->timer);
+    ota_dialog_free(g->d);
+    free(g->last);
+    free(g);
+    sv->active--;
+}
+
+static void abort_dlg(dlg *g, const char *reason)
+{
+    g->sv->sess_aborted++;
+    ota_dialog_abort(g->d, reason);
+    drop(g);
+}
+
+static void on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    dlg *g = arg;
+    char why[96];
+    (void)fd;
+    (void)what;
+    g->sv->timeouts++;
+    snprintf(why, sizeof(why), "step timeout: no POST within %d ms", g->sv->env.lim.step_timeout_ms);
+    abort_dlg(g, why);
+}
+
+static void arm(dlg *g)
+{
+    struct timeval tv = { g->sv->env.lim.step_timeout_ms / 1000,
+                          (g->sv->env.lim.step_timeout_ms % 1000) * 1000 };
+    evtimer_add(g->timer, &tv);
+}
+
+static void sha256(const uint8_t *p, size_t n, uint8_t out[32])
+{
+    unsigned int l = 32;
+    if (!EVP_Digest(p, n, out, &l, EVP_sha256(), NULL))
+        memset(out, 0, 32);
+}
+
+/* ---- replies ---- */
+
+static void reply_text(srv *sv, struct evhttp_request *req, int code, const char *why)
+{
+    struct evbuffer *b = evbuffer_new();
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    sv->req_bad++;
+    evhttp_add_header(h, "X-Admin-Protocol", OTA_PROTOCOL);
+    evhttp_add_header(h, "Content-Type", "text/plain");
+    if (b)
+        evbuffer_add_printf(b, "%s\n", why);
+    evhttp_send_reply(req, code, why, b);
+    if (b)
+        evbuffer_free(b);
+}
+
+/* Send the dialog's answer (and keep it for a duplicate POST). */
+static void reply_answer(dlg *g, struct evhttp_request *req, const uint8_t *script, size_t len,
+                         int end)
+{
+    srv *sv = g->sv;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    char uri[96];
+    ota_fault_point("server", "before-answer");
+    evhttp_add_header(h, "X-Admin-Protocol", OTA_PROTOCOL);
+    if (end) {
+        sv->sess_done++;
+        sv->sess_seconds += (double)(ota_now_ms() - g->started_ms) / 1000.0;
+        evhttp_send_reply(req, 204, "No Content", NULL);
+        drop(g);
+        return;
+    }
+    snprintf(uri, sizeof(uri), "%s?d=%s&s=%u", OTA_ADMIN_PATH, g->id, g->step);
+    evhttp_add_header(h, "X-Admin-Next-URI", uri);
+    evhttp_add_header(h, "Content-Type", OTA_CT_SCRIPT);
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        evbuffer_add(b, script, len);
+    sv->scripts++;
+    evhttp_send_reply(req, 200, "OK", b);
+    if (b)
+        evbuffer_free(b);
+    arm(g);
+}
+
+static void answer(dlg *g, struct evhttp_request *req, int rc, ota_answer *a,
+                   const uint8_t hash[32])
+{
+    if (rc < 0 || (a->end && a->reason[0])) {
+        srv *sv = g->sv;
+        sv->sess_aborted++;
+        /* the driver has recorded and logged the reason already */
+        reply_text(sv, req, 409, a->reason[0] ? a->reason : scp_strerror(rc));
+        drop(g);
+        return;
+    }
+    g->step++;
+    if (!a->end) {
+        uint8_t *c = realloc(g->last, a->len ? a->len : 1);
+        if (c) {
+            memcpy(c, a->script, a->len);
+            g->last = c;
+            g->last_len = a->len;
+            memcpy(g->last_hash, hash, 32);
+            g->has_last = 1;
+        }
+    }
+    reply_answer(g, req, a->script, a->len, a->end);
+}
+
+/* ---- request handling ---- */
+
+static int device_id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > OTA_ID_MAX)
+        return 0;
+    for (size_t k = 0; k < n; k++)
+        if (!(s[k] >= '0' && s[k] <= '9') && !(s[k] >= 'A' && s[k] <= 'Z') &&
+            !(s[k] >= 'a' && s[k] <= 'z') && s[k] != '-' && s[k] != '_' && s[k] != '.')
+            return 0;
+    return 1;
+}
+
+/* X-Admin-From: //se-id/id/<DEVICE>[;...] (or the bare device id). */
+static int parse_from(const char *from, char *dev, size_t size)
+{
+    const char *p = from;
+    size_t n;
+    if (strncmp(p, "//se-id/id/", 11) == 0)
+        p += 11;
+    n = strcspn(p, ";");
+    if (n >= size)
+        return 0;
+    memcpy(dev, p, n);
+    dev[n] = 0;
+    return device_id_ok(dev);
+}
+
+static int new_dialog_id(char out[33])
+{
+    uint8_t r[16];
+    if (scp_random(r, sizeof(r)) != SCP_OK)
+        return SCP_E_CRYPTO;
+    return scp_hex_encode(r, sizeof(r), out, 33);
+}
+
+static dlg *add_dialog(srv *sv, const char *id, const char *dev)
+{
+    dlg *g = calloc(1, sizeof(*g));
+    if (!g)
+        return NULL;
+    g->sv = sv;
+    snprintf(g->id, sizeof(g->id), "%s", id);
+    snprintf(g->dev, sizeof(g->dev), "%s", dev);
+    g->timer = evtimer_new(sv->base, on_timeout, g);
+    if (!g->timer || ota_dialog_new(&sv->env, dev, id, &g->d) != SCP_OK) {
+        if (g->timer)
+            event_free(g->timer);
+        free(g);
+        return NULL;
+    }
+    g->started_ms = ota_now_ms();
+    unsigned b = hash_id(id);
+    g->next = sv->tab[b];
+    sv->tab[b] = g;
+    sv->active++;
+    sv->sess_started++;
+    return g;
+}
+
+/* A first POST (or a resume the server cannot place): lease, new dialog. */
+static void begin(srv *sv, struct evhttp_request *req, const char *dev, const char *id_in)
+{
+    char id[33];
+    int64_t until = 0;
+    ota_answer a = { 0 };
+    uint8_t zero[32] = { 0 };
+    dlg *g;
+    int rc;
+
+    if (id_in)
+        snprintf(id, sizeof(id), "%s", id_in);
+    else if (new_dialog_id(id) != SCP_OK)
+        return reply_text(sv, req, 500, "no randomness");
+    rc = ota_reg_lease(sv->env.reg, dev, id, sv->env.lim.lease_ms, &until);
+    if (rc == SCP_E_NOT_FOUND) {
+        ota_reg_event(sv->env.reg, dev, NULL, "refused", "unknown device");
+        fprintf(sv->env.log, "ota t=%lld device=%s event=refused reason=\"unknown device\"\n",
+                (long long)ota_now_ms(), dev);
+        return reply_text(sv, req, 403, "unknown device");
+    }
+    if (rc < 0)
+        return reply_text(sv, req, 503, "registry unavailable");
+    if (rc == 0) {
+        char ra[24];
+        int64_t left = until - ota_now_ms();
+        sv->sess_refused++;
+        snprintf(ra, sizeof(ra), "%lld", (long long)(left > 0 ? (left + 999) / 1000 : 1));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", ra);
+        fprintf(sv->env.log, "ota t=%lld device=%s event=refused reason=\"session in progress\"\n",
+                (long long)ota_now_ms(), dev);
+        return reply_text(sv, req, 409, "another session holds this device");
+    }
+    g = add_dialog(sv, id, dev);
+    if (!g) {
+        if (ota_reg_release(sv->env.reg, dev, id) != SCP_OK)
+            fprintf(sv->env.log, "ota event=registry-error msg=\"lease not released\"\n");
+        return reply_text(sv, req, 500, "cannot start a dialog");
+    }
+    rc = ota_dialog_start(g->d, &a);
+    answer(g, req, rc, &a, zero);
+    free(a.script);
+}
+
+static int get_query(struct evhttp_request *req, char *d, size_t dsize, unsigned *step)
+{
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    struct evkeyvalq kv = { 0 };
+    const char *dv, *sv;
+    int found = 0;
+    if (!q)
+        return 0;
+    if (evhttp_parse_query_str(q, &kv) != 0)
+        return -1;
+    dv = evhttp_find_header(&kv, "d");
+    sv = evhttp_find_header(&kv, "s");
+    if (dv && sv && strlen(dv) == 32 && strspn(dv, "0123456789ABCDEF") == 32 &&
+        strspn(sv, "0123456789") == strlen(sv) && strlen(sv) > 0 && strlen(sv) < 6) {
+        snprintf(d, dsize, "%s", dv);
+        *step = (unsigned)atoi(sv);
+        found = 1;
+    } else {
+        found = -1;
+    }
+    evhttp_clear_headers(&kv);
+    return found;
+}
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    srv *sv = arg;
+    struct evkeyvalq *in = evhttp_request_get_input_headers(req);
+    struct evbuffer *body = evhttp_request_get_input_buffer(req);
+    const char *proto = evhttp_find_header(in, "X-Admin-Protocol");
+    const char *from = evhttp_find_header(in, "X-Admin-From");
+    const char *ct = evhttp_find_header(in, "Content-Type");
+    const char *status = evhttp_find_header(in, "X-Admin-Script-Status");
+    const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    char dev[OTA_ID_MAX + 1], id[40];
+    unsigned step = 0;
+    size_t len = evbuffer_get_length(body);
+    uint8_t hash[32];
+    int q;
+    dlg *g;
+
+    sv->req++;
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST)
+        return reply_text(sv, req, 405, "POST only");
+    if (!path || strcmp(path, OTA_ADMIN_PATH) != 0)
+        return reply_text(sv, req, 404, "no such resource");
+    if (!proto || strncmp(proto, "globalplatform-remote-admin/1.", 30) != 0)
+        return reply_text(sv, req, 400, "missing or unknown X-Admin-Protocol");
+    if (!from || !parse_from(from, dev, sizeof(dev)))
+        return reply_text(sv, req, 400, "missing or malformed X-Admin-From");
+    q = get_query(req, id, sizeof(id), &step);
+    if (q < 0)
+        return reply_text(sv, req, 400, "malformed Next-URI query");
+    if (q == 0) {
+        if (len != 0)
+            return reply_text(sv, req, 400, "the first POST carries no body");
+        return begin(sv, req, dev, NULL);
+    }
+    g = find(sv, id);
+    if (!g) {
+        /* a dialog from before a restart: the agent holding its lease may
+         * go on, with a fresh SCP03 session (fact sheet §7) */
+        char owner[40];
+        if (ota_reg_lease_owner(sv->env.reg, dev, owner, sizeof(owner)) == SCP_OK &&
+            strcmp(owner, id) == 0) {
+            fprintf(sv->env.log, "ota t=%lld dialog=%s device=%s event=restart reason=\"unknown "
+                    "to this server\"\n", (long long)ota_now_ms(), id, dev);
+            return begin(sv, req, dev, id);
+        }
+        return reply_text(sv, req, 404, "unknown or finished dialog");
+    }
+    if (strcmp(g->dev, dev) != 0) {
+        abort_dlg(g, "X-Admin-From does not match the dialog's device");
+        return reply_text(sv, req, 403, "X-Admin-From does not match the dialog's device");
+    }
+    if (len > sv->env.lim.max_body) {
+        abort_dlg(g, "response script larger than the body limit");
+        return reply_text(sv, req, 413, "body too large");
+    }
+    {
+        uint8_t *p = evbuffer_pullup(body, -1);
+        sha256(p ? p : (const uint8_t *)"", len, hash);
+        if (step + 1 == g->step && g->has_last && memcmp(hash, g->last_hash, 32) == 0) {
+            /* a duplicate of the last POST: the same answer, byte for byte */
+            sv->replays++;
+            evtimer_del(g->timer);
+            fprintf(sv->env.log, "ota t=%lld dialog=%s device=%s event=replayed step=%u\n",
+                    (long long)ota_now_ms(), g->id, g->dev, step);
+            return reply_answer(g, req, g->last, g->last_len, 0);
+        }
+        if (step != g->step) {
+            abort_dlg(g, "replayed or out-of-order POST");
+            return reply_text(sv, req, 409, "replayed or out-of-order POST");
+        }
+        if (status && strcmp(status, "ok") == 0 &&
+            (!ct || strcmp(ct, OTA_CT_RESPONSE) != 0)) {
+            abort_dlg(g, "wrong Content-Type for a response script");
+            return reply_text(sv, req, 415, "wrong Content-Type for a response script");
+        }
+        evtimer_del(g->timer);
+        ota_fault_point("server", "post-received");
+        ota_answer a = { 0 };
+        int rc = ota_dialog_step(g->d, status, p ? p : (const uint8_t *)"", len, &a);
+        answer(g, req, rc, &a, hash);
+        free(a.script);
+    }
+}
+
+/* ---- metrics ---- */
+
+static void on_metrics(struct evhttp_request *req, void *arg)
+{
+    srv *sv = arg;
+    struct evbuffer *b = evbuffer_new();
+    struct rusage ru;
+    if (!b)
+        return evhttp_send_error(req, 500, NULL);
+    getrusage(RUSAGE_SELF, &ru);
+    evbuffer_add_printf(b,
+                        "# TYPE scpkit_ota_requests_total counter\nscpkit_ota_requests_total %llu\n"
+                        "# TYPE scpkit_ota_requests_rejected_total counter\n"
+                        "scpkit_ota_requests_rejected_total %llu\n"
+                        "# TYPE scpkit_ota_sessions_started_total counter\n"
+                        "scpkit_ota_sessions_started_total %llu\n"
+                        "# TYPE scpkit_ota_sessions_completed_total counter\n"
+                        "scpkit_ota_sessions_completed_total %llu\n"
+                        "# TYPE scpkit_ota_sessions_aborted_total counter\n"
+                        "scpkit_ota_sessions_aborted_total %llu\n"
+                        "# TYPE scpkit_ota_sessions_refused_total counter\n"
+                        "scpkit_ota_sessions_refused_total %llu\n"
+                        "# TYPE scpkit_ota_step_timeouts_total counter\n"
+                        "scpkit_ota_step_timeouts_total %llu\n"
+                        "# TYPE scpkit_ota_scripts_total counter\nscpkit_ota_scripts_total %llu\n"
+                        "# TYPE scpkit_ota_replayed_answers_total counter\n"
+                        "scpkit_ota_replayed_answers_total %llu\n"
+                        "# TYPE scpkit_ota_sessions_active gauge\nscpkit_ota_sessions_active %zu\n"
+                        "# TYPE scpkit_ota_session_seconds_sum counter\n"
+                        "scpkit_ota_session_seconds_sum %.6f\n"
+                        "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n",
+                        sv->req, sv->req_bad, sv->sess_started, sv->sess_done, sv->sess_aborted,
+                        sv->sess_refused, sv->timeouts, sv->scripts, sv->replays, sv->active,
+                        sv->sess_seconds,
+                        (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
+                            ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+}
+
+static void on_admin_other(struct evhttp_request *req, void *arg)
+{
+    (void)arg;
+    evhttp_send_error(req, 404, NULL);
+}
+
+/* ---- TLS ---- */
+
+static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+{
+    SSL *ssl = SSL_new(arg);
+    if (!ssl)
+        return NULL;
+    return bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                          BEV_OPT_CLOSE_ON_FREE);
+}
+
+static SSL_CTX *tls_ctx(const char *dir, char *err, size_t err_size)
+{
+    char cert[4096], key[4096];
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    snprintf(cert, sizeof(cert), "%s/tls/cert.pem", dir);
+    snprintf(key, sizeof(key), "%s/tls/key.pem", dir);
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+        SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        snprintf(err, err_size, "TLS: cannot use %s / %s: %s", cert, key,
+                 ERR_reason_error_string(ERR_get_error()));
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    /* TLS 1.2: ECDHE with AEAD only; TLS 1.3: OpenSSL's defaults */
+    SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    return ctx;
+}
+
+/* ---- listening ---- */
+
+static int split_addr(const char *s, char *host, size_t hs, unsigned *port)
+{
+    const char *c = strrchr(s, ':');
+    char *end;
+    unsigned long p;
+    if (!c || (size_t)(c - s) >= hs || c == s)
+        return 0;
+    memcpy(host, s, (size_t)(c - s));
+    host[c - s] = 0;
+    p = strtoul(c + 1, &end, 10);
+    if (*end || p > 65535)
+        return 0;
+    *port = (unsigned)p;
+    return 1;
+}
+
+/* Bind and write the port actually bound to DIR/NAME (for port 0). */
+static int bind_to(struct evhttp *h, const char *addr, const char *dir, const char *name,
+                   char *err, size_t err_size)
+{
+    char host[256], path[4096], tmp[4200];
+    unsigned port;
+    struct evhttp_bound_socket *bs;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    FILE *f;
+    if (!split_addr(addr, host, sizeof(host), &port)) {
+        snprintf(err, err_size, "bad listen address %s (ADDR:PORT)", addr);
+        return SCP_E_ARG;
+    }
+    bs = evhttp_bind_socket_with_handle(h, host, (ev_uint16_t)port);
+    if (!bs) {
+        snprintf(err, err_size, "cannot listen on %s: %s", addr, strerror(errno));
+        return SCP_E_IO;
+    }
+    if (getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&ss, &sl) == 0)
+        port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                              : ((struct sockaddr_in *)&ss)->sin_port);
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%u\n", port) < 0 || fclose(f) != 0 || rename(tmp, path) != 0) {
+        snprintf(err, err_size, "cannot write %s", path);
+        return SCP_E_IO;
+    }
+    return SCP_OK;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    srv *sv = arg;
+    (void)what;
+    fprintf(sv->env.log, "ota t=%lld event=shutdown signal=%d active=%zu\n",
+            (long long)ota_now_ms(), (int)sig, sv->active);
+    for (unsigned b = 0; b < NBUCKET; b++)
+        while (sv->tab[b])
+            abort_dlg(sv->tab[b], "server shutdown");
+    event_base_loopexit(sv->base, NULL);
+}
+
+int ota_serve(const ota_serve_opts *o, char *err, size_t err_size)
+{
+    srv *sv = calloc(1, sizeof(*sv));
+    scp_ks_config kc = { 0 };
+    char pin[256];
+    struct event *sterm = NULL, *sint = NULL;
+    struct timeval io = { 10, 0 };
+    int rc = SCP_E_IO;
+
+    if (!sv)
+        return SCP_E_NOMEM;
+    signal(SIGPIPE, SIG_IGN);
+    sv->env.lim = o->lim;
+    sv->env.log = stderr;
+    if (o->log_path && !(sv->env.log = fopen(o->log_path, "a"))) {
+        snprintf(err, err_size, "cannot open log %s", o->log_path);
+        sv->env.log = stderr;
+        goto out;
+    }
+    if ((rc = ota_reg_open(o->dir, 0, &sv->env.reg)) != SCP_OK) {
+        snprintf(err, err_size, "no registry in %s (run scpkit ota init)", o->dir);
+        goto out;
+    }
+    if ((rc = scp_keystore_pin("SCPKIT_USER_PIN", "Keystore user PIN: ", pin, sizeof(pin))) !=
+        SCP_OK) {
+        snprintf(err, err_size, "no keystore PIN (SCPKIT_USER_PIN)");
+        goto out;
+    }
+    kc.dir = o->keystore;
+    rc = scp_keystore_open(&kc, pin, &sv->env.ks);
+    scp_wipe(pin, sizeof(pin));
+    if (rc != SCP_OK) {
+        snprintf(err, err_size, "keystore %s: %s", o->keystore ? o->keystore : "(default)",
+                 scp_strerror(rc));
+        goto out;
+    }
+    rc = SCP_E_IO;
+    if (!(sv->ssl = tls_ctx(o->dir, err, err_size)))
+        goto out;
+    sv->base = event_base_new();
+    sv->http = sv->base ? evhttp_new(sv->base) : NULL;
+    if (!sv->http) {
+        snprintf(err, err_size, "libevent: cannot start");
+        goto out;
+    }
+    evhttp_set_bevcb(sv->http, tls_bev, sv->ssl);
+    evhttp_set_allowed_methods(sv->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET);
+    /* evhttp refuses (413) bodies past 4x the limit without reading them;
+     * between the limit and that, the dialog is ended with its reason */
+    evhttp_set_max_body_size(sv->http, (ev_ssize_t)(4 * o->lim.max_body + 1024));
+    evhttp_set_max_headers_size(sv->http, 8192);
+    io.tv_sec = o->lim.step_timeout_ms / 1000 > 0 ? (o->lim.step_timeout_ms / 1000 < 10 ? o->lim.step_timeout_ms / 1000 : 10) : 1;
+    evhttp_set_timeout_tv(sv->http, &io);
+    evhttp_set_gencb(sv->http, on_request, sv);
+    if ((rc = bind_to(sv->http, o->listen, o->dir, "https.port", err, err_size)) != SCP_OK)
+        goto out;
+    if (o->admin_listen) {
+        sv->admin = evhttp_new(sv->base);
+        if (!sv->admin) {
+            rc = SCP_E_NOMEM;
+            goto out;
+        }
+        evhttp_set_allowed_methods(sv->admin, EVHTTP_REQ_GET);
+        evhttp_set_timeout_tv(sv->admin, &io);
+        evhttp_set_cb(sv->admin, "/metrics", on_metrics, sv);
+        evhttp_set_gencb(sv->admin, on_admin_other, sv);
+        if ((rc = bind_to(sv->admin, o->admin_listen, o->dir, "admin.port", err, err_size)) !=
+            SCP_OK)
+            goto out;
+    }
+    sterm = evsignal_new(sv->base, SIGTERM, on_signal, sv);
+    sint = evsignal_new(sv->base, SIGINT, on_signal, sv);
+    if (!sterm || !sint || evsignal_add(sterm, NULL) || evsignal_add(sint, NULL)) {
+        rc = SCP_E_IO;
+        goto out;
+    }
+    fprintf(sv->env.log, "ota t=%lld event=listening https=%s admin=%s\n", (long long)ota_now_ms(),
+            o->listen, o->admin_listen ? o->admin_listen : "-");
+    fflush(sv->env.log);
+    event_base_dispatch(sv->base);
+    fprintf(sv->env.log, "ota t=%lld event=stopped\n", (long long)ota_now_ms());
+    rc = SCP_OK;
+out:
+    for (unsigned b = 0; b < NBUCKET; b++)
+        while (sv->tab[b])
+            abort_dlg(sv->tab[b], "server shutdown");
+    if (sterm)
+        event_free(sterm);
+    if (sint)
+        event_free(sint);
+    if (sv->admin)
+        evhttp_free(sv->admin);
+    if (sv->http)
+        evhttp_free(sv->http);
+    if (sv->base)
+        event_base_free(sv->base);
+    SSL_CTX_free(sv->ssl);
+    if (sv->env.ks)
+        scp_keystore_close(sv->env.ks);
+    ota_reg_close(sv->env.reg);
+    if (sv->env.log && sv->env.log != stderr)
+        fclose(sv->env.log);
+    free(sv);
+    return rc;
+}

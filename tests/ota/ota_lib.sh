@@ -1,0 +1,40 @@
+# Shared by the OTA shell tests (POSIX sh; after tests/lib.sh): a private
+# keystore with two active masters, virtual devices, and an OTA server on
+# an ephemeral loopback port, started under `timeout` and stopped by PID.
+export SCPKIT_SO_PIN=so-pin-4711 SCPKIT_USER_PIN=user-pin-0815 SCPKIT_ACTOR=ota-test
+
+# keystore_setup DIR: init, fleet:1 and fleet2:1 generated and activated
+keystore_setup() {
+    "$S" keystore init --dir "$1" >/dev/null || return 1
+    for m in fleet fleet2; do
+        "$S" keystore generate --dir "$1" --label $m --type aes128 >/dev/null || return 1
+    done
+    SCPKIT_CUSTODIAN_PIN=alice-pin-1 "$S" keystore custodian-add --dir "$1" alice >/dev/null &&
+    SCPKIT_CUSTODIAN_PIN=bob-pin-22 "$S" keystore custodian-add --dir "$1" bob >/dev/null || return 1
+    for k in fleet:1 fleet2:1; do
+        SCPKIT_CUSTODIAN_PIN_1=alice-pin-1 SCPKIT_CUSTODIAN_PIN_2=bob-pin-22 \
+            "$S" keystore activate --dir "$1" $k --reason test --custodian alice --custodian bob \
+            >/dev/null || return 1
+    done
+}
+
+# device_setup KS CARD: a virtual card moved onto fleet:1 kdf3 KVN 1; prints its id
+device_setup() {
+    "$S" card init --state "$2" >/dev/null &&
+    "$S" keystore rotate --dir "$1" --card "$2" --new-master fleet:1 --new-kdf kdf3 --new-kvn 1 \
+        >/dev/null || return 1
+    "$S" info --card "$2" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["device_id"])'
+}
+
+# server_start SRV [OPTIONS...]: sets SRV_PID, PORT, ADMIN (bounded: 120 s)
+server_start() {
+    _d=$1; shift
+    rm -f "$_d/https.port" "$_d/admin.port"
+    timeout -s KILL 120 "$S" ota serve --dir "$_d" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+        --log "$_d/server.log" "$@" 2>>"$_d/server.err" &
+    SRV_PID=$!
+    if ! wait_for 20 test -s "$_d/admin.port"; then
+        echo "server did not start:" >&2; cat "$_d/server.err" >&2; return 1
+    fi
+    PORT=$(cat "$_d/https.port"); ADMIN=$(cat "$_d/admin.port")
+}
