@@ -53,6 +53,7 @@ typedef struct dlg {
     int has_last;
     struct event *timer;
     int64_t started_ms;
+    int64_t lease_until; /* renewed once half of it has gone */
 } dlg;
 
 struct srv {
@@ -299,6 +300,8 @@ static void begin(srv *sv, struct evhttp_request *req, const char *dev, const ch
         return reply_text(sv, req, 409, "another session holds this device");
     }
     g = add_dialog(sv, id, dev);
+    if (g)
+        g->lease_until = ota_now_ms() + sv->env.lim.lease_ms;
     if (!g) {
         if (ota_reg_release(sv->env.reg, dev, id) != SCP_OK)
             fprintf(sv->env.log, "ota event=registry-error msg=\"lease not released\"\n");
@@ -409,6 +412,14 @@ static void on_request(struct evhttp_request *req, void *arg)
             return reply_text(sv, req, 415, "wrong Content-Type for a response script");
         }
         evtimer_del(g->timer);
+        if (ota_now_ms() > g->lease_until - sv->env.lim.lease_ms / 2) {
+            int64_t until;
+            if (ota_reg_lease(sv->env.reg, g->dev, g->id, sv->env.lim.lease_ms, &until) != 1) {
+                abort_dlg(g, "device lease lost");
+                return reply_text(sv, req, 409, "device lease lost");
+            }
+            g->lease_until = ota_now_ms() + sv->env.lim.lease_ms;
+        }
         ota_fault_point("server", "post-received");
         ota_answer a = { 0 };
         int rc = ota_dialog_step(g->d, status, p ? p : (const uint8_t *)"", len, &a);

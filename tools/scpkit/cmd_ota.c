@@ -326,6 +326,8 @@ static int serve(scp_cli *c, const char *dir)
     o.lim.step_timeout_ms = (int)st;
     o.lim.lease_ms = (int)ls;
     o.lim.max_attempts = (int)ma;
+    if (o.lim.lease_ms <= o.lim.step_timeout_ms)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--lease must be longer than --step-timeout");
     if (!dir || !o.listen)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "ota serve --dir DIR --listen ADDR:PORT");
     if (c->o.keystore) {
