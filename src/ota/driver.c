@@ -64,7 +64,7 @@ void ota_limits_default(ota_limits *l)
     l->max_scripts = 32;
     l->step_timeout_ms = 30000;
     l->lease_ms = 60000;
-    l->max_attempts = 10;
+    l->io_timeout_s = 10;
 }
 
 const char *ota_dialog_device(const ota_dialog *d) { return d->dev.id; }
@@ -340,10 +340,10 @@ void ota_dialog_abort(ota_dialog *d, const char *reason)
     ota_reg_event(d->env->reg, d->dev.id, d->id, "session-aborted", reason);
     dlog(d, "abort", "reason=\"%s\"", reason);
     if (d->has_job) {
+        /* the job stays to do: a broken or hostile session says nothing
+         * about the card; only the card's own answers fail a job */
         if (ota_reg_job_attempt(d->env->reg, d->job.id, reason) != SCP_OK)
             dlog(d, "registry-error", "msg=\"%s\"", ota_reg_errmsg(d->env->reg));
-        else if (d->job.attempts + 1 >= d->env->lim.max_attempts)
-            job_fail(d, "too many failed sessions");
         d->has_job = 0;
     }
 }

@@ -153,7 +153,7 @@ typedef struct ota_limits {
     int max_scripts;      /* scripts per session (default 32) */
     int step_timeout_ms;  /* time for the agent to answer one script (default 30 s) */
     int lease_ms;         /* device lease (default 60 s) */
-    int max_attempts;     /* sessions per job before it fails (default 10) */
+    int io_timeout_s;     /* reading one request / writing one answer (default 10 s) */
 } ota_limits;
 void ota_limits_default(ota_limits *l);
 

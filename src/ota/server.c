@@ -336,6 +336,17 @@ static int get_query(struct evhttp_request *req, char *d, size_t dsize, unsigned
     return found;
 }
 
+/* libevent 2.1 frees a TLS connection without close_notify: send it (best
+ * effort, non-blocking) so an agent sees a clean end (fact sheet §8). */
+static void on_close(struct evhttp_connection *evcon, void *arg)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(evcon);
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    (void)arg;
+    if (ssl && SSL_is_init_finished(ssl))
+        SSL_shutdown(ssl);
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     srv *sv = arg;
@@ -354,6 +365,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     dlg *g;
 
     sv->req++;
+    evhttp_connection_set_closecb(evhttp_request_get_connection(req), on_close, NULL);
     if (evhttp_request_get_command(req) != EVHTTP_REQ_POST)
         return reply_text(sv, req, 405, "POST only");
     if (!path || strcmp(path, OTA_ADMIN_PATH) != 0)
@@ -589,6 +601,7 @@ int ota_serve(const ota_serve_opts *o, char *err, size_t err_size)
         sv->env.log = stderr;
         goto out;
     }
+    setvbuf(sv->env.log, NULL, _IOLBF, 0); /* one line per step, each written at once */
     if ((rc = ota_reg_open(o->dir, 0, &sv->env.reg)) != SCP_OK) {
         snprintf(err, err_size, "no registry in %s (run scpkit ota init)", o->dir);
         goto out;
@@ -621,7 +634,7 @@ int ota_serve(const ota_serve_opts *o, char *err, size_t err_size)
      * between the limit and that, the dialog is ended with its reason */
     evhttp_set_max_body_size(sv->http, (ev_ssize_t)(4 * o->lim.max_body + 1024));
     evhttp_set_max_headers_size(sv->http, 8192);
-    io.tv_sec = o->lim.step_timeout_ms / 1000 > 0 ? (o->lim.step_timeout_ms / 1000 < 10 ? o->lim.step_timeout_ms / 1000 : 10) : 1;
+    io.tv_sec = o->lim.io_timeout_s > 0 ? o->lim.io_timeout_s : 10; /* slow clients */
     evhttp_set_timeout_tv(sv->http, &io);
     evhttp_set_gencb(sv->http, on_request, sv);
     if ((rc = bind_to(sv->http, o->listen, o->dir, "https.port", err, err_size)) != SCP_OK)
@@ -650,7 +663,18 @@ int ota_serve(const ota_serve_opts *o, char *err, size_t err_size)
             o->listen, o->admin_listen ? o->admin_listen : "-");
     fflush(sv->env.log);
     event_base_dispatch(sv->base);
+    {
+        /* a second SIGTERM (timeout(1) signals its whole group) must not
+         * kill the process once libevent's handlers are gone: keep any
+         * further one pending until exit */
+        sigset_t ss;
+        sigemptyset(&ss);
+        sigaddset(&ss, SIGTERM);
+        sigaddset(&ss, SIGINT);
+        sigprocmask(SIG_BLOCK, &ss, NULL);
+    }
     fprintf(sv->env.log, "ota t=%lld event=stopped\n", (long long)ota_now_ms());
+    fflush(sv->env.log);
     rc = SCP_OK;
 out:
     for (unsigned b = 0; b < NBUCKET; b++)

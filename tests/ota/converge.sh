@@ -14,8 +14,9 @@ WHO=${2:-server agent}
 T=$(mktemp -d /tmp/scpkit-ota-cv.XXXXXX)
 SRV_PID=
 trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; rm -rf "$T"' EXIT INT TERM
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/ota_lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib.sh"
+. "$HERE/ota_lib.sh"
 cd "$T" || exit 1
 
 expect 0 keystore_setup ks

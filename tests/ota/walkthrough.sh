@@ -12,8 +12,9 @@ S=${1:?usage: walkthrough.sh path/to/scpkit}
 T=$(mktemp -d /tmp/scpkit-ota-wt.XXXXXX)
 SRV_PID=
 trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; rm -rf "$T"' EXIT INT TERM
-. "$(dirname "$0")/../lib.sh"
-. "$(dirname "$0")/ota_lib.sh"
+HERE=$(cd "$(dirname "$0")" && pwd)
+. "$HERE/../lib.sh"
+. "$HERE/ota_lib.sh"
 cd "$T" || exit 1
 
 expect 0 keystore_setup ks

@@ -4,8 +4,7 @@
  *   device import --dir DIR FILE.csv        id,master,kdf,kvn,tags (tags ';'-separated)
  *   device list --dir DIR [--json]
  *   serve --dir DIR --listen ADDR:PORT [--admin-listen ADDR:PORT] [--log FILE]
- *         [--max-body N] [--max-scripts N] [--step-timeout MS] [--lease MS]
- *         [--max-attempts N]
+ *         [--max-body N] [--max-scripts N] [--step-timeout MS] [--lease MS] [--io-timeout S]
  *   campaign create|show|wait|pause|resume|cancel ... (cmd_ota_campaign.c)
  * The keystore PIN comes from SCPKIT_USER_PIN or a prompt, never argv. */
 #ifdef SCP_HAVE_OTA
@@ -302,14 +301,14 @@ static int serve(scp_cli *c, const char *dir)
 {
     ota_serve_opts o = { 0 };
     char ks[PATH_MAX], err[512];
-    long mb, ms, st, ls, ma;
+    long mb, ms, st, ls, io;
     int rc;
     ota_limits_default(&o.lim);
     mb = (long)o.lim.max_body;
     ms = o.lim.max_scripts;
     st = o.lim.step_timeout_ms;
     ls = o.lim.lease_ms;
-    ma = o.lim.max_attempts;
+    io = o.lim.io_timeout_s;
     o.dir = dir;
     o.listen = scp_cli_take(c, "--listen");
     o.admin_listen = scp_cli_take(c, "--admin-listen");
@@ -318,14 +317,14 @@ static int serve(scp_cli *c, const char *dir)
         (rc = num_opt(c, "--max-scripts", 4, 1000, &ms)) != SCP_EXIT_OK ||
         (rc = num_opt(c, "--step-timeout", 100, 600000, &st)) != SCP_EXIT_OK ||
         (rc = num_opt(c, "--lease", 500, 3600000, &ls)) != SCP_EXIT_OK ||
-        (rc = num_opt(c, "--max-attempts", 1, 1000, &ma)) != SCP_EXIT_OK ||
+        (rc = num_opt(c, "--io-timeout", 1, 600, &io)) != SCP_EXIT_OK ||
         (rc = scp_cli_no_more(c, 1)) != SCP_EXIT_OK)
         return rc;
     o.lim.max_body = (size_t)mb;
     o.lim.max_scripts = (int)ms;
     o.lim.step_timeout_ms = (int)st;
     o.lim.lease_ms = (int)ls;
-    o.lim.max_attempts = (int)ma;
+    o.lim.io_timeout_s = (int)io;
     if (o.lim.lease_ms <= o.lim.step_timeout_ms)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "--lease must be longer than --step-timeout");
     if (!dir || !o.listen)
@@ -350,7 +349,7 @@ static const char ota_help[] =
     "  device list --dir DIR [--json]\n"
     "  serve --dir DIR --listen ADDR:PORT [--admin-listen ADDR:PORT] [--log FILE]\n"
     "        [--max-body BYTES] [--max-scripts N] [--step-timeout MS] [--lease MS]\n"
-    "        [--max-attempts N]\n"
+    "        [--io-timeout S]\n"
     "  campaign create --dir DIR --name N --target all|tag:T|list:ID,ID\n"
     "        (--rotate-keys --new-master L:V --new-kdf S --new-kvn N\n"
     "         | --script FILE --app AID | --put-data TAG=HEX [--put-data ...])\n"
