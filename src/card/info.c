@@ -66,6 +66,9 @@ int scp_card_describe(const scp_card *c, char *out, size_t out_size)
     ADD("\nkdd        ");
     for (int j = 0; j < SCP03_KDD_LEN; j++)
         ADD("%02X", s->kdd[j]);
+    ADD("\ncin        "); /* GET DATA 45: how a PC/SC test knows its card */
+    for (int j = 0; j < s->cin_len; j++)
+        ADD("%02X", s->cin[j]);
     ADD("\nkey sets   %u of %u, retry limit %u\n", s->nsets, s->keyset_limit, s->retry_limit);
     for (int j = 0; j < s->nsets; j++)
         ADD("  kvn %02X  AES-%u  failures %u%s\n", s->sets[j].kvn, s->sets[j].key_len * 8u,

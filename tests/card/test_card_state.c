@@ -142,6 +142,51 @@ static void test_failed_write(void)
     tc_rmdir(dir);
 }
 
+/* The factory reset after the last try (issue 11 item 8) deletes the set
+ * and erases the store in one write: when that write fails, nothing of it
+ * happened, in memory or on disk; the next try does all of it. */
+static void test_failed_reset_write(void)
+{
+    char dir[256];
+    scp_card_init_opts o = { .profile = "yubikey", .scp_i = -1, .kvn = -1 };
+    scp_card *c = NULL;
+    scp03_keys f, k1;
+    scp03_session s;
+    uint8_t key[16] = { 9, 8, 7 };
+    tc_resp r;
+    tc_factory(&f);
+    tc_keys(&k1, key, 16, 1);
+    tc_tmpdir(dir, sizeof(dir));
+    CHECK_OK(scp_card_init(dir, &o));
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+    CHECK(tc_open(c, &s, &f, 0, 0x33, 8) == 0x9000);
+    CHECK(tc_put_key(c, &s, &f, &k1, 0) == 0x9000);
+    scp03_end(&s);
+    CHECK(tc_sw(c, "00A4040008F07363706B697401") == 0x9000);
+    CHECK(tc_open(c, &s, &k1, 1, 0x33, 8) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00DA010104CAFEBABE", &r) == 0x9000);
+    scp03_end(&s);
+    CHECK(tc_sw(c, "00A4040000") == 0x9000);
+    for (int n = 0; n < 32; n++)
+        CHECK(tc_sw(c, "8050000008 0000000000000000") == 0x9000);
+    c->fail_writes = 1;
+    CHECK_RC(tc_xfer_hex(c, "8050000008 0000000000000000", &r), SCP_E_IO);
+    CHECK(c->st.nsets == 1 && c->st.sets[0].kvn == 1 && c->st.nobj == 1);
+    scp_card_close(c);
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+    if (c == NULL)
+        return;
+    CHECK(c->st.nsets == 1 && c->st.sets[0].kvn == 1 && c->st.sets[0].fails == 32 &&
+          c->st.nobj == 1);
+    CHECK(tc_sw(c, "8050000008 0000000000000000") == 0x6983);
+    CHECK(c->st.nsets == 1 && c->st.sets[0].kvn == 0xFF && c->st.nobj == 0);
+    scp_card_close(c);
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+    CHECK(c != NULL && c->st.sets[0].kvn == 0xFF && c->st.nobj == 0);
+    scp_card_close(c);
+    tc_rmdir(dir);
+}
+
 static void rewrite(const char *path, const uint8_t *p, size_t len)
 {
     int fd = open(path, O_WRONLY | O_TRUNC);
@@ -337,6 +382,7 @@ int main(void)
     test_seq_durable();
     test_seq_exhausted();
     test_failed_write();
+    test_failed_reset_write();
     test_corrupt();
     test_range_checked();
     test_range_profile_keys();

@@ -93,7 +93,7 @@ expect 0 "$S" keys rotate -r "$R" --kvn 2 --key 202122232425262728292A2B2C2D2E2F
 json "$T/out" 'd["ok"] and d["old_kvn"] == 2 and d["new_kvn"] == 3'
 expect 4 "$S" apdu -r "$R" --kvn 2 --key 202122232425262728292A2B2C2D2E2F 80CA00E000
 expect 0 "$S" keys list -r "$R" --keyfile "$T/k3.json" --json
-json "$T/out" '[k["kvn"] for k in d["keys"]] == [3, 3, 3] and d["keys"][0]["length"] == 32'
+json "$T/out" '[k["kvn"] for k in d["keys"]] == [255, 255, 255, 3, 3, 3] and d["keys"][3]["length"] == 32'
 expect 0 "$S" apdu -r "$R" --keyfile "$T/k3.json" --json 80CA00E000
 json "$T/out" 'd["responses"][0]["sw"] == "9000"'
 
