@@ -54,9 +54,7 @@ int scp_card_describe(const scp_card *c, char *out, size_t out_size)
         n += (size_t)k;                                                                            \
     } while (0)
     ADD("state      %s\n", c->path);
-    ADD("profile    %s\n", s->profile == CARD_PROFILE_YUBIKEY ? "yubikey"
-                                 : s->profile == CARD_PROFILE_SCP02 ? "scp02"
-                                                                    : "gp23");
+    ADD("profile    %s\n", card_profile_of(s)->name);
     ADD("i          %02X%s\n", s->i, s->min_level ? " (level 33 only)" : "");
     ADD("lifecycle  %02X %s\n", s->lifecycle, lc_name(s->lifecycle));
     ADD("seq        %06X\n", (unsigned)s->seq);

@@ -2,10 +2,11 @@
  * for whole SCP03 key sets: at most keyset_limit sets, KVN FF reserved for
  * the factory set, deleting the last set restores the factory set (and
  * needs P2 b1 = 1 to be done on purpose, as yubikit's delete_last sends).
- * On the yubikey profile only, the first new set replaces the factory set
- * KVN FF (seed 002); a gp23 card keeps its initial set until it is
- * replaced or deleted. Each change is one atomic state write: the old set
- * or the new one, never a mix. */
+ * On the yubikey profile (seed 002) and the scp02 profile, the first new
+ * set replaces the factory set KVN FF; a gp23 card keeps its initial set
+ * until it is replaced or deleted, and no profile drops an initial set
+ * made with another KVN (profile.c). Each change is one atomic state
+ * write: the old set or the new one, never a mix. */
 #include <string.h>
 #include "card/internal.h"
 #include "core/guard.h"
@@ -27,7 +28,7 @@ static uint16_t place_set(card_state *next, uint8_t p1, uint8_t new_kvn, size_t 
             return 0x6A80; /* a new set with a KVN already in use */
         if (card_profile_of(next)->first_put_replaces_factory && next->nsets == 1 &&
             next->sets[0].factory && next->sets[0].kvn == 0xFF) {
-            *idx = 0; /* YubiKey: the first new set replaces the factory set */
+            *idx = 0; /* the first new set replaces the factory set */
             return 0x9000;
         }
         if (next->nsets >= next->keyset_limit)

@@ -38,13 +38,15 @@ static const card_profile profiles[] = {
         /* a JavaCard 2.2 / GP 2.1.1 card (scp02_card.c): SCP02 i = 55
          * (explicit initiation, C-MAC on the modified APDU, ICV
          * encryption, pseudo-random card challenge), 3DES key sets of 16
-         * bytes (AES-128 sets too, as the move to SCP03) */
+         * bytes (AES-128 sets too, as the move to SCP03); like such cards
+         * in the field, the first PUT KEY replaces the initial set KVN FF */
         .id = CARD_PROFILE_SCP02,
         .name = "scp02",
         .scp = 2,
         .i = 0x55,
         .min_level = 0,
         .aes128_only = 1,
+        .first_put_replaces_factory = 1,
     },
 };
 
