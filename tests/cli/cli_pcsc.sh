@@ -47,17 +47,11 @@ wait_for 10 is_state "Virtual PCD 00 00" empty || is_state "Virtual PCD 00 00" p
 "$S" card init --state "$T/card" --profile gp23 >/dev/null || { echo "card init failed"; exit 1; }
 CIN=$("$S" info --card "$T/card" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["cin"])')
 ours() { [ "$("$S" info -r "$R" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("cin"))' 2>/dev/null)" = "$CIN" ]; }
-SLOT=
-for s in 0 1 0 1; do
-    R="Virtual PCD 00 0$s"
-    is_state "$R" empty || continue
-    "$S" card run --state "$T/card" --vpcd 127.0.0.1:$((35963 + s)) >"$T/card.log" 2>&1 &
-    CARD_PID=$!
-    if wait_for 10 ours; then SLOT=$s; break; fi
-    stop_pid "$CARD_PID"; CARD_PID=
-    sleep 2
-done
-[ -n "$SLOT" ] || skip "no free vpcd slot (other PC/SC tests running?)"
+# tests/lib.sh vpcd_attach: a free slot, our CIN checked; both slots busy:
+# wait (bounded), never skip
+vpcd_attach "$CIN" 240 "$T/card.log" "$S" card run --state "$T/card" --vpcd ||
+    { echo "cli_pcsc: no vpcd slot came free for our card within 240 s" >&2; exit 1; }
+CARD_PID=$VPCD_PID SLOT=$VPCD_SLOT R=$VPCD_READER
 
 expect 0 "$S" readers
 has "$T/out" "$R  \[card present\]"
