@@ -12,7 +12,9 @@
  * - 10: the payload is a plain C-APDU the host wraps when its channel is
  *       open (sent as is otherwise), and the host unwraps the answer;
  * - 11: power-on reset.
- * Configuration byte: i (mod 10, from the list below); bit 7: level 33 only.
+ * Configuration byte: bits 6..0: i (mod 10, from the list below), and the
+ * profile (yubikey when (bits 6..0) / 10 is odd, else gp23: the GET DATA
+ * forms and key rules differ); bit 7: level 33 only.
  * Invariants: scp_card_process never fails and always answers >= 2 bytes. */
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +112,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     card->st = pristine;
     card->st.i = is[(data[0] & 0x7F) % sizeof(is)];
+    card->st.profile = (((data[0] & 0x7F) / sizeof(is)) & 1) ? CARD_PROFILE_YUBIKEY
+                                                              : CARD_PROFILE_GP23;
     card->st.min_level = (data[0] & 0x80) ? 0x33 : 0;
     scp_card_reset(card);
     memset(&h, 0, sizeof(h));

@@ -58,3 +58,65 @@ wait_for() {
     done
     return 1
 }
+
+# ---- PC/SC: pcscd is one per machine and its two vpcd slots (tcp 35963,
+# 35964) are shared by every PC/SC test; a test uses a slot only once the
+# card in it has proved to be its own ----
+# pcsc_index NAME: opensc-tool's number for reader NAME (fails if unlisted)
+pcsc_index() {
+    _ix=$(opensc-tool -l 2>/dev/null | awk -v r="$1" 'index($0, r) { print $1; exit }')
+    [ -n "$_ix" ] && echo "$_ix"
+}
+# pcsc_has_card NAME: reader NAME holds a card (anyone's)
+pcsc_has_card() { opensc-tool -l 2>/dev/null | grep -E "^[0-9]+ +Yes +.*$1" >/dev/null; }
+# pcsc_cin NAME: the CIN of the card in reader NAME (GET DATA 45, GPC
+# H.6: "45 L CIN"), hex, no spaces
+pcsc_cin() {
+    _ix=$(pcsc_index "$1") || return 1
+    opensc-tool -r "$_ix" -s 80CA004500 2>/dev/null |
+        awk 'function hx(c) { return index("0123456789ABCDEF", c) - 1 }
+             /^45 / { n = hx(substr($2, 1, 1)) * 16 + hx(substr($2, 2, 1)); s = ""
+                      for (k = 3; k < 3 + n; k++) s = s $k; print s; exit }'
+}
+# pcsc_is_ours NAME CIN: the card in reader NAME answers with CIN
+pcsc_is_ours() { [ "$(pcsc_cin "$1")" = "$2" ]; }
+# pcscd_ensure LOG: reuse the running pcscd when its vpcd port answers,
+# else start `pcscd --foreground` (PCSCD_PID, to end by PID); waits,
+# bounded, for the vpcd readers. Fails when there are none.
+pcscd_ensure() {
+    PCSCD_PID=
+    if ! ss -ltn 2>/dev/null | grep -q '[:.]35963 '; then
+        mkdir -p /run/pcscd
+        pcscd --foreground >>"$1" 2>&1 &
+        PCSCD_PID=$!
+    fi
+    wait_for 20 pcsc_index "Virtual PCD 00 00"
+}
+# vpcd_attach CIN SECONDS LOG CMD...: start the card server "CMD...
+# 127.0.0.1:PORT" (in the background, output to LOG) on a vpcd slot with
+# no card in it, and keep it only once that reader's card answers with
+# CIN (not another test's card that came in between). When both slots
+# are busy, try again until SECONDS have passed. Sets VPCD_PID (end it by
+# PID), VPCD_SLOT and VPCD_READER; fails when no slot came free.
+vpcd_attach() {
+    _cin=$1 _until=$(($(date +%s) + $2)) _log=$3
+    shift 3
+    VPCD_PID= VPCD_SLOT= VPCD_READER=
+    while [ "$(date +%s)" -lt "$_until" ]; do
+        for _s in 0 1; do
+            _r="Virtual PCD 00 0$_s"
+            pcsc_index "$_r" >/dev/null || continue
+            pcsc_has_card "$_r" && continue
+            "$@" "127.0.0.1:$((35963 + _s))" >>"$_log" 2>&1 &
+            VPCD_PID=$!
+            if wait_for 10 pcsc_is_ours "$_r" "$_cin"; then
+                VPCD_SLOT=$_s VPCD_READER=$_r
+                return 0
+            fi
+            stop_pid "$VPCD_PID"
+            VPCD_PID=
+        done
+        sleep 2
+    done
+    return 1
+}

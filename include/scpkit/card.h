@@ -31,18 +31,29 @@ typedef struct scp_card_init_opts {
 } scp_card_init_opts;
 
 /* Create DIR (0700 if missing) and a new card in DIR/card.state (0600).
- * Refuses to overwrite an existing card (SCP_E_ARG). Profiles:
+ * Refuses to overwrite an existing card (SCP_E_ARG), also when two inits
+ * race on one directory (they take the card's lock in turn). Profiles:
  *   yubikey: i = 60 (random challenge, R-MAC, R-ENC), level 33 only,
- *            AES-128 only (seed 002);
+ *            AES-128 only, the first PUT KEY replaces the factory set,
+ *            GET DATA 66/E0 bare to CLA 00 (as yubikit reads them) and in
+ *            GP form to CLA 80 (seed 002, YubiKey 5.7);
  *   gp23:    i = 71 (S16, pseudo-random challenge, R-MAC, R-ENC),
  *            every level i allows, AES-128/192/256.
  * scp_i >= 0 overrides the profile's i and lifts the level restriction.
  * Both: 3 key sets, 32 tries, CPLC 40 90 + 40 random bytes, random KDD. */
 
 SCP_MUST_CHECK int scp_card_init(const char *dir, const scp_card_init_opts *opts);
-/* Open a card's state; SCP_E_CORRUPT with a message in err for a damaged
- * state file. */
+/* Open a card for driving it: takes DIR/card.lock first (one process per
+ * card: two would fork its state), then reads the state. A card held by
+ * another process fails at once with SCP_E_IO and a message naming it.
+ * A state file that is damaged, out of range, or not a regular file (a
+ * FIFO or device is refused, not waited on) fails with SCP_E_CORRUPT /
+ * SCP_E_IO and a message in err; the file is left as it is. */
 SCP_MUST_CHECK int scp_card_open(const char *dir, scp_card **out, char *err, size_t err_size);
+/* The same, waiting up to wait_ms for another process to let the card go
+ * (SCP_E_TIMEOUT when it does not). */
+SCP_MUST_CHECK int scp_card_open_wait(const char *dir, unsigned wait_ms, scp_card **out,
+                                      char *err, size_t err_size);
 /* Open for reading only (e.g. `scpkit card show` while `card run` holds
  * the card): no lock taken; any command that would change the state
  * fails with SCP_E_PERM. */

@@ -3,7 +3,8 @@
  * a secure channel opened while it is selected (seed 002: "the session is
  * established only within the scope of the currently selected applet").
  *   GET DATA  (CA) P1P2 = tag          -> the object's value
- *   PUT DATA  (DA) P1P2 = tag, data    -> store (empty data deletes)
+ *   PUT DATA  (DA) P1P2 = tag, data    -> store (empty data deletes);
+ *                                         needs C-MAC (level 01 and up)
  * Tags 0001..FFFE; values up to 128 bytes; 8 objects. */
 #include <string.h>
 #include "card/internal.h"
@@ -92,6 +93,12 @@ int card_store_command(scp_card *c, const scp_apdu *a, card_resp *r)
     }
     if (tag == 0x0000 || tag == 0xFFFF) {
         card_sw(r, 0x6A86);
+        return SCP_OK;
+    }
+    if (a->ins == 0xDA && !(c->sess.level & SCP_LEVEL_CMAC)) {
+        /* a session at level 00 authenticated the host once, but its
+         * commands carry no MAC: anyone on the line could write */
+        card_sw(r, 0x6982);
         return SCP_OK;
     }
     return a->ins == 0xCA ? get_obj(c, tag, a, r) : put_obj(c, tag, a, r);

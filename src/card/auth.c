@@ -29,14 +29,18 @@ static uint16_t iu_check(const scp_card *c, const scp_apdu *a)
         return 0x6A82;
     if (a->p2 != 0x00)
         return 0x6A86;
-    if (a->lc != 8 && a->lc != 16)
-        return 0x6700;
     if (a->lc != want)
-        return 0x6A80; /* an S16 challenge on an S8 card, or the reverse */
+        return 0x6700; /* wrong length, an S16 challenge on an S8 card or the
+                        * reverse included: GlobalPlatformPro tells S8 from
+                        * S16 cards by this 6700 */
     return 0x9000;
 }
 
-/* Delete the set at index k; the factory set returns when none is left. */
+/* Delete the set at index k. When none is left the card goes back to
+ * its factory state: the factory set returns (its keys are public on a
+ * YubiKey) and whatever the applications held is erased with it, in the
+ * same state, so in the same durable write: data guarded by the deleted
+ * keys never becomes readable with the public ones (issue 11 item 8). */
 void card_delete_set(card_state *st, size_t k)
 {
     scp_wipe(&st->sets[k], sizeof(st->sets[k]));
@@ -44,14 +48,19 @@ void card_delete_set(card_state *st, size_t k)
         st->sets[j] = st->sets[j + 1];
     st->nsets--;
     scp_wipe(&st->sets[st->nsets], sizeof(st->sets[0]));
-    if (st->nsets == 0)
+    if (st->nsets == 0) {
         card_factory_reset_keys(st);
+        scp_wipe(st->obj, sizeof(st->obj));
+        st->nobj = 0;
+    }
 }
 
 /* One attempt on key set kvn starts: the attempt is counted and, with a
  * pseudo-random challenge, the next sequence counter taken, in one durable
  * write before anything leaves the card. A set whose tries are used up is
- * deleted instead (*sw 6A88); an exhausted counter gives 6985. */
+ * deleted instead (*sw 6983, authentication method blocked: what ykman's
+ * `sd reset` waits for, yubikit securitydomain.py reset()); an exhausted
+ * counter gives 6985. */
 int card_begin_attempt(scp_card *c, uint8_t kvn, uint32_t *seq, uint16_t *sw)
 {
     card_state next = c->st;
@@ -62,7 +71,7 @@ int card_begin_attempt(scp_card *c, uint8_t kvn, uint32_t *seq, uint16_t *sw)
     *seq = 0;
     if (ks->fails >= next.retry_limit) {
         card_delete_set(&next, (size_t)(ks - next.sets));
-        *sw = 0x6A88;
+        *sw = 0x6983;
     } else if ((next.i & SCP03_I_PSEUDO_RANDOM) || next.profile == CARD_PROFILE_SCP02) {
         /* SCP02: every session's keys come from the 16-bit counter */
         if (next.seq >= (next.profile == CARD_PROFILE_SCP02 ? 0xFFFFu : CARD_SEQ_MAX)) {

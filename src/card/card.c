@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <stdlib.h>
 #include "card/internal.h"
@@ -21,12 +22,56 @@
 
 #define CARD_RESP_MAX 1024
 #define CARD_PLAIN_MAX (SCP_APDU_SHORT_MAX + 8)
+#define CARD_INIT_WAIT_MS 10000
 
 static int set_paths(scp_card *c, const char *dir)
 {
     ENSURE(dir != NULL && strlen(dir) + sizeof(CARD_STATE_FILE) + 2 < sizeof(c->dir), SCP_E_ARG);
     snprintf(c->dir, sizeof(c->dir), "%s", dir);
     snprintf(c->path, sizeof(c->path), "%s/%s", dir, CARD_STATE_FILE);
+    return SCP_OK;
+}
+
+static long now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Take DIR/card.lock. One process drives a card at a time: two would fork
+ * its state (a counter going back, a pseudo-random challenge repeated, a
+ * key rotation undone). Taken before the state is read, so what is read is
+ * what the last holder wrote. Waits up to wait_ms for a holder to let go. */
+static int take_lock(const char *dir, unsigned wait_ms, int *fd_out, char *err, size_t err_size)
+{
+    char lock[4200];
+    long until = now_ms() + (long)wait_ms;
+    int fd;
+
+    *fd_out = -1;
+    snprintf(lock, sizeof(lock), "%s/%s", dir, CARD_LOCK_FILE);
+    fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
+    if (fd < 0) {
+        if (err != NULL && err_size > 0)
+            snprintf(err, err_size, "card %s: cannot open its lock file: %s", dir,
+                     strerror(errno));
+        return errno == ENOENT ? SCP_E_NOT_FOUND : SCP_E_IO;
+    }
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if ((errno != EWOULDBLOCK && errno != EINTR) || now_ms() >= until) {
+            close(fd);
+            if (err != NULL && err_size > 0)
+                snprintf(err, err_size,
+                         "card %s: in use by another process (a `scpkit card run`?); "
+                         "waited %u ms: stop it, or use `scpkit card show` to read the card",
+                         dir, wait_ms);
+            return wait_ms > 0 ? SCP_E_TIMEOUT : SCP_E_IO;
+        }
+        struct timespec ts = { 0, 5 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    *fd_out = fd;
     return SCP_OK;
 }
 
@@ -37,6 +82,7 @@ int scp_card_init(const char *dir, const scp_card_init_opts *opts)
     int rc;
 
     ENSURE(c != NULL, SCP_E_NOMEM);
+    c->lock_fd = -1;
     GUARD_GOTO(set_paths(c, dir), out);
     GUARD_GOTO(card_state_new(&c->st, opts), out); /* options checked first */
     rc = SCP_E_IO;
@@ -44,21 +90,26 @@ int scp_card_init(const char *dir, const scp_card_init_opts *opts)
         goto out;
     if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
         goto out;
+    /* two `card init` on one directory: the second waits for the first,
+     * then finds its card and leaves it alone */
+    GUARD_GOTO(take_lock(c->dir, CARD_INIT_WAIT_MS, &c->lock_fd, NULL, 0), out);
     rc = SCP_E_ARG;
-    if (stat(c->path, &sb) == 0)
+    if (lstat(c->path, &sb) == 0)
         goto out; /* never overwrite a card's keys */
     GUARD_GOTO(card_scp11_init(dir, opts), out); /* before card.state: it marks a done init */
     rc = card_state_save(c, &c->st);
 out:
+    if (c->lock_fd >= 0)
+        close(c->lock_fd);
     scp_wipe(c, sizeof(*c));
     free(c);
     return rc;
 }
 
-static int card_open(const char *dir, scp_card **out, char *err, size_t err_size, int ro)
+static int card_open(const char *dir, scp_card **out, char *err, size_t err_size, int ro,
+                     unsigned wait_ms)
 {
     scp_card *c;
-    char lock[sizeof(c->path) + 16];
     int rc;
 
     ENSURE(out != NULL, SCP_E_ARG);
@@ -67,23 +118,12 @@ static int card_open(const char *dir, scp_card **out, char *err, size_t err_size
     ENSURE(c != NULL, SCP_E_NOMEM);
     c->lock_fd = -1;
     GUARD_GOTO(set_paths(c, dir), fail);
+    if (!ro)
+        GUARD_GOTO(take_lock(c->dir, wait_ms, &c->lock_fd, err, err_size), fail);
     GUARD_GOTO(card_state_load(c->path, &c->st, err, err_size), fail);
     GUARD_GOTO(card_scp11_open(c, err, err_size), fail);
     c->selected = CARD_SEL_ISD;
-    if (ro) {
-        c->read_only = 1;
-        *out = c;
-        return SCP_OK;
-    }
-    /* one process drives a card at a time: two would fork its state */
-    snprintf(lock, sizeof(lock), "%s/%s", c->dir, CARD_LOCK_FILE);
-    c->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    rc = SCP_E_IO;
-    if (c->lock_fd < 0 || flock(c->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        if (err != NULL && err_size > 0)
-            snprintf(err, err_size, "card %s: in use by another process", c->dir);
-        goto fail;
-    }
+    c->read_only = ro;
     *out = c;
     return SCP_OK;
 fail:
@@ -93,12 +133,18 @@ fail:
 
 int scp_card_open(const char *dir, scp_card **out, char *err, size_t err_size)
 {
-    return card_open(dir, out, err, err_size, 0);
+    return card_open(dir, out, err, err_size, 0, 0);
+}
+
+int scp_card_open_wait(const char *dir, unsigned wait_ms, scp_card **out, char *err,
+                       size_t err_size)
+{
+    return card_open(dir, out, err, err_size, 0, wait_ms);
 }
 
 int scp_card_open_readonly(const char *dir, scp_card **out, char *err, size_t err_size)
 {
-    return card_open(dir, out, err, err_size, 1);
+    return card_open(dir, out, err, err_size, 1, 0);
 }
 
 void card_end_session(scp_card *c)

@@ -54,9 +54,7 @@ int scp_card_describe(const scp_card *c, char *out, size_t out_size)
         n += (size_t)k;                                                                            \
     } while (0)
     ADD("state      %s\n", c->path);
-    ADD("profile    %s\n", s->profile == CARD_PROFILE_YUBIKEY ? "yubikey"
-                                 : s->profile == CARD_PROFILE_SCP02 ? "scp02"
-                                                                    : "gp23");
+    ADD("profile    %s\n", card_profile_of(s)->name);
     ADD("i          %02X%s\n", s->i, s->min_level ? " (level 33 only)" : "");
     ADD("lifecycle  %02X %s\n", s->lifecycle, lc_name(s->lifecycle));
     ADD("seq        %06X\n", (unsigned)s->seq);
@@ -66,6 +64,9 @@ int scp_card_describe(const scp_card *c, char *out, size_t out_size)
     ADD("\nkdd        ");
     for (int j = 0; j < SCP03_KDD_LEN; j++)
         ADD("%02X", s->kdd[j]);
+    ADD("\ncin        "); /* GET DATA 45: how a PC/SC test knows its card */
+    for (int j = 0; j < s->cin_len; j++)
+        ADD("%02X", s->cin[j]);
     ADD("\nkey sets   %u of %u, retry limit %u\n", s->nsets, s->keyset_limit, s->retry_limit);
     for (int j = 0; j < s->nsets; j++)
         ADD("  kvn %02X  AES-%u  failures %u%s\n", s->sets[j].kvn, s->sets[j].key_len * 8u,

@@ -31,6 +31,7 @@
 #define CARD_APP_SELECTABLE 0x07
 #define CARD_APP_LOCKED 0x83
 
+/* Profile ids as stored in the state file (profile.c; never reused). */
 #define CARD_PROFILE_YUBIKEY 0
 #define CARD_PROFILE_GP23 1
 #define CARD_PROFILE_SCP02 2 /* scp02_card.c */
@@ -70,6 +71,24 @@ typedef struct card_state {
     uint8_t nobj;
     card_obj obj[CARD_OBJ_MAX];
 } card_state;
+
+/* What a card of one make does where GP leaves a choice (profile.c). */
+typedef struct card_profile {
+    uint8_t id;
+    const char *name;
+    uint8_t scp;       /* the secure channel protocol: 03, or 02 (scp02_card.c) */
+    uint8_t i;         /* default i parameter */
+    uint8_t min_level; /* 0: every level i allows; else that level only */
+    uint8_t aes128_only; /* 16-byte keys only (AES-128; 3DES for SCP02) */
+    /* the first PUT KEY replaces the factory set (KVN FF) */
+    uint8_t first_put_replaces_factory;
+    /* GET DATA 66 / E0: bare (73 ..., C0 ...) to CLA 00, GP form to CLA 80 */
+    uint8_t get_data_bare_cla00;
+} card_profile;
+
+const card_profile *card_profile_by_id(uint8_t id);
+const card_profile *card_profile_by_name(const char *name);
+const card_profile *card_profile_of(const card_state *st);
 
 struct scp_card {
     char path[4096]; /* DIR/card.state */

@@ -7,36 +7,49 @@
 #include "core/guard.h"
 #include "scpkit/tlv.h"
 
-/* GPC Annex H.2 card recognition data: GP 2.3.1, SCP03 with the card's i.
- * OID arcs: 1.2.840.114283 = 2A 86 48 86 FC 6B. */
-static void put_recognition(scp_wr *w, uint8_t scp_id, uint8_t i)
+/* GPC Annex H.2 card recognition data: GP 2.2.1 (1.2.840.114283.2.2.2.1:
+ * the GP version whose features this card has, SCP03 from Amendment D
+ * and the TLV GET STATUS of 2.2, without card content management; also
+ * a version GlobalPlatformPro's GPData.oid2version knows), card identity
+ * scheme, the SCP (03, or 02 on the scp02 profile) with the card's i.
+ * OID arcs: 1.2.840.114283 = 2A 86 48 86 FC 6B. Bare: 73 {...}; GP form:
+ * 66 { 73 {...} }. */
+static void put_recognition(scp_wr *w, uint8_t scp_id, uint8_t i, int bare)
 {
     static const uint8_t rec[] = { 0x2A, 0x86, 0x48, 0x86, 0xFC, 0x6B, 0x01 };
-    static const uint8_t ver[] = { 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86,
-                                   0xFC, 0x6B, 0x02, 0x02, 0x03 };
+    static const uint8_t ver[] = { 0x06, 0x0A, 0x2A, 0x86, 0x48, 0x86, 0xFC,
+                                   0x6B, 0x02, 0x02, 0x02, 0x01 };
     static const uint8_t ident[] = { 0x06, 0x07, 0x2A, 0x86, 0x48, 0x86, 0xFC, 0x6B, 0x03 };
     const uint8_t scp[] = { 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xFC, 0x6B, 0x04, scp_id, i };
-    scp_tlv_mark m66 = scp_tlv_begin(w, 0x66), m73 = scp_tlv_begin(w, 0x73);
+    scp_tlv_mark m66 = { 0 }, m73;
+    if (!bare)
+        m66 = scp_tlv_begin(w, 0x66);
+    m73 = scp_tlv_begin(w, 0x73);
     scp_tlv_put(w, 0x06, rec, sizeof(rec));
     scp_tlv_put(w, 0x60, ver, sizeof(ver));
     scp_tlv_put(w, 0x63, ident, sizeof(ident));
     scp_tlv_put(w, 0x64, scp, sizeof(scp));
     scp_tlv_end(w, m73);
-    scp_tlv_end(w, m66);
+    if (!bare)
+        scp_tlv_end(w, m66);
 }
 
 /* GPC 11.3.3.1 key information template: one C0 per key (ENC, MAC, DEK
- * = key ids 1, 2, 3): key id, KVN, type 88 (AES), length. */
-static void put_key_info(scp_wr *w, const card_state *st)
+ * = key ids 1, 2, 3): key id, KVN, type 88 (AES), length. Bare: the C0
+ * entries one after the other; GP form: inside E0. */
+static void put_key_info(scp_wr *w, const card_state *st, int bare)
 {
-    scp_tlv_mark m = scp_tlv_begin(w, 0xE0);
+    scp_tlv_mark m = { 0 };
+    if (!bare)
+        m = scp_tlv_begin(w, 0xE0);
     for (uint8_t k = 0; k < st->nsets; k++)
         for (uint8_t id = 1; id <= 3; id++) {
             uint8_t type = st->profile == CARD_PROFILE_SCP02 ? 0x80 : 0x88; /* DES : AES */
             uint8_t v[4] = { id, st->sets[k].kvn, type, st->sets[k].key_len };
             scp_tlv_put(w, 0xC0, v, sizeof(v));
         }
-    scp_tlv_end(w, m);
+    if (!bare)
+        scp_tlv_end(w, m);
 }
 
 int card_get_data_common(scp_card *c, const scp_apdu *a, card_resp *r)
@@ -44,6 +57,9 @@ int card_get_data_common(scp_card *c, const scp_apdu *a, card_resp *r)
     const card_state *st = &c->st;
     uint16_t tag = (uint16_t)((a->p1 << 8) | a->p2);
     uint8_t seq[3] = { (uint8_t)(st->seq >> 16), (uint8_t)(st->seq >> 8), (uint8_t)st->seq };
+    /* yubikey profile: CLA 00 gets the bare forms yubikit parses, CLA 80
+     * the GP forms (YubiKey 5.7.4 trace, PeculiarVentures/scp) */
+    int bare = card_profile_of(st)->get_data_bare_cla00 && !(a->cla & 0x80);
     scp_wr w;
 
     if (a->ins != 0xCA) {
@@ -56,12 +72,21 @@ int card_get_data_common(scp_card *c, const scp_apdu *a, card_resp *r)
     }
     scp_wr_init(&w, r->data, r->cap);
     switch (tag) {
-    case 0x0066: put_recognition(&w, st->profile == CARD_PROFILE_SCP02 ? 0x02 : 0x03, st->i); break;
-    case 0x00E0: put_key_info(&w, st); break;
+    case 0x0066: put_recognition(&w, card_profile_of(st)->scp, st->i, bare); break;
+    case 0x00E0: put_key_info(&w, st, bare); break;
     case 0x9F7F: scp_tlv_put(&w, 0x9F7F, st->cplc, sizeof(st->cplc)); break;
     case 0x0042: scp_tlv_put(&w, 0x42, st->iin, st->iin_len); break;
     case 0x0045: scp_tlv_put(&w, 0x45, st->cin, st->cin_len); break;
-    case 0x00C1: scp_tlv_put(&w, 0xC1, seq, sizeof(seq)); break;
+    case 0x00C1:
+        /* the counter behind the pseudo-random challenge (the last value
+         * handed out; SCP02 always has one); an SCP03 card with random
+         * challenges keeps none */
+        if (card_profile_of(st)->scp == 3 && !(st->i & SCP03_I_PSEUDO_RANDOM)) {
+            card_sw(r, 0x6A88);
+            return SCP_OK;
+        }
+        scp_tlv_put(&w, 0xC1, seq, sizeof(seq));
+        break;
     case 0x00CF: scp_tlv_put(&w, 0xCF, st->kdd, sizeof(st->kdd)); break;
     default: card_sw(r, 0x6A88); return SCP_OK;
     }
@@ -95,9 +120,14 @@ static int qualifier_matches(const scp_tlv *q, const uint8_t *aid, size_t aid_le
 
 static int get_status(scp_card *c, const scp_apdu *a, card_resp *r)
 {
-    /* ISD: security domain, card lock, card terminate, card reset, CVM
-     * management, ... (GPC 6.6.1 table 6-1): 9E FE 80 as common ISDs say */
-    static const uint8_t isd_priv[3] = { 0x9E, 0xFE, 0x80 }, app_priv[3] = { 0, 0, 0 };
+    /* ISD privileges (GPC 6.6.1 table 6-1), only what this card does:
+     * byte 1: security domain 80, card lock 10 (SET STATUS 7F), card
+     * terminate 08 (SET STATUS FF), card reset 04 (the ISD is the default
+     * selected application); byte 2: global lock 08 (it locks the store
+     * application), global registry 04 (GET STATUS lists it); byte 3:
+     * none. No authorized management, delegated management, DAP, CVM or
+     * receipts: INSTALL, LOAD and the CVM commands answer 6D00. */
+    static const uint8_t isd_priv[3] = { 0x9C, 0x0C, 0x00 }, app_priv[3] = { 0, 0, 0 };
     scp_tlv q;
     scp_wr w;
     int found;

@@ -1,9 +1,12 @@
 /* scpkit card: PUT KEY (GPC 11.8, Amd D 7.2) and DELETE KEY (GPC 11.2)
- * for whole SCP03 key sets, with the YubiKey's rules (seed 002): the
- * first new set replaces the factory set, at most keyset_limit sets,
- * KVN FF reserved for the factory set, deleting the last set restores the
- * factory set (and needs P2 = 01 to be done on purpose). Each change is
- * one atomic state write: the old set or the new one, never a mix. */
+ * for whole SCP03 key sets: at most keyset_limit sets, KVN FF reserved for
+ * the factory set, deleting the last set restores the factory set (and
+ * needs P2 b1 = 1 to be done on purpose, as yubikit's delete_last sends).
+ * On the yubikey profile (seed 002) and the scp02 profile, the first new
+ * set replaces the factory set KVN FF; a gp23 card keeps its initial set
+ * until it is replaced or deleted, and no profile drops an initial set
+ * made with another KVN (profile.c). Each change is one atomic state
+ * write: the old set or the new one, never a mix. */
 #include <string.h>
 #include "card/internal.h"
 #include "core/guard.h"
@@ -23,7 +26,8 @@ static uint16_t place_set(card_state *next, uint8_t p1, uint8_t new_kvn, size_t 
     if (p1 == 0) {
         if (card_find_set(next, new_kvn) != NULL)
             return 0x6A80; /* a new set with a KVN already in use */
-        if (next->nsets == 1 && next->sets[0].factory) {
+        if (card_profile_of(next)->first_put_replaces_factory && next->nsets == 1 &&
+            next->sets[0].factory && next->sets[0].kvn == 0xFF) {
             *idx = 0; /* the first new set replaces the factory set */
             return 0x9000;
         }
@@ -76,7 +80,7 @@ static uint16_t parse_new_keys(const scp_card *c, const scp_apdu *a, scp03_keys 
         return 0x6700;
     if (scp_gp_putkey_parse(c->sess_dek, c->sess_dek_len, a->data, a->lc, k) != SCP_OK)
         return 0x6A80; /* bad layout, unsupported key type or KCV mismatch */
-    if (c->st.profile == CARD_PROFILE_YUBIKEY && k->key_len != 16)
+    if (card_profile_of(&c->st)->aes128_only && k->key_len != 16)
         return 0x6A80; /* a YubiKey holds AES-128 key sets only */
     if (k->kvn == 0 || k->kvn == 0xFF)
         return 0x6A80; /* FF is the factory set's */
@@ -142,12 +146,19 @@ int card_delete_key(scp_card *c, const scp_apdu *a, card_resp *r)
         card_sw(r, 0x6982);
         return SCP_OK;
     }
-    if (a->p1 != 0x00 || (a->p2 != 0x00 && a->p2 != 0x01)) {
+    /* GPC 11.2.2.1: P1 00; P2 b8 = 1 "more DELETE commands follow", 0 the
+     * last (or only) one; b7..b2 0; b1 = 1 "and related objects", which
+     * for keys (as on a YubiKey) allows the last set to go */
+    if (a->p1 != 0x00 || (a->p2 & 0x7E) != 0) {
         card_sw(r, 0x6A86);
         return SCP_OK;
     }
+    /* GPC 11.2.2.3: D0 key id and/or D2 KVN. A KVN alone names a whole
+     * set, which is what this card stores; a key id (one key of a set, or
+     * that key in every set) cannot be taken out of an SCP03 set, so it is
+     * refused (yubikit deletes SCP03 keys by KVN alone for that reason) */
     if (scp_gp_deletekey_parse(a->data, a->lc, &kvn, &kid) != SCP_OK || kvn == 0 || kid != 0) {
-        card_sw(r, 0x6A80); /* by KVN, whole sets only */
+        card_sw(r, 0x6A80);
         return SCP_OK;
     }
     ks = card_find_set(&c->st, kvn);
@@ -155,8 +166,9 @@ int card_delete_key(scp_card *c, const scp_apdu *a, card_resp *r)
         card_sw(r, 0x6A88);
         return SCP_OK;
     }
-    if (c->st.nsets == 1 && a->p2 != 0x01) {
-        card_sw(r, 0x6985); /* the last set goes only with P2 = 01 (seed 002) */
+    if (c->st.nsets == 1 && !(a->p2 & 0x01)) {
+        card_sw(r, 0x6985); /* the last set goes only with P2 b1 (seed 002;
+                             * ykman: "use the reset command instead") */
         return SCP_OK;
     }
     next = c->st;

@@ -269,15 +269,24 @@ int card_scp11_open(scp_card *c, char *err, size_t err_size)
     char path[4200];
     uint8_t *buf;
     size_t n;
-    FILE *f;
-    int rc = SCP_OK;
+    FILE *f = NULL;
+    struct stat sb;
+    int fd, rc = SCP_OK;
 
     c->s11 = calloc(1, sizeof(*c->s11));
     ENSURE(c->s11 != NULL, SCP_E_NOMEM);
     snprintf(path, sizeof(path), "%s/%s", c->dir, C11_STATE_FILE);
-    f = fopen(path, "rb");
-    if (f == NULL)
+    /* O_NONBLOCK: a FIFO opens at once and is then refused, not waited on */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
         return errno == ENOENT ? SCP_OK : SCP_E_IO; /* a card without SCP11 */
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (f = fdopen(fd, "rb")) == NULL) {
+        close(fd);
+        if (err != NULL && err_size > 0)
+            snprintf(err, err_size, "%s: not a regular file (a FIFO, device or directory is "
+                     "refused)", path);
+        return SCP_E_IO;
+    }
     buf = malloc(C11_FILE_MAX);
     if (buf == NULL) {
         fclose(f);

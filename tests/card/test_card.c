@@ -35,9 +35,29 @@ static void test_select_get_data(void)
     static const uint32_t path[] = { 0x66, 0x73, 0x64 };
     static const uint8_t scp_oid[] = { 0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xFC,
                                        0x6B, 0x04, 0x03, 0x60 };
+    /* GP 2.2.1: 1.2.840.114283.2.2.2.1, one GlobalPlatformPro's
+     * GPData.oid2version knows (it throws on others) */
+    static const uint8_t ver_oid[] = { 0x06, 0x0A, 0x2A, 0x86, 0x48, 0x86, 0xFC,
+                                       0x6B, 0x02, 0x02, 0x02, 0x01 };
+    static const uint32_t vpath[] = { 0x66, 0x73, 0x60 };
     uint8_t atr[40];
+    size_t atr_len = scp_card_atr(c, atr, sizeof(atr)), k0;
 
-    CHECK(scp_card_atr(c, atr, sizeof(atr)) > 4 && atr[0] == 0x3B);
+    /* ISO 7816-3: TS 3B, T0 = 80 | K, TD1 80, TD2 01, K historical bytes,
+     * TCK; ISO 7816-4 8.1.1: the historical bytes start with category 80
+     * and are compact-TLV objects to the last byte */
+    CHECK(atr_len > 5 && atr[0] == 0x3B && (atr[1] & 0xF0) == 0x80);
+    CHECK(atr_len == 4u + (atr[1] & 0x0Fu) + 1 && atr[2] == 0x80 && atr[3] == 0x01);
+    CHECK(atr[4] == 0x80);
+    for (k0 = 5; k0 < atr_len - 1; k0 += 1 + (atr[k0] & 0x0F))
+        ;
+    CHECK(k0 == atr_len - 1); /* the compact TLVs end exactly before TCK */
+    {
+        uint8_t tck = 0;
+        for (size_t j = 1; j < atr_len; j++)
+            tck ^= atr[j];
+        CHECK(tck == 0);
+    }
     CHECK_OK(tc_xfer_hex(c, "00A4040008A000000151000000", &r));
     CHECK(r.sw == 0x9000 && r.len > 10 && r.data[0] == 0x6F);
     CHECK_OK(tc_xfer_hex(c, "00A4040005A000000151", &r)); /* partial AID (GPShell) */
@@ -55,15 +75,75 @@ static void test_select_get_data(void)
     CHECK(r.sw == 0x9000);
     CHECK(scp_tlv_find_path(r.data, r.len, path, 3, &t) == 1);
     CHECK_MEM(t.val, t.len, scp_oid, sizeof(scp_oid));
+    CHECK(scp_tlv_find_path(r.data, r.len, vpath, 3, &t) == 1);
+    CHECK_MEM(t.val, t.len, ver_oid, sizeof(ver_oid));
+    /* yubikey profile, CLA 00: the bare 73 template yubikit unpacks
+     * (securitydomain.py get_card_recognition_data: Tlv.unpack(0x73, ...)) */
+    CHECK_OK(tc_xfer_hex(c, "00CA006600", &r));
+    CHECK(r.sw == 0x9000 && r.len > 2 && r.data[0] == 0x73 && r.data[1] == r.len - 2);
+    CHECK(scp_tlv_find_path(r.data, r.len, path + 1, 2, &t) == 1);
+    CHECK_MEM(t.val, t.len, scp_oid, sizeof(scp_oid));
     CHECK_OK(tc_xfer_hex(c, "80CA00E000", &r));
     static const uint8_t ki[] = { 0xE0, 0x12, 0xC0, 0x04, 0x01, 0xFF, 0x88, 0x10, 0xC0, 0x04,
                                   0x02, 0xFF, 0x88, 0x10, 0xC0, 0x04, 0x03, 0xFF, 0x88, 0x10 };
     CHECK_MEM(r.data, r.len, ki, sizeof(ki));
+    /* CLA 00: the C0 entries one by one (get_key_information) */
+    CHECK_OK(tc_xfer_hex(c, "00CA00E000", &r));
+    CHECK_MEM(r.data, r.len, ki + 2, sizeof(ki) - 2);
     CHECK(tc_sw(c, "80CA004200") == 0x9000 && tc_sw(c, "80CA004500") == 0x9000);
-    CHECK_OK(tc_xfer_hex(c, "80CA00C100", &r));
-    CHECK(r.sw == 0x9000 && r.len == 5 && r.data[0] == 0xC1 && r.data[1] == 3);
+    /* random challenges: no sequence counter to show */
+    CHECK(tc_sw(c, "80CA00C100") == 0x6A88);
     CHECK(tc_sw(c, "80CA00FE00") == 0x6A88);
     CHECK(tc_sw(c, "80CA9F7F0100") == 0x6700);
+    /* CPLC dates (OS release, IC fabrication, packaging, embedding, pre-
+     * perso, perso) are BCD YDDD with DDD 001..366, as GlobalPlatformPro's
+     * CPLC.toRelativeDate parses them */
+    CHECK_OK(tc_xfer_hex(c, "80CA9F7F00", &r));
+    static const int at[] = { 6, 10, 20, 24, 28, 36 };
+    for (int k = 0; k < 6; k++) {
+        const uint8_t *d = r.data + 3 + at[k];
+        int ok = 1, ddd;
+        for (int n = 0; n < 4; n++)
+            ok &= ((d[n / 2] >> (n % 2 ? 0 : 4)) & 0x0F) <= 9;
+        ddd = (d[0] & 0x0F) * 100 + (d[1] >> 4) * 10 + (d[1] & 0x0F);
+        CHECK(ok && ddd >= 1 && ddd <= 366);
+    }
+    drop(c, dir);
+}
+
+/* gp23: the GP forms for CLA 00 and 80 alike; a real counter under C1. */
+static void test_get_data_gp23(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), "gp23", -1, 0);
+    scp03_keys f;
+    scp03_session s;
+    uint8_t iu[64];
+    size_t n = 0;
+    tc_resp r;
+    tc_factory(&f);
+    CHECK_OK(tc_xfer_hex(c, "00CA006600", &r));
+    CHECK(r.sw == 0x9000 && r.data[0] == 0x66 && r.data[2] == 0x73);
+    CHECK_OK(tc_xfer_hex(c, "00CA00E000", &r));
+    CHECK(r.sw == 0x9000 && r.data[0] == 0xE0);
+    CHECK_OK(tc_xfer_hex(c, "80CA00C100", &r));
+    CHECK(r.sw == 0x9000 && r.len == 5 && r.data[0] == 0xC1 && r.data[1] == 3 &&
+          r.data[4] == 0);
+    CHECK(tc_open_iu(c, &s, &f, 0, 0x33, 16, iu, &n) == 0x9000 && n == 48);
+    CHECK(tc_send_hex(c, &s, "80CA00C100", &r) == 0x9000 && r.len == 5);
+    scp03_end(&s);
+    CHECK_MEM(r.data + 2, 3, iu + 45, 3); /* the counter the IU used */
+    /* GET STATUS: the ISD claims only the privileges it has (GPC table
+     * 6-1): security domain, card lock, terminate, reset; global lock and
+     * registry; nothing for card content management it does not do */
+    CHECK(tc_open(c, &s, &f, 0, 0x03, 16) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "80F28002024F0000", &r) == 0x9000);
+    static const uint8_t priv[] = { 0xC5, 0x03, 0x9C, 0x0C, 0x00 };
+    CHECK(r.len > 5);
+    CHECK_MEM(r.data + r.len - 5, 5, priv, sizeof(priv));
+    CHECK(tc_send_hex(c, &s, "80E60C0000", &r) == 0x6D00); /* no INSTALL */
+    CHECK(tc_send_hex(c, &s, "80E8800000", &r) == 0x6D00); /* no LOAD */
+    scp03_end(&s);
     drop(c, dir);
 }
 
@@ -91,7 +171,11 @@ static void test_bad_apdus(void)
     CHECK(tc_sw(c, "84CA9F7F00") == 0x6982); /* secure messaging without a session */
     CHECK(tc_sw(c, "8050000108 0011223344556677") == 0x6A86);
     CHECK(tc_sw(c, "8050000005 0011223344") == 0x6700);
-    CHECK(tc_sw(c, "8050000008 0011223344556677") == 0x6A80); /* S8 on an S16 card */
+    /* a challenge of the wrong length is 6700, S8 on an S16 card included
+     * (GlobalPlatformPro's S8/S16 detection depends on it) */
+    CHECK(tc_sw(c, "8050000008 0011223344556677") == 0x6700);
+    CHECK(tc_sw(c, "8050000008 001122334455667700") == 0x6700); /* with Le */
+    CHECK(tc_sw(c, "805000000C 00112233445566778899AABB") == 0x6700);
     CHECK(tc_sw(c, "8050070010 00112233445566778899AABBCCDDEEFF") == 0x6A88);
     CHECK(tc_sw(c, "0050000010 00112233445566778899AABBCCDDEEFF") == 0x6E00);
     /* case 2 extended (Le 0000 = 65536) is fine; an Lc with no data is not */
@@ -156,7 +240,8 @@ static void test_levels(void)
                 if (sw != 0x9000)
                     continue;
                 CHECK(tc_send_hex(c, &s, "80CA9F7F00", &r) == 0x9000 && r.len == 45);
-                CHECK(tc_send_hex(c, &s, "80CA00C100", &r) == 0x9000);
+                CHECK(tc_send_hex(c, &s, "80CA00C100", &r) ==
+                      ((is[a] & 0x10) ? 0x9000 : 0x6A88)); /* a counter only if used */
                 CHECK(tc_send_hex(c, &s, "80F28002024F0000", &r) == 0x9000 &&
                       r.data[0] == 0xE3);
                 CHECK(tc_send_hex(c, &s, "80F24002024F0000", &r) == 0x9000);
@@ -168,7 +253,7 @@ static void test_levels(void)
                 scp03_keys k;
                 scp03_session s;
                 tc_keys(&k, key, lens[b], 0x30);
-                CHECK(tc_open(c, &s, &k, 0, 0x01, chal == 8 ? 16 : 8) == 0x6A80);
+                CHECK(tc_open(c, &s, &k, 0, 0x01, chal == 8 ? 16 : 8) == 0x6700);
                 scp03_end(&s);
             }
             scp_card_close(c);
@@ -213,7 +298,7 @@ static void test_put_delete(void)
     scp_card_set_trace(c, tf);
     tc_keys(&k2, key, 24, 0x02);
     tc_keys(&k3, key, 32, 0x03);
-    tc_keys(&k4, key, 16, 0x04);
+    tc_keys(&k4, key + 8, 16, 0x04);
     CHECK(tc_open(c, &s, &f, 0xFF, 0x01, 16) == 0x9000);
     /* level 01 is enough for key management; level 00 is not (below) */
     CHECK(tc_put_key(c, &s, &f, &k1, 0) == 0x9000);
@@ -228,15 +313,13 @@ static void test_put_delete(void)
     }
     CHECK(redacted == 1);
     fclose(tf);
-    /* the factory set is gone: KVN FF unknown, and 40..4F no longer opens */
-    CHECK(tc_open(c, &s, &f, 0xFF, 0x33, 16) == 0x6A88);
-    CHECK(tc_open(c, &s, &f, 0x00, 0x33, 16) == 1); /* card cryptogram mismatch */
+    /* gp23: the initial set stays (only a YubiKey drops it for the first
+     * new one) */
+    CHECK(tc_open(c, &s, &f, 0xFF, 0x33, 16) == 0x9000);
     scp03_end(&s);
-    CHECK(tc_sw(c, "80CA00C100") == 0x9000); /* the aborted handshake ended cleanly */
     CHECK(tc_open(c, &s, &k1, 0x01, 0x33, 16) == 0x9000);
     CHECK(tc_put_key(c, &s, &k1, &k2, 0) == 0x9000);
-    CHECK(tc_put_key(c, &s, &k1, &k3, 0) == 0x9000);
-    CHECK(tc_put_key(c, &s, &k1, &k4, 0) == 0x6A84); /* key-set limit 3 */
+    CHECK(tc_put_key(c, &s, &k1, &k3, 0) == 0x6A84); /* key-set limit 3 */
     CHECK(tc_put_key(c, &s, &k1, &k2, 0) == 0x6A80); /* KVN in use */
     CHECK(tc_put_key(c, &s, &k1, &k4, 0x09) == 0x6A88); /* replace unknown */
     /* a KCV that does not match, and a DEK that is not the session's */
@@ -247,8 +330,8 @@ static void test_put_delete(void)
     CHECK(tc_send_hex(c, &s, "80CA00E000", &r) == 0x9000 && r.len == 2 + 9 * 6);
     CHECK(tc_delete_key(c, &s, 0x04, 0) == 0x9000);
     CHECK(tc_delete_key(c, &s, 0x04, 0) == 0x6A88);
-    CHECK(tc_delete_key(c, &s, 0x03, 0) == 0x9000);
-    CHECK(tc_delete_key(c, &s, 0x01, 0) == 0x6985); /* the last one needs P2=01 */
+    CHECK(tc_delete_key(c, &s, 0xFF, 0) == 0x9000); /* the initial set, on purpose */
+    CHECK(tc_delete_key(c, &s, 0x01, 0) == 0x6985); /* the last one needs P2 b1 */
     CHECK(tc_delete_key(c, &s, 0x01, 1) == 0x9000);
     scp03_end(&s);
     CHECK(tc_open(c, &s, &f, 0xFF, 0x33, 16) == 0x9000); /* factory set restored */
@@ -354,7 +437,7 @@ static void test_abandoned_attempts(void)
         }
     }
     CHECK_OK(tc_xfer_hex(c, "8050010008 0102030405060708 00", &r));
-    CHECK(r.sw == 0x6A88);
+    CHECK(r.sw == 0x6983); /* blocked: the set is gone */
     CHECK(tc_open(c, &s, &k1, 0x01, 0x33, 8) == 0x6A88);
     CHECK(tc_open(c, &s, &f, 0xFF, 0x33, 8) == 0x9000);
     scp03_end(&s);
@@ -545,10 +628,161 @@ static void test_transport(void)
     drop(c, dir);
 }
 
+/* Item 6: the first PUT KEY replaces the initial set only on the yubikey
+ * profile, and only the factory set KVN FF. */
+static void test_factory_rule(void)
+{
+    static const struct {
+        const char *profile;
+        int kvn, replaced;
+    } cases[] = { { "yubikey", -1, 1 }, { "gp23", -1, 0 }, { "gp23", 0x30, 0 },
+                  { "yubikey", 0x30, 0 } };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        char dir[256];
+        uint8_t key0[16], key1[16];
+        scp_card_init_opts o = { .profile = cases[k].profile, .scp_i = -1,
+                                 .kvn = cases[k].kvn };
+        scp_card *c = NULL;
+        scp03_keys k0, k1;
+        scp03_session s;
+        uint8_t kvn0 = cases[k].kvn < 0 ? 0xFF : (uint8_t)cases[k].kvn;
+        size_t chal = strcmp(cases[k].profile, "gp23") == 0 ? 16 : 8;
+        tc_resp r;
+
+        test_rand_bytes(key0, 16);
+        test_rand_bytes(key1, 16);
+        if (cases[k].kvn < 0)
+            tc_factory(&k0);
+        else {
+            o.key = key0, o.key_len = 16;
+            tc_keys(&k0, key0, 16, kvn0);
+        }
+        tc_keys(&k1, key1, 16, (uint8_t)(kvn0 == 0xFF ? 0x01 : kvn0 + 1));
+        tc_tmpdir(dir, sizeof(dir));
+        CHECK_OK(scp_card_init(dir, &o));
+        CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+        if (c == NULL)
+            continue;
+        CHECK(tc_open(c, &s, &k0, kvn0, 0x33, chal) == 0x9000);
+        CHECK(tc_put_key(c, &s, &k0, &k1, 0) == 0x9000);
+        CHECK(tc_send_hex(c, &s, "80CA00E000", &r) == 0x9000);
+        CHECK(r.len == 2 + 6u * (cases[k].replaced ? 3 : 6));
+        scp03_end(&s);
+        CHECK(tc_open(c, &s, &k0, kvn0, 0x33, chal) == (cases[k].replaced ? 0x6A88 : 0x9000));
+        scp03_end(&s);
+        CHECK(tc_open(c, &s, &k1, k1.kvn, 0x33, chal) == 0x9000);
+        scp03_end(&s);
+        drop(c, dir);
+    }
+}
+
+/* Item 4: DELETE KEY in the forms GPC 11.2.2 allows for keys: P2 b8
+ * (more commands follow / last), b1 (the last set may go), by KVN. */
+static void test_delete_forms(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), "gp23", -1, 0);
+    scp03_keys f, k1, k2;
+    scp03_session s;
+    uint8_t key[16] = { 0x11 };
+    tc_resp r;
+    tc_factory(&f);
+    tc_keys(&k1, key, 16, 0x01);
+    key[0] = 0x22;
+    tc_keys(&k2, key, 16, 0x02);
+    CHECK(tc_open(c, &s, &f, 0xFF, 0x03, 16) == 0x9000);
+    CHECK(tc_put_key(c, &s, &f, &k1, 0) == 0x9000);
+    CHECK(tc_put_key(c, &s, &f, &k2, 0) == 0x9000);
+    CHECK(tc_delete_key(c, &s, 0x02, 0x80) == 0x9000); /* "last command" form */
+    CHECK(tc_delete_key(c, &s, 0x01, 0x02) == 0x6A86); /* RFU bits */
+    CHECK(tc_send_hex(c, &s, "80E4010003D20101", &r) == 0x6A86); /* P1 01 */
+    CHECK(tc_send_hex(c, &s, "80E4000006D00101D20101", &r) == 0x6A80); /* one key of a set */
+    CHECK(tc_send_hex(c, &s, "80E4000003D00101", &r) == 0x6A80);       /* by key id */
+    CHECK(tc_send_hex(c, &s, "80E4000003D20102", &r) == 0x6A88);
+    CHECK(tc_delete_key(c, &s, 0x01, 0x00) == 0x9000); /* "more follow" is 80; 00 last */
+    CHECK(tc_delete_key(c, &s, 0xFF, 0x80) == 0x6985); /* last set: b1 needed */
+    CHECK(tc_delete_key(c, &s, 0xFF, 0x81) == 0x9000);
+    scp03_end(&s);
+    CHECK(tc_open(c, &s, &f, 0xFF, 0x03, 16) == 0x9000);
+    scp03_end(&s);
+    drop(c, dir);
+}
+
+/* Item 8: the factory reset (ykman `sd reset`: INITIALIZE UPDATE with KVN
+ * 0 and an 8-byte zero challenge until 6983, yubikit securitydomain.py)
+ * erases the store application's data with the keys. */
+static void test_reset_erases_store(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), "yubikey", -1, 0);
+    scp03_keys f, k1;
+    scp03_session s;
+    uint8_t key[16];
+    tc_resp r;
+    int n;
+    tc_factory(&f);
+    test_rand_bytes(key, 16);
+    tc_keys(&k1, key, 16, 0x01);
+    CHECK(tc_open(c, &s, &f, 0, 0x33, 8) == 0x9000);
+    CHECK(tc_put_key(c, &s, &f, &k1, 0) == 0x9000); /* the public keys go */
+    scp03_end(&s);
+    CHECK(tc_sw(c, "00A4040008F07363706B697401") == 0x9000);
+    CHECK(tc_open(c, &s, &k1, 0x01, 0x33, 8) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00DA010104CAFEBABE", &r) == 0x9000);
+    scp03_end(&s);
+    CHECK(tc_sw(c, "00A4040008A000000151000000") == 0x9000);
+    for (n = 1; n <= 65; n++) {
+        CHECK_OK(tc_xfer_hex(c, "8050000008 0000000000000000", &r));
+        if (r.sw != 0x9000)
+            break;
+    }
+    CHECK(n == 33 && r.sw == 0x6983);
+    /* the public keys are back; what the store held is not */
+    CHECK(tc_sw(c, "00A4040008F07363706B697401") == 0x9000);
+    CHECK(tc_open(c, &s, &f, 0xFF, 0x33, 8) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00CA010100", &r) == 0x6A88);
+    scp03_end(&s);
+    scp_card_close(c);
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0)); /* and so on disk */
+    CHECK(tc_sw(c, "00A4040008F07363706B697401") == 0x9000);
+    CHECK(tc_open(c, &s, &f, 0xFF, 0x33, 8) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00CA010100", &r) == 0x6A88);
+    scp03_end(&s);
+    drop(c, dir);
+}
+
+/* Item 9: writes to the store need C-MAC; a level-00 session may read. */
+static void test_store_needs_cmac(void)
+{
+    char dir[256];
+    scp_card *c = make(dir, sizeof(dir), "gp23", 0x70, 0);
+    scp03_keys f;
+    scp03_session s;
+    tc_resp r;
+    tc_factory(&f);
+    CHECK(tc_sw(c, "00A4040008F07363706B697401") == 0x9000);
+    CHECK(tc_open(c, &s, &f, 0, 0x00, 8) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00DA010104CAFEBABE", &r) == 0x6982);
+    CHECK(tc_sw(c, "00A4040008F07363706B697401") == 0x9000);
+    CHECK(tc_open(c, &s, &f, 0, 0x00, 8) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00CA010100", &r) == 0x6A88); /* reads are fine */
+    CHECK(tc_sw(c, "00A4040008F07363706B697401") == 0x9000);
+    CHECK(tc_open(c, &s, &f, 0, 0x01, 8) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00DA010104CAFEBABE", &r) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00CA010100", &r) == 0x9000 && r.len == 4);
+    scp03_end(&s);
+    drop(c, dir);
+}
+
 int main(void)
 {
     test_seed(0xCA4D);
     test_select_get_data();
+    test_get_data_gp23();
+    test_factory_rule();
+    test_delete_forms();
+    test_reset_erases_store();
+    test_store_needs_cmac();
     test_bad_apdus();
     test_levels();
     test_yubikey_profile();

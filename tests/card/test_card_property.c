@@ -56,6 +56,12 @@ static void one_card(void)
             memcpy(cmd, "\x00\xDA\x01\x23", 4);
             cmd[4] = (uint8_t)n;
             memcpy(cmd + 5, obj, n);
+            if (level == 0x00) { /* no C-MAC: no writes (issue 11 item 9) */
+                CHECK(tc_send(c, &s, cmd, 5 + n, &r) == 0x6982);
+                scp03_end(&s);
+                CHECK(tc_sw(c, "00A4040000") == 0x9000);
+                break;
+            }
             CHECK(tc_send(c, &s, cmd, 5 + n, &r) == 0x9000);
             CHECK(tc_send_hex(c, &s, "00CA012300", &r) == 0x9000);
             CHECK_MEM(r.data, r.len, obj, n);

@@ -4,6 +4,7 @@
  * SCP_E_PERM and a message naming the file; a failed write changes
  * nothing (old state on disk and in memory). */
 #include <fcntl.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -141,6 +142,51 @@ static void test_failed_write(void)
     tc_rmdir(dir);
 }
 
+/* The factory reset after the last try (issue 11 item 8) deletes the set
+ * and erases the store in one write: when that write fails, nothing of it
+ * happened, in memory or on disk; the next try does all of it. */
+static void test_failed_reset_write(void)
+{
+    char dir[256];
+    scp_card_init_opts o = { .profile = "yubikey", .scp_i = -1, .kvn = -1 };
+    scp_card *c = NULL;
+    scp03_keys f, k1;
+    scp03_session s;
+    uint8_t key[16] = { 9, 8, 7 };
+    tc_resp r;
+    tc_factory(&f);
+    tc_keys(&k1, key, 16, 1);
+    tc_tmpdir(dir, sizeof(dir));
+    CHECK_OK(scp_card_init(dir, &o));
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+    CHECK(tc_open(c, &s, &f, 0, 0x33, 8) == 0x9000);
+    CHECK(tc_put_key(c, &s, &f, &k1, 0) == 0x9000);
+    scp03_end(&s);
+    CHECK(tc_sw(c, "00A4040008F07363706B697401") == 0x9000);
+    CHECK(tc_open(c, &s, &k1, 1, 0x33, 8) == 0x9000);
+    CHECK(tc_send_hex(c, &s, "00DA010104CAFEBABE", &r) == 0x9000);
+    scp03_end(&s);
+    CHECK(tc_sw(c, "00A4040000") == 0x9000);
+    for (int n = 0; n < 32; n++)
+        CHECK(tc_sw(c, "8050000008 0000000000000000") == 0x9000);
+    c->fail_writes = 1;
+    CHECK_RC(tc_xfer_hex(c, "8050000008 0000000000000000", &r), SCP_E_IO);
+    CHECK(c->st.nsets == 1 && c->st.sets[0].kvn == 1 && c->st.nobj == 1);
+    scp_card_close(c);
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+    if (c == NULL)
+        return;
+    CHECK(c->st.nsets == 1 && c->st.sets[0].kvn == 1 && c->st.sets[0].fails == 32 &&
+          c->st.nobj == 1);
+    CHECK(tc_sw(c, "8050000008 0000000000000000") == 0x6983);
+    CHECK(c->st.nsets == 1 && c->st.sets[0].kvn == 0xFF && c->st.nobj == 0);
+    scp_card_close(c);
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+    CHECK(c != NULL && c->st.sets[0].kvn == 0xFF && c->st.nobj == 0);
+    scp_card_close(c);
+    tc_rmdir(dir);
+}
+
 static void rewrite(const char *path, const uint8_t *p, size_t len)
 {
     int fd = open(path, O_WRONLY | O_TRUNC);
@@ -197,12 +243,149 @@ static void test_corrupt(void)
     tc_rmdir(dir);
 }
 
+/* A state whose checksum is good but whose fields no card could have
+ * written (a hand-edited or foreign file) is refused with the field's
+ * name, and the file is left byte for byte as it was. */
+typedef void (*mutate_fn)(card_state *st);
+static void m_profile(card_state *st) { st->profile = 7; }
+static void m_i_rfu(card_state *st) { st->i = 0x73; }
+static void m_i_renc(card_state *st) { st->i = 0x50; } /* R-ENC without R-MAC */
+static void m_level(card_state *st) { st->min_level = 0x02; }
+static void m_level_i(card_state *st) { st->i = 0x00, st->min_level = 0x33; }
+static void m_lifecycle(card_state *st) { st->lifecycle = 0x33; }
+static void m_fails(card_state *st) { st->sets[0].fails = (uint8_t)(st->retry_limit + 1); }
+static void m_dup_kvn(card_state *st) { st->sets[1] = st->sets[0], st->nsets = 2; }
+static void m_kvn0(card_state *st) { st->sets[0].kvn = 0; }
+static void m_factory_flag(card_state *st) { st->sets[0].factory = 2; }
+static void m_app_lc(card_state *st) { st->app_lifecycle = 0x01; }
+static void m_nsets(card_state *st) { st->keyset_limit = 1, st->sets[1] = st->sets[0], st->sets[1].kvn = 9, st->nsets = 2; }
+static void m_retry(card_state *st) { st->retry_limit = 0, st->sets[0].fails = 0; }
+static void m_obj_tag(card_state *st) { st->nobj = 1, st->obj[0].tag = 0, st->obj[0].len = 1; }
+static void m_obj_dup(card_state *st)
+{
+    st->nobj = 2;
+    st->obj[0].tag = st->obj[1].tag = 0x0101;
+    st->obj[0].len = st->obj[1].len = 1;
+}
+
+static void test_range_checked(void)
+{
+    static const struct {
+        mutate_fn fn;
+        const char *profile, *what;
+    } cases[] = {
+        { m_profile, "gp23", "profile" },
+        { m_i_rfu, "gp23", "i parameter" },
+        { m_i_renc, "gp23", "i parameter" },
+        { m_level, "gp23", "minimum security level" },
+        { m_level_i, "gp23", "minimum security level" },
+        { m_lifecycle, "gp23", "card life cycle" },
+        { m_fails, "gp23", "failure counter" },
+        { m_dup_kvn, "gp23", "two key sets with one KVN" },
+        { m_kvn0, "gp23", "KVN 00" },
+        { m_factory_flag, "gp23", "factory flag" },
+        { m_app_lc, "gp23", "store application life cycle" },
+        { m_nsets, "gp23", "number of key sets" },
+        { m_retry, "gp23", "retry limit" },
+        { m_obj_tag, "gp23", "data object tag" },
+        { m_obj_dup, "gp23", "two data objects with one tag" },
+    };
+    for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
+        char dir[256], path[300], err[400] = "";
+        uint8_t before[8192], after[8192];
+        ssize_t nb, na;
+        int fd;
+        scp_card_init_opts o = { .profile = cases[k].profile, .scp_i = -1, .kvn = -1 };
+        scp_card *c = NULL;
+        card_state next;
+
+        tc_tmpdir(dir, sizeof(dir));
+        snprintf(path, sizeof(path), "%s/card.state", dir);
+        CHECK_OK(scp_card_init(dir, &o));
+        CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+        if (c == NULL)
+            continue;
+        next = c->st;
+        cases[k].fn(&next);
+        CHECK_OK(card_commit(c, &next)); /* the writer does not judge */
+        scp_card_close(c);
+        fd = open(path, O_RDONLY);
+        nb = read(fd, before, sizeof(before));
+        close(fd);
+        CHECK_RC(scp_card_open(dir, &c, err, sizeof(err)), SCP_E_CORRUPT);
+        CHECK_RC(scp_card_open_readonly(dir, &c, err, sizeof(err)), SCP_E_CORRUPT);
+        if (strstr(err, cases[k].what) == NULL || strstr(err, path) == NULL) {
+            fprintf(stderr, "case %zu: message \"%s\" lacks \"%s\"\n", k, err, cases[k].what);
+            CHECK(0);
+        }
+        fd = open(path, O_RDONLY);
+        na = read(fd, after, sizeof(after));
+        close(fd);
+        CHECK_MEM(after, (size_t)na, before, (size_t)nb); /* left as it was */
+        tc_rmdir(dir);
+    }
+}
+
+/* A yubikey card holds AES-128 sets only: a file that says otherwise is
+ * refused. */
+static void test_range_profile_keys(void)
+{
+    char dir[256], err[300] = "";
+    scp_card_init_opts o = { .profile = "yubikey", .scp_i = -1, .kvn = -1 };
+    scp_card *c = NULL;
+    card_state next;
+    tc_tmpdir(dir, sizeof(dir));
+    CHECK_OK(scp_card_init(dir, &o));
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+    if (c != NULL) {
+        next = c->st;
+        next.sets[0].key_len = 32;
+        CHECK_OK(card_commit(c, &next));
+        scp_card_close(c);
+        CHECK_RC(scp_card_open(dir, &c, err, sizeof(err)), SCP_E_CORRUPT);
+        CHECK(strstr(err, "AES-128") != NULL);
+    }
+    tc_rmdir(dir);
+}
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    static const char m[] = "test_card_state: blocked opening a FIFO\n";
+    if (write(2, m, sizeof(m) - 1) < 0) {
+    }
+    _exit(1);
+}
+
+/* A FIFO given as the state is refused at once, not waited on (an open
+ * without O_NONBLOCK would block until a writer came). */
+static void test_fifo_refused(void)
+{
+    char dir[256], path[300], err[300] = "";
+    scp_card *c = NULL;
+    tc_tmpdir(dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/card.state", dir);
+    CHECK(mkfifo(path, 0600) == 0);
+    signal(SIGALRM, on_alarm);
+    alarm(5);
+    CHECK_RC(scp_card_open(dir, &c, err, sizeof(err)), SCP_E_IO);
+    CHECK(strstr(err, "not a regular file") != NULL);
+    CHECK_RC(scp_card_open_readonly(dir, &c, err, sizeof(err)), SCP_E_IO);
+    alarm(0);
+    unlink(path);
+    tc_rmdir(dir);
+}
+
 int main(void)
 {
     test_seed(0x57A7E);
     test_seq_durable();
     test_seq_exhausted();
     test_failed_write();
+    test_failed_reset_write();
     test_corrupt();
+    test_range_checked();
+    test_range_profile_keys();
+    test_fifo_refused();
     return test_done("test_card_state");
 }

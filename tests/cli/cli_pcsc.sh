@@ -47,17 +47,11 @@ wait_for 10 is_state "Virtual PCD 00 00" empty || is_state "Virtual PCD 00 00" p
 "$S" card init --state "$T/card" --profile gp23 >/dev/null || { echo "card init failed"; exit 1; }
 CIN=$("$S" info --card "$T/card" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["cin"])')
 ours() { [ "$("$S" info -r "$R" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("cin"))' 2>/dev/null)" = "$CIN" ]; }
-SLOT=
-for s in 0 1 0 1; do
-    R="Virtual PCD 00 0$s"
-    is_state "$R" empty || continue
-    "$S" card run --state "$T/card" --vpcd 127.0.0.1:$((35963 + s)) >"$T/card.log" 2>&1 &
-    CARD_PID=$!
-    if wait_for 10 ours; then SLOT=$s; break; fi
-    stop_pid "$CARD_PID"; CARD_PID=
-    sleep 2
-done
-[ -n "$SLOT" ] || skip "no free vpcd slot (other PC/SC tests running?)"
+# tests/lib.sh vpcd_attach: a free slot, our CIN checked; both slots busy:
+# wait (bounded), never skip
+vpcd_attach "$CIN" 240 "$T/card.log" "$S" card run --state "$T/card" --vpcd ||
+    { echo "cli_pcsc: no vpcd slot came free for our card within 240 s" >&2; exit 1; }
+CARD_PID=$VPCD_PID SLOT=$VPCD_SLOT R=$VPCD_READER
 
 expect 0 "$S" readers
 has "$T/out" "$R  \[card present\]"
@@ -93,7 +87,7 @@ expect 0 "$S" keys rotate -r "$R" --kvn 2 --key 202122232425262728292A2B2C2D2E2F
 json "$T/out" 'd["ok"] and d["old_kvn"] == 2 and d["new_kvn"] == 3'
 expect 4 "$S" apdu -r "$R" --kvn 2 --key 202122232425262728292A2B2C2D2E2F 80CA00E000
 expect 0 "$S" keys list -r "$R" --keyfile "$T/k3.json" --json
-json "$T/out" '[k["kvn"] for k in d["keys"]] == [3, 3, 3] and d["keys"][0]["length"] == 32'
+json "$T/out" '[k["kvn"] for k in d["keys"]] == [255, 255, 255, 3, 3, 3] and d["keys"][3]["length"] == 32'
 expect 0 "$S" apdu -r "$R" --keyfile "$T/k3.json" --json 80CA00E000
 json "$T/out" 'd["responses"][0]["sw"] == "9000"'
 

@@ -103,7 +103,9 @@ int scp_cli_keyfile_read(const char *path, scp03_keys *out, char *err, size_t er
     size_t len = 0;
     int fd, rc;
 
-    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO opens at once and fails the regular-file check
+     * below instead of blocking until a writer comes */
+    fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         snprintf(err, err_size, "key file %s: %s", path, strerror(errno));
         return SCP_E_IO;
