@@ -345,6 +345,11 @@ int scp_cli_fail_rc(scp_cli *c, int rc, const char *what)
         code = SCP_EXIT_REFUSED;
     if (rc == SCP_E_IO && c && !c->o.card_dir) /* say what pcsc-lite said */
         return scp_cli_fail(c, code, "%s: %s (%s)", what, scp_strerror(rc), scp_pcsc_last_error());
+    if (rc == SCP_E_IO && c) /* the in-process card failed to save its state */
+        return scp_cli_fail(c, code,
+                            "%s: %s: the virtual card could not write its state in %s (check "
+                            "free space and permissions); the command had no effect",
+                            what, scp_strerror(rc), c->o.card_dir);
     return scp_cli_fail(c, code, "%s: %s", what, scp_strerror(rc));
 }
 
