@@ -1,6 +1,7 @@
 #!/bin/bash
-# The channel's share of a real PC/SC round trip (issue 5): plain GET DATA
-# vs the same under SCP03 level 33, through pcscd + vsmartcard's vpcd and
+# The channel's share of a real PC/SC round trip (issues 5 and 11): plain
+# GET DATA vs the same under SCP03 level 33, in alternating rounds of one
+# run, and the overhead in percent, through pcscd + vsmartcard's vpcd and
 # the virtual card (`scpkit card run`). Reuses a running pcscd whose vpcd
 # reader is listed (never ends it), or starts its own and ends it by PID.
 # Every wait is bounded.
@@ -50,5 +51,7 @@ wait_for 120 no_card || die "another card stays in $READER; try again later"
 "$SCPKIT" card run --state "$TMP/card" --vpcd 127.0.0.1:$PORT >>"$TMP/card.log" 2>&1 &
 CARD_PID=$!
 wait_for 30 card_present || die "the card did not appear in $READER"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 timeout 300 "$BENCH" "$READER" "$N" --json "$TMP/rt.json" || die "scp_pcsc_bench failed"
+echo "load average after:  $(cut -d' ' -f1-3 /proc/loadavg)"
 [ -d bench ] && cp "$TMP/rt.json" bench/pcsc_results.json

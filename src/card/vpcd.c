@@ -9,7 +9,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <poll.h>
+#include <sys/time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,15 +47,21 @@ static int vpcd_connect(const char *host, unsigned port)
         fd = -1;
     }
     freeaddrinfo(res);
-    if (fd >= 0)
+    if (fd >= 0) {
+        /* recv wakes every VPCD_POLL_MS to look at the stop flag: one
+         * system call per read instead of poll + recv */
+        struct timeval tv = { 0, VPCD_POLL_MS * 1000 };
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
     return fd;
 }
 
 /* vpcd sends a frame's length and its body in two writes without
  * TCP_NODELAY: Nagle holds the body until the length is acknowledged, and
  * a delayed ACK here would cost ~40 ms per APDU. Acknowledge at once (Linux
- * clears the flag after use, so it is set again after every read). */
+ * clears the flag after use, so it is set again after every length read).
+ * An APDU's body needs no such ACK: the R-APDU that answers it carries one. */
 static void quick_ack(int fd)
 {
 #ifdef TCP_QUICKACK
@@ -66,29 +72,24 @@ static void quick_ack(int fd)
 #endif
 }
 
-/* Read exactly n bytes, waking every VPCD_POLL_MS to look at *stop.
+/* Read exactly n bytes, waking every VPCD_POLL_MS (the socket's receive
+ * timeout) to look at *stop; ack: acknowledge each read at once.
  * SCP_OK, SCP_E_IO (peer gone), or SCP_E_STATE (stop requested). */
-static int read_exact(int fd, uint8_t *p, size_t n, volatile sig_atomic_t *stop)
+static int read_exact(int fd, uint8_t *p, size_t n, int ack, volatile sig_atomic_t *stop)
 {
     size_t got = 0;
     while (got < n) {
-        struct pollfd pf = { .fd = fd, .events = POLLIN };
-        int k;
         ssize_t m;
         if (*stop)
             return SCP_E_STATE;
-        k = poll(&pf, 1, VPCD_POLL_MS);
-        if (k < 0 && errno != EINTR)
-            return SCP_E_IO;
-        if (k <= 0)
-            continue;
         m = recv(fd, p + got, n - got, 0);
-        if (m < 0 && (errno == EINTR || errno == EAGAIN))
+        if (m < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
             continue;
         if (m <= 0)
             return SCP_E_IO;
         got += (size_t)m;
-        quick_ack(fd);
+        if (ack)
+            quick_ack(fd);
     }
     return SCP_OK;
 }
@@ -145,12 +146,13 @@ static int serve(scp_card *c, int fd, uint8_t *in, uint8_t *out, volatile sig_at
     for (;;) {
         uint8_t hdr[2];
         size_t n, rn = 0;
-        int rc = read_exact(fd, hdr, 2, stop);
+        int rc = read_exact(fd, hdr, 2, 1, stop);
         if (rc != SCP_OK)
             return rc;
         n = ((size_t)hdr[0] << 8) | hdr[1];
         /* the frame is read whole even if a stop comes in between */
-        GUARD(read_exact(fd, in, n, stop));
+        /* a control frame gets no reply to carry the ACK: send it now */
+        GUARD(read_exact(fd, in, n, n == 1, stop));
         if (n == 0)
             continue;
         if (n == 1) {

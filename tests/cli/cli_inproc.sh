@@ -90,8 +90,10 @@ expect 0 "$S" keys list --card "$T/gp" --json
 json "$T/out" 'any(k["kvn"] == 2 for k in d["keys"]) and any(k["kvn"] == 255 for k in d["keys"])'
 expect 0 "$S" keys put --card "$T/gp" --kvn 2 --key $N2 --new-kvn 3 --new-key $N3
 expect 0 "$S" apdu --card "$T/gp" --kvn 3 --key $N3 80CA00E000
-# --replace: same KVN, new keys; without it the card refuses a KVN it holds
-expect 4 "$S" keys put --card "$T/gp" --kvn 3 --key $N3 --new-kvn 3 --new-key $N2
+# --replace: same KVN, new keys; without it the set in use is refused
+# before the card is asked
+expect 1 "$S" keys put --card "$T/gp" --kvn 3 --key $N3 --new-kvn 3 --new-key $N2
+has "$T/err" "the set in use: add --replace"
 expect 0 "$S" keys put --card "$T/gp" --kvn 3 --key $N3 --new-kvn 3 --new-key $N2 --replace
 has "$T/out" "KVN 03 replaced"
 expect 3 "$S" apdu --card "$T/gp" --kvn 3 --key $N3 80CA00E000
@@ -178,6 +180,101 @@ set -- $E
 expect 0 "$S" keys put --card "$T/gp" --keyfile "$T/k4.json" --new-kvn 5 --new-enc "$1" --new-mac "$2" --new-dek "$3"
 expect 0 "$S" apdu --card "$T/gp" --kvn 5 --kdf kdf3 --master $M 80CA00E000
 expect 3 "$S" apdu --card "$T/gp" --kvn 5 --kdf sp800-108 --master $M 80CA00E000
+
+# --- issue 11 item 12: apdu --app on an S16 card (the application does not
+# answer GET DATA 66: S8/S16 comes from the ISD, read before selecting it)
+expect 0 "$S" card init --state "$T/s16" --profile gp23
+expect 0 "$S" apdu --card "$T/s16" --app F07363706B697401 -v 80DA00420101 80CA004200
+has "$T/out" "^01 9000"
+has "$T/err" "level 33, S16"
+if [ "$(grep -c 'INITIALIZE UPDATE' "$T/err")" -eq 1 ]; then ok; else bad "IU sent more than once"; fi
+# any number of APDUs: 70 arguments, a file with comments, stdin
+set --
+i=0; while [ $i -lt 70 ]; do set -- "$@" 80CA00E000; i=$((i + 1)); done
+expect 0 "$S" apdu --card "$T/s16" --json "$@"
+json "$T/out" 'len(d["responses"]) == 70 and all(r["sw"] == "9000" for r in d["responses"])'
+printf '# read the key information\n\n  80 CA 00 E0 00  \r\n80CA006600\n' >"$T/cmds.txt"
+expect 0 "$S" apdu --card "$T/s16" --json -f "$T/cmds.txt" 80CA9F7F00
+json "$T/out" '[r["command"] for r in d["responses"]] == ["80CA9F7F00", "80CAE00E000"[:0] + "80CA00E000", "80CA006600"]'
+printf '80CA00E000\n80CA9F7F00\n' | "$S" apdu --card "$T/s16" --json -f - >"$T/out" 2>"$T/err"
+json "$T/out" 'len(d["responses"]) == 2 and d["ok"]'
+# a bad line: refused before anything is sent (no INITIALIZE UPDATE)
+printf '80CA00E000\n80CA00E0\n80CA0\n' >"$T/bad.txt"
+expect 1 "$S" apdu --card "$T/s16" -v -f "$T/bad.txt"
+has "$T/err" "line 3 of .*bad.txt.*nothing was sent"
+hasnt "$T/err" "INITIALIZE UPDATE"
+expect 1 "$S" apdu --card "$T/s16" 80CA00E000 80CA0000FF01
+has "$T/err" "argument 2: .*not a well-formed APDU"
+# an error status stops the list and says how many were not sent
+expect 4 "$S" apdu --card "$T/s16" 80CA00E000 80CAFFFF00 80CA00E000 80CA00E000
+has "$T/err" "APDU 2 of 4: the card answered 6A88"
+has "$T/err" "the 2 APDUs after it were not sent"
+# keys list: GET DATA E0 exactly once
+expect 0 "$S" keys list --card "$T/s16" -v
+if [ "$(grep -c '^> 80CA00E0' "$T/err")" -eq 1 ]; then ok; else bad "GET DATA E0 sent $(grep -c '^> 80CA00E0' "$T/err") times"; fi
+# numbers: every KVN is hex ("010" is 0x10, never octal 8); counts are decimal
+expect 0 "$S" card init --state "$T/hx" --profile gp23 --kvn 10
+expect 0 "$S" keys list --card "$T/hx" --json
+json "$T/out" 'all(k["kvn"] == 0x10 for k in d["keys"])'
+expect 0 "$S" apdu --card "$T/hx" --kvn 010 80CA00E000
+expect 0 "$S" apdu --card "$T/hx" --kvn 0x10 80CA00E000
+expect 1 "$S" apdu --card "$T/hx" --kvn 1G 80CA00E000
+has "$T/err" "in hex"
+expect 1 "$S" keys put --card "$T/hx" --kvn 10 --new-kvn 20 --generate --key-len 0x10 --out "$T/kl.json"
+has "$T/err" "decimal"
+expect 1 "$S" keys put --card "$T/hx" --kvn 10 --new-kvn 20 --generate --key-len 016 --out "$T/kl.json"
+# key files: one JSON object and nothing after it
+printf '{"kvn": 1, "key": "%s"} trailing' $N2 >"$T/bad4.json"
+printf '{"kvn": 1, "key": "%s"}{"kvn": 2}' $N2 >"$T/bad5.json"
+printf '{"kvn": 1, "key": "%s",}' $N2 >"$T/bad6.json"
+printf '{"kvn": 16, "key": "%s"}\n\n' 404142434445464748494A4B4C4D4E4F >"$T/good.json"
+chmod 600 "$T/bad4.json" "$T/bad5.json" "$T/bad6.json" "$T/good.json"
+for f in bad4 bad5; do
+    expect 5 "$S" apdu --card "$T/hx" --keyfile "$T/$f.json" 80CA00E000
+    has "$T/err" "after the JSON object"
+done
+expect 5 "$S" apdu --card "$T/hx" --keyfile "$T/bad6.json" 80CA00E000
+expect 0 "$S" apdu --card "$T/hx" --keyfile "$T/good.json" 80CA00E000
+# errors that name the cause and what to do
+expect 4 "$S" apdu --card "$T/hx" --kvn 20 80CA00E000
+has "$T/err" "INITIALIZE UPDATE refused: the card holds no such key set"
+expect 1 "$S" lifecycle --card "$T/hx" sleepy
+has "$T/err" "want initialized, secured"
+
+# --- issue 11 item 13: common options before the command
+expect 0 "$S" --card "$T/hx" --json keys list
+json "$T/out" 'd["ok"] and d["keys"][0]["kvn"] == 0x10'
+expect 0 "$S" -v --card "$T/hx" --kvn 10 apdu 80CA00E000
+has "$T/err" "secure channel open: KVN 10"
+expect 0 "$S" --json diversify --scheme kdf3 --master 404142434445464748494A4B4C4D4E4F --kdd 00010203040506070809
+json "$T/out" 'd["kcv_enc"] == "E79C05"'
+expect 1 "$S" --frobnicate info
+has "$T/err" "not an option scpkit knows"
+expect 1 "$S" --card "$T/hx"
+has "$T/err" "no command"
+expect 1 "$S" --json card show --state "$T/hx"
+has "$T/err" "takes none of the common options"
+
+# --- issue 13 item 5: one KVN rule (GPC 2.3.1 11.1.8 / PUT KEY P1 11.8.2.2:
+# new sets 01..7F; FF is the factory set) for every command that changes keys
+expect 1 "$S" keys put --card "$T/hx" --kvn 10 --new-kvn FE --new-key $N2
+has "$T/err" "01..7F"
+for k in 00 80 FF 100; do
+    expect 1 "$S" keys put --card "$T/hx" --kvn 10 --new-kvn $k --new-key $N2
+    expect 1 "$S" keys rotate --card "$T/hx" --kvn 10 --new-kvn $k --generate --out "$T/r$k.json"
+    [ -e "$T/r$k.json" ] && bad "a key file was written for a refused KVN $k" || ok
+done
+expect 0 "$S" keys put --card "$T/hx" --kvn 10 --new-kvn 7F --new-key $N2 --json
+json "$T/out" 'd["kvn"] == 0x7F and d["old_kvn"] == 0x10'
+expect 0 "$S" keys rotate --card "$T/hx" --kvn 7f --key $N2 --new-kvn 0x01 --generate --out "$T/r01.json" --json
+json "$T/out" 'd["old_kvn"] == 0x7F and d["new_kvn"] == 1'
+expect 0 "$S" keys put --card "$T/hx" --keyfile "$T/r01.json" --new-kvn 20 --new-key $N3
+expect 0 "$S" keys delete --card "$T/hx" --kvn 20 --keyfile "$T/r01.json"
+has "$T/out" "KVN 20 deleted"
+expect 0 "$S" keys list --card "$T/hx" --json
+json "$T/out" '1 in {k["kvn"] for k in d["keys"]} and not {0x20, 0x7F} & {k["kvn"] for k in d["keys"]}'
+expect 1 "$S" keys delete --card "$T/hx" --kvn 00 --keyfile "$T/r01.json"
+has "$T/err" "01..FF"
 
 # --- usage errors
 expect 1 "$S" nosuchcommand

@@ -5,9 +5,10 @@
 # `pcscd --foreground` itself; every process it starts is kept by PID and
 # ended by PID. Exit 77 (skipped; a failure when CI=true) when pcscd/vpcd
 # are not available (tests/lib.sh skip).
-# Usage: cli_pcsc.sh path/to/scpkit
+# Usage: cli_pcsc.sh path/to/scpkit [path/to/scp_pcsc_bench]
 set -u
-S=${1:?usage: cli_pcsc.sh path/to/scpkit}
+S=${1:?usage: cli_pcsc.sh path/to/scpkit [path/to/scp_pcsc_bench]}
+BENCH=${2:-}
 [ -x "$S" ] || { echo "no scpkit binary at $S" >&2; exit 1; }
 T=$(mktemp -d /tmp/scpkit-pcsc.XXXXXX)
 PCSCD_PID=
@@ -74,6 +75,19 @@ for l in mac:01 mac+enc:03 mac+rmac:11 mac+enc+rmac:13 all:33; do
     has "$T/err" "level ${l##*:}, S16"
     has "$T/out" "^E012C00401FF8810.* 9000"
 done
+# common options before the command (issue 11 item 13), the reader by index
+expect 0 "$S" -r "$SLOT" --json info
+json "$T/out" 'd["ok"] and d["cin"] == "'"$CIN"'"'
+expect 0 "$S" -r "$R" -v apdu 80CA00E000
+has "$T/err" "level 33, S16"
+# the PC/SC overhead benchmark (issue 11 item 14): plain and level 33 in
+# alternating rounds of one run, the overhead in percent (a figure, not
+# checked against a limit here: the machine is shared)
+if [ -n "$BENCH" ]; then
+    expect 0 "$BENCH" "$R" 60 --rounds 3 --json "$T/rt.json"
+    has "$T/out" "same at SCP03 level 33 .*%"
+    json "$T/rt.json" 'd["rounds"] == 3 and d["n"] == 60 and d["plain_us"] > 0 and d["scp03_l33_us"] > 0 and -100 < d["overhead_pct"] < 1000'
+fi
 # wrong key: exit 3, stopped after INITIALIZE UPDATE, and the card (read
 # beside the running `card run`) counted the try
 expect 3 "$S" apdu -r "$R" --key 000102030405060708090A0B0C0D0E0F -v 80CA00E000

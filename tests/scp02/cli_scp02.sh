@@ -85,7 +85,7 @@ expect 3 "$S" apdu "$@" --scp 02 --key $K2 -v 80CA00E000
 has "$T/err" "not retrying"
 if [ "$(grep -c 'EXTERNAL AUTHENTICATE' "$T/err")" -eq 0 ]; then ok; else bad "EA sent with wrong keys"; fi
 # a DES set replaces the factory set; the trace never shows key data
-expect 0 "$S" keys put "$@" --scp 02 --new-kvn 32 --new-key $K1 -v
+expect 0 "$S" keys put "$@" --scp 02 --new-kvn 20 --new-key $K1 -v
 has "$T/out" "Key set KVN 20 added (3DES-128)"
 has "$T/err" "key data redacted"
 hasnt "$T/err" "$K1"
@@ -93,7 +93,7 @@ expect 3 "$S" apdu "$@" --scp 02 80CA00E000                     # factory keys g
 expect 0 "$S" keys list "$@" --scp 02 --key $K1 --json
 json "$T/out" '[(k["kvn"], k["type"]) for k in d["keys"]] == [(32, "DES")] * 3'
 # the move to SCP03: AES-128 keys through SCP02; then SCP03 only
-expect 0 "$S" keys put "$@" --scp 02 --key $K1 --new-kvn 48 --new-key $K2 --key-type aes --json
+expect 0 "$S" keys put "$@" --scp 02 --key $K1 --new-kvn 30 --new-key $K2 --key-type aes --json
 json "$T/out" 'd["ok"] and d["kvn"] == 48'
 expect 0 "$S" apdu "$@" --key $K2 --json 80CA00E000
 json "$T/out" 'd["responses"][0]["data"].startswith("E012C0040130881")'

@@ -25,8 +25,6 @@ enum {
     SCP_EXIT_LOCAL = 5,  /* local file or key error (mode not 0600, bad JSON) */
 };
 
-#define SCP_CLI_ARGS_MAX 64
-
 /* Where the keys come from, in order of precedence. */
 typedef enum scp_cli_keysrc {
     SCP_KEYS_FACTORY = 0, /* nothing given: 40..4F, with a warning */
@@ -55,9 +53,10 @@ typedef struct scp_cli_opts {
     /* SCP11 (tools/scpkit/cli_scp11.c): --scp 03|11a|11b|11c, --kid N,
      * --sd-ca FILE, --oce-key FILE, --oce-chain FILE */
     const char *scp_text, *kid_text, *sd_ca, *oce_key, *oce_chain;
-    /* what is left for the subcommand, argv[0] being its name */
+    /* what is left for the subcommand, argv[0] being its name (any number:
+     * allocated by scp_cli_parse, freed by scp_cli_end / scp_cli_opts_free) */
     int argc;
-    char *argv[SCP_CLI_ARGS_MAX];
+    char **argv;
 } scp_cli_opts;
 
 /* A command's working state. */
@@ -81,12 +80,14 @@ typedef struct scp_cli {
     scp02_channel ch02; /* --scp 02 */
     int ch02_open;
     uint8_t put_key_type; /* keys put --scp 02: 80 DES (default) or 88 AES */
+    int s16_known; /* chopts.s16 came from the card's recognition data */
     json_object *doc; /* the one JSON document of --json */
 } scp_cli;
 
 /* Parse the common options out of argv (anywhere on the line); what is
  * left goes to o->argv. Returns 0 or SCP_EXIT_USAGE (message printed). */
 int scp_cli_parse(int argc, char **argv, scp_cli_opts *o);
+void scp_cli_opts_free(scp_cli_opts *o);
 /* Set up c from argc/argv: common options, keys, JSON document. */
 int scp_cli_begin(scp_cli *c, int argc, char **argv);
 /* Resolve the static keys (commands that authenticate call this): warns
@@ -118,8 +119,13 @@ int scp_cli_fail_sw(scp_cli *c, uint16_t sw, const char *what);
 int scp_cli_connect(scp_cli *c);
 /* SELECT an application by AID (hex); *sw gets the status word. */
 int scp_cli_select(scp_cli *c, const uint8_t *aid, size_t aid_len, uint16_t *sw);
+/* S8 or S16 from the recognition data (GET DATA 66) of what is selected
+ * now; apdu --app calls it on the ISD, before selecting the application,
+ * which may not answer GET DATA 66 (6982). */
+int scp_cli_detect_mode(scp_cli *c);
 /* Open the secure channel with the resolved keys; on failure reports what
- * the card said (tries left) and never retries. */
+ * the card said (tries left) and never retries an authentication (see
+ * target.c for the one INITIALIZE UPDATE that may be re-sent: 6700). */
 int scp_cli_open_channel(scp_cli *c);
 /* Resolve the keys, connect and open the channel: what every command that
  * authenticates does first. */
@@ -150,19 +156,63 @@ typedef struct scp_cli_keyinfo {
     uint8_t id, kvn, type, len;
 } scp_cli_keyinfo;
 int scp_cli_read_keyinfo(scp_cli *c, scp_cli_keyinfo *out, size_t max, size_t *n, uint16_t *sw);
-/* Print / add to the JSON document the key sets the card holds. */
+#define SCP_CLI_KEYINFO_MAX 32
+/* Print / add to the JSON document the key sets the card holds: read
+ * (one GET DATA E0), or from a template already read. */
 int scp_cli_show_keyinfo(scp_cli *c);
+int scp_cli_print_keyinfo(scp_cli *c, const scp_cli_keyinfo *ki, size_t n, uint16_t sw);
 const char *scp_cli_key_type(uint8_t type); /* "AES", "DES", ... */
 
-/* Key-set steps shared by keys put/delete/rotate and the keystore's
- * rotation (cmd_keys.c): new keys from --new-key/--new-enc../--generate;
- * PUT KEY with the channel's DEK (KCVs checked); DELETE KEY by KVN; does
- * the card hold a KVN (1 yes, 0 no, -1 unknown); KCVs into the document. */
+/* Key-set steps (cmd_keys.c), used only by the flow below: new keys from
+ * --new-key/--new-enc../--generate; PUT KEY with the channel's DEK (KCVs
+ * checked); DELETE KEY by KVN; does the card hold a KVN (1 yes, 0 no, -1
+ * unknown); KCVs into the document. */
 int scp_cli_keys_new(scp_cli *c, scp03_keys *k, int *generated);
 int scp_cli_keys_putkey(scp_cli *c, const scp03_keys *k, int replace, uint16_t *sw);
 int scp_cli_keys_delete(scp_cli *c, uint8_t kvn, uint16_t *sw);
 int scp_cli_keys_holds(scp_cli *c, uint8_t kvn);
 void scp_cli_keys_kcvs(scp_cli *c, const scp03_keys *k);
+
+/* ---- key version numbers: hex, one GP rule (cmd_rotate.c) ---- */
+typedef enum scp_cli_kvn_use {
+    SCP_KVN_AUTH,     /* a set to authenticate with: 00 (the card's choice)..FF */
+    SCP_KVN_EXISTING, /* a set the card holds (DELETE KEY): 01..FF */
+    SCP_KVN_NEW,      /* a set PUT KEY creates or replaces: 01..7F */
+} scp_cli_kvn_use;
+/* 0, or -1 when text is not hex or out of the range for `use`. */
+int scp_cli_kvn_parse(const char *text, scp_cli_kvn_use use, int *out);
+const char *scp_cli_kvn_rule(scp_cli_kvn_use use); /* the range, in words */
+/* The same, reported with scp_cli_fail (exit 1) when refused. */
+int scp_cli_kvn(scp_cli *c, const char *name, const char *text, scp_cli_kvn_use use, int *out);
+/* Hex number ("10", "0x10", "010" are all 16) in [min, max]: 0 or -1. */
+int scp_cli_parse_hex(const char *s, int min, int max, int *out);
+/* Is a one of the common options: 0 no, 1 a flag, 2 takes a value. */
+int scp_cli_common_option(const char *a);
+
+/* ---- the one flow that changes a card's key sets (cmd_rotate.c) ----
+ * keys put, keys delete, keys rotate and keystore rotate all run it:
+ * authenticate; make the new keys (make_keys, once the channel is open and
+ * the card's KDD known); write them to `out` before the card changes; PUT
+ * KEY (add, or over new_kvn with replace); with prove, a new session with
+ * the new keys; with delete_old, DELETE the set authenticated with; with
+ * delete_kvn, DELETE that set. After a failure past the first change it
+ * says which sets the card holds. new_kvn 0: no PUT KEY. */
+typedef struct scp_cli_keyplan {
+    uint8_t new_kvn; /* 01..7F (SCP_KVN_NEW), or 0 */
+    int replace;
+    int (*make_keys)(scp_cli *c, void *ctx, scp03_keys *nk);
+    void *ctx;
+    const char *out;        /* key file to write first, or NULL */
+    const char *keys_where; /* for messages: where the new keys are kept */
+    int prove, delete_old;
+    int delete_kvn;  /* 01..FF, or 0 */
+    uint8_t old_kvn; /* out: the set the channel was opened with */
+    uint8_t kdd[SCP03_KDD_LEN]; /* out: the card's KDD (once authenticated) */
+    int authenticated;          /* out: 1 once the first channel opened */
+} scp_cli_keyplan;
+int scp_cli_keyplan_run(scp_cli *c, scp_cli_keyplan *p);
+int scp_cli_keys_put(scp_cli *c);
+int scp_cli_keys_delete_cmd(scp_cli *c);
 int scp_cli_keys_rotate(scp_cli *c);
 
 /* ---- keys and key files ---- */

@@ -35,8 +35,9 @@ int scp_cli_open_scp11(scp_cli *c)
                             "--scp %s needs --sd-ca FILE (the trust anchor for the card's "
                             "certificates, e.g. DIR/sd-ca.pem of a virtual card)",
                             c->o.scp_text);
-    if (c->o.kid_text && scp_cli_number(c, "--kid", c->o.kid_text, 0xFF, &kid) != SCP_EXIT_OK)
-        return SCP_EXIT_USAGE;
+    if (c->o.kid_text && scp_cli_parse_hex(c->o.kid_text, 0x01, 0xFF, &kid) != 0)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--kid %s: want a key identifier in hex, 01..FF",
+                            c->o.kid_text); /* hex, like every KVN and KID in scpkit */
     rc = scp_trust_load_file(&trust, c->o.sd_ca);
     if (rc != SCP_OK)
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "--sd-ca %s: no certificate or public key (%s)",

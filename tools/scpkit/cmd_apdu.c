@@ -1,4 +1,5 @@
 /* scpkit apdu | status | lifecycle: commands that need a secure channel. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,68 +9,211 @@
 #include "scpkit/apdu.h"
 #include "scpkit/tlv.h"
 
-/* scpkit apdu [--app AID] [--plain] HEX...: with --app the application is
- * selected first and the channel opened on it (as yubikit does). */
+/* The APDUs of one call: from the arguments, then from -f FILE (or -f -
+ * for stdin), one per line (spaces allowed, blank lines and # comments
+ * skipped). All are read and checked before the card sees any, so a typo
+ * on line 40 never leaves 39 commands applied. */
+#define APDU_LIST_MAX 1000000
+#define APDU_TEXT_MAX (2 * SCP_APDU_MAX + 4096) /* one line */
+
+typedef struct apdu_list {
+    uint8_t *buf; /* the APDUs back to back */
+    size_t used, cap;
+    size_t *off; /* start of each; off[n] = used */
+    size_t n, n_cap;
+} apdu_list;
+
+static void list_free(apdu_list *l)
+{
+    free(l->buf);
+    free(l->off);
+    memset(l, 0, sizeof(*l));
+}
+
+/* Add one APDU given as hex; where: "argument 2", "line 7 of FILE". */
+static int list_add(scp_cli *c, apdu_list *l, const char *hex, const char *where)
+{
+    static uint8_t one[SCP_APDU_MAX];
+    size_t n;
+    scp_apdu a;
+    if (scp_hex_decode(hex, one, sizeof(one), &n) != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_USAGE,
+                            "%s: \"%.40s%s\" is not an APDU in hex (an even number of hex "
+                            "digits, at most %d bytes); nothing was sent",
+                            where, hex, strlen(hex) > 40 ? "..." : "", SCP_APDU_MAX);
+    if (scp_apdu_parse(one, n, &a) != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_USAGE,
+                            "%s: %.40s%s is not a well-formed APDU (CLA INS P1 P2, then Lc and "
+                            "data, Le: ISO 7816-4 5.1); nothing was sent",
+                            where, hex, strlen(hex) > 40 ? "..." : "");
+    if (l->n >= APDU_LIST_MAX)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "more than %d APDUs in one call; split them",
+                            APDU_LIST_MAX);
+    if (l->n + 2 > l->n_cap) {
+        size_t nc = l->n_cap ? 2 * l->n_cap : 64;
+        size_t *o = realloc(l->off, nc * sizeof(*o));
+        if (!o)
+            return scp_cli_fail(c, SCP_EXIT_LOCAL, "out of memory reading APDUs");
+        l->off = o;
+        l->n_cap = nc;
+    }
+    if (l->used + n > l->cap) {
+        size_t nc = l->cap ? 2 * l->cap : 4096;
+        uint8_t *b;
+        while (nc < l->used + n)
+            nc *= 2;
+        if (!(b = realloc(l->buf, nc)))
+            return scp_cli_fail(c, SCP_EXIT_LOCAL, "out of memory reading APDUs");
+        l->buf = b;
+        l->cap = nc;
+    }
+    memcpy(l->buf + l->used, one, n);
+    l->off[l->n++] = l->used;
+    l->used += n;
+    l->off[l->n] = l->used;
+    return SCP_EXIT_OK;
+}
+
+static int list_file(scp_cli *c, apdu_list *l, const char *path)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    const char *name = f == stdin ? "stdin" : path;
+    char *line = NULL, where[300];
+    size_t cap = 0;
+    ssize_t len;
+    int rc = SCP_EXIT_OK;
+    if (!f)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "-f %s: %s", path, strerror(errno));
+    for (unsigned long no = 1; rc == SCP_EXIT_OK && (len = getline(&line, &cap, f)) >= 0; no++) {
+        char *p = line, *e = line + len;
+        snprintf(where, sizeof(where), "line %lu of %s", no, name);
+        if ((size_t)len > APDU_TEXT_MAX) {
+            rc = scp_cli_fail(c, SCP_EXIT_USAGE, "%s: longer than any APDU; nothing was sent",
+                              where);
+            break;
+        }
+        if (memchr(line, 0, (size_t)len)) {
+            rc = scp_cli_fail(c, SCP_EXIT_USAGE, "%s: a NUL byte: not a text file; nothing "
+                                                 "was sent", where);
+            break;
+        }
+        while (p < e && (*p == ' ' || *p == '\t'))
+            p++;
+        while (e > p && (e[-1] == '\n' || e[-1] == '\r' || e[-1] == ' ' || e[-1] == '\t'))
+            *--e = 0;
+        if (p == e || *p == '#')
+            continue;
+        rc = list_add(c, l, p, where);
+    }
+    if (rc == SCP_EXIT_OK && ferror(f))
+        rc = scp_cli_fail(c, SCP_EXIT_LOCAL, "-f %s: read error", path);
+    free(line);
+    if (f != stdin)
+        fclose(f);
+    return rc;
+}
+
+static void print_response(scp_cli *c, json_object *arr, const uint8_t *cmd, size_t cl,
+                           const uint8_t *resp, size_t rl, uint16_t sw)
+{
+    json_object *e = json_object_new_object();
+    char h[8];
+    snprintf(h, sizeof(h), "%04X", sw);
+    json_object_object_add(e, "command", scp_cli_jhex(cmd, cl));
+    json_object_object_add(e, "data", scp_cli_jhex(resp, rl));
+    json_object_object_add(e, "sw", json_object_new_string(h));
+    json_object_object_add(e, "sw_text", json_object_new_string(scp_cli_sw_text(sw)));
+    json_object_array_add(arr, e);
+    if (!c->o.json) {
+        for (size_t k = 0; k < rl; k++)
+            printf("%02X", resp[k]);
+        printf("%s%04X (%s)\n", rl ? " " : "", sw, scp_cli_sw_text(sw));
+    }
+}
+
+/* --app: SELECT it (after S8/S16 was read from the ISD: an application
+ * need not answer GET DATA 66, and guessing wrong costs an attempt). */
+static int select_app(scp_cli *c, const char *app, int plain)
+{
+    uint8_t aid[SCP03_AID_MAX];
+    size_t n;
+    uint16_t sw = 0;
+    int rc;
+    if (scp_hex_decode(app, aid, sizeof(aid), &n) != SCP_OK || n < 5)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--app %s: want an AID of 5 to 16 bytes in hex",
+                            app);
+    if (!plain && (rc = scp_cli_detect_mode(c)) != SCP_EXIT_OK)
+        return rc;
+    if ((rc = scp_cli_select(c, aid, n, &sw)) == SCP_EXIT_OK && sw != 0x9000)
+        rc = scp_cli_fail_sw(c, sw, "SELECT application (--app)");
+    return rc;
+}
+
+/* scpkit apdu [--app AID] [--plain] [-f FILE|-] HEX...: any number of
+ * APDUs, through one secure channel (or bare with --plain); with --app the
+ * application is selected first and the channel opened on it (as yubikit
+ * does). Stops at the first error status word. */
 int scp_cli_apdu(int argc, char **argv)
 {
-    static uint8_t cmd[SCP_APDU_MAX], resp[SCP_RAPDU_MAX];
+    static uint8_t resp[SCP_RAPDU_MAX];
     scp_cli c;
+    apdu_list l = { 0 };
     json_object *arr;
-    const char *app;
+    const char *app, *file;
+    char where[64];
     int plain, rc = scp_cli_begin(&c, argc, argv);
     uint16_t sw = 0x9000;
 
     app = scp_cli_take(&c, "--app");
+    file = scp_cli_take(&c, "-f");
+    if (!file)
+        file = scp_cli_take(&c, "--file");
     plain = scp_cli_flag(&c, "--plain");
     arr = json_object_new_array();
     json_object_object_add(c.doc, "responses", arr);
-    if (rc == SCP_EXIT_OK && c.o.argc < 2)
-        rc = scp_cli_fail(&c, SCP_EXIT_USAGE, "usage: scpkit apdu [--app AID] [--plain] HEX...");
+    for (int i = 1; rc == SCP_EXIT_OK && i < c.o.argc; i++) {
+        snprintf(where, sizeof(where), "argument %d", i);
+        rc = c.o.argv[i][0] == '-'
+                 ? scp_cli_fail(&c, SCP_EXIT_USAGE, "apdu: unknown option %s", c.o.argv[i])
+                 : list_add(&c, &l, c.o.argv[i], where);
+    }
+    if (rc == SCP_EXIT_OK && file)
+        rc = list_file(&c, &l, file);
+    if (rc == SCP_EXIT_OK && l.n == 0)
+        rc = scp_cli_fail(&c, SCP_EXIT_USAGE,
+                          "usage: scpkit apdu [--app AID] [--plain] [-f FILE|-] HEX... (no "
+                          "APDU given)");
     if (rc == SCP_EXIT_OK && !plain)
         rc = scp_cli_resolve_keys(&c);
     if (rc == SCP_EXIT_OK)
         rc = scp_cli_connect(&c);
-    if (rc == SCP_EXIT_OK && app) {
-        uint8_t aid[SCP03_AID_MAX];
-        size_t n;
-        if (scp_hex_decode(app, aid, sizeof(aid), &n) != SCP_OK || n < 5)
-            rc = scp_cli_fail(&c, SCP_EXIT_USAGE, "--app %s: want an AID of 5 to 16 bytes", app);
-        else if ((rc = scp_cli_select(&c, aid, n, &sw)) == SCP_EXIT_OK && sw != 0x9000)
-            rc = scp_cli_fail_sw(&c, sw, "SELECT application");
-    }
+    if (rc == SCP_EXIT_OK && app)
+        rc = select_app(&c, app, plain);
     if (rc == SCP_EXIT_OK && !plain)
         rc = scp_cli_open_channel(&c);
-    for (int i = 1; rc == SCP_EXIT_OK && i < c.o.argc; i++) {
-        size_t cl, rl;
-        scp_apdu a;
-        json_object *e;
-        if (scp_hex_decode(c.o.argv[i], cmd, sizeof(cmd), &cl) != SCP_OK ||
-            scp_apdu_parse(cmd, cl, &a) != SCP_OK) {
-            rc = scp_cli_fail(&c, SCP_EXIT_USAGE, "not an APDU: %s", c.o.argv[i]);
+    for (size_t i = 0; rc == SCP_EXIT_OK && i < l.n; i++) {
+        const uint8_t *cmd = l.buf + l.off[i];
+        size_t cl = l.off[i + 1] - l.off[i], rl = 0;
+        if ((rc = scp_cli_send(&c, cmd, cl, resp, sizeof(resp), &rl, &sw)) != SCP_EXIT_OK) {
+            if (i + 1 < l.n)
+                fprintf(stderr, "scpkit: stopped at APDU %zu of %zu; the %zu after it were not "
+                                "sent\n", i + 1, l.n, l.n - i - 1);
             break;
         }
-        if ((rc = scp_cli_send(&c, cmd, cl, resp, sizeof(resp), &rl, &sw)) != SCP_EXIT_OK)
-            break;
-        e = json_object_new_object();
-        json_object_object_add(e, "command", scp_cli_jhex(cmd, cl));
-        json_object_object_add(e, "data", scp_cli_jhex(resp, rl));
-        {
+        print_response(&c, arr, cmd, cl, resp, rl, sw);
+        /* 9000 and warnings are fine; 63xx mostly says a check failed */
+        if (sw != 0x9000 && (sw >> 8) != 0x62 && sw != 0x6310) {
             char h[8];
             snprintf(h, sizeof(h), "%04X", sw);
-            json_object_object_add(e, "sw", json_object_new_string(h));
+            json_object_object_add(c.doc, "sw", json_object_new_string(h));
+            rc = scp_cli_fail(&c, SCP_EXIT_REFUSED, "APDU %zu of %zu: the card answered %04X (%s)",
+                              i + 1, l.n, sw, scp_cli_sw_text(sw));
+            if (i + 1 < l.n)
+                fprintf(stderr, "scpkit: the %zu APDUs after it were not sent\n",
+                        l.n - i - 1);
         }
-        json_object_object_add(e, "sw_text", json_object_new_string(scp_cli_sw_text(sw)));
-        json_object_array_add(arr, e);
-        if (!c.o.json) {
-            for (size_t k = 0; k < rl; k++)
-                printf("%02X", resp[k]);
-            printf("%s%04X (%s)\n", rl ? " " : "", sw, scp_cli_sw_text(sw));
-        }
-        /* 9000 and warnings are fine; 63xx mostly says a check failed */
-        if (sw != 0x9000 && (sw >> 8) != 0x62 && sw != 0x6310)
-            rc = scp_cli_fail(&c, SCP_EXIT_REFUSED, "the card answered %04X (%s)", sw,
-                              scp_cli_sw_text(sw));
     }
+    list_free(&l);
     return scp_cli_end(&c, rc);
 }
 
@@ -205,7 +349,10 @@ int scp_cli_lifecycle(int argc, char **argv)
             found = 1;
         }
     if (rc == SCP_EXIT_OK && !found)
-        rc = scp_cli_fail(&c, SCP_EXIT_USAGE, "unknown life cycle state \"%s\"", c.o.argv[1]);
+        rc = scp_cli_fail(&c, SCP_EXIT_USAGE,
+                          "unknown life cycle state \"%s\": want initialized, secured, "
+                          "card_locked or terminated",
+                          c.o.argv[1]);
     if (rc == SCP_EXIT_OK && cmd[3] == 0xFF && !yes)
         rc = scp_cli_fail(&c, SCP_EXIT_USAGE,
                           "TERMINATED cannot be undone: add --yes if you mean it");

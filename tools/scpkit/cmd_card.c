@@ -29,7 +29,7 @@ static void on_signal(int sig)
 
 static const char card_help[] =
     "usage: scpkit card init --state DIR [--profile yubikey|gp23|scp02] [--scp-i HEX]\n"
-    "                        [--key HEX] [--kvn N] [--lifecycle op_ready|initialized|secured]\n"
+    "                        [--key HEX] [--kvn KVN] [--lifecycle op_ready|initialized|secured]\n"
     "                        [--oce-ca FILE]\n"
     "       scpkit card run  --state DIR [--vpcd HOST:PORT] [--trace FILE]\n"
     "       scpkit card show --state DIR\n"
@@ -37,7 +37,8 @@ static const char card_help[] =
     "          gp23    (i=71: S16, pseudo-random challenge, every level, AES-128/192/256)\n"
     "          scp02   (SCP02, i=55 or --scp-i 15: JavaCard 2.2 / GP 2.1.1, 3DES keys;\n"
     "                   PUT KEY of AES keys moves it to SCP03)\n"
-    "--scp-i sets i directly (60, 70; 61, 71 for S16) and allows every level it permits.\n"
+    "--scp-i sets i directly (hex: 60, 70; 61, 71 for S16) and allows every level it permits;\n"
+    "--kvn is hex (01..FF) like every KVN in scpkit.\n"
     "The factory key set is KVN FF = 404142434445464748494A4B4C4D4E4F unless --key/--kvn.\n"
     "SCP11: the yubikey profile has an SCP11b key 13/01 (P-256) whose certificate is\n"
     "issued by a per-card lab CA written to DIR/sd-ca.pem; --oce-ca FILE (PEM certificate\n"
@@ -114,8 +115,11 @@ static int card_init(const card_args *a)
 
     if (a->scp_i && (rc = parse_num("--scp-i", a->scp_i, 16, 0xFF, &o.scp_i)) != 0)
         return rc;
-    if (a->kvn && (rc = parse_num("--kvn", a->kvn, 0, 0xFF, &o.kvn)) != 0)
-        return rc;
+    if (a->kvn && scp_cli_kvn_parse(a->kvn, SCP_KVN_EXISTING, &o.kvn) != 0) {
+        fprintf(stderr, "scpkit card init: --kvn %s: %s\n", a->kvn,
+                scp_cli_kvn_rule(SCP_KVN_EXISTING));
+        return SCP_EXIT_USAGE;
+    }
     if (a->lifecycle) {
         if (strcmp(a->lifecycle, "op_ready") == 0)
             o.lifecycle = 0x01;
@@ -123,8 +127,11 @@ static int card_init(const card_args *a)
             o.lifecycle = 0x07;
         else if (strcmp(a->lifecycle, "secured") == 0)
             o.lifecycle = 0x0F;
-        else
-            return parse_num("--lifecycle", "x", 10, 0, &rc);
+        else {
+            fprintf(stderr, "scpkit card init: --lifecycle %s: want op_ready, initialized or "
+                            "secured\n", a->lifecycle);
+            return SCP_EXIT_USAGE;
+        }
     }
     if (a->key) {
         if (scp_hex_decode(a->key, key, sizeof(key), &key_len) != SCP_OK ||
@@ -146,8 +153,9 @@ static int card_init(const card_args *a)
     rc = scp_card_init(a->state, &o);
     scp_wipe(key, sizeof(key));
     if (rc == SCP_E_ARG) {
-        fprintf(stderr, "scpkit card init: invalid option (profile yubikey|gp23|scp02; i bits "
-                        "01/10/20/40 only, 40 needs 20; kvn 1..255; yubikey keys are AES-128)\n");
+        fprintf(stderr, "scpkit card init: the card refused these options (profile "
+                        "yubikey|gp23|scp02; --scp-i bits 01/10/20/40 only, 40 needs 20; "
+                        "the yubikey profile takes AES-128 keys only)\n");
         return SCP_EXIT_USAGE;
     }
     if (rc != SCP_OK) {

@@ -177,14 +177,21 @@ static int show_lifecycle(scp_cli *c, int auth)
 
 int scp_cli_show_keyinfo(scp_cli *c)
 {
-    scp_cli_keyinfo ki[16];
+    scp_cli_keyinfo ki[SCP_CLI_KEYINFO_MAX];
     size_t n;
     uint16_t sw;
-    json_object *arr = json_object_new_array();
-    int rc = scp_cli_read_keyinfo(c, ki, 16, &n, &sw);
-    json_object_object_add(c->doc, "keys", arr);
-    if (rc != SCP_EXIT_OK)
+    int rc = scp_cli_read_keyinfo(c, ki, SCP_CLI_KEYINFO_MAX, &n, &sw);
+    if (rc != SCP_EXIT_OK) {
+        json_object_object_add(c->doc, "keys", json_object_new_array());
         return rc;
+    }
+    return scp_cli_print_keyinfo(c, ki, n, sw);
+}
+
+int scp_cli_print_keyinfo(scp_cli *c, const scp_cli_keyinfo *ki, size_t n, uint16_t sw)
+{
+    json_object *arr = json_object_new_array();
+    json_object_object_add(c->doc, "keys", arr);
     if (sw != 0x9000) {
         if (!c->o.json)
             printf("Key sets:         not given (%04X %s)\n", sw, scp_cli_sw_text(sw));

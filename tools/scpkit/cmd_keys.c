@@ -47,10 +47,10 @@ int scp_cli_read_keyinfo(scp_cli *c, scp_cli_keyinfo *out, size_t max, size_t *n
 /* Does the card (per its key information) hold this KVN? -1: unknown. */
 static int holds(scp_cli *c, uint8_t kvn)
 {
-    scp_cli_keyinfo ki[16];
+    scp_cli_keyinfo ki[SCP_CLI_KEYINFO_MAX];
     size_t n;
     uint16_t sw;
-    if (scp_cli_read_keyinfo(c, ki, 16, &n, &sw) != SCP_EXIT_OK || sw != 0x9000)
+    if (scp_cli_read_keyinfo(c, ki, SCP_CLI_KEYINFO_MAX, &n, &sw) != SCP_EXIT_OK || sw != 0x9000)
         return -1;
     for (size_t k = 0; k < n; k++)
         if (ki[k].kvn == kvn)
@@ -58,24 +58,25 @@ static int holds(scp_cli *c, uint8_t kvn)
     return 0;
 }
 
+/* GET DATA E0 once: bare first (many cards, the YubiKey among them,
+ * answer it without a session), through a channel only if refused. */
 static int keys_list(scp_cli *c)
 {
     uint16_t sw;
-    scp_cli_keyinfo ki[1];
+    scp_cli_keyinfo ki[SCP_CLI_KEYINFO_MAX];
     size_t n;
     int rc = scp_cli_no_more(c, 1);
     if (rc == SCP_EXIT_OK)
         rc = scp_cli_connect(c);
     if (rc != SCP_EXIT_OK)
         return rc;
-    /* bare first: many cards (YubiKey) answer E0 without a session */
-    if ((rc = scp_cli_read_keyinfo(c, ki, 1, &n, &sw)) != SCP_EXIT_OK)
+    if ((rc = scp_cli_read_keyinfo(c, ki, SCP_CLI_KEYINFO_MAX, &n, &sw)) != SCP_EXIT_OK)
         return rc;
-    if (sw != 0x9000) {
-        if ((rc = scp_cli_resolve_keys(c)) != SCP_EXIT_OK ||
-            (rc = scp_cli_open_channel(c)) != SCP_EXIT_OK)
-            return rc;
-    }
+    if (sw == 0x9000)
+        return scp_cli_print_keyinfo(c, ki, n, sw);
+    if ((rc = scp_cli_resolve_keys(c)) != SCP_EXIT_OK ||
+        (rc = scp_cli_open_channel(c)) != SCP_EXIT_OK)
+        return rc;
     return scp_cli_show_keyinfo(c);
 }
 
@@ -166,69 +167,16 @@ static int put_key(scp_cli *c, const scp03_keys *k, int replace, uint16_t *sw)
 static void add_kcvs(scp_cli *c, const scp03_keys *k)
 {
     uint8_t kcv[3];
+    if (c->ch02_open && c->put_key_type == SCP02_PUTKEY_DES) { /* 3DES KCV */
+        if (scp02_kcv(SCP02_PUTKEY_DES, k->enc, kcv) == SCP_OK)
+            json_object_object_add(c->doc, "kcv_enc", scp_cli_jhex(kcv, 3));
+        return;
+    }
     const uint8_t *key[3] = { k->enc, k->mac, k->dek };
     static const char *const names[3] = { "kcv_enc", "kcv_mac", "kcv_dek" };
     for (int i = 0; i < 3; i++)
         if (scp_kcv_aes(key[i], k->key_len, kcv) == SCP_OK)
             json_object_object_add(c->doc, names[i], scp_cli_jhex(kcv, 3));
-}
-
-static int keys_put(scp_cli *c)
-{
-    scp03_keys k = { 0 };
-    const char *nk = scp_cli_take(c, "--new-kvn"), *out = scp_cli_take(c, "--out");
-    int replace = scp_cli_flag(c, "--replace"), kvn, gen, rc;
-    uint16_t sw = 0;
-    char err[256];
-
-    const char *kt = scp_cli_take(c, "--key-type");
-    if (!nk)
-        return scp_cli_fail(c, SCP_EXIT_USAGE, "keys put: --new-kvn N is required");
-    if (kt && c->o.scp != 2)
-        return scp_cli_fail(c, SCP_EXIT_USAGE, "--key-type: with --scp 02 only");
-    if (kt && strcmp(kt, "des") != 0 && strcmp(kt, "aes") != 0)
-        return scp_cli_fail(c, SCP_EXIT_USAGE, "--key-type: des or aes");
-    c->put_key_type = (kt && strcmp(kt, "aes") == 0) ? SCP02_PUTKEY_AES : SCP02_PUTKEY_DES;
-    if ((rc = scp_cli_number(c, "--new-kvn", nk, 0xFE, &kvn)) != SCP_EXIT_OK ||
-        (rc = new_keys(c, &k, &gen)) != SCP_EXIT_OK || (rc = scp_cli_no_more(c, 1)) != SCP_EXIT_OK)
-        goto out;
-    k.kvn = (uint8_t)kvn;
-    if (kvn == 0) {
-        rc = scp_cli_fail(c, SCP_EXIT_USAGE, "--new-kvn: 1..254 (FF is the factory set)");
-        goto out;
-    }
-    if (gen && !out) {
-        rc = scp_cli_fail(c, SCP_EXIT_USAGE,
-                          "--generate needs --out KEYFILE (keys are never printed)");
-        goto out;
-    }
-    if ((rc = scp_cli_authenticate(c)) != SCP_EXIT_OK)
-        goto out;
-    if (out && scp_cli_keyfile_write(out, &k, err, sizeof(err)) != SCP_OK) {
-        rc = scp_cli_fail(c, SCP_EXIT_LOCAL, "%s; the card was not changed", err);
-        goto out;
-    }
-    if ((rc = put_key(c, &k, replace, &sw)) == SCP_EXIT_OK && sw != 0x9000)
-        rc = scp_cli_fail_sw(c, sw, "PUT KEY");
-    if (rc == SCP_EXIT_OK) {
-        json_object_object_add(c->doc, "kvn", json_object_new_int(kvn));
-        if (c->ch02_open && c->put_key_type == SCP02_PUTKEY_DES) {
-            uint8_t kcv[3]; /* 3DES KCVs */
-            if (scp02_kcv(SCP02_PUTKEY_DES, k.enc, kcv) == SCP_OK)
-                json_object_object_add(c->doc, "kcv_enc", scp_cli_jhex(kcv, 3));
-        } else {
-            add_kcvs(c, &k);
-        }
-        if (out)
-            json_object_object_add(c->doc, "keyfile", json_object_new_string(out));
-        if (!c->o.json)
-            printf("Key set KVN %02X %s (%s-%u)%s%s\n", kvn, replace ? "replaced" : "added",
-                   c->ch02_open && c->put_key_type == SCP02_PUTKEY_DES ? "3DES" : "AES",
-                   k.key_len * 8, out ? "; keys in " : "", out ? out : "");
-    }
-out:
-    scp_wipe(&k, sizeof(k));
-    return rc;
 }
 
 /* DELETE (GPC 11.2.2.3): 80 E4 00 00 Lc D2 01 <kvn>. */
@@ -241,33 +189,6 @@ static int delete_set(scp_cli *c, uint8_t kvn, uint16_t *sw)
     memcpy(cmd, "\x80\xE4\x00\x00", 4);
     cmd[4] = (uint8_t)dl;
     return scp_cli_send(c, cmd, 5 + dl, resp, sizeof(resp), &rl, sw);
-}
-
-static int keys_delete(scp_cli *c)
-{
-    /* --kvn names the set to delete; the channel uses --auth-kvn, the key
-     * file's KVN, or the card's choice */
-    const char *ak = scp_cli_take(c, "--auth-kvn");
-    int target = c->o.kvn, akvn = 0, rc;
-    uint16_t sw;
-    if (target <= 0)
-        return scp_cli_fail(c, SCP_EXIT_USAGE,
-                            "keys delete: --kvn N (the set to delete) is required");
-    if (ak && (rc = scp_cli_number(c, "--auth-kvn", ak, 255, &akvn)) != SCP_EXIT_OK)
-        return rc;
-    if ((rc = scp_cli_no_more(c, 1)) != SCP_EXIT_OK)
-        return rc;
-    c->o.kvn = ak ? akvn : -1;
-    if ((rc = scp_cli_authenticate(c)) != SCP_EXIT_OK)
-        return rc;
-    if ((rc = delete_set(c, (uint8_t)target, &sw)) != SCP_EXIT_OK)
-        return rc;
-    if (sw != 0x9000)
-        return scp_cli_fail_sw(c, sw, "DELETE KEY");
-    json_object_object_add(c->doc, "deleted_kvn", json_object_new_int(target));
-    if (!c->o.json)
-        printf("Key set KVN %02X deleted\n", target);
-    return SCP_EXIT_OK;
 }
 
 int scp_cli_keys(int argc, char **argv)
@@ -286,9 +207,9 @@ int scp_cli_keys(int argc, char **argv)
     if (strcmp(sub, "list") == 0)
         rc = keys_list(&c);
     else if (strcmp(sub, "put") == 0)
-        rc = keys_put(&c);
+        rc = scp_cli_keys_put(&c);
     else if (strcmp(sub, "delete") == 0)
-        rc = keys_delete(&c);
+        rc = scp_cli_keys_delete_cmd(&c);
     else if (strcmp(sub, "rotate") == 0)
         rc = scp_cli_keys_rotate(&c);
     else
@@ -299,7 +220,7 @@ int scp_cli_keys(int argc, char **argv)
     return scp_cli_end(&c, rc);
 }
 
-/* Shared with cmd_rotate.c. */
+/* For the key-set flow (cmd_rotate.c). */
 int scp_cli_keys_new(scp_cli *c, scp03_keys *k, int *generated)
 {
     return new_keys(c, k, generated);

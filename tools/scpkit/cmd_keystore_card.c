@@ -15,10 +15,6 @@
 #include "cli.h"
 #include "scpkit/keystore.h"
 
-int scp_cli_keys_putkey(scp_cli *c, const scp03_keys *k, int replace, uint16_t *sw);
-int scp_cli_keys_delete(scp_cli *c, uint8_t kvn, uint16_t *sw);
-int scp_cli_keys_holds(scp_cli *c, uint8_t kvn);
-
 static void derive_free(void *ctx)
 {
     scp_keystore_derive_close(ctx);
@@ -62,47 +58,37 @@ typedef struct rot_target {
     scp_div_scheme s;
 } rot_target;
 
-static int new_keys(scp_cli *c, const rot_target *t, uint8_t kvn, scp03_keys *nk)
+/* make_keys of the key-set flow: called once the channel is open, so the
+ * card's KDD is known. */
+static int new_keys(scp_cli *c, void *ctx, scp03_keys *nk)
 {
+    const rot_target *t = ctx;
     int rc = scp_keystore_derive(t->ks, t->label, t->v, t->s, c->ch.kdd, SCP03_KDD_LEN, 1, nk);
     if (rc != SCP_OK)
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "new master %s:%u: %s", t->label, (unsigned)t->v,
                             scp_strerror(rc));
-    nk->kvn = kvn;
     return SCP_EXIT_OK;
 }
 
-static int rotate_steps(scp_cli *c, const rot_target *t, int kvn, char *card, uint8_t *old)
+/* The rotation itself is the CLI's one key-set flow (cmd_rotate.c): the
+ * new keys exist only in memory, proved by a new session before the old
+ * set is deleted. */
+static int rotate_steps(scp_cli *c, rot_target *t, int kvn, char *card, uint8_t *old)
 {
-    scp03_keys nk = {0};
-    uint16_t sw = 0;
+    char where[SCP_KS_LABEL_MAX + 48];
+    scp_cli_keyplan p = { 0 };
     int rc;
-    if ((rc = scp_cli_resolve_keys(c)) != SCP_EXIT_OK || (rc = scp_cli_connect(c)) != SCP_EXIT_OK ||
-        (rc = scp_cli_open_channel(c)) != SCP_EXIT_OK)
-        return rc; /* nothing changed */
-    *old = c->ch.kvn;
-    scp_cli_hex(c->ch.kdd, SCP03_KDD_LEN, card, 2 * SCP03_KDD_LEN + 1);
-    if (*old == kvn)
-        return scp_cli_fail(c, SCP_EXIT_USAGE, "--new-kvn %02X is the set in use", *old);
-    if ((rc = new_keys(c, t, (uint8_t)kvn, &nk)) != SCP_EXIT_OK)
-        return rc;
-    rc = scp_cli_keys_putkey(c, &nk, 0, &sw);
-    if (rc == SCP_EXIT_OK && sw != 0x9000)
-        rc = scp_cli_fail_sw(c, sw, "PUT KEY");
-    if (rc == SCP_EXIT_OK) { /* a fresh session with the new set proves it */
-        c->keys = nk;
-        c->chopts.kvn = nk.kvn;
-        c->chopts.div = SCP_DIV_NONE;
-        c->chopts.derive = NULL;
-        if ((rc = scp_cli_reselect(c)) == SCP_EXIT_OK)
-            rc = scp_cli_open_channel(c);
-    }
-    scp_wipe(&nk, sizeof(nk));
-    if (rc == SCP_EXIT_OK && scp_cli_keys_holds(c, *old) != 0) {
-        rc = scp_cli_keys_delete(c, *old, &sw);
-        if (rc == SCP_EXIT_OK && sw != 0x9000)
-            rc = scp_cli_fail_sw(c, sw, "DELETE KEY (old set)");
-    }
+    snprintf(where, sizeof(where), "the keystore, master %s:%u", t->label, (unsigned)t->v);
+    p.new_kvn = (uint8_t)kvn;
+    p.make_keys = new_keys;
+    p.ctx = t;
+    p.keys_where = where;
+    p.prove = 1;
+    p.delete_old = 1;
+    rc = scp_cli_keyplan_run(c, &p);
+    *old = p.old_kvn;
+    if (p.authenticated)
+        scp_cli_hex(p.kdd, SCP03_KDD_LEN, card, 2 * SCP03_KDD_LEN + 1);
     return rc;
 }
 
@@ -123,11 +109,9 @@ int scp_cli_keystore_rotate(scp_cli *c, const char *dir)
         return scp_cli_fail(c, SCP_EXIT_USAGE,
                             "keystore rotate --card DIR|-r READER [current keys] --new-master "
                             "L[:V] [--new-kdf S] --new-kvn N");
-    if ((rc = scp_cli_number(c, "--new-kvn", kt, 0x7F, &kvn)) != SCP_EXIT_OK ||
+    if ((rc = scp_cli_kvn(c, "--new-kvn", kt, SCP_KVN_NEW, &kvn)) != SCP_EXIT_OK ||
         (rc = scp_cli_no_more(c, 2)) != SCP_EXIT_OK)
         return rc;
-    if (kvn == 0)
-        return scp_cli_fail(c, SCP_EXIT_USAGE, "--new-kvn: 1..127");
     rc = scp_keystore_derive_open(dir, nm, nkdf, &nctx);
     if (rc != SCP_OK)
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "keystore, new master %s: %s", nm,

@@ -63,7 +63,8 @@ int scp_cli_diversify(int argc, char **argv)
     if (rc == SCP_EXIT_OK)
         rc = scp_cli_no_more(&c, 1);
     if (rc == SCP_EXIT_OK && scp_div_parse(scheme, &s) != SCP_OK)
-        rc = scp_cli_fail(&c, SCP_EXIT_USAGE, "--scheme %s: unknown", scheme);
+        rc = scp_cli_fail(&c, SCP_EXIT_USAGE,
+                          "--scheme %s: unknown; want sp800-108, kdf3, emv or visa2", scheme);
     if (rc == SCP_EXIT_OK && scp_hex_decode(master_hex, master, sizeof(master), &ml) != SCP_OK)
         rc = scp_cli_fail(&c, SCP_EXIT_USAGE, "--master: not hex (16, 24 or 32 bytes)");
     if (rc == SCP_EXIT_OK && scp_hex_decode(kdd_hex, kdd, sizeof(kdd), &kl) != SCP_OK)

@@ -40,15 +40,54 @@ static int get_key(json_object *o, const char *name, uint8_t *out, uint8_t *len)
     return scp_cli_hexkey(json_object_get_string(v), out, len);
 }
 
+/* Does a lenient parse find one whole object followed by more text? */
+static int trailing_text(const char *text, size_t len)
+{
+    json_tokener *t = json_tokener_new();
+    json_object *o = t ? json_tokener_parse_ex(t, text, (int)len) : NULL;
+    int more = 0;
+    if (o)
+        for (size_t i = json_tokener_get_parse_end(t); i < len && !more; i++)
+            more = text[i] != ' ' && text[i] != '\t' && text[i] != '\n' && text[i] != '\r';
+    if (o && json_object_is_type(o, json_type_object)) {
+        json_object_object_foreach(o, name, val)
+        {
+            (void)name;
+            if (json_object_is_type(val, json_type_string))
+                scp_wipe((void *)json_object_get_string(val),
+                         (size_t)json_object_get_string_len(val));
+        }
+    }
+    json_object_put(o);
+    if (t)
+        json_tokener_free(t);
+    return more;
+}
+
 static int parse(const char *text, size_t len, scp03_keys *k, char *err, size_t err_size)
 {
     json_tokener *tok = json_tokener_new();
-    json_object *o = tok ? json_tokener_parse_ex(tok, text, (int)len) : NULL, *v;
+    json_object *o = NULL, *v;
     uint8_t l1 = 0, l2 = 0, l3 = 0;
     int rc = SCP_E_FORMAT;
 
+    if (tok) {
+        json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+        o = json_tokener_parse_ex(tok, text, (int)len);
+    }
     if (!o || !json_object_is_type(o, json_type_object)) {
-        snprintf(err, err_size, "not a JSON object");
+        if (o)
+            snprintf(err, err_size, "not a JSON object");
+        else if (!tok)
+            snprintf(err, err_size, "out of memory");
+        else if (json_tokener_get_error(tok) == json_tokener_continue)
+            snprintf(err, err_size, "incomplete JSON: the file ends inside the object");
+        else if (trailing_text(text, len))
+            snprintf(err, err_size, "text after the JSON object");
+        else
+            snprintf(err, err_size, "malformed JSON near byte %zu (%s)",
+                     json_tokener_get_parse_end(tok),
+                     json_tokener_error_desc(json_tokener_get_error(tok)));
         goto out;
     }
     if (json_object_object_get_ex(o, "key", &v)) {

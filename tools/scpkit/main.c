@@ -15,6 +15,7 @@ typedef struct scp_cli_cmd {
     int (*run)(int argc, char **argv);
     const char *summary;
     int own_help; /* run(2, {name, "--help"}) prints the command's usage */
+    int no_common; /* takes none of the common options (its own parser) */
 } scp_cli_cmd;
 
 /* --help or -h anywhere after the command ("scpkit keys put --help"). */
@@ -28,11 +29,44 @@ static int wants_help(int argc, char **argv)
 
 static void usage(FILE *f, const scp_cli_cmd *cmds, size_t n)
 {
-    fprintf(f, "usage: scpkit <command> [options]\n\nCommands:\n");
+    fprintf(f, "usage: scpkit [common options] <command> [options]\n\nCommands:\n");
     for (size_t i = 0; i < n; i++)
         fprintf(f, "  %-10s %s%s\n", cmds[i].name, cmds[i].summary,
                 cmds[i].run ? "" : " (not built)");
     fprintf(f, "\n%s", scp_cli_common_help);
+}
+
+/* Common options may come before the command, as git and gp users type
+ * them ("scpkit -r 0 info", "scpkit --card DIR --json keys list"): they
+ * are moved after the command name, where every command reads them.
+ * Returns how many arguments moved, or -1 after saying what is wrong. */
+static int hoist_common_options(int argc, char **argv)
+{
+    int k = 1, w;
+    char *cmd;
+    while (k < argc && argv[k][0] == '-' && strcmp(argv[k], "--help") != 0 &&
+           strcmp(argv[k], "-h") != 0 && strcmp(argv[k], "--version") != 0) {
+        if ((w = scp_cli_common_option(argv[k])) == 0) {
+            fprintf(stderr, "scpkit: %s: not an option scpkit knows before the command "
+                            "(see scpkit --help)\n", argv[k]);
+            return -1;
+        }
+        if (k + w > argc) {
+            fprintf(stderr, "scpkit: %s: needs a value (see scpkit --help)\n", argv[k]);
+            return -1;
+        }
+        k += w;
+    }
+    if (k == 1)
+        return 0;
+    if (k >= argc) {
+        fprintf(stderr, "scpkit: options but no command (see scpkit --help)\n");
+        return -1;
+    }
+    cmd = argv[k]; /* argv[1..k-1] are the options: the command goes first */
+    memmove(argv + 2, argv + 1, (size_t)(k - 1) * sizeof(argv[0]));
+    argv[1] = cmd;
+    return k - 1;
 }
 
 int main(int argc, char **argv)
@@ -53,7 +87,7 @@ int main(int argc, char **argv)
           "card life cycle: lifecycle initialized|secured|card_locked|terminated --yes" },
         { "diversify", scp_cli_diversify,
           "derived keys' KCVs: --scheme S --master HEX --kdd HEX [--show-keys]" },
-        { "card", scp_cli_card, "the virtual card: card init DIR | card run --state DIR", 1 },
+        { "card", scp_cli_card, "the virtual card: card init DIR | card run --state DIR", 1, 1 },
         { "keystore", scp_cli_keystore, "the HSM keystore", 1 },
         { "audit", scp_cli_audit, "the keystore's audit log", 1 },
         { "ota", scp_cli_ota, "OTA admin server: init | device | serve | campaign", 1 },
@@ -61,6 +95,10 @@ int main(int argc, char **argv)
           1 },
     };
     const size_t n = sizeof(cmds) / sizeof(cmds[0]);
+    const int hoisted = hoist_common_options(argc, argv);
+
+    if (hoisted < 0)
+        return SCP_EXIT_USAGE;
 
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
@@ -76,6 +114,11 @@ int main(int argc, char **argv)
             continue;
         if (!cmds[i].run) {
             fprintf(stderr, "scpkit: %s: not built into this scpkit\n", cmds[i].name);
+            return SCP_EXIT_USAGE;
+        }
+        if (hoisted > 0 && cmds[i].no_common) {
+            fprintf(stderr, "scpkit %s: takes none of the common options (%s is one); see "
+                            "scpkit %s --help\n", cmds[i].name, argv[2], cmds[i].name);
             return SCP_EXIT_USAGE;
         }
         if (wants_help(argc, argv)) {

@@ -15,7 +15,7 @@ const char scp_cli_common_help[] =
     "  --card DIR                a virtual card's state directory, in process\n"
     "  --sd AID                  security domain to select (default A000000151000000)\n"
     "Keys (with none given, the factory test keys 40..4F are used, with a warning):\n"
-    "  --kvn N                   key version number (0: the card's choice)\n"
+    "  --kvn KVN                 key version number, hex 00..FF (00: the card's choice)\n"
     "  --key HEX                 one key for ENC, MAC and DEK (16, 24 or 32 bytes)\n"
     "  --enc HEX --mac HEX --dek HEX\n"
     "  --keyfile FILE            JSON key file; refused unless mode 0600\n"
@@ -56,14 +56,54 @@ static const char **value_slot(scp_cli_opts *o, const char *a)
     return NULL;
 }
 
-static int parse_kvn(const char *s, int *out)
+/* Byte-sized protocol numbers (KVN, i) are hex, as GP writes them and as
+ * scpkit prints them: "10", "0x10" and "010" are all 0x10. */
+int scp_cli_parse_hex(const char *s, int min, int max, int *out)
 {
-    char *end;
-    long v = strtol(s, &end, 0);
-    if (*s == 0 || *end != 0 || v < 0 || v > 255)
+    long v = 0;
+    if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+        s += 2;
+    if (*s == 0)
+        return -1;
+    for (; *s; s++) {
+        int d = (*s >= '0' && *s <= '9')   ? *s - '0'
+                : (*s >= 'a' && *s <= 'f') ? *s - 'a' + 10
+                : (*s >= 'A' && *s <= 'F') ? *s - 'A' + 10
+                                           : -1;
+        if (d < 0 || v > 0xFFFF)
+            return -1;
+        v = v * 16 + d;
+    }
+    if (v < min || v > max)
         return -1;
     *out = (int)v;
     return 0;
+}
+
+/* Counts are decimal, and a leading zero (octal in C) or 0x is refused
+ * rather than read one way or the other. */
+static int parse_dec(const char *s, int max, int *out)
+{
+    long v = 0;
+    if (*s == 0 || (s[0] == '0' && s[1] != 0))
+        return -1;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > 100000000L)
+            return -1;
+        v = v * 10 + (*s - '0');
+    }
+    if (v > max)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int scp_cli_common_option(const char *a)
+{
+    scp_cli_opts scratch;
+    if (strcmp(a, "--json") == 0 || strcmp(a, "-v") == 0 || strcmp(a, "--trace") == 0)
+        return 1;
+    return value_slot(&scratch, a) ? 2 : 0;
 }
 
 static int usage_error(const char *msg, const char *arg)
@@ -80,6 +120,11 @@ int scp_cli_parse(int argc, char **argv, scp_cli_opts *o)
     memset(o, 0, sizeof(*o));
     o->kvn = -1;
     o->level = -1;
+    o->argv = calloc((size_t)argc + 1, sizeof(o->argv[0]));
+    if (!o->argv) {
+        fprintf(stderr, "scpkit: out of memory\n");
+        return SCP_EXIT_LOCAL;
+    }
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--json") == 0)
@@ -91,13 +136,11 @@ int scp_cli_parse(int argc, char **argv, scp_cli_opts *o)
                 return usage_error("needs a value", a);
             *slot = argv[++i];
         } else {
-            if (o->argc >= SCP_CLI_ARGS_MAX - 1)
-                return usage_error("too many arguments", a);
             o->argv[o->argc++] = argv[i];
         }
     }
-    if (o->kvn_text && parse_kvn(o->kvn_text, &o->kvn))
-        return usage_error("--kvn: want a number 0..255", o->kvn_text);
+    if (o->kvn_text && scp_cli_kvn_parse(o->kvn_text, SCP_KVN_AUTH, &o->kvn))
+        return usage_error(scp_cli_kvn_rule(SCP_KVN_AUTH), o->kvn_text);
     if (o->level_text) {
         if (scp_level_parse(o->level_text, &lv) != SCP_OK)
             return usage_error("--level: want mac, mac+enc, mac+rmac, mac+enc+rmac, all, "
@@ -115,6 +158,13 @@ int scp_cli_parse(int argc, char **argv, scp_cli_opts *o)
     if (o->reader && o->card_dir)
         return usage_error("give either -r/--reader or --card, not both", "--card");
     return SCP_EXIT_OK;
+}
+
+void scp_cli_opts_free(scp_cli_opts *o)
+{
+    free(o->argv);
+    o->argv = NULL;
+    o->argc = 0;
 }
 
 int scp_cli_hexkey(const char *hex, uint8_t *out, uint8_t *len)
@@ -267,6 +317,7 @@ int scp_cli_end(scp_cli *c, int rc)
     }
     json_object_put(c->doc);
     c->doc = NULL;
+    scp_cli_opts_free(&c->o);
     return rc;
 }
 
@@ -294,6 +345,11 @@ int scp_cli_fail_rc(scp_cli *c, int rc, const char *what)
         code = SCP_EXIT_REFUSED;
     if (rc == SCP_E_IO && c && !c->o.card_dir) /* say what pcsc-lite said */
         return scp_cli_fail(c, code, "%s: %s (%s)", what, scp_strerror(rc), scp_pcsc_last_error());
+    if (rc == SCP_E_IO && c) /* the in-process card failed to save its state */
+        return scp_cli_fail(c, code,
+                            "%s: %s: the virtual card could not write its state in %s (check "
+                            "free space and permissions); the command had no effect",
+                            what, scp_strerror(rc), c->o.card_dir);
     return scp_cli_fail(c, code, "%s: %s", what, scp_strerror(rc));
 }
 
@@ -377,10 +433,16 @@ int scp_cli_no_more(scp_cli *c, int keep)
 
 int scp_cli_number(scp_cli *c, const char *name, const char *text, int max, int *out)
 {
-    char *end;
-    long v = strtol(text, &end, 0);
-    if (*text == 0 || *end != 0 || v < 0 || v > max)
-        return scp_cli_fail(c, SCP_EXIT_USAGE, "%s %s: want a number 0..%d", name, text, max);
-    *out = (int)v;
+    if (parse_dec(text, max, out) != 0)
+        return scp_cli_fail(c, SCP_EXIT_USAGE,
+                            "%s %s: want a decimal number 0..%d (no leading zero, no 0x)", name,
+                            text, max);
+    return SCP_EXIT_OK;
+}
+
+int scp_cli_kvn(scp_cli *c, const char *name, const char *text, scp_cli_kvn_use use, int *out)
+{
+    if (scp_cli_kvn_parse(text, use, out) != 0)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "%s %s: %s", name, text, scp_cli_kvn_rule(use));
     return SCP_EXIT_OK;
 }

@@ -128,8 +128,13 @@ static int select_sd(scp_cli *c)
         if (c->o.sd_aid)
             break;
     }
+    if (sw != 0x9000 && c->o.sd_aid)
+        return scp_cli_fail_sw(c, sw, "SELECT security domain (--sd)");
     if (sw != 0x9000)
-        return scp_cli_fail_sw(c, sw, "SELECT security domain");
+        return scp_cli_fail_sw(c, sw,
+                               "SELECT security domain: none of the GP ISD AIDs "
+                               "(A000000151000000, A0000001510000, A000000003000000) answered; "
+                               "give the card's with --sd AID");
     return SCP_EXIT_OK;
 }
 
@@ -154,7 +159,8 @@ static int find_card(scp_cli *c, const char **reader)
             cards++;
         }
     if (cards == 0)
-        return scp_cli_fail(c, SCP_EXIT_CARD, "no card in any reader");
+        return scp_cli_fail(c, SCP_EXIT_CARD, "no card in any reader (insert one, or use --card "
+                                              "DIR for a virtual card)");
     if (cards > 1)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "cards in several readers (%s): pick one with -r",
                             names);
@@ -228,14 +234,105 @@ static int open_channel02(scp_cli *c)
     return scp_cli_fail_rc(c, rc, "opening the SCP02 channel");
 }
 
+int scp_cli_detect_mode(scp_cli *c)
+{
+    scp_recog r;
+    uint16_t sw = 0;
+    uint8_t i;
+    if (c->chopts.s16 >= 0)
+        return SCP_EXIT_OK;
+    c->s16_known = scp_recog_get(&c->t, &r, &sw) == SCP_OK && scp_recog_scp03(&r, &i);
+    c->chopts.s16 = c->s16_known && (i & SCP03_I_S16) ? 1 : 0;
+    if (c->o.trace)
+        fprintf(stderr, "scpkit: %s\n",
+                c->s16_known ? (c->chopts.s16 ? "recognition data: S16" : "recognition data: S8")
+                             : "no recognition data: trying S8 first");
+    return SCP_EXIT_OK;
+}
+
+/* S8 or S16 (GPC Amd D v1.2 5.1: the i parameter's low bit): from the
+ * card recognition data when the card gives it (scp_cli_detect_mode, on
+ * the ISD before an application is selected). When it does not, S8 first;
+ * a card in the other mode answers INITIALIZE UPDATE with 6700 (wrong
+ * length) before it computes anything or counts a try, and then, once,
+ * the other length is tried, and scpkit says so: the only time it sends a
+ * second INITIALIZE UPDATE. Any other failure is never retried. */
+static int open_once(scp_cli *c)
+{
+    int rc = scp_channel_open(&c->ch, &c->t, &c->keys, &c->chopts);
+    if (rc == SCP_E_SW && c->ch.last_sw == 0x6700 && !c->s16_known) {
+        int was = c->chopts.s16;
+        c->chopts.s16 = !was;
+        c->s16_known = 1;
+        fprintf(stderr,
+                "scpkit: note: the card refused a %d-byte host challenge with 6700 (wrong "
+                "length) before any cryptogram, so no try was spent; trying %d bytes (S%d) once\n",
+                was ? 16 : 8, was ? 8 : 16, was ? 8 : 16);
+        rc = scp_channel_open(&c->ch, &c->t, &c->keys, &c->chopts);
+    }
+    return rc;
+}
+
+/* What a refused INITIALIZE UPDATE or EXTERNAL AUTHENTICATE means, and
+ * what to do about it. */
+static int fail_open_sw(scp_cli *c, int rc, uint16_t sw)
+{
+    char what[256];
+    const int ea = rc == SCP_E_AUTH && c->ch.fail_rc == SCP_E_SW;
+    const char *cmd = ea ? "EXTERNAL AUTHENTICATE" : "INITIALIZE UPDATE";
+    const char *hint = "";
+    char kvn[8] = "";
+    if (c->chopts.kvn)
+        snprintf(kvn, sizeof(kvn), " %02X", c->chopts.kvn);
+    switch (sw) {
+    case 0x6A88:
+        hint = "the card holds no such key set: see `scpkit keys list`, pick one with --kvn";
+        break;
+    case 0x6A80:
+    case 0x6700:
+        hint = ea ? "the card refused the host cryptogram's form"
+                  : "the card refused the host challenge length (S8/S16 mode)";
+        break;
+    case 0x6A86:
+        hint = ea ? "the card does not accept this security level: try another --level"
+                  : "the card refused the KVN or parameters";
+        break;
+    case 0x6983:
+        hint = "the key set is blocked: too many failed authentications";
+        break;
+    case 0x6982:
+    case 0x6985:
+        hint = "the card (or the selected application) does not allow it now: card locked, "
+               "counter exhausted, or the application takes no SCP03 (check --app/--sd)";
+        break;
+    case 0x6D00:
+    case 0x6E00:
+        hint = "the selected application does not know the command: select the security "
+               "domain (--sd) or the right --app";
+        break;
+    case 0x6300:
+        hint = "the card did not accept the host cryptogram: wrong keys for this key set";
+        break;
+    }
+    snprintf(what, sizeof(what), "opening the secure channel (KVN%s, %s): %s refused%s%s",
+             kvn[0] ? kvn : " 00", c->chopts.s16 ? "S16" : "S8", cmd, hint[0] ? ": " : "",
+             hint);
+    return scp_cli_fail_sw(c, sw, what);
+}
+
 int scp_cli_open_channel(scp_cli *c)
 {
+    int rc;
+    uint16_t sw;
     if (c->o.scp == 2)
         return open_channel02(c);
     if (scp_cli_scp11_variant(&c->o) != 0)
         return scp_cli_open_scp11(c); /* cli_scp11.c */
-    int rc = scp_channel_open(&c->ch, &c->t, &c->keys, &c->chopts);
-    uint16_t sw = c->ch.last_sw;
+    rc = scp_cli_detect_mode(c);
+    if (rc != SCP_EXIT_OK)
+        return rc;
+    rc = open_once(c);
+    sw = c->ch.last_sw;
     if (rc == SCP_OK) {
         c->ch_open = 1;
         if (c->o.trace)
@@ -257,8 +354,7 @@ int scp_cli_open_channel(scp_cli *c)
                             sw & 0x0F, sw);
     }
     if (rc == SCP_E_AUTH || rc == SCP_E_SW)
-        return scp_cli_fail_sw(
-            c, sw, rc == SCP_E_AUTH ? "authentication failed" : "INITIALIZE UPDATE refused");
+        return fail_open_sw(c, rc, sw);
     if (rc == SCP_E_LEVEL)
         return scp_cli_fail(c, SCP_EXIT_USAGE,
                             "level %02X is not offered by this card (i = %02X); strongest: %02X",
@@ -278,11 +374,16 @@ int scp_cli_send(scp_cli *c, const uint8_t *capdu, size_t len, uint8_t *resp, si
     }
     if (c->ch_open) {
         rc = scp_channel_send(&c->ch, capdu, len, resp, resp_size, resp_len, sw);
+        if (rc == SCP_E_MAC || rc == SCP_E_DEAD)
+            return scp_cli_fail(c, SCP_EXIT_CARD,
+                                "secure channel: %s: the response cannot be trusted and the "
+                                "session is over; nothing more was sent",
+                                scp_strerror(rc));
         return rc == SCP_OK ? SCP_EXIT_OK : scp_cli_fail_rc(c, rc, "secure channel");
     }
     rc = scp_transmit(&c->t, capdu, len, r, sizeof(r), &rl);
     if (rc != SCP_OK)
-        return scp_cli_fail_rc(c, rc, "transmit");
+        return scp_cli_fail_rc(c, rc, "sending the command to the card");
     *sw = (uint16_t)(r[rl - 2] << 8 | r[rl - 1]);
     if (rl - 2 > resp_size)
         return scp_cli_fail(c, SCP_EXIT_CARD, "response too long (%zu bytes)", rl - 2);
