@@ -100,8 +100,8 @@ static long backoff(int attempt, long retry_after_s)
 }
 
 /* Run one command script on the card; the response script into *out. */
-static int run_script(ota_agent *ag, const uint8_t *body, size_t len, uint8_t **out,
-                      size_t *out_len, char *why, size_t why_size)
+int ota_agent_run_script(scp_transport *card, int verbose, FILE *log, const uint8_t *body,
+                         size_t len, uint8_t **out, size_t *out_len, char *why, size_t why_size)
 {
     ota_slice cmds[OTA_SCRIPT_MAX_APDUS], res[OTA_SCRIPT_MAX_APDUS];
     uint8_t rbuf[OTA_SCRIPT_MAX_APDUS][OTA_APDU_MAX];
@@ -114,7 +114,7 @@ static int run_script(ota_agent *ag, const uint8_t *body, size_t len, uint8_t **
     for (k = 0; k < n; k++) {
         size_t rl;
         uint16_t sw;
-        rc = scp_transmit(ag->o.card, cmds[k].p, cmds[k].len, rbuf[k], sizeof(rbuf[k]), &rl);
+        rc = scp_transmit(card, cmds[k].p, cmds[k].len, rbuf[k], sizeof(rbuf[k]), &rl);
         if (rc != SCP_OK || rl < 2) {
             snprintf(why, why_size, "card: %s", scp_strerror(rc != SCP_OK ? rc : SCP_E_FORMAT));
             return rc != SCP_OK ? rc : SCP_E_FORMAT;
@@ -122,8 +122,8 @@ static int run_script(ota_agent *ag, const uint8_t *body, size_t len, uint8_t **
         res[k].p = rbuf[k];
         res[k].len = rl;
         sw = (uint16_t)(rbuf[k][rl - 2] << 8 | rbuf[k][rl - 1]);
-        if (ag->o.log && ag->o.verbose)
-            fprintf(ag->o.log, "agent: C-APDU %02X%02X%02X%02X -> SW %04X\n", cmds[k].p[0],
+        if (log && verbose)
+            fprintf(log, "agent: C-APDU %02X%02X%02X%02X -> SW %04X\n", cmds[k].p[0],
                     cmds[k].p[1], cmds[k].p[2], cmds[k].p[3], sw);
         /* a card stops at a failing command (fact sheet §5): warnings go on */
         if (sw != 0x9000 && (sw >> 8) != 0x61 && (sw >> 8) != 0x62 && (sw >> 8) != 0x63) {
@@ -307,8 +307,9 @@ int ota_agent_session(ota_agent *ag, char *why, size_t why_size)
             ota_fault_point("agent", "script-received");
             free(body);
             body = NULL;
-            rc = run_script(ag, r.body ? r.body : (const uint8_t *)"", r.len, &body, &len, why,
-                            why_size);
+            rc = ota_agent_run_script(ag->o.card, ag->o.verbose, ag->o.log,
+                                      r.body ? r.body : (const uint8_t *)"", r.len, &body, &len,
+                                      why, why_size);
             if (rc != SCP_OK)
                 goto out;
             ag->scripts++;

@@ -32,4 +32,11 @@ void ota_agent_free(ota_agent *ag);
  * 204 (nothing left); else an error and why. */
 SCP_MUST_CHECK int ota_agent_session(ota_agent *ag, char *why, size_t why_size);
 
+/* Run one command script (AE/AA) on the card, in order, stopping after a
+ * command that fails (not 9000/61xx/62xx/63xx); the response script (AF 80)
+ * is malloc'd into *out. */
+SCP_MUST_CHECK int ota_agent_run_script(scp_transport *card, int verbose, FILE *log,
+                                        const uint8_t *body, size_t len, uint8_t **out,
+                                        size_t *out_len, char *why, size_t why_size);
+
 #endif

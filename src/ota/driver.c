@@ -56,6 +56,12 @@ struct ota_dialog {
     size_t ea_len;
     int cmd_kind;
     uint8_t kcv[3][3]; /* PUT KEY: the KCVs the card must answer */
+    /* the rotation's new keys, derived once per session (PUT KEY, then the
+     * session that proves them); wiped when the dialog ends */
+    scp03_keys cache;
+    ota_keyref cache_ref;
+    uint8_t cache_kdd[SCP03_KDD_LEN];
+    int cache_ok;
 };
 
 void ota_limits_default(ota_limits *l)
@@ -99,18 +105,31 @@ static int same_ref(const ota_keyref *a, const ota_keyref *b)
     return a->kvn == b->kvn && strcmp(a->master, b->master) == 0 && strcmp(a->kdf, b->kdf) == 0;
 }
 
+static int same_ref(const ota_keyref *a, const ota_keyref *b);
+
 /* The card's static keys for a registry key reference, diversified inside
- * the keystore's token. */
+ * the keystore's token (the new set once per session: see cache). */
 static int derive(ota_dialog *d, const ota_keyref *k, int require_active, scp03_keys *out)
 {
     char label[SCP_KS_LABEL_MAX + 1];
     uint32_t version;
     scp_div_scheme sch;
+    if (d->cache_ok && same_ref(&d->cache_ref, k) &&
+        memcmp(d->cache_kdd, d->kdd, SCP03_KDD_LEN) == 0) {
+        *out = d->cache;
+        return SCP_OK;
+    }
     GUARD(scp_ks_parse_ref(k->master, label, &version));
     GUARD(scp_div_parse(k->kdf, &sch));
     GUARD(scp_keystore_derive(d->env->ks, label, version, sch, d->kdd, SCP03_KDD_LEN,
                               require_active, out));
     out->kvn = (uint8_t)k->kvn;
+    if (require_active) { /* only the rotation's target is derived active-only */
+        d->cache = *out;
+        d->cache_ref = *k;
+        memcpy(d->cache_kdd, d->kdd, SCP03_KDD_LEN);
+        d->cache_ok = 1;
+    }
     return SCP_OK;
 }
 

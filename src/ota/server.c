@@ -205,6 +205,17 @@ static void answer(dlg *g, struct evhttp_request *req, int rc, ota_answer *a,
     reply_answer(g, req, a->script, a->len, a->end);
 }
 
+/* One transaction per step: what the step recorded is committed (durable,
+ * synchronous=FULL) before its answer leaves, or the answer does not leave. */
+static int commit(srv *sv)
+{
+    if (ota_reg_exec(sv->env.reg, "COMMIT") == SCP_OK)
+        return 1;
+    if (ota_reg_exec(sv->env.reg, "ROLLBACK") != SCP_OK)
+        fprintf(sv->env.log, "ota event=registry-error msg=\"rollback failed\"\n");
+    return 0;
+}
+
 /* ---- request handling ---- */
 
 static int device_id_ok(const char *s)
@@ -307,7 +318,16 @@ static void begin(srv *sv, struct evhttp_request *req, const char *dev, const ch
             fprintf(sv->env.log, "ota event=registry-error msg=\"lease not released\"\n");
         return reply_text(sv, req, 500, "cannot start a dialog");
     }
+    if (ota_reg_exec(sv->env.reg, "BEGIN IMMEDIATE") != SCP_OK) {
+        drop(g);
+        return reply_text(sv, req, 503, "registry busy");
+    }
     rc = ota_dialog_start(g->d, &a);
+    if (!commit(sv)) {
+        a.end = 1;
+        snprintf(a.reason, sizeof(a.reason), "registry commit failed");
+        rc = SCP_E_IO;
+    }
     answer(g, req, rc, &a, zero);
     free(a.script);
 }
@@ -434,7 +454,14 @@ static void on_request(struct evhttp_request *req, void *arg)
         }
         ota_fault_point("server", "post-received");
         ota_answer a = { 0 };
-        int rc = ota_dialog_step(g->d, status, p ? p : (const uint8_t *)"", len, &a);
+        int rc = SCP_E_IO;
+        if (ota_reg_exec(sv->env.reg, "BEGIN IMMEDIATE") == SCP_OK) {
+            rc = ota_dialog_step(g->d, status, p ? p : (const uint8_t *)"", len, &a);
+            if (!commit(sv))
+                rc = SCP_E_IO;
+        }
+        if (rc == SCP_E_IO && !a.reason[0])
+            snprintf(a.reason, sizeof(a.reason), "registry unavailable");
         answer(g, req, rc, &a, hash);
         free(a.script);
     }
