@@ -63,10 +63,28 @@ static void cmac_double(const uint8_t in[16], uint8_t out[16])
 
 /* No memset of the whole scp_aes: every field read later is written here,
  * the schedules up to round nr (scp_aesni_init), and drk only with dec. */
-static int aes_setup(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
+int scp_ctx_aesni(const scp_ctx *ctx)
+{
+    switch (ctx != NULL ? ctx->backend : SCP_BACKEND_DEFAULT) {
+    case SCP_BACKEND_DEFAULT: return scp_aesni_default();
+    case SCP_BACKEND_OPENSSL: return 0;
+    case SCP_BACKEND_AESNI: return scp_aesni_cpu() ? 1 : SCP_E_UNSUPPORTED;
+    default: return SCP_E_ARG;
+    }
+}
+
+const char *scp_ctx_backend_name(const scp_ctx *ctx)
+{
+    int r = scp_ctx_aesni(ctx);
+    return r == 1 ? "aesni" : r == 0 ? "openssl" : "none";
+}
+
+static int aes_setup(scp_aes *a, const scp_ctx *ctx, const uint8_t *key, size_t key_len,
+                     int dec)
 {
     const EVP_CIPHER *ecb = aes_cipher(key_len, 0), *cbc = aes_cipher(key_len, 1);
     static const uint8_t zero[16];
+    int ni = scp_ctx_aesni(ctx);
 
     if (a == NULL)
         return SCP_E_ARG;
@@ -76,11 +94,13 @@ static int aes_setup(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
     a->dec = a->fast = a->mac = 0;
     if (key == NULL || ecb == NULL)
         return SCP_E_ARG;
+    if (ni < 0)
+        return ni;
     a->key_len = (uint8_t)key_len;
     a->nr = (uint8_t)(key_len / 4 + 6);
     a->dec = (uint8_t)(dec != 0);
     a->fast = 0;
-    if (scp_aesni_init(a, key, key_len, dec) == SCP_OK) {
+    if (ni == 1 && scp_aesni_init(a, key, key_len, dec) == SCP_OK) {
         a->fast = 1;
     } else {
         a->ecb = ctx_new(ecb, key, 1);
@@ -101,12 +121,18 @@ static int aes_setup(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
 
 int scp_aes_init(scp_aes *a, const uint8_t *key, size_t key_len)
 {
-    return aes_setup(a, key, key_len, 0);
+    return aes_setup(a, NULL, key, key_len, 0);
 }
 
 int scp_aes_init_dec(scp_aes *a, const uint8_t *key, size_t key_len)
 {
-    return aes_setup(a, key, key_len, 1);
+    return aes_setup(a, NULL, key, key_len, 1);
+}
+
+int scp_aes_init_ctx(scp_aes *a, const scp_ctx *ctx, const uint8_t *key, size_t key_len,
+                     int dec)
+{
+    return aes_setup(a, ctx, key, key_len, dec != 0);
 }
 
 void scp_aes_release(scp_aes *a)
@@ -462,7 +488,7 @@ static int scp03_keys_each(const scp03_hs_keys *h)
     scp_aes st;
 
     if (h->chal_ctx != NULL) { /* GPC Amd D 6.2.2.1 */
-        GUARD(scp_aes_init(&st, h->enc, h->key_len));
+        GUARD(scp_aes_init_ctx(&st, h->ctx, h->enc, h->key_len, 0));
         rc = scp_kdf_gp(&st, SCP03_DDC_CARD_CHALLENGE, h->chal_ctx, h->chal_ctx_len,
                         h->card_chal, cl);
         scp_aes_clear(&st);
@@ -471,14 +497,13 @@ static int scp03_keys_each(const scp03_hs_keys *h)
     memcpy(ctx, h->host_chal, cl);
     memcpy(ctx + cl, h->card_chal, cl);
     for (n = 0; n < 3; n++) { /* GPC Amd D 6.2.1 */
-        rc = scp_aes_init(&st, key[n], h->key_len);
+        rc = scp_aes_init_ctx(&st, h->ctx, key[n], h->key_len, 0);
         if (rc != SCP_OK)
             break;
         rc = scp_kdf_gp(&st, cst[n], ctx, 2 * cl, k, h->key_len);
         scp_aes_clear(&st);
         if (rc == SCP_OK)
-            rc = n == 0 ? scp_aes_init_dec(out[n], k, h->key_len)
-                        : scp_aes_init(out[n], k, h->key_len);
+            rc = scp_aes_init_ctx(out[n], h->ctx, k, h->key_len, n == 0);
         if (rc != SCP_OK) /* out[n] holds no key: its init failed or never ran */
             break;
     }
@@ -499,6 +524,8 @@ static int scp03_keys_each(const scp03_hs_keys *h)
 
 int scp_scp03_keys(const scp03_hs_keys *h)
 {
+    int ni;
+
     ENSURE(h != NULL && h->enc != NULL && h->mac != NULL && h->host_chal != NULL &&
                h->card_chal != NULL && h->s_enc != NULL && h->s_mac != NULL &&
                h->s_rmac != NULL && h->card_cryptogram != NULL && h->host_cryptogram != NULL,
@@ -506,7 +533,8 @@ int scp_scp03_keys(const scp03_hs_keys *h)
     ENSURE(aes_cipher(h->key_len, 0) != NULL, SCP_E_ARG);
     ENSURE(h->chal_len == 8 || h->chal_len == 16, SCP_E_ARG);
     ENSURE(h->chal_ctx == NULL || (h->chal_ctx_len >= 1 && h->chal_ctx_len <= 32), SCP_E_ARG);
-    if (scp_aesni_scp03_keys(h) == SCP_OK) {
+    GUARD(ni = scp_ctx_aesni(h->ctx));
+    if (ni == 1 && scp_aesni_scp03_keys(h) == SCP_OK) {
         scp_aes *const out[3] = { h->s_enc, h->s_mac, h->s_rmac };
         for (int j = 0; j < 3; j++) {
             out[j]->ecb = out[j]->cbce = out[j]->cbcd = NULL;
@@ -559,6 +587,14 @@ int scp_kcv_des3(const uint8_t *key, size_t key_len, uint8_t kcv[SCP_KCV_LEN])
     memcpy(kcv, out, SCP_KCV_LEN);
     scp_wipe(out, sizeof(out));
     return SCP_OK;
+}
+
+int scp_ctx_random(const scp_ctx *ctx, uint8_t *out, size_t len)
+{
+    if (ctx == NULL || ctx->rng == NULL)
+        return scp_random(out, len);
+    ENSURE(out != NULL || len == 0, SCP_E_ARG);
+    return ctx->rng(ctx->rng_ctx, out, len) == 0 ? SCP_OK : SCP_E_CRYPTO;
 }
 
 int scp_random(uint8_t *out, size_t len)
