@@ -115,7 +115,7 @@ static inline __attribute__((always_inline)) uintptr_t frame_low(void)
 #endif
 }
 
-/* Zeroes [low, stack pointer): the frame of the function the caller has
+/* Zeroes [low, this function's locals): the frame of the function the caller has
  * just called, wherever the compiler put it and however large it made it
  * (gcc -O2 keeps the handshake batch in about 0.5 KiB, -O0 in about
  * 9.5 KiB). The bytes are first taken back as this function's own frame
@@ -123,18 +123,18 @@ static inline __attribute__((always_inline)) uintptr_t frame_low(void)
  * one asm block, which no sanitizer rewrites. */
 __attribute__((noinline)) static void wipe_below(uintptr_t low)
 {
-    uintptr_t sp;
+    /* The top of the wipe is a local's address, not the stack pointer:
+     * clang shrink-wraps this function and read %rsp before its prologue
+     * pushed %rbp, so the wipe zeroed the saved %rbp (the caller then ran
+     * with a null frame pointer). Saved registers lie above the locals. */
+    volatile uint8_t anchor = 0;
+    uintptr_t top = (uintptr_t)&anchor;
     uint8_t *p;
     size_t n;
-#if defined(__x86_64__)
-    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-#else
-    __asm__ volatile("mov %%esp, %0" : "=r"(sp));
-#endif
-    if (low >= sp || sp - low > 65536)
+    if (low >= top || top - low > 65536)
         return;
-    p = __builtin_alloca(sp - low + 64); /* at or below low */
-    n = sp - (uintptr_t)p;
+    p = __builtin_alloca(top - low + 64); /* at or below low */
+    n = top - (uintptr_t)p;
     __asm__ volatile("cld\n\trep stosb" : "+D"(p), "+c"(n) : "a"(0) : "memory", "cc");
 }
 
