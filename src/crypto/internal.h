@@ -50,7 +50,7 @@ void scp_aes_release(scp_aes *a);
 #define SCP03_DDC_S_RMAC 0x07
 
 /* One side's SCP03 handshake crypto (GPC Amd D 6.2.1-6.2.2), all in one
- * call:
+ * call (scp_scp03_keys, src/scp03/keys.c):
  *   card_chal = KDF(Key-ENC, 02, chal_ctx), when chal_ctx is not NULL (the
  *     pseudo-random card challenge: counter | AID, 1..32 bytes); otherwise
  *     card_chal is read;
@@ -77,7 +77,9 @@ typedef struct scp03_hs_keys {
     const scp_ctx *ctx; /* backend choice (NULL: the default) */
 } scp03_hs_keys;
 
-SCP_MUST_CHECK int scp_scp03_keys(const scp03_hs_keys *h);
+/* The runner, scp_scp03_keys, is SCP03 protocol logic: src/scp03/keys.c
+ * (declared in scp03/internal.h). This layer gives it the AES-NI batch
+ * kernel: SCP_E_UNSUPPORTED when it cannot run (no AES-NI, AES-192). */
 int scp_aesni_scp03_keys(const scp03_hs_keys *h);
 
 /* The EXTERNAL AUTHENTICATE C-MAC (GPC Amd D 6.2.3, 7.1.2): RFC 4493 CMAC

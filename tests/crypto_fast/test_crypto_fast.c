@@ -13,6 +13,7 @@
 #include "scpkit/crypto.h"
 #include "scpkit/scp03.h"
 #include "crypto/internal.h"
+#include "scp03/internal.h"
 #include "test.h"
 
 static int have_fast; /* the CPU and environment allow AES-NI */
