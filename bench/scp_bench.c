@@ -25,6 +25,12 @@ static const size_t sizes[] = { 0, 16, 64, 240, 1024, 4096, 65535 };
 
 /* ---- a session pair, opened in process ---- */
 
+/* scpkit's OpenSSL path for the sessions opened next, or its default:
+ * the backend is a per-session choice (scp_ctx), made here. */
+static const scp_ctx openssl_ctx = { .backend = SCP_BACKEND_OPENSSL };
+static const scp_ctx *bench_ctx;
+static void bench_openssl(int on) { bench_ctx = on ? &openssl_ctx : NULL; }
+
 typedef struct sess_job {
     scp03_keys k;
     size_t chal;
@@ -59,6 +65,7 @@ static void handshake(void *p)
 static void sess_init(sess_job *j, size_t key_len, size_t chal)
 {
     memset(j, 0, sizeof(*j));
+    j->h.ctx = j->c.ctx = bench_ctx;
     j->k.key_len = (uint8_t)key_len;
     j->k.kvn = 0x30;
     memset(j->k.enc, 0x40, key_len);
@@ -200,13 +207,13 @@ static void bench_apdu_ops(size_t kl, size_t chal, size_t n)
     chains cw, cu;
 
     u.op = "unwrap", c.op = "card";
-    scp_aes_force_openssl(1); /* scpkit on its OpenSSL path */
+    bench_openssl(1); /* scpkit on its OpenSSL path */
     op_prepare(&j, kl, chal, n);
     u.ossl_path_ns = bench_ns(op_unwrap, &j);
     c.ossl_path_ns = bench_ns(op_card, &j);
     w.ossl_path_ns = bench_ns(op_wrap, &j);
     scp03_end(&j.s.h), scp03_end(&j.s.c);
-    scp_aes_force_openssl(0);
+    bench_openssl(0);
     op_prepare(&j, kl, chal, n);
     w.n = u.n = c.n = (long)j.n;
     cw = wrap_chains(j.n, chal), cu = unwrap_chains(j.n);
@@ -244,7 +251,7 @@ static double allocs_per_apdu(int openssl_path)
     static op_job j;
     unsigned long before;
     const int n = 1000;
-    scp_aes_force_openssl(openssl_path);
+    bench_openssl(openssl_path);
     op_prepare(&j, 16, 8, 240);
     op_unwrap(&j); /* the host still waits for the prepared response */
     before = bench_allocs;
@@ -252,7 +259,7 @@ static double allocs_per_apdu(int openssl_path)
         exchange(&j);
     before = bench_allocs - before;
     scp03_end(&j.s.h), scp03_end(&j.s.c);
-    scp_aes_force_openssl(0);
+    bench_openssl(0);
     return (double)before / n;
 }
 
@@ -264,12 +271,12 @@ static void bench_sessions(size_t kl, size_t chal)
     bench_row r = { "session", (int)kl * 8, chal == 16, -1, 0, 0, 0, -1, -1, 0, 0, NULL };
 
     sess_init(&j, kl, chal);
-    scp_aes_force_openssl(1);
+    bench_openssl(1);
     r.ossl_path_ns = bench_ns(handshake, &j);
     before = bench_allocs;
     handshake(&j);
     ossl_allocs = bench_allocs - before; /* EVP contexts per key: shows the counter works */
-    scp_aes_force_openssl(0);
+    bench_openssl(0);
     handshake(&j); /* keys to take the floor's schedule from */
     floor_pair(handshake, &j, &j.h.s_mac, (t + 1) / 2, t / 2, &r.ns, &r.floor_ns);
     before = bench_allocs;

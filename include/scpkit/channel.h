@@ -31,7 +31,12 @@ typedef struct scp_channel_opts {
     int (*derive)(void *ctx, const uint8_t *kdd, size_t kdd_len, uint8_t kvn,
                   scp03_keys *out);
     void *derive_ctx;
+    const scp_ctx *ctx; /* crypto backend and RNG (NULL: the default) */
 } scp_channel_opts;
+
+/* The longest plain response scp_channel_send takes (after 61xx
+ * reassembly); longer ones are refused with SCP_E_BUFFER_TOO_SMALL. */
+#define SCP_CHANNEL_RESP_MAX 8192
 
 typedef struct scp_channel {
     scp_transport *t;
@@ -56,6 +61,8 @@ typedef struct scp_channel {
     int open_rc;      /* the error that ended the open (sticky) */
     scp_channel_opts opts;
     scp03_keys open_keys; /* the caller's keys, until the IU answer */
+    /* scp_channel_send's response buffer (kept here, not on the stack) */
+    uint8_t rbuf[SCP_CHANNEL_RESP_MAX + 2 + SCP03_RWRAP_OVERHEAD];
 } scp_channel;
 
 

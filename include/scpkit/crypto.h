@@ -1,6 +1,12 @@
-/* scpkit: the crypto backend (OpenSSL 3 libcrypto, with a run-time
- * selected AES-NI fast path). Keys are expanded once per key, never per
- * message. Every function that can fail returns an scp_rc. */
+/* scpkit: the crypto backend (OpenSSL 3 libcrypto, with an AES-NI fast
+ * path). Keys are expanded once per key, never per message. Every function
+ * that can fail returns an scp_rc.
+ *
+ * No hidden state: the backend and the RNG are chosen per context
+ * (scp_ctx), passed to keys and sessions; NULL means the default context
+ * (AES-NI when the CPU has it, unless SCP_AES_IMPL=openssl was in the
+ * environment when the library first looked, once, thread-safely; RNG:
+ * OpenSSL's RAND_bytes). Every function is reentrant. */
 #ifndef SCPKIT_CRYPTO_H
 #define SCPKIT_CRYPTO_H
 
@@ -15,6 +21,32 @@ extern "C" {
 #define SCP_AES_BLOCK 16
 #define SCP_AES_MAX_KEY 32
 #define SCP_KCV_LEN 3
+
+/* Which AES implementation a context asks for. */
+typedef enum scp_backend {
+    SCP_BACKEND_DEFAULT = 0, /* AES-NI when the CPU has it (and the environment allows) */
+    SCP_BACKEND_OPENSSL = 1, /* OpenSSL's EVP AES, whatever the CPU */
+    SCP_BACKEND_AESNI = 2,   /* AES-NI; keys fail with SCP_E_UNSUPPORTED without it */
+} scp_backend;
+
+/* Random bytes for challenges: fill out with len bytes; 0 (SCP_OK) on
+ * success, anything else fails the call that asked. */
+typedef int (*scp_rng_fn)(void *rng_ctx, uint8_t *out, size_t len);
+
+/* A crypto context: caller-owned, read only by the library (share one
+ * between threads freely), must outlive the keys and sessions using it.
+ * Zero-initialised = the default. */
+typedef struct scp_ctx {
+    scp_backend backend;
+    scp_rng_fn rng; /* NULL: OpenSSL's RAND_bytes */
+    void *rng_ctx;
+} scp_ctx;
+
+/* Random bytes from ctx's RNG (ctx NULL or ctx->rng NULL: scp_random). */
+SCP_MUST_CHECK int scp_ctx_random(const scp_ctx *ctx, uint8_t *out, size_t len);
+/* "aesni" or "openssl": what keys made under ctx use (NULL: the default);
+ * "none" for SCP_BACKEND_AESNI on a CPU without it. */
+const char *scp_ctx_backend_name(const scp_ctx *ctx);
 
 /* An AES key, expanded once. Caller-allocated; scp_aes_clear() wipes it. */
 typedef struct scp_aes {
@@ -43,6 +75,10 @@ typedef struct scp_aes {
 SCP_MUST_CHECK int scp_aes_init(scp_aes *a, const uint8_t *key, size_t key_len);
 /* As scp_aes_init, and CBC decryption too. */
 SCP_MUST_CHECK int scp_aes_init_dec(scp_aes *a, const uint8_t *key, size_t key_len);
+/* Either, on ctx's backend (NULL: the default); dec as above.
+ * SCP_E_UNSUPPORTED: ctx asks for AES-NI and the CPU has none. */
+SCP_MUST_CHECK int scp_aes_init_ctx(scp_aes *a, const scp_ctx *ctx, const uint8_t *key,
+                                    size_t key_len, int dec);
 void scp_aes_clear(scp_aes *a);
 void scp_aes_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16]);
 /* len must be a multiple of 16; in and out may be the same buffer. */
@@ -98,10 +134,8 @@ int scp_ct_eq(const uint8_t *a, const uint8_t *b, size_t len);
 /* Wipe that the compiler may not elide. */
 void scp_wipe(void *p, size_t len);
 
-/* Which AES implementation is in use: "aesni" or "openssl". */
+/* The default context's AES implementation: "aesni" or "openssl". */
 const char *scp_aes_impl(void);
-/* Force the OpenSSL path (for tests and benchmarks comparing the two). */
-void scp_aes_force_openssl(int on);
 
 #ifdef __cplusplus
 }

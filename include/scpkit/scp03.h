@@ -7,6 +7,11 @@
  *
  * A session starts zeroed (`scp03_session s = {0};`) or after scp03_end();
  * starting a new handshake on a used session ends the old one first.
+ * s.ctx (NULL: the default) chooses the crypto backend and the RNG for
+ * the session's keys and challenges; set it before the handshake; it
+ * survives scp03_end and the end of a failed session. Sessions share
+ * nothing: any number may run in any number of threads, one thread per
+ * session at a time.
  *
  * Any MAC, cryptogram or padding failure ends the session for good: the
  * session keys are wiped and every later call returns SCP_E_DEAD.
@@ -83,6 +88,7 @@ typedef enum scp03_state {
 } scp03_state;
 
 typedef struct scp03_session {
+    const scp_ctx *ctx; /* backend and RNG (NULL: the default); kept by scp03_end */
     uint8_t role;  /* 0 host, 1 card */
     uint8_t state; /* scp03_state */
     uint8_t i;     /* the card's i parameter */

@@ -3,7 +3,8 @@
  *
  * Only the functions below carry target("aes,sse4.1"), so the rest of the
  * build stays generic; scp_aesni_init picks this path at run time when the
- * CPU has AES-NI, unless SCP_AES_IMPL=openssl or scp_aes_force_openssl(1).
+ * CPU has AES-NI and the caller's scp_ctx allows it (the default does
+ * unless SCP_AES_IMPL=openssl is in the environment, read once).
  * Round keys are expanded once per key into the caller's scp_aes (16-byte
  * aligned) and wiped by scp_aes_clear. Everything here is branch-free and
  * table-free in the secret data: AESENC does the S-box in hardware, and the
@@ -15,30 +16,39 @@
 
 #include "crypto/internal.h"
 
-static int force_openssl;
+#include <pthread.h>
 
-void scp_aes_force_openssl(int on) { force_openssl = on; }
+/* The CPU probe and the environment default, once per process, whichever
+ * thread asks first (pthread_once: no race, no torn read). */
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static int cpu_has_aesni, env_openssl;
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 
 #define SCP_AESNI __attribute__((target("aes,sse4.1")))
 
-/* -1 unknown, 0 no, 1 yes; a benign race: every thread computes the same */
-static int cpu_ok = -1;
-
-static int aesni_usable(void)
+static void probe(void)
 {
-    if (cpu_ok < 0) {
-        const char *e = getenv("SCP_AES_IMPL");
-        int env_off = e != NULL && strcmp(e, "openssl") == 0;
-        __builtin_cpu_init();
-        cpu_ok = !env_off && __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1");
-    }
-    return cpu_ok && !force_openssl;
+    const char *e = getenv("SCP_AES_IMPL");
+    env_openssl = e != NULL && strcmp(e, "openssl") == 0;
+    __builtin_cpu_init();
+    cpu_has_aesni = __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1");
 }
 
-const char *scp_aes_impl(void) { return aesni_usable() ? "aesni" : "openssl"; }
+int scp_aesni_cpu(void)
+{
+    (void)pthread_once(&probe_once, probe);
+    return cpu_has_aesni;
+}
+
+int scp_aesni_default(void)
+{
+    (void)pthread_once(&probe_once, probe);
+    return cpu_has_aesni && !env_openssl;
+}
+
+const char *scp_aes_impl(void) { return scp_aesni_default() ? "aesni" : "openssl"; }
 
 /* What a batch of key schedules leaves behind. Round keys held in vector
  * registers outlive the function (the next lazily bound library call
@@ -105,7 +115,7 @@ static inline __attribute__((always_inline)) uintptr_t frame_low(void)
 #endif
 }
 
-/* Zeroes [low, stack pointer): the frame of the function the caller has
+/* Zeroes [low, this function's locals): the frame of the function the caller has
  * just called, wherever the compiler put it and however large it made it
  * (gcc -O2 keeps the handshake batch in about 0.5 KiB, -O0 in about
  * 9.5 KiB). The bytes are first taken back as this function's own frame
@@ -113,18 +123,18 @@ static inline __attribute__((always_inline)) uintptr_t frame_low(void)
  * one asm block, which no sanitizer rewrites. */
 __attribute__((noinline)) static void wipe_below(uintptr_t low)
 {
-    uintptr_t sp;
+    /* The top of the wipe is a local's address, not the stack pointer:
+     * clang shrink-wraps this function and read %rsp before its prologue
+     * pushed %rbp, so the wipe zeroed the saved %rbp (the caller then ran
+     * with a null frame pointer). Saved registers lie above the locals. */
+    volatile uint8_t anchor = 0;
+    uintptr_t top = (uintptr_t)&anchor;
     uint8_t *p;
     size_t n;
-#if defined(__x86_64__)
-    __asm__ volatile("mov %%rsp, %0" : "=r"(sp));
-#else
-    __asm__ volatile("mov %%esp, %0" : "=r"(sp));
-#endif
-    if (low >= sp || sp - low > 65536)
+    if (low >= top || top - low > 65536)
         return;
-    p = __builtin_alloca(sp - low + 64); /* at or below low */
-    n = sp - (uintptr_t)p;
+    p = __builtin_alloca(top - low + 64); /* at or below low */
+    n = top - (uintptr_t)p;
     __asm__ volatile("cld\n\trep stosb" : "+D"(p), "+c"(n) : "a"(0) : "memory", "cc");
 }
 
@@ -245,7 +255,7 @@ SCP_AESNI __attribute__((noinline)) static uintptr_t init_body(scp_aes *a, const
 
 int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
 {
-    if (!aesni_usable())
+    if (!scp_aesni_cpu())
         return SCP_E_UNSUPPORTED;
     if (key_len != 16 && key_len != 24 && key_len != 32)
         return SCP_E_ARG;
@@ -781,7 +791,7 @@ HS_RUN(hs_run256_chal, 1, 1)
 
 int scp_aesni_scp03_keys(const scp03_hs_keys *h)
 {
-    if (!aesni_usable() || (h->key_len != 16 && h->key_len != 32) ||
+    if (!scp_aesni_cpu() || (h->key_len != 16 && h->key_len != 32) ||
         (h->chal_len != 8 && h->chal_len != 16) || h->chal_ctx_len > 32)
         return SCP_E_UNSUPPORTED;
     /* the static schedules and everything else the batch spilled: its
@@ -796,9 +806,11 @@ int scp_aesni_scp03_keys(const scp03_hs_keys *h)
 #else /* not x86: the OpenSSL path serves */
 
 const char *scp_aes_impl(void) { return "openssl"; }
+int scp_aesni_cpu(void) { return 0; }
+int scp_aesni_default(void) { return 0; }
 int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
 {
-    (void)a, (void)key, (void)key_len, (void)dec, (void)force_openssl;
+    (void)a, (void)key, (void)key_len, (void)dec;
     return SCP_E_UNSUPPORTED;
 }
 void scp_aesni_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16])

@@ -63,10 +63,28 @@ static void cmac_double(const uint8_t in[16], uint8_t out[16])
 
 /* No memset of the whole scp_aes: every field read later is written here,
  * the schedules up to round nr (scp_aesni_init), and drk only with dec. */
-static int aes_setup(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
+int scp_ctx_aesni(const scp_ctx *ctx)
+{
+    switch (ctx != NULL ? ctx->backend : SCP_BACKEND_DEFAULT) {
+    case SCP_BACKEND_DEFAULT: return scp_aesni_default();
+    case SCP_BACKEND_OPENSSL: return 0;
+    case SCP_BACKEND_AESNI: return scp_aesni_cpu() ? 1 : SCP_E_UNSUPPORTED;
+    default: return SCP_E_ARG;
+    }
+}
+
+const char *scp_ctx_backend_name(const scp_ctx *ctx)
+{
+    int r = scp_ctx_aesni(ctx);
+    return r == 1 ? "aesni" : r == 0 ? "openssl" : "none";
+}
+
+static int aes_setup(scp_aes *a, const scp_ctx *ctx, const uint8_t *key, size_t key_len,
+                     int dec)
 {
     const EVP_CIPHER *ecb = aes_cipher(key_len, 0), *cbc = aes_cipher(key_len, 1);
     static const uint8_t zero[16];
+    int ni = scp_ctx_aesni(ctx);
 
     if (a == NULL)
         return SCP_E_ARG;
@@ -76,11 +94,13 @@ static int aes_setup(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
     a->dec = a->fast = a->mac = 0;
     if (key == NULL || ecb == NULL)
         return SCP_E_ARG;
+    if (ni < 0)
+        return ni;
     a->key_len = (uint8_t)key_len;
     a->nr = (uint8_t)(key_len / 4 + 6);
     a->dec = (uint8_t)(dec != 0);
     a->fast = 0;
-    if (scp_aesni_init(a, key, key_len, dec) == SCP_OK) {
+    if (ni == 1 && scp_aesni_init(a, key, key_len, dec) == SCP_OK) {
         a->fast = 1;
     } else {
         a->ecb = ctx_new(ecb, key, 1);
@@ -101,12 +121,18 @@ static int aes_setup(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
 
 int scp_aes_init(scp_aes *a, const uint8_t *key, size_t key_len)
 {
-    return aes_setup(a, key, key_len, 0);
+    return aes_setup(a, NULL, key, key_len, 0);
 }
 
 int scp_aes_init_dec(scp_aes *a, const uint8_t *key, size_t key_len)
 {
-    return aes_setup(a, key, key_len, 1);
+    return aes_setup(a, NULL, key, key_len, 1);
+}
+
+int scp_aes_init_ctx(scp_aes *a, const scp_ctx *ctx, const uint8_t *key, size_t key_len,
+                     int dec)
+{
+    return aes_setup(a, ctx, key, key_len, dec != 0);
 }
 
 void scp_aes_release(scp_aes *a)
@@ -442,84 +468,6 @@ int scp_kdf_gp(const scp_aes *key, uint8_t constant, const uint8_t *context, siz
     return scp_kbkdf_cmac(key, before, sizeof(before), context, context_len, out, out_len);
 }
 
-/* S-ENC only encrypts and decrypts (GPC Amd D 6.2.6): no CMAC subkeys, on
- * either path. */
-static void senc_no_mac(scp_aes *a)
-{
-    scp_wipe(a->l, sizeof(a->l)), scp_wipe(a->k1, sizeof(a->k1)), scp_wipe(a->k2, sizeof(a->k2));
-    a->mac = 0;
-}
-
-/* One KDF after another: the OpenSSL path, and AES-192. */
-static int scp03_keys_each(const scp03_hs_keys *h)
-{
-    static const uint8_t cst[3] = { SCP03_DDC_S_ENC, SCP03_DDC_S_MAC, SCP03_DDC_S_RMAC };
-    const uint8_t *key[3] = { h->enc, h->mac, h->mac };
-    scp_aes *const out[3] = { h->s_enc, h->s_mac, h->s_rmac };
-    uint8_t k[SCP_AES_MAX_KEY], ctx[2 * 16];
-    size_t cl = h->chal_len;
-    int rc = SCP_OK, n = 0;
-    scp_aes st;
-
-    if (h->chal_ctx != NULL) { /* GPC Amd D 6.2.2.1 */
-        GUARD(scp_aes_init(&st, h->enc, h->key_len));
-        rc = scp_kdf_gp(&st, SCP03_DDC_CARD_CHALLENGE, h->chal_ctx, h->chal_ctx_len,
-                        h->card_chal, cl);
-        scp_aes_clear(&st);
-        GUARD(rc);
-    }
-    memcpy(ctx, h->host_chal, cl);
-    memcpy(ctx + cl, h->card_chal, cl);
-    for (n = 0; n < 3; n++) { /* GPC Amd D 6.2.1 */
-        rc = scp_aes_init(&st, key[n], h->key_len);
-        if (rc != SCP_OK)
-            break;
-        rc = scp_kdf_gp(&st, cst[n], ctx, 2 * cl, k, h->key_len);
-        scp_aes_clear(&st);
-        if (rc == SCP_OK)
-            rc = n == 0 ? scp_aes_init_dec(out[n], k, h->key_len)
-                        : scp_aes_init(out[n], k, h->key_len);
-        if (rc != SCP_OK) /* out[n] holds no key: its init failed or never ran */
-            break;
-    }
-    scp_wipe(k, sizeof(k));
-    if (rc == SCP_OK) /* GPC Amd D 6.2.2.2-6.2.2.3 */
-        rc = scp_kdf_gp(h->s_mac, SCP03_DDC_CARD_CRYPTOGRAM, ctx, 2 * cl, h->card_cryptogram,
-                        cl);
-    if (rc == SCP_OK)
-        rc = scp_kdf_gp(h->s_mac, SCP03_DDC_HOST_CRYPTOGRAM, ctx, 2 * cl, h->host_cryptogram,
-                        cl);
-    if (rc != SCP_OK)
-        for (int i = 0; i < n; i++)
-            scp_aes_clear(out[i]);
-    else
-        senc_no_mac(h->s_enc);
-    return rc;
-}
-
-int scp_scp03_keys(const scp03_hs_keys *h)
-{
-    ENSURE(h != NULL && h->enc != NULL && h->mac != NULL && h->host_chal != NULL &&
-               h->card_chal != NULL && h->s_enc != NULL && h->s_mac != NULL &&
-               h->s_rmac != NULL && h->card_cryptogram != NULL && h->host_cryptogram != NULL,
-           SCP_E_ARG);
-    ENSURE(aes_cipher(h->key_len, 0) != NULL, SCP_E_ARG);
-    ENSURE(h->chal_len == 8 || h->chal_len == 16, SCP_E_ARG);
-    ENSURE(h->chal_ctx == NULL || (h->chal_ctx_len >= 1 && h->chal_ctx_len <= 32), SCP_E_ARG);
-    if (scp_aesni_scp03_keys(h) == SCP_OK) {
-        scp_aes *const out[3] = { h->s_enc, h->s_mac, h->s_rmac };
-        for (int j = 0; j < 3; j++) {
-            out[j]->ecb = out[j]->cbce = out[j]->cbcd = NULL;
-            out[j]->key_len = (uint8_t)h->key_len;
-            out[j]->fast = 1;
-            out[j]->dec = j == 0;
-            out[j]->mac = j != 0;
-        }
-        return SCP_OK;
-    }
-    return scp03_keys_each(h);
-}
-
 int scp_des3_ecb_encrypt(const uint8_t *key, size_t key_len, const uint8_t *in, size_t len,
                          uint8_t *out)
 {
@@ -559,6 +507,14 @@ int scp_kcv_des3(const uint8_t *key, size_t key_len, uint8_t kcv[SCP_KCV_LEN])
     memcpy(kcv, out, SCP_KCV_LEN);
     scp_wipe(out, sizeof(out));
     return SCP_OK;
+}
+
+int scp_ctx_random(const scp_ctx *ctx, uint8_t *out, size_t len)
+{
+    if (ctx == NULL || ctx->rng == NULL)
+        return scp_random(out, len);
+    ENSURE(out != NULL || len == 0, SCP_E_ARG);
+    return ctx->rng(ctx->rng_ctx, out, len) == 0 ? SCP_OK : SCP_E_CRYPTO;
 }
 
 int scp_random(uint8_t *out, size_t len)

@@ -5,10 +5,17 @@
 #include "scpkit/crypto.h"
 #include "core/guard.h"
 
-/* AES-NI path (src/crypto/aesni.c). scp_aesni_init returns SCP_OK and fills
- * a->nr, a->rk (and a->drk when dec) when the CPU has AES-NI and the fast
- * path is not disabled; SCP_E_UNSUPPORTED otherwise, and the OpenSSL
- * contexts are used. */
+/* AES-NI path (src/crypto/aesni.c). scp_aesni_cpu: the CPU has AES-NI and
+ * SSE4.1; scp_aesni_default: and SCP_AES_IMPL is not "openssl" (both
+ * probed once per process, thread-safely). scp_aesni_init returns SCP_OK
+ * and fills a->nr, a->rk (and a->drk when dec) when the CPU has AES-NI;
+ * SCP_E_UNSUPPORTED otherwise. Whether to use it is the caller's choice
+ * (scp_ctx, src/crypto/backend.c). */
+int scp_aesni_cpu(void);
+int scp_aesni_default(void);
+/* 1: AES-NI, 0: OpenSSL, for this context (NULL: the default);
+ * SCP_E_UNSUPPORTED when it asks for AES-NI on a CPU without it. */
+int scp_ctx_aesni(const scp_ctx *ctx);
 int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len, int dec);
 void scp_aesni_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16]);
 int scp_aesni_cbc_encrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *in,
@@ -43,7 +50,7 @@ void scp_aes_release(scp_aes *a);
 #define SCP03_DDC_S_RMAC 0x07
 
 /* One side's SCP03 handshake crypto (GPC Amd D 6.2.1-6.2.2), all in one
- * call:
+ * call (scp_scp03_keys, src/scp03/keys.c):
  *   card_chal = KDF(Key-ENC, 02, chal_ctx), when chal_ctx is not NULL (the
  *     pseudo-random card challenge: counter | AID, 1..32 bytes); otherwise
  *     card_chal is read;
@@ -67,9 +74,12 @@ typedef struct scp03_hs_keys {
     size_t chal_len;
     scp_aes *s_enc, *s_mac, *s_rmac;
     uint8_t *card_cryptogram, *host_cryptogram;
+    const scp_ctx *ctx; /* backend choice (NULL: the default) */
 } scp03_hs_keys;
 
-SCP_MUST_CHECK int scp_scp03_keys(const scp03_hs_keys *h);
+/* The runner, scp_scp03_keys, is SCP03 protocol logic: src/scp03/keys.c
+ * (declared in scp03/internal.h). This layer gives it the AES-NI batch
+ * kernel: SCP_E_UNSUPPORTED when it cannot run (no AES-NI, AES-192). */
 int scp_aesni_scp03_keys(const scp03_hs_keys *h);
 
 /* The EXTERNAL AUTHENTICATE C-MAC (GPC Amd D 6.2.3, 7.1.2): RFC 4493 CMAC

@@ -37,8 +37,10 @@ int scp03_fail(scp03_session *s, int rc)
 
 void scp03_end(scp03_session *s)
 {
+    const scp_ctx *ctx;
     if (s == NULL)
         return;
+    ctx = s->ctx; /* the caller's choice of backend and RNG stays */
     /* the keys' OpenSSL contexts (if any) freed, then the whole session,
      * keys and all, in one pass: one wipe costs less than a dozen small
      * ones over the bytes the keys wrote */
@@ -46,6 +48,7 @@ void scp03_end(scp03_session *s)
     scp_aes_release(&s->s_mac);
     scp_aes_release(&s->s_rmac);
     scp_wipe(s, sizeof(*s));
+    s->ctx = ctx;
 }
 
 /* GPC Amd D 6.2.1-6.2.2: the session keys, the card cryptogram into cc
@@ -55,6 +58,7 @@ static int session_crypto(scp03_session *s, const uint8_t *enc, const uint8_t *m
                           const uint8_t *chal_ctx, size_t chal_ctx_len, uint8_t *cc)
 {
     scp03_hs_keys h = { 0 };
+    h.ctx = s->ctx;
     h.enc = enc, h.mac = mac, h.key_len = s->key_len;
     h.chal_ctx = chal_ctx, h.chal_ctx_len = chal_ctx_len;
     h.host_chal = s->host_chal, h.card_chal = s->card_chal, h.chal_len = s->chal_len;
@@ -108,7 +112,7 @@ int scp03_host_begin(scp03_session *s, const scp03_keys *keys, const uint8_t *ho
     if (host_chal != NULL)
         memcpy(s->host_chal, host_chal, chal_len);
     else
-        GUARD(scp_random(s->host_chal, chal_len));
+        GUARD(scp_ctx_random(s->ctx, s->host_chal, chal_len));
     return SCP_OK;
 }
 
@@ -289,7 +293,7 @@ int scp03_card_initialize_update(scp03_session *s, const scp03_card_params *prm,
         memcpy(ctx + SCP03_SEQ_LEN, prm->aid, prm->aid_len);
         chal_ctx_len = SCP03_SEQ_LEN + prm->aid_len;
     } else {
-        GUARD_GOTO(scp_random(s->card_chal, chal_len), fail);
+        GUARD_GOTO(scp_ctx_random(s->ctx, s->card_chal, chal_len), fail);
     }
     /* the host cryptogram too: EXTERNAL AUTHENTICATE only compares it */
     GUARD_GOTO(session_crypto(s, keys->enc, keys->mac, chal_ctx_len ? ctx : NULL, chal_ctx_len,
@@ -374,14 +378,14 @@ int scp03_session_from_keys(scp03_session *s, const scp03_open_params *p)
     s->chal_len = p->mac_len;
     s->i = (uint8_t)(SCP03_I_RMAC | SCP03_I_RENC | (p->mac_len == 16 ? SCP03_I_S16 : 0));
     /* S-ENC decrypts on both sides (C-DEC on the card, R-ENC on the host) */
-    GUARD_GOTO(scp_aes_init_dec(&s->s_enc, p->enc, p->key_len), fail);
+    GUARD_GOTO(scp_aes_init_ctx(&s->s_enc, s->ctx, p->enc, p->key_len, 1), fail);
     /* as after SCP03's own handshake, S-ENC never MACs: no CMAC subkeys */
     scp_wipe(s->s_enc.l, sizeof(s->s_enc.l));
     scp_wipe(s->s_enc.k1, sizeof(s->s_enc.k1));
     scp_wipe(s->s_enc.k2, sizeof(s->s_enc.k2));
     s->s_enc.mac = 0;
-    GUARD_GOTO(scp_aes_init(&s->s_mac, p->mac, p->key_len), fail);
-    GUARD_GOTO(scp_aes_init(&s->s_rmac, p->rmac, p->key_len), fail);
+    GUARD_GOTO(scp_aes_init_ctx(&s->s_mac, s->ctx, p->mac, p->key_len, 0), fail);
+    GUARD_GOTO(scp_aes_init_ctx(&s->s_rmac, s->ctx, p->rmac, p->key_len, 0), fail);
     memcpy(s->mac_chain, p->mac_chain, 16);
     s->level = p->level;
     s->counter = 0;

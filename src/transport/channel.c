@@ -13,9 +13,6 @@
 #include "core/guard.h"
 
 #define SW_OF(b, n) ((uint16_t)((b)[(n)-2] << 8 | (b)[(n)-1]))
-/* Responses are bounded: longer ones (after 61xx reassembly) are refused
- * with SCP_E_BUFFER_TOO_SMALL rather than grown without limit. */
-#define SCP_CHANNEL_RESP_MAX 8192
 
 /* Where the open stands: which command was handed out last. */
 enum {
@@ -52,6 +49,7 @@ int scp_channel_start(scp_channel *ch, const scp03_keys *keys, const scp_channel
     ENSURE(keys == NULL || keys->key_len <= SCP_AES_MAX_KEY, SCP_E_ARG);
     memset(ch, 0, sizeof(*ch));
     ch->opts = *opts;
+    ch->s.ctx = opts->ctx;
     if (keys != NULL)
         ch->open_keys = *keys;
     /* S16 when the card says so in its recognition data; S8 otherwise
@@ -73,7 +71,7 @@ static int iu_command(scp_channel *ch, uint8_t *out, size_t out_size, size_t *ou
 
     k.key_len = 16;
     k.kvn = ch->opts.kvn;
-    GUARD(scp_random(chal, ch->chal_len));
+    GUARD(scp_ctx_random(ch->opts.ctx, chal, ch->chal_len));
     rc = scp03_host_begin(&ch->s, &k, chal, ch->chal_len);
     if (rc == SCP_OK)
         rc = scp03_host_initialize_update(&ch->s, 0, out, out_size, out_len);
@@ -242,28 +240,29 @@ int scp_channel_open(scp_channel *ch, scp_transport *t, const scp03_keys *keys,
     return rc == SCP_CHANNEL_OPEN ? SCP_OK : rc;
 }
 
-/* One wrapped command and its unwrapped response (data | SW). */
-static int exchange(scp_channel *ch, const uint8_t *capdu, size_t len, uint8_t *plain,
-                    size_t plain_size, size_t *plain_len)
+/* One wrapped command and its response, received into the channel's own
+ * buffer and unwrapped there, in place (data | SW): a protected send
+ * keeps no response-sized buffer on the stack. */
+static int exchange(scp_channel *ch, const uint8_t *capdu, size_t len, size_t *plain_len)
 {
-    uint8_t wire[SCP_APDU_SHORT_MAX + SCP03_WRAP_OVERHEAD + 8];
-    uint8_t rwire[SCP_CHANNEL_RESP_MAX + 2 + 32];
+    uint8_t wire[SCP_APDU_SHORT_MAX + SCP03_WRAP_OVERHEAD];
     size_t wl, rl;
     GUARD(scp03_host_wrap(&ch->s, capdu, len, wire, sizeof(wire), &wl));
-    GUARD(scp_transmit(ch->t, wire, wl, rwire, sizeof(rwire), &rl));
-    ch->last_sw = SW_OF(rwire, rl);
-    return scp03_host_unwrap(&ch->s, rwire, rl, plain, plain_size, plain_len);
+    GUARD(scp_transmit(ch->t, wire, wl, ch->rbuf, sizeof(ch->rbuf), &rl));
+    ch->last_sw = SW_OF(ch->rbuf, rl);
+    return scp03_host_unwrap(&ch->s, ch->rbuf, rl, ch->rbuf, sizeof(ch->rbuf), plain_len);
 }
 
 int scp_channel_send(scp_channel *ch, const uint8_t *capdu, size_t len, uint8_t *resp,
                      size_t resp_size, size_t *resp_len, uint16_t *sw)
 {
-    uint8_t plain[SCP_CHANNEL_RESP_MAX + 2];
     uint8_t chunk[SCP_APDU_SHORT_MAX];
     size_t pl, max, off = 0, cl;
     scp_apdu a, part;
+    int rc;
 
     ENSURE(ch && capdu && resp_len && sw, SCP_E_ARG);
+    ENSURE(ch->t != NULL, SCP_E_STATE);
     ENSURE(scp03_is_open(&ch->s), ch->s.state == SCP03_DEAD ? SCP_E_DEAD : SCP_E_STATE);
     GUARD(scp_apdu_parse(capdu, len, &a));
     trace_plain(ch->t, 2, capdu, len);
@@ -283,18 +282,22 @@ int scp_channel_send(scp_channel *ch, const uint8_t *capdu, size_t len, uint8_t 
             part.le = 256; /* longer answers come back through 61xx */
         }
         GUARD(scp_apdu_encode(&part, chunk, sizeof(chunk), &cl));
-        GUARD(exchange(ch, chunk, cl, plain, sizeof(plain), &pl));
-        *sw = SW_OF(plain, pl);
+        GUARD(exchange(ch, chunk, cl, &pl));
+        *sw = SW_OF(ch->rbuf, pl);
         if (off < a.lc && *sw != 0x9000)
             break; /* the card refused a part: the rest is not sent */
     } while (off < a.lc);
-    trace_plain(ch->t, 3, plain, pl);
-    ENSURE(pl - 2 <= resp_size || resp == NULL, SCP_E_BUFFER_TOO_SMALL);
-    ENSURE(resp != NULL || pl == 2, SCP_E_BUFFER_TOO_SMALL);
+    trace_plain(ch->t, 3, ch->rbuf, pl);
+    rc = SCP_E_BUFFER_TOO_SMALL;
+    if ((resp == NULL && pl != 2) || (resp != NULL && pl - 2 > resp_size))
+        goto out;
     if (pl > 2)
-        memcpy(resp, plain, pl - 2);
+        memcpy(resp, ch->rbuf, pl - 2);
     *resp_len = pl - 2;
-    return SCP_OK;
+    rc = SCP_OK;
+out:
+    scp_wipe(ch->rbuf, pl); /* the plain response: R-ENC kept it secret */
+    return rc;
 }
 
 void scp_channel_close(scp_channel *ch)

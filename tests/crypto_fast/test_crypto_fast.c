@@ -13,9 +13,13 @@
 #include "scpkit/crypto.h"
 #include "scpkit/scp03.h"
 #include "crypto/internal.h"
+#include "scp03/internal.h"
 #include "test.h"
 
 static int have_fast; /* the CPU and environment allow AES-NI */
+
+/* The OpenSSL path, chosen per key or session by this context. */
+static const scp_ctx ossl = { .backend = SCP_BACKEND_OPENSSL };
 
 static size_t random_key_len(void)
 {
@@ -28,11 +32,8 @@ static size_t random_key_len(void)
  * be). */
 static void key_pair_mode(scp_aes *fast, scp_aes *ref, const uint8_t *key, size_t len, int dec)
 {
-    scp_aes_force_openssl(0);
     CHECK_OK(dec ? scp_aes_init_dec(fast, key, len) : scp_aes_init(fast, key, len));
-    scp_aes_force_openssl(1);
-    CHECK_OK(dec ? scp_aes_init_dec(ref, key, len) : scp_aes_init(ref, key, len));
-    scp_aes_force_openssl(0);
+    CHECK_OK(scp_aes_init_ctx(ref, &ossl, key, len, dec));
     CHECK(fast->fast == have_fast);
     CHECK(ref->fast == 0);
     CHECK(fast->dec == (dec != 0) && ref->dec == (dec != 0));
@@ -175,11 +176,9 @@ static void ref_kdf(const uint8_t *key, size_t kl, uint8_t cst, const uint8_t *c
                     uint8_t *out, size_t ol)
 {
     scp_aes k;
-    scp_aes_force_openssl(1);
-    CHECK_OK(scp_aes_init(&k, key, kl));
+    CHECK_OK(scp_aes_init_ctx(&k, &ossl, key, kl, 0));
     CHECK_OK(scp_kdf_gp(&k, cst, ctx, cl, out, ol));
     scp_aes_clear(&k);
-    scp_aes_force_openssl(0);
 }
 
 /* f must behave as r: same CBC and, for S-MAC and S-RMAC, the same L,
@@ -248,24 +247,19 @@ static void test_scp03_keys(void)
         h.card_cryptogram = c_cc, h.host_cryptogram = c_hc;
         if (ccl)
             ref_kdf(enc, kl, SCP03_DDC_CARD_CHALLENGE, cctx, ccl, w_chal, cl);
-        scp_aes_force_openssl(rep % 7 == 6); /* now and then both on OpenSSL */
+        h.ctx = rep % 7 == 6 ? &ossl : NULL; /* now and then both on OpenSSL */
         CHECK_OK(scp_scp03_keys(&h));
-        scp_aes_force_openssl(0);
         CHECK(f[0].fast == (have_fast && rep % 7 != 6));
         if (ccl)
             CHECK_MEM(cc, cl, w_chal, cl);
         memcpy(ctx, hc, cl), memcpy(ctx + cl, cc, cl);
         for (int j = 0; j < 3; j++) {
             ref_kdf(j == 0 ? enc : mac, kl, dd[j], ctx, 2 * cl, want, kl);
-            scp_aes_force_openssl(1);
-            CHECK_OK(scp_aes_init_dec(&r[j], want, kl));
-            scp_aes_force_openssl(0);
+            CHECK_OK(scp_aes_init_ctx(&r[j], &ossl, want, kl, 1));
             same_key(&f[j], &r[j], j == 0);
         }
-        scp_aes_force_openssl(1);
         CHECK_OK(scp_kdf_gp(&r[1], SCP03_DDC_CARD_CRYPTOGRAM, ctx, 2 * cl, w_cc, cl));
         CHECK_OK(scp_kdf_gp(&r[1], SCP03_DDC_HOST_CRYPTOGRAM, ctx, 2 * cl, w_hc, cl));
-        scp_aes_force_openssl(0);
         CHECK_MEM(c_cc, cl, w_cc, cl);
         CHECK_MEM(c_hc, cl, w_hc, cl);
         /* tampered twin: one bit of the host challenge, other session
@@ -452,20 +446,18 @@ static int run_session(uint64_t seed, int fast_host, int fast_card, int tamper, 
     if (tamper && level == SCP_LEVEL_NONE)
         level = SCP_LEVEL_CMAC; /* something to tamper with */
 
-    scp_aes_force_openssl(!fast_host);
+    h.ctx = fast_host ? NULL : &ossl;
+    c.ctx = fast_card ? NULL : &ossl;
     bad += scp03_host_begin(&h, &k, hc, chal) != 0;
     bad += scp03_host_initialize_update(&h, 0x00, cbuf, sizeof(cbuf), &n) != 0;
     bad += scp_apdu_parse(cbuf, n, &a) != 0;
-    scp_aes_force_openssl(!fast_card);
     bad += scp03_card_initialize_update(&c, &prm, &k, a.data, a.lc, resp, sizeof(resp), &rl) != 0;
     tr_add(t, resp, rl);
-    scp_aes_force_openssl(!fast_host);
     bad += scp03_host_iu_response(&h, resp, rl) != 0;
     bad += scp03_host_external_authenticate(&h, level, cbuf, sizeof(cbuf), &n) != 0;
     tr_add(t, cbuf, n);
     bad += scp03_card_external_authenticate(&c, cbuf, n) != 0;
     bad += scp03_host_ea_result(&h, 0x9000) != 0;
-    scp_aes_force_openssl(0);
     bad += (h.s_mac.fast != (fast_host && have_fast)) + (c.s_mac.fast != (fast_card && have_fast));
 
     for (int j = 0; j < 24 && bad == 0; j++) {
@@ -538,9 +530,23 @@ int main(int argc, char **argv)
     have_fast = strcmp(scp_aes_impl(), "aesni") == 0;
     if (env != NULL && strcmp(env, "openssl") == 0)
         CHECK(!have_fast); /* the environment switch works */
-    scp_aes_force_openssl(1);
-    CHECK(strcmp(scp_aes_impl(), "openssl") == 0);
-    scp_aes_force_openssl(0);
+    /* the backend is the context's: OpenSSL on request whatever the
+     * default, AES-NI on request only where the CPU has it */
+    CHECK(strcmp(scp_ctx_backend_name(&ossl), "openssl") == 0);
+    CHECK(strcmp(scp_ctx_backend_name(NULL), scp_aes_impl()) == 0);
+    {
+        static const scp_ctx ni = { .backend = SCP_BACKEND_AESNI };
+        uint8_t key[16] = { 0 };
+        scp_aes a;
+        int rc = scp_aes_init_ctx(&a, &ni, key, 16, 0);
+        if (strcmp(scp_ctx_backend_name(&ni), "aesni") == 0) {
+            CHECK_OK(rc);
+            CHECK(a.fast == 1); /* even with SCP_AES_IMPL=openssl: the context asked */
+            scp_aes_clear(&a);
+        } else {
+            CHECK_RC(rc, SCP_E_UNSUPPORTED);
+        }
+    }
     if (!have_fast)
         printf("note: AES-NI path not in use; comparing OpenSSL with itself\n");
     test_seed(seed);
