@@ -230,7 +230,12 @@ if [ "$MODE" = soak ]; then
         if ! q "$S" keystore list --dir "$KS"; then bad "soak $i ($a killed, $b): does not open: $(cat "$T/q.err")"; break; fi
         if keys_kept "$T/soak.keys" "$T/q.out" any; then ok; else bad "soak $i ($a killed, $b): $(cat "$T/kept.err")"; fi
         awk 'NR > 1 { print $1, $2, $4, $5 }' "$T/q.out" >"$T/soak.keys"
-        if q "$S" audit verify --dir "$KS"; then ok; else bad "soak $i ($a killed, $b): audit verify: $(cat "$T/q.err")"; break; fi
+        if q "$S" audit verify --dir "$KS"; then ok; else
+            bad "soak $i ($a killed, $b): audit verify: $(cat "$T/q.err")"
+            cp -a "$KS" "$T/../scpkit-soak-failed.$$" 2>/dev/null
+            echo "(the keystore is kept in $T/../scpkit-soak-failed.$$)" >&2
+            break
+        fi
         # a fresh base now and then, so destroyed and rotated keys come back
         [ $((i % 40)) -eq 0 ] && { restore; cp "$T/base.keys" "$T/soak.keys"; }
         [ $RANDOM_KILLS -ge "$SOAK_KILLS" ] && break
