@@ -89,25 +89,28 @@ restore() {
 }
 
 # ---- the commands (name, the key it may destroy, argv)
+# (EXEC=exec in a background subshell: the command replaces the subshell,
+# so the PID that `kill -9` hits is the scpkit process itself)
+EXEC=
 run_cmd() { # run_cmd NAME: the command, stdin from /dev/null unless it needs one
     case $1 in
-    generate) "$S" keystore generate --dir "$KS" --label gen --type aes256 ;;
-    generate-des) "$S" keystore generate --dir "$KS" --label gdes --type des3 ;;
-    import) "$S" keystore combine --dir "$KS" --master imp --kcv "$IMPKCV" <"$T/shares.txt" ;;
-    split) "$S" keystore split --dir "$KS" --master cer --type aes256 --scheme shamir -m 2 -n 3 --out-dir "$T/shares-out" ;;
-    custodian-add) SCPKIT_CUSTODIAN_PIN=carol-pin-3 "$S" keystore custodian-add --dir "$KS" carol ;;
-    activate) cust "$S" keystore activate --dir "$KS" k-pre:1 --reason crash --custodian alice --custodian bob ;;
-    suspend) "$S" keystore state --dir "$KS" k-act:1 suspended --reason crash ;;
-    resume) cust "$S" keystore activate --dir "$KS" k-sus:1 --reason crash --custodian alice --custodian bob ;;
-    deactivate) "$S" keystore state --dir "$KS" k-act:1 deactivated --reason crash ;;
-    compromise) "$S" keystore state --dir "$KS" k-act:1 compromised --reason crash ;;
-    destroy) "$S" keystore state --dir "$KS" k-deac:1 destroyed --reason crash ;;
-    destroy-pre) "$S" keystore state --dir "$KS" k-pre:1 destroyed --reason crash ;;
-    derive) "$S" keystore derive --dir "$KS" --master xor:1 --kdf kdf3 --kdd 00112233445566778899 ;;
-    diversify) "$S" apdu --card "$CARD" --keystore "$KS" --master xor:1 --kdf kdf3 80CA00E000 ;;
-    rotate) "$S" keystore rotate --card "$CARD" --keystore "$KS" --master xor:1 --kdf kdf3 --new-master xor:2 --new-kvn 2 ;;
-    checkpoint) "$S" audit checkpoint --dir "$KS" ;;
-    verify) "$S" audit verify --dir "$KS" ;;
+    generate) $EXEC "$S" keystore generate --dir "$KS" --label gen --type aes256 ;;
+    generate-des) $EXEC "$S" keystore generate --dir "$KS" --label gdes --type des3 ;;
+    import) $EXEC "$S" keystore combine --dir "$KS" --master imp --kcv "$IMPKCV" <"$T/shares.txt" ;;
+    split) $EXEC "$S" keystore split --dir "$KS" --master cer --type aes256 --scheme shamir -m 2 -n 3 --out-dir "$T/shares-out" ;;
+    custodian-add) SCPKIT_CUSTODIAN_PIN=carol-pin-3 $EXEC "$S" keystore custodian-add --dir "$KS" carol ;;
+    activate) cust $EXEC "$S" keystore activate --dir "$KS" k-pre:1 --reason crash --custodian alice --custodian bob ;;
+    suspend) $EXEC "$S" keystore state --dir "$KS" k-act:1 suspended --reason crash ;;
+    resume) cust $EXEC "$S" keystore activate --dir "$KS" k-sus:1 --reason crash --custodian alice --custodian bob ;;
+    deactivate) $EXEC "$S" keystore state --dir "$KS" k-act:1 deactivated --reason crash ;;
+    compromise) $EXEC "$S" keystore state --dir "$KS" k-act:1 compromised --reason crash ;;
+    destroy) $EXEC "$S" keystore state --dir "$KS" k-deac:1 destroyed --reason crash ;;
+    destroy-pre) $EXEC "$S" keystore state --dir "$KS" k-pre:1 destroyed --reason crash ;;
+    derive) $EXEC "$S" keystore derive --dir "$KS" --master xor:1 --kdf kdf3 --kdd 00112233445566778899 ;;
+    diversify) $EXEC "$S" apdu --card "$CARD" --keystore "$KS" --master xor:1 --kdf kdf3 80CA00E000 ;;
+    rotate) $EXEC "$S" keystore rotate --card "$CARD" --keystore "$KS" --master xor:1 --kdf kdf3 --new-master xor:2 --new-kvn 2 ;;
+    checkpoint) $EXEC "$S" audit checkpoint --dir "$KS" ;;
+    verify) $EXEC "$S" audit verify --dir "$KS" ;;
     esac
 }
 target() { case $1 in destroy|recovery-destroy*) echo k-deac:1 ;; destroy-pre) echo k-pre:1 ;; *) echo - ;; esac; }
@@ -217,9 +220,9 @@ if [ "$MODE" = soak ]; then
         a=$(awk -v s="1$i$$" -v l="$*" 'BEGIN { srand(s); n = split(l, w, " "); print w[int(rand() * n) + 1] }')
         b=$(awk -v s="2$i$$" -v l="$*" 'BEGIN { srand(s); n = split(l, w, " "); print w[int(rand() * n) + 1] }')
         delay=$(awk -v s="$i$$" 'BEGIN { srand(s); printf "%.3f", rand() * 0.08 }')
-        run_cmd "$a" >/dev/null 2>&1 </dev/null &
+        (EXEC=exec; run_cmd "$a" >/dev/null 2>&1 </dev/null) &
         pa=$!
-        run_cmd "$b" >/dev/null 2>&1 </dev/null &
+        (EXEC=exec; run_cmd "$b" >/dev/null 2>&1 </dev/null) &
         pb=$!
         sleep "$delay"
         kill -KILL $pa 2>/dev/null
