@@ -4,12 +4,15 @@
 #                ASan+UBSan, and again built by clang (Release)
 #   make bench   run the benchmarks (bench/results.json, bench/pcsc_results.json)
 #   make fuzz    run every libFuzzer target for FUZZ_SECONDS each (clang)
-#   make soak    long property and crash runs (not part of check)
+#   make soak    long property and crash runs (not part of check): the
+#                keystore killed at every write point, then by random kill -9
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
 CLANG_BUILD ?= build-clang
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
+KS_SOAK_SECONDS ?= 2400
+KS_SOAK_KILLS ?= 700
 CMAKE_FLAGS ?=
 
 .PHONY: all deps build demo check check-release check-asan check-clang bench fuzz soak clean
@@ -55,6 +58,7 @@ fuzz: deps
 
 soak: build
 	$(BUILD)/tests/unit/test_scp03_property 0 200000
+	sh tests/keys/crash.sh $(BUILD)/tools/scpkit soak $(KS_SOAK_SECONDS) $(KS_SOAK_KILLS)
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD) build-fuzz

@@ -720,6 +720,9 @@ static int verify_keys(scp_keystore *ks, scp_ks_verify *v)
     return SCP_OK;
 }
 
+static int verify_locked(scp_keystore *ks, scp_ks_verify *v, uint8_t *head, size_t head_size,
+                         size_t *hlp, uint64_t *hseqp, uint8_t *m, uint8_t *last);
+
 int scp_keystore_verify(scp_keystore *ks, scp_ks_verify *v)
 {
     uint8_t head[8 + 2 * KS_HASH_LEN], m[KS_HASH_LEN], last[KS_HASH_LEN];
@@ -727,12 +730,36 @@ int scp_keystore_verify(scp_keystore *ks, scp_ks_verify *v)
     uint64_t hseq = 0;
     ENSURE(ks != NULL && v != NULL, SCP_E_ARG);
     memset(v, 0, sizeof(*v));
+    /* one consistent picture: no writer between its intent and its
+     * completion, interrupted work settled, the live generation in view */
+    int locked_here = !ks->locked;
+    if (locked_here) {
+        GUARD(ks_lock(ks));
+        int r = ks_reconcile(ks);
+        if (r != SCP_OK) {
+            ks_unlock(ks);
+            return r;
+        }
+    }
+    int rc = verify_locked(ks, v, head, sizeof(head), &hl, &hseq, m, last);
+    if (locked_here)
+        ks_unlock(ks);
+    scp_wipe(last, sizeof(last));
+    return rc;
+}
+
+static int verify_locked(scp_keystore *ks, scp_ks_verify *v, uint8_t *head, size_t head_size,
+                         size_t *hlp, uint64_t *hseqp, uint8_t *m, uint8_t *last)
+{
     uint64_t *bad = &v->bad_seq;
     char *why = v->why;
     size_t why_size = sizeof(v->why);
-    int rc = ks_tok_head_get(ks, head, sizeof(head), &hl);
+    size_t hl = 0;
+    uint64_t hseq = 0;
+    int rc = ks_tok_head_get(ks, head, head_size, &hl);
+    *hlp = hl;
     if (rc == SCP_OK) {
-        if (hl != sizeof(head))
+        if (hl != head_size)
             FAIL(0, "the token's audit checkpoint is malformed");
         for (int i = 0; i < 8; i++)
             hseq = hseq << 8 | head[i];
@@ -752,7 +779,7 @@ int scp_keystore_verify(scp_keystore *ks, scp_ks_verify *v)
         rc = verify_keys(ks, v);
     ks_ignore(ks_db_exec(ks, "COMMIT"));
     ks_ignore(ks_db_exec(ks, "DROP TABLE IF EXISTS temp.ks_exp"));
-    scp_wipe(last, sizeof(last));
+    *hseqp = hseq;
     return rc;
 }
 

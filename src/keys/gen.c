@@ -770,13 +770,14 @@ int ks_lock(scp_keystore *ks)
         nanosleep(&nap, NULL);
     }
     ks->locked = 1;
-    /* the writer works on the live generation, not on what it saw at open */
-    if (ks->p11.f != NULL && ks->p11.initialized) {
-        int rc = ks_gen_refresh(ks);
-        if (rc != SCP_OK) {
-            ks_unlock(ks);
-            return rc;
-        }
+    /* a write cut short before its switch is finished or dropped now, then
+     * the writer works on the live generation, not on what it saw at open */
+    int changed = 0, rc = ks_gen_recover(ks, &changed);
+    if (rc == SCP_OK && ks->p11.f != NULL && ks->p11.initialized)
+        rc = ks_gen_refresh(ks);
+    if (rc != SCP_OK) {
+        ks_unlock(ks);
+        return rc;
     }
     return SCP_OK;
 }
@@ -795,6 +796,13 @@ int ks_trylock(scp_keystore *ks)
     }
     ENSURE(flock(ks->lock_fd, LOCK_EX | LOCK_NB) == 0, SCP_E_TIMEOUT);
     ks->locked = 1;
+    int changed = 0, rc = ks_gen_recover(ks, &changed);
+    if (rc == SCP_OK && ks->p11.f != NULL && ks->p11.initialized)
+        rc = ks_gen_refresh(ks);
+    if (rc != SCP_OK) {
+        ks_unlock(ks);
+        return rc;
+    }
     return SCP_OK;
 }
 

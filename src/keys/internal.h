@@ -35,6 +35,7 @@ struct scp_keystore {
     char view[48];         /* DIR/view.<pid>.<n>: SoftHSM2 reads this copy */
     int view_fd;           /* flock(LOCK_EX) on its .lock while it lives */
     int in_tx;     /* inside a DB transaction */
+    long busy_us;  /* time spent waiting for SQLite's lock (db.c) */
     char *rows; /* row digests noted in this transaction (audit.c) */
     size_t rows_len, rows_cap;
     uint64_t recovered; /* interrupted operations completed or undone at open */

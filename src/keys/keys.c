@@ -183,6 +183,10 @@ int scp_keystore_derive(scp_keystore *ks, const char *label, uint32_t version,
         rc = ks_obj_id(k.label, k.version, id, sizeof(id));
     if (rc == SCP_OK)
         rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
+    /* a key generated since this handle copied the token: look at the
+     * live generation (once) */
+    if (rc == SCP_E_NOT_FOUND && ks_gen_refresh(ks) == SCP_OK)
+        rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
     if (rc == SCP_OK)
         rc = ks_tok_derive(ks, h, k.type, scheme, kdd, kdd_len, out);
     char op[32];

@@ -365,11 +365,10 @@ int scp_keystore_init(const scp_ks_config *cfg, const char *so_pin, const char *
  * work and any a dead one left): generations, intents, orphans. */
 static int open_recover(scp_keystore *ks, int loaded)
 {
-    int changed = 0;
-    if (ks_trylock(ks) != SCP_OK)
+    if (ks_trylock(ks) != SCP_OK) /* recovers the generations, refreshes the view */
         return SCP_OK;
-    int rc = ks_gen_recover(ks, &changed);
-    if (rc == SCP_OK && loaded) {
+    int rc = SCP_OK;
+    if (loaded) {
         rc = ks_audit_migrate(ks);
         if (rc == SCP_OK)
             rc = ks_reconcile(ks);

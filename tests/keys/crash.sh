@@ -21,16 +21,18 @@
 # Then kills inside the recovery itself (the open after a kill, killed at
 # each of its own write points, then opened again).
 #
-# Usage: crash.sh path/to/scpkit [check|quick|soak SECONDS]
+# Usage: crash.sh path/to/scpkit [check|quick|soak [SECONDS [KILLS]]]
 #   check: everything above (make check, release build)
 #   quick: every 3rd write point (the ASan build: same paths, less time)
-#   soak:  as check, then random kills from outside (kill -9 at a random
-#          instant, concurrent processes included) for SECONDS (make soak)
+#   soak:  every write point, then random kills from outside (kill -9 at a
+#          random instant while another command runs beside it) until KILLS
+#          of them landed (default 700) or SECONDS passed (default 1800)
 # The last line gives the number of injected kills.
 set -u
 S=${1:?usage: crash.sh path/to/scpkit [check|quick|soak SECONDS]}
 MODE=${2:-check}
-SOAK_SECONDS=${3:-120}
+SOAK_SECONDS=${3:-1800}
+SOAK_KILLS=${4:-700}
 # on tmpfs when there is one: fsync is free there, a SIGKILL is the same
 T=$(mktemp -d /dev/shm/scpkit-crash.XXXXXX 2>/dev/null || mktemp -d /tmp/scpkit-crash.XXXXXX)
 trap 'rm -rf "$T"' EXIT INT TERM
@@ -41,8 +43,14 @@ unset SCP_KS_CRASH_AT SCP_KS_CRASH_TRACE SCP_KS_FAULT
 KS=$T/ks
 CARD=$T/card
 KILLS=0
-STEP=1 AFTER_EVERY=3
+# check: every write point, except that of a run of fsyncs of one token
+# generation (the files of tokens.work, before its rename: every kill in
+# the run leaves the same state, an unswitched work copy) only the first
+# and the last are killed; soak (and SCP_KS_CRASH_ALL=1): every point;
+# quick (sanitizers): every 5th point.
+STEP=1 AFTER_EVERY=10 ALL=${SCP_KS_CRASH_ALL:-0}
 [ "$MODE" = quick ] && STEP=5
+[ "$MODE" = soak ] && ALL=1
 
 q() { "$@" >"$T/q.out" 2>"$T/q.err"; }
 cust() { SCPKIT_CUSTODIAN_PIN_1=alice-pin SCPKIT_CUSTODIAN_PIN_2=bob-pin-2 "$@"; }
@@ -69,7 +77,7 @@ else
     bad "the virtual card could not be provisioned: $(cat "$T/q.err")"
 fi
 q "$S" audit verify --dir "$KS" || bad "base keystore does not verify: $(cat "$T/q.err")"
-q "$S" keystore list --dir "$KS" --json && cp "$T/q.out" "$T/base.json"
+q "$S" keystore list --dir "$KS" && awk 'NR > 1 { print $1, $2, $4, $5 }' "$T/q.out" >"$T/base.keys"
 cp -a "$KS" "$T/base"
 [ $HAVE_CARD -eq 1 ] && cp -a "$CARD" "$T/base-card"
 
@@ -81,54 +89,65 @@ restore() {
 }
 
 # ---- the commands (name, the key it may destroy, argv)
+# (EXEC=exec in a background subshell: the command replaces the subshell,
+# so the PID that `kill -9` hits is the scpkit process itself)
+EXEC=
 run_cmd() { # run_cmd NAME: the command, stdin from /dev/null unless it needs one
     case $1 in
-    generate) "$S" keystore generate --dir "$KS" --label gen --type aes256 ;;
-    generate-des) "$S" keystore generate --dir "$KS" --label gdes --type des3 ;;
-    import) "$S" keystore combine --dir "$KS" --master imp --kcv "$IMPKCV" <"$T/shares.txt" ;;
-    split) "$S" keystore split --dir "$KS" --master cer --type aes256 --scheme shamir -m 2 -n 3 --out-dir "$T/shares-out" ;;
-    custodian-add) SCPKIT_CUSTODIAN_PIN=carol-pin-3 "$S" keystore custodian-add --dir "$KS" carol ;;
-    activate) cust "$S" keystore activate --dir "$KS" k-pre:1 --reason crash --custodian alice --custodian bob ;;
-    suspend) "$S" keystore state --dir "$KS" k-act:1 suspended --reason crash ;;
-    resume) cust "$S" keystore activate --dir "$KS" k-sus:1 --reason crash --custodian alice --custodian bob ;;
-    deactivate) "$S" keystore state --dir "$KS" k-act:1 deactivated --reason crash ;;
-    compromise) "$S" keystore state --dir "$KS" k-act:1 compromised --reason crash ;;
-    destroy) "$S" keystore state --dir "$KS" k-deac:1 destroyed --reason crash ;;
-    destroy-pre) "$S" keystore state --dir "$KS" k-pre:1 destroyed --reason crash ;;
-    derive) "$S" keystore derive --dir "$KS" --master xor:1 --kdf kdf3 --kdd 00112233445566778899 ;;
-    diversify) "$S" apdu --card "$CARD" --keystore "$KS" --master xor:1 --kdf kdf3 80CA00E000 ;;
-    rotate) "$S" keystore rotate --card "$CARD" --keystore "$KS" --master xor:1 --kdf kdf3 --new-master xor:2 --new-kvn 2 ;;
-    checkpoint) "$S" audit checkpoint --dir "$KS" ;;
-    verify) "$S" audit verify --dir "$KS" ;;
+    generate) $EXEC "$S" keystore generate --dir "$KS" --label gen --type aes256 ;;
+    generate-des) $EXEC "$S" keystore generate --dir "$KS" --label gdes --type des3 ;;
+    import) $EXEC "$S" keystore combine --dir "$KS" --master imp --kcv "$IMPKCV" <"$T/shares.txt" ;;
+    split) $EXEC "$S" keystore split --dir "$KS" --master cer --type aes256 --scheme shamir -m 2 -n 3 --out-dir "$T/shares-out" ;;
+    custodian-add) SCPKIT_CUSTODIAN_PIN=carol-pin-3 $EXEC "$S" keystore custodian-add --dir "$KS" carol ;;
+    activate) cust $EXEC "$S" keystore activate --dir "$KS" k-pre:1 --reason crash --custodian alice --custodian bob ;;
+    suspend) $EXEC "$S" keystore state --dir "$KS" k-act:1 suspended --reason crash ;;
+    resume) cust $EXEC "$S" keystore activate --dir "$KS" k-sus:1 --reason crash --custodian alice --custodian bob ;;
+    deactivate) $EXEC "$S" keystore state --dir "$KS" k-act:1 deactivated --reason crash ;;
+    compromise) $EXEC "$S" keystore state --dir "$KS" k-act:1 compromised --reason crash ;;
+    destroy) $EXEC "$S" keystore state --dir "$KS" k-deac:1 destroyed --reason crash ;;
+    destroy-pre) $EXEC "$S" keystore state --dir "$KS" k-pre:1 destroyed --reason crash ;;
+    derive) $EXEC "$S" keystore derive --dir "$KS" --master xor:1 --kdf kdf3 --kdd 00112233445566778899 ;;
+    diversify) $EXEC "$S" apdu --card "$CARD" --keystore "$KS" --master xor:1 --kdf kdf3 80CA00E000 ;;
+    rotate) $EXEC "$S" keystore rotate --card "$CARD" --keystore "$KS" --master xor:1 --kdf kdf3 --new-master xor:2 --new-kvn 2 ;;
+    checkpoint) $EXEC "$S" audit checkpoint --dir "$KS" ;;
+    verify) $EXEC "$S" audit verify --dir "$KS" ;;
     esac
 }
 target() { case $1 in destroy|recovery-destroy*) echo k-deac:1 ;; destroy-pre) echo k-pre:1 ;; *) echo - ;; esac; }
 CMDS="generate generate-des import split custodian-add activate suspend resume deactivate compromise destroy destroy-pre derive checkpoint verify"
 [ $HAVE_CARD -eq 1 ] && CMDS="$CMDS diversify rotate"
 
+# keys_kept BASE LIST TARGET: every key of BASE ("label version kcv state"
+# lines) is in LIST (`keystore list` output) with its KCV; only TARGET
+# ("label:version") may have become destroyed
+keys_kept() {
+    awk -v tgt="$3" 'NR == FNR { base[$1 " " $2] = $3; st[$1 " " $2] = $4; next }
+        FNR > 1 { kcv[$1 " " $2] = $4; now[$1 " " $2] = $5 }
+        END { bad = 0
+            for (k in base) {
+                if (!(k in kcv) || kcv[k] != base[k]) { print "key " k " lost"; bad = 1 }
+                else if (now[k] == "destroyed" && st[k] != "destroyed") {
+                    split(k, p, " "); if (tgt != "any" && p[1] ":" p[2] != tgt) { print "key " k " destroyed"; bad = 1 } } }
+            exit bad }' "$1" "$2" >"$T/kept.err" 2>&1
+}
+
 # check NAME N: the invariants after a kill
 check() {
-    if ! q "$S" keystore list --dir "$KS" --json; then
+    if ! q "$S" keystore list --dir "$KS"; then
         bad "$1 killed at $2: the keystore does not open: $(cat "$T/q.err")"; return; fi
-    cp "$T/q.out" "$T/after.json"
-    if python3 - "$T/base.json" "$T/after.json" "$(target "$1")" <<'EOF'
-import json, sys
-base = {(k["label"], k["version"]): k for k in json.load(open(sys.argv[1]))["keys"]}
-after = {(k["label"], k["version"]): k for k in json.load(open(sys.argv[2]))["keys"]}
-tgt = sys.argv[3]
-for ref, k in base.items():
-    a = after.get(ref)
-    if a is None or a["kcv"] != k["kcv"]:
-        print("key %s:%d lost" % ref); sys.exit(1)
-    if a["state"] == "destroyed" and k["state"] != "destroyed" and "%s:%d" % ref != tgt:
-        print("key %s:%d destroyed" % ref); sys.exit(1)
-EOF
-    then ok; else bad "$1 killed at $2: a key was lost"; fi
-    if q "$S" audit verify --dir "$KS" --json; then ok
+    if keys_kept "$T/base.keys" "$T/q.out" "$(target "$1")"; then ok
+    else bad "$1 killed at $2: a key was lost: $(cat "$T/kept.err")"; fi
+    if q "$S" audit verify --dir "$KS"; then ok
     else bad "$1 killed at $2: audit verify: $(cat "$T/q.err")"; cp -a "$KS" "$T/../scpkit-crash-failed-$1-$2" 2>/dev/null; fi
     [ $((KILLS % AFTER_EVERY)) -eq 0 ] || return 0
     if q "$S" keystore generate --dir "$KS" --label after --type aes128; then ok
     else bad "$1 killed at $2: no write afterwards: $(cat "$T/q.err")"; fi
+}
+
+# inner_fsync TRACE N: point N is an fsync between two fsyncs
+inner_fsync() {
+    awk -v n="$2" 'NR == n - 1 { a = $2 } NR == n { b = $2 } NR == n + 1 { c = $2 }
+        END { exit !(a == "fsync" && b == "fsync" && c == "fsync") }' "$1"
 }
 
 # killed CMD...: run, expect death by SIGKILL
@@ -149,6 +168,8 @@ for c in $CMDS; do
     echo "$c: $points write points" >>"$T/points"
     n=1
     while [ $n -le $points ]; do
+        if [ $ALL -eq 0 ] && [ $STEP -eq 1 ] && inner_fsync "$T/trace.$c" $n; then
+            n=$((n + 1)); continue; fi
         restore
         if SCP_KS_CRASH_AT=$n killed run_cmd $c; then check $c $n
         else bad "$c with SCP_KS_CRASH_AT=$n was not killed (exit $rc): $(cat "$T/k.err")"; fi
@@ -188,38 +209,39 @@ sed 's/^/  /' "$T/points"
 # at once, for SOAK_SECONDS; state carries over from kill to kill.
 if [ "$MODE" = soak ]; then
     restore
-    cp "$T/base.json" "$T/soak-base.json"
+    cp "$T/base.keys" "$T/soak.keys"
     end=$(($(date +%s) + SOAK_SECONDS))
+    RANDOM_KILLS=0
     i=0
     while [ "$(date +%s)" -lt $end ]; do
         i=$((i + 1))
         # two commands at once, one of them killed after 0..80 ms
         set -- $CMDS
-        a=$(python3 -c 'import random,sys; print(random.choice(sys.argv[1:]))' "$@")
-        b=$(python3 -c 'import random,sys; print(random.choice(sys.argv[1:]))' "$@")
-        delay=$(python3 -c 'import random; print("%.3f" % random.uniform(0, 0.08))')
-        run_cmd "$a" >/dev/null 2>&1 </dev/null &
+        a=$(awk -v s="1$i$$" -v l="$*" 'BEGIN { srand(s); n = split(l, w, " "); print w[int(rand() * n) + 1] }')
+        b=$(awk -v s="2$i$$" -v l="$*" 'BEGIN { srand(s); n = split(l, w, " "); print w[int(rand() * n) + 1] }')
+        delay=$(awk -v s="$i$$" 'BEGIN { srand(s); printf "%.3f", rand() * 0.08 }')
+        (EXEC=exec; run_cmd "$a" >/dev/null 2>&1 </dev/null) &
         pa=$!
-        run_cmd "$b" >/dev/null 2>&1 </dev/null &
+        (EXEC=exec; run_cmd "$b" >/dev/null 2>&1 </dev/null) &
         pb=$!
         sleep "$delay"
         kill -KILL $pa 2>/dev/null
         wait $pa; ra=$?
         wait $pb
-        [ $ra -eq 137 ] && KILLS=$((KILLS + 1))
-        # the base keys must survive whatever ran before
-        if ! q "$S" keystore list --dir "$KS" --json; then bad "soak $i ($a killed, $b): does not open: $(cat "$T/q.err")"; break; fi
-        cp "$T/q.out" "$T/after.json"
-        python3 - "$T/soak-base.json" "$T/after.json" <<'EOF' && ok || bad "soak $i ($a killed, $b): a key was lost"
-import json, sys
-base = {(k["label"], k["version"]): k for k in json.load(open(sys.argv[1]))["keys"]}
-after = {(k["label"], k["version"]): k for k in json.load(open(sys.argv[2]))["keys"]}
-sys.exit(0 if all(r in after and after[r]["kcv"] == k["kcv"] for r, k in base.items()) else 1)
-EOF
-        cp "$T/after.json" "$T/soak-base.json"
-        if q "$S" audit verify --dir "$KS"; then ok; else bad "soak $i ($a killed, $b): audit verify: $(cat "$T/q.err")"; break; fi
+        [ $ra -eq 137 ] && KILLS=$((KILLS + 1)) && RANDOM_KILLS=$((RANDOM_KILLS + 1))
+        # the keys that existed must survive whatever ran and was killed
+        if ! q "$S" keystore list --dir "$KS"; then bad "soak $i ($a killed, $b): does not open: $(cat "$T/q.err")"; break; fi
+        if keys_kept "$T/soak.keys" "$T/q.out" any; then ok; else bad "soak $i ($a killed, $b): $(cat "$T/kept.err")"; fi
+        awk 'NR > 1 { print $1, $2, $4, $5 }' "$T/q.out" >"$T/soak.keys"
+        if q "$S" audit verify --dir "$KS"; then ok; else
+            bad "soak $i ($a killed, $b): audit verify: $(cat "$T/q.err")"
+            cp -a "$KS" "$T/../scpkit-soak-failed.$$" 2>/dev/null
+            echo "(the keystore is kept in $T/../scpkit-soak-failed.$$)" >&2
+            break
+        fi
         # a fresh base now and then, so destroyed and rotated keys come back
-        [ $((i % 40)) -eq 0 ] && { restore; cp "$T/base.json" "$T/soak-base.json"; }
+        [ $((i % 40)) -eq 0 ] && { restore; cp "$T/base.keys" "$T/soak.keys"; }
+        [ $RANDOM_KILLS -ge "$SOAK_KILLS" ] && break
     done
 fi
 finish crash "$KILLS injected kills"

@@ -32,12 +32,70 @@ static int read_all(int fd, char *buf, size_t size, size_t *len)
     return SCP_OK;
 }
 
-static int get_key(json_object *o, const char *name, uint8_t *out, uint8_t *len)
+/* The key hex never reaches json-c (whose tokenizer copies each string
+ * into buffers it grows with realloc and frees without wiping): the
+ * values of "enc", "mac", "dek" and "key" are copied into `secrets` (owned
+ * here, wiped by the caller) and replaced by zeros of the same length in
+ * the copy json-c parses, which checks the structure and the types. */
+typedef struct keyfile_secrets {
+    char val[4][80];
+    int have[4];
+} keyfile_secrets;
+
+static const char *const secret_names[4] = {"enc", "mac", "dek", "key"};
+
+/* One JSON string at text[*i] == '"': its end (the closing quote). */
+static size_t string_end(const char *text, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        if (text[i] == '\\')
+            i++;
+        else if (text[i] == '"')
+            return i;
+    }
+    return len;
+}
+
+static void redact(const char *text, size_t len, char *red, keyfile_secrets *sec)
+{
+    int want = -1; /* the last string was a secret member's name */
+    memcpy(red, text, len);
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] != '"')
+            continue;
+        size_t e = string_end(text, len, i), n = e - i - 1;
+        size_t j = e + 1;
+        while (j < len && (text[j] == ' ' || text[j] == '\t' || text[j] == '\r' || text[j] == '\n'))
+            j++;
+        if (want >= 0 && (j >= len || text[j] != ':')) { /* the value of that member */
+            if (n < sizeof(sec->val[want])) {
+                memcpy(sec->val[want], text + i + 1, n);
+                sec->val[want][n] = 0;
+                sec->have[want] = 1;
+            }
+            memset(red + i + 1, '0', n);
+            want = -1;
+        } else if (j < len && text[j] == ':') { /* a member name */
+            want = -1;
+            for (int k = 0; k < 4; k++)
+                if (n == 3 && memcmp(text + i + 1, secret_names[k], 3) == 0)
+                    want = k;
+        }
+        i = e;
+    }
+}
+
+static int get_key(json_object *o, const keyfile_secrets *sec, const char *name, uint8_t *out,
+                   uint8_t *len)
 {
     json_object *v;
-    if (!json_object_object_get_ex(o, name, &v) || !json_object_is_type(v, json_type_string))
+    int k = 0;
+    while (k < 4 && strcmp(secret_names[k], name) != 0)
+        k++;
+    if (k == 4 || !sec->have[k] || !json_object_object_get_ex(o, name, &v) ||
+        !json_object_is_type(v, json_type_string))
         return -1;
-    return scp_cli_hexkey(json_object_get_string(v), out, len);
+    return scp_cli_hexkey(sec->val[k], out, len);
 }
 
 /* Does a lenient parse find one whole object followed by more text? */
@@ -66,6 +124,12 @@ static int trailing_text(const char *text, size_t len)
 
 static int parse(const char *text, size_t len, scp03_keys *k, char *err, size_t err_size)
 {
+    char red[KEYFILE_MAX];
+    keyfile_secrets sec;
+    memset(&sec, 0, sizeof(sec));
+    if (len > sizeof(red))
+        len = sizeof(red);
+    redact(text, len, red, &sec);
     json_tokener *tok = json_tokener_new();
     json_object *o = NULL, *v;
     uint8_t l1 = 0, l2 = 0, l3 = 0;
@@ -73,7 +137,7 @@ static int parse(const char *text, size_t len, scp03_keys *k, char *err, size_t 
 
     if (tok) {
         json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-        o = json_tokener_parse_ex(tok, text, (int)len);
+        o = json_tokener_parse_ex(tok, red, (int)len);
     }
     if (!o || !json_object_is_type(o, json_type_object)) {
         if (o)
@@ -82,7 +146,7 @@ static int parse(const char *text, size_t len, scp03_keys *k, char *err, size_t 
             snprintf(err, err_size, "out of memory");
         else if (json_tokener_get_error(tok) == json_tokener_continue)
             snprintf(err, err_size, "incomplete JSON: the file ends inside the object");
-        else if (trailing_text(text, len))
+        else if (trailing_text(red, len))
             snprintf(err, err_size, "text after the JSON object");
         else
             snprintf(err, err_size, "malformed JSON near byte %zu (%s)",
@@ -91,13 +155,13 @@ static int parse(const char *text, size_t len, scp03_keys *k, char *err, size_t 
         goto out;
     }
     if (json_object_object_get_ex(o, "key", &v)) {
-        if (get_key(o, "key", k->enc, &l1) != 0)
+        if (get_key(o, &sec, "key", k->enc, &l1) != 0)
             goto bad_key;
         memcpy(k->mac, k->enc, l1);
         memcpy(k->dek, k->enc, l1);
         l2 = l3 = l1;
-    } else if (get_key(o, "enc", k->enc, &l1) || get_key(o, "mac", k->mac, &l2) ||
-               get_key(o, "dek", k->dek, &l3) || l1 != l2 || l2 != l3) {
+    } else if (get_key(o, &sec, "enc", k->enc, &l1) || get_key(o, &sec, "mac", k->mac, &l2) ||
+               get_key(o, &sec, "dek", k->dek, &l3) || l1 != l2 || l2 != l3) {
         goto bad_key;
     }
     k->key_len = l1;
@@ -117,16 +181,8 @@ bad_key:
              "want \"enc\", \"mac\", \"dek\" (or \"key\") as hex keys of one "
              "length, 16, 24 or 32 bytes");
 out:
-    /* json-c copied the key strings: wipe them before freeing */
-    if (o && json_object_is_type(o, json_type_object)) {
-        json_object_object_foreach(o, name, val)
-        {
-            (void)name;
-            if (json_object_is_type(val, json_type_string))
-                scp_wipe((void *)json_object_get_string(val),
-                         (size_t)json_object_get_string_len(val));
-        }
-    }
+    scp_wipe(&sec, sizeof(sec));
+    scp_wipe(red, sizeof(red));
     json_object_put(o);
     if (tok)
         json_tokener_free(tok);
