@@ -11,7 +11,6 @@
 #ifndef SCPKIT_SCPKIT_H
 #define SCPKIT_SCPKIT_H
 
-#include "scpkit/version.h"
 #include "scpkit/rc.h"
 #include "scpkit/buf.h"
 #include "scpkit/apdu.h"
@@ -27,6 +26,13 @@
 #include "scpkit/gp.h"
 #include "scpkit/transport.h"
 #include "scpkit/channel.h"
+
+/* The version of these headers (CMake checks at configure time that it is
+ * project(VERSION) in CMakeLists.txt). */
+#define SCP_VERSION_MAJOR 0
+#define SCP_VERSION_MINOR 1
+#define SCP_VERSION_PATCH 0
+#define SCP_VERSION_STRING "0.1.0"
 
 #ifdef __cplusplus
 extern "C" {

@@ -13,7 +13,7 @@ P=$T/prefix
 
 expect 0 "$CMAKE" --install "$B" --prefix "$P"
 LIBDIR=$(dirname "$(find "$P" -name scpkit.pc | head -1)")/..
-for f in include/scpkit/scpkit.h include/scpkit/version.h include/scpkit/scp03.h; do
+for f in include/scpkit/scpkit.h include/scpkit/scp03.h include/scpkit/crypto.h; do
     [ -f "$P/$f" ] && ok || bad "$f not installed"
 done
 for f in libscpkit.a libscpkit-pcsc.a libscpkit-card.a pkgconfig/scpkit.pc \
