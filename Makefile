@@ -2,6 +2,7 @@
 #   make demo    build, then run the demo on the embedded defaults
 #   make check   build and run every test (gcc RelWithDebInfo), again under
 #                ASan+UBSan, and again built by clang (Release)
+#   make docs    the API reference of include/scpkit (doxygen) in build/docs
 #   make bench   run the benchmarks (bench/results.json, bench/pcsc_results.json)
 #   make fuzz    run every libFuzzer target for FUZZ_SECONDS each (clang)
 #   make soak    long property and crash runs (not part of check): the
@@ -14,8 +15,9 @@ FUZZ_SECONDS ?= 60
 KS_SOAK_SECONDS ?= 2400
 KS_SOAK_KILLS ?= 700
 CMAKE_FLAGS ?=
+VERSION     := $(shell grep -o 'scpkit VERSION [0-9.]*' CMakeLists.txt | head -1 | cut -d' ' -f3)
 
-.PHONY: all deps build demo check check-release check-asan check-clang bench fuzz soak clean
+.PHONY: all deps build demo check check-release check-asan check-clang docs bench fuzz soak clean
 
 all: build
 
@@ -47,6 +49,11 @@ check-clang: deps
 	cmake -S . -B $(CLANG_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(CLANG_BUILD) -j$(JOBS)
 	cd $(CLANG_BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600
+
+docs: deps
+	mkdir -p $(BUILD)/docs
+	SCP_DOCS_OUT=$(BUILD)/docs SCP_VERSION=$(VERSION) doxygen docs/Doxyfile
+	@echo "API reference: $(BUILD)/docs/html/index.html"
 
 bench: build
 	$(BUILD)/bench/scp_bench --json bench/results.json

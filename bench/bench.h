@@ -32,6 +32,9 @@ double floor_ns(const scp_aes *key, size_t a, size_t b);
 void floor_pair(bench_fn op, void *ctx, const scp_aes *key, size_t a, size_t b, double *ns,
                 double *fl);
 int floor_available(void);
+/* Prints ns per AES block with 1, 2, 4, 6 and 8 independent chains in
+ * lockstep under `key`: how much overlap the AES unit allows. */
+void floor_sweep(const scp_aes *key);
 
 /* ---- evp_ref.c: the same operations through plain OpenSSL EVP ---- */
 typedef struct evp_ref evp_ref;

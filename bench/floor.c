@@ -77,7 +77,52 @@ void floor_pair(bench_fn op, void *ctx, const scp_aes *key, size_t a, size_t b, 
     bench_pair(op, ctx, floor_run, &j, ns, fl);
 }
 
+/* How much the AES unit overlaps: k independent chains of blocks run
+ * round by round in lockstep; ns per block. One chain is pure latency;
+ * when k chains cost no more per round than one, the unit had room. */
+#define SWEEP(K)                                                                           \
+    FLOOR_AESNI static void sweep##K(void *p)                                              \
+    {                                                                                      \
+        floor_job *j = p;                                                                  \
+        const __m128i *rk = j->rk;                                                         \
+        __m128i x[K];                                                                      \
+        _Pragma("GCC unroll 8") for (int c = 0; c < K; c++)                                \
+            x[c] = _mm_set1_epi32(c + 1);                                                  \
+        for (size_t i = 0; i < j->a; i++) {                                                \
+            _Pragma("GCC unroll 8") for (int c = 0; c < K; c++)                            \
+                x[c] = _mm_xor_si128(x[c], rk[0]);                                         \
+            for (int r = 1; r < j->nr; r++)                                                \
+                _Pragma("GCC unroll 8") for (int c = 0; c < K; c++)                        \
+                    x[c] = _mm_aesenc_si128(x[c], rk[r]);                                  \
+            _Pragma("GCC unroll 8") for (int c = 0; c < K; c++)                            \
+                x[c] = _mm_aesenclast_si128(x[c], rk[j->nr]);                              \
+        }                                                                                  \
+        for (int c = 1; c < K; c++)                                                        \
+            x[0] = _mm_xor_si128(x[0], x[c]);                                              \
+        j->x = x[0];                                                                       \
+    }
+SWEEP(1)
+SWEEP(2)
+SWEEP(4)
+SWEEP(6)
+SWEEP(8)
+
+void floor_sweep(const scp_aes *key)
+{
+    static const int ks[] = { 1, 2, 4, 6, 8 };
+    static void (*const fn[])(void *) = { sweep1, sweep2, sweep4, sweep6, sweep8 };
+    floor_job j;
+    if (!floor_available() || !key->fast)
+        return;
+    floor_job_init(&j, key, 64, 0);
+    printf("AES unit, AES-%d blocks in k independent chains (ns per block):", 32 * (key->nr - 6));
+    for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++)
+        printf(" k=%d %.2f%s", ks[i], bench_ns(fn[i], &j) / (64.0 * ks[i]),
+               i + 1 < sizeof(ks) / sizeof(ks[0]) ? "," : "\n");
+}
+
 #else
+void floor_sweep(const scp_aes *key) { (void)key; }
 int floor_available(void) { return 0; }
 void floor_pair(bench_fn op, void *ctx, const scp_aes *key, size_t a, size_t b, double *ns,
                 double *fl)

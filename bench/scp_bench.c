@@ -323,6 +323,16 @@ int main(int argc, char **argv)
     for (size_t kl = 16; kl <= 32; kl += 16)
         for (size_t chal = 8; chal <= 16; chal += 8)
             bench_sessions(kl, chal);
+    {
+        /* the AES unit's overlap, under AES-128 and AES-256 keys */
+        static const uint8_t k[32] = { 1 };
+        scp_aes a;
+        for (size_t kl = 16; kl <= 32; kl += 16)
+            if (scp_aes_init(&a, k, kl) == SCP_OK) {
+                floor_sweep(&a);
+                scp_aes_clear(&a);
+            }
+    }
     bench_extra();
     bench_scp11();
     report_allocs(bench_allocs_counted() ? allocs_per_apdu(0) : -1,
