@@ -101,6 +101,34 @@ SCP_MUST_CHECK int scp_bac_session_keys(const uint8_t k_ifd[16], const uint8_t k
                                         uint8_t ks_enc[16], uint8_t ks_mac[16],
                                         uint8_t ssc[8]);
 
+/* MRZ information for BAC (ICAO 9303-11 9.7.2, 9303-3 4.9): document
+ * number (9 characters, '<' filled) | check digit | date of birth YYMMDD
+ * | check digit | date of expiry YYMMDD | check digit; out gets 24
+ * characters and a NUL. SCP_E_ARG for a character outside 0-9 A-Z <. */
+SCP_MUST_CHECK int scp_bac_mrz_info(const char doc[9], const char dob[6], const char exp[6],
+                                    char out[25]);
+
+/* BAC mutual authentication (9.7.2.2), host side: after GET CHALLENGE
+ * gave RND.IC, scp_bac_host_auth writes the EXTERNAL AUTHENTICATE data
+ * E_IFD | M_IFD (rnd_ifd, k_ifd NULL: random); scp_bac_host_finish checks
+ * the chip's E_IC | M_IC in constant time (SCP_E_CRYPTOGRAM) and starts
+ * the secure-messaging session. The scp_bac state is wiped either way. */
+typedef struct scp_bac {
+    uint8_t k_enc[16], k_mac[16];
+    uint8_t rnd_ic[8], rnd_ifd[8], k_ifd[16];
+} scp_bac;
+SCP_MUST_CHECK int scp_bac_host_auth(scp_bac *b, const uint8_t k_enc[16], const uint8_t k_mac[16],
+                                     const uint8_t rnd_ic[8], const uint8_t *rnd_ifd,
+                                     const uint8_t *k_ifd, uint8_t out[40]);
+SCP_MUST_CHECK int scp_bac_host_finish(scp_bac *b, const uint8_t resp[40], scp_sm *sm);
+/* Chip side: verify E_IFD | M_IFD against our RND.IC, answer E_IC | M_IC
+ * (k_ic NULL: random) and start the card's session. SCP_E_CRYPTOGRAM
+ * when the MAC or the challenge does not match (answer 6300). */
+SCP_MUST_CHECK int scp_bac_card_auth(const uint8_t k_enc[16], const uint8_t k_mac[16],
+                                     const uint8_t rnd_ic[8], const uint8_t *k_ic,
+                                     const uint8_t *cmd, size_t cmd_len, uint8_t out[40],
+                                     scp_sm *sm);
+
 #ifdef __cplusplus
 }
 #endif

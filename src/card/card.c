@@ -162,6 +162,7 @@ void scp_card_close(scp_card *c)
     if (c == NULL)
         return;
     card_end_session(c);
+    card_smapp_end(c);
     card_scp11_close(c);
     if (c->lock_fd >= 0)
         close(c->lock_fd);
@@ -174,6 +175,7 @@ void scp_card_reset(scp_card *c)
     if (c == NULL)
         return;
     card_end_session(c);
+    card_smapp_end(c);
     c->selected = CARD_SEL_ISD; /* GPC 9.1: the ISD is implicitly selected */
 }
 
@@ -243,6 +245,7 @@ static int card_select(scp_card *c, const scp_apdu *a, card_resp *r)
         return SCP_OK;
     }
     r->end_session = 1; /* GPC 10.6 / seed 002: selecting ends the session */
+    card_smapp_end(c);  /* and the SM application's */
     if (a->lc == 0 || aid_prefix(c->st.aid, c->st.aid_len, a)) {
         sel = CARD_SEL_ISD;
         aid = c->st.aid;
@@ -253,6 +256,11 @@ static int card_select(scp_card *c, const scp_apdu *a, card_resp *r)
         sel = CARD_SEL_STORE;
         aid = card_store_aid;
         aid_len = card_store_aid_len;
+    } else if (aid_prefix(card_smapp_aid, card_smapp_aid_len, a) && a->lc >= 5 &&
+               c->st.lifecycle != CARD_LC_LOCKED) {
+        sel = CARD_SEL_SMAPP;
+        aid = card_smapp_aid;
+        aid_len = card_smapp_aid_len;
     } else {
         card_sw(r, 0x6A82);
         return SCP_OK;
@@ -380,6 +388,11 @@ static int process(scp_card *c, const uint8_t *capdu, size_t len, card_resp *r, 
             GUARD(card_get_data_common(c, &a, r));
         else
             card_sw(r, a.ins == 0xA4 ? 0x6A82 : 0x6985);
+        return emit(c, r, out, out_size, out_len);
+    }
+    if (c->selected == CARD_SEL_SMAPP && !(a.ins == 0xA4 && a.p1 == 0x04 && !(a.cla & 0x0C))) {
+        /* the ISO SM application takes every command but SELECT by AID */
+        GUARD(card_smapp_command(c, capdu, len, &a, r));
         return emit(c, r, out, out_size, out_len);
     }
     if (a.ins == 0x82 && c->sess02.state == SCP02_IU_DONE) {

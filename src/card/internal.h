@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include "scpkit/apdu.h"
 #include "scpkit/card.h"
+#include "scpkit/iso7816sm.h"
 #include "scpkit/scp02.h"
 #include "scpkit/scp03.h"
 
@@ -40,6 +41,7 @@
 #define CARD_SEL_NONE 0
 #define CARD_SEL_ISD 1
 #define CARD_SEL_STORE 2
+#define CARD_SEL_SMAPP 3 /* sm_app.c */
 
 typedef struct card_keyset {
     uint8_t kvn;
@@ -98,6 +100,10 @@ struct scp_card {
     uint8_t selected;
     scp03_session sess;
     scp02_session sess02; /* SCP02 profile (scp02_card.c) */
+    scp_sm smapp;         /* the ISO SM application's session (sm_app.c) */
+    uint8_t smapp_rnd[8]; /* its last GET CHALLENGE */
+    uint8_t smapp_chal;
+    uint16_t smapp_ef;    /* its selected EF */
     uint8_t sess_app; /* the application the session belongs to */
     uint8_t sess_kvn; /* key set the handshake used (failure counting) */
     uint8_t sess_dek[SCP_AES_MAX_KEY]; /* DEK of that set, for PUT KEY */
@@ -165,6 +171,14 @@ SCP_MUST_CHECK int card_sm_wrap(scp_card *c, const uint8_t *data, size_t len, ui
 uint16_t card_scp02_parse_keys(const scp_card *c, const scp_apdu *a, scp03_keys *k,
                                uint8_t *key_type);
 void card_scp02_migrate(card_state *next, size_t idx);
+
+/* ---- sm_app.c: the application that needs ISO 7816-4 SM ---- */
+#define CARD_SMAPP_PLAIN_MAX 1100
+extern const uint8_t card_smapp_aid[];
+extern const size_t card_smapp_aid_len;
+void card_smapp_end(scp_card *c);
+SCP_MUST_CHECK int card_smapp_command(scp_card *c, const uint8_t *capdu, size_t len,
+                                      const scp_apdu *a, card_resp *r);
 
 /* ---- keys.c ---- */
 SCP_MUST_CHECK int card_put_key(scp_card *c, const scp_apdu *a, card_resp *r);

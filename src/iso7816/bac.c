@@ -88,3 +88,161 @@ int scp_bac_session_keys(const uint8_t k_ifd[16], const uint8_t k_ic[16], const 
     scp_wipe(seed, sizeof(seed));
     return rc;
 }
+
+/* ICAO 9303-3 4.9: check digit, weights 7 3 1, digits as themselves,
+ * A..Z as 10..35, '<' as 0. */
+static int mrz_value(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'A' && ch <= 'Z')
+        return ch - 'A' + 10;
+    if (ch == '<')
+        return 0;
+    return -1;
+}
+
+static int check_digit(const char *s, size_t n, char *out)
+{
+    static const int w[3] = { 7, 3, 1 };
+    int sum = 0;
+    for (size_t i = 0; i < n; i++) {
+        int v = mrz_value(s[i]);
+        ENSURE(v >= 0, SCP_E_ARG);
+        sum += v * w[i % 3];
+    }
+    *out = (char)('0' + sum % 10);
+    return SCP_OK;
+}
+
+int scp_bac_mrz_info(const char doc[9], const char dob[6], const char exp[6], char out[25])
+{
+    char m[25];
+    ENSURE(doc && dob && exp && out, SCP_E_ARG);
+    memcpy(m, doc, 9);
+    GUARD(check_digit(doc, 9, m + 9));
+    memcpy(m + 10, dob, 6);
+    GUARD(check_digit(dob, 6, m + 16));
+    memcpy(m + 17, exp, 6);
+    GUARD(check_digit(exp, 6, m + 23));
+    m[24] = '\0';
+    memcpy(out, m, sizeof(m)); /* nothing written on error */
+    return SCP_OK;
+}
+
+/* ---- BAC mutual authentication (9.7.2.2) ---- */
+
+static int bac_mac(const uint8_t k_mac[16], const uint8_t e[32], uint8_t mac[8])
+{
+    static const uint8_t zero[8];
+    scp_des3 d;
+    scp_des_mac m;
+    GUARD(scp_des3_init(&d, k_mac, 16));
+    scp_des_mac_init(&m, &d, 0, zero);
+    scp_des_mac_update(&m, e, 32);
+    scp_des_mac_final(&m, mac);
+    scp_des3_clear(&d);
+    return SCP_OK;
+}
+
+static int bac_crypt(const uint8_t k_enc[16], int decrypt, const uint8_t in[32], uint8_t out[32])
+{
+    static const uint8_t zero[8];
+    scp_des3 d;
+    int rc;
+    GUARD(scp_des3_init(&d, k_enc, 16));
+    rc = decrypt ? scp_des3_cbc_decrypt(&d, zero, in, 32, out)
+                 : scp_des3_cbc_encrypt(&d, zero, in, 32, out);
+    scp_des3_clear(&d);
+    return rc;
+}
+
+int scp_bac_host_auth(scp_bac *b, const uint8_t k_enc[16], const uint8_t k_mac[16],
+                      const uint8_t rnd_ic[8], const uint8_t *rnd_ifd, const uint8_t *k_ifd,
+                      uint8_t out[40])
+{
+    uint8_t s[32];
+    int rc;
+    ENSURE(b && k_enc && k_mac && rnd_ic && out, SCP_E_ARG);
+    memset(b, 0, sizeof(*b));
+    memcpy(b->k_enc, k_enc, 16);
+    memcpy(b->k_mac, k_mac, 16);
+    memcpy(b->rnd_ic, rnd_ic, 8);
+    if (rnd_ifd)
+        memcpy(b->rnd_ifd, rnd_ifd, 8);
+    else
+        GUARD(scp_random(b->rnd_ifd, 8));
+    if (k_ifd)
+        memcpy(b->k_ifd, k_ifd, 16);
+    else
+        GUARD(scp_random(b->k_ifd, 16));
+    memcpy(s, b->rnd_ifd, 8);
+    memcpy(s + 8, b->rnd_ic, 8);
+    memcpy(s + 16, b->k_ifd, 16);
+    rc = bac_crypt(k_enc, 0, s, out);
+    if (rc == SCP_OK)
+        rc = bac_mac(k_mac, out, out + 32);
+    scp_wipe(s, sizeof(s));
+    if (rc != SCP_OK)
+        scp_wipe(b, sizeof(*b));
+    return rc;
+}
+
+int scp_bac_host_finish(scp_bac *b, const uint8_t resp[40], scp_sm *sm)
+{
+    uint8_t mac[8], r[32], ks_enc[16], ks_mac[16], ssc[8];
+    int rc, ok;
+    ENSURE(b && resp && sm, SCP_E_ARG);
+    GUARD_GOTO(bac_mac(b->k_mac, resp, mac), out);
+    ok = scp_ct_eq(mac, resp + 32, 8);
+    GUARD_GOTO(bac_crypt(b->k_enc, 1, resp, r), out);
+    /* R = RND.IC | RND.IFD | K.IC: the echo of our challenge proves the chip */
+    ok &= scp_ct_eq(r, b->rnd_ic, 8) & scp_ct_eq(r + 8, b->rnd_ifd, 8);
+    rc = SCP_E_CRYPTOGRAM;
+    if (!ok)
+        goto out;
+    GUARD_GOTO(scp_bac_session_keys(b->k_ifd, r + 16, b->rnd_ic, b->rnd_ifd, ks_enc, ks_mac, ssc),
+               out);
+    rc = scp_sm_init(sm, SCP_SM_3DES, SCP_SM_HOST, ks_enc, ks_mac, 16, ssc, 8);
+out:
+    scp_wipe(r, sizeof(r));
+    scp_wipe(ks_enc, sizeof(ks_enc));
+    scp_wipe(ks_mac, sizeof(ks_mac));
+    scp_wipe(b, sizeof(*b));
+    return rc;
+}
+
+int scp_bac_card_auth(const uint8_t k_enc[16], const uint8_t k_mac[16], const uint8_t rnd_ic[8],
+                      const uint8_t *k_ic, const uint8_t *cmd, size_t cmd_len, uint8_t out[40],
+                      scp_sm *sm)
+{
+    uint8_t mac[8], s[32], r[32], kic[16], ks_enc[16], ks_mac[16], ssc[8];
+    int rc, ok;
+    ENSURE(k_enc && k_mac && rnd_ic && cmd && out && sm, SCP_E_ARG);
+    ENSURE(cmd_len == 40, SCP_E_LENGTH);
+    GUARD_GOTO(bac_mac(k_mac, cmd, mac), out);
+    ok = scp_ct_eq(mac, cmd + 32, 8);
+    GUARD_GOTO(bac_crypt(k_enc, 1, cmd, s), out);
+    ok &= scp_ct_eq(s + 8, rnd_ic, 8); /* S = RND.IFD | RND.IC | K.IFD */
+    rc = SCP_E_CRYPTOGRAM;
+    if (!ok)
+        goto out;
+    if (k_ic)
+        memcpy(kic, k_ic, 16);
+    else
+        GUARD_GOTO(scp_random(kic, 16), out);
+    memcpy(r, rnd_ic, 8);
+    memcpy(r + 8, s, 8);
+    memcpy(r + 16, kic, 16);
+    GUARD_GOTO(bac_crypt(k_enc, 0, r, out), out);
+    GUARD_GOTO(bac_mac(k_mac, out, out + 32), out);
+    GUARD_GOTO(scp_bac_session_keys(s + 16, kic, rnd_ic, s, ks_enc, ks_mac, ssc), out);
+    rc = scp_sm_init(sm, SCP_SM_3DES, SCP_SM_CARD, ks_enc, ks_mac, 16, ssc, 8);
+out:
+    scp_wipe(s, sizeof(s));
+    scp_wipe(r, sizeof(r));
+    scp_wipe(kic, sizeof(kic));
+    scp_wipe(ks_enc, sizeof(ks_enc));
+    scp_wipe(ks_mac, sizeof(ks_mac));
+    return rc;
+}

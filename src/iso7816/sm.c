@@ -133,6 +133,44 @@ static int mac_final(sm_mac *m, uint8_t mac[SCP_SM_MAC_LEN])
     return rc;
 }
 
+/* The whole MAC: SSC | [header block] | p | padding. Short AES inputs are
+ * put together in one buffer for a single CMAC call (the AES-NI CMAC runs
+ * it in registers); everything else streams. */
+#define SM_MAC_BUF 512
+
+static int sm_mac_of(const scp_sm *sm, const uint8_t *hdr, const uint8_t *p, size_t len,
+                     uint8_t mac[SCP_SM_MAC_LEN])
+{
+    sm_mac m;
+    if (sm->family == SCP_SM_AES && len <= SM_MAC_BUF - 48) {
+        uint8_t buf[SM_MAC_BUF], full[16];
+        size_t n = 16;
+        int rc;
+        memcpy(buf, sm->ssc, 16);
+        if (hdr != NULL) {
+            memcpy(buf + 16, hdr, 4);
+            buf[20] = 0x80;
+            memset(buf + 21, 0, 11);
+            n = 32;
+        }
+        if (len > 0)
+            memcpy(buf + n, p, len);
+        n += len;
+        buf[n++] = 0x80;
+        while (n % 16 != 0)
+            buf[n++] = 0;
+        rc = scp_cmac_once(&sm->aes_mac, buf, n, full);
+        memcpy(mac, full, SCP_SM_MAC_LEN);
+        scp_wipe(full, sizeof(full));
+        return rc;
+    }
+    mac_begin(sm, &m);
+    if (hdr != NULL)
+        mac_header(&m, sm->block, hdr);
+    mac_update(&m, p, len);
+    return mac_final(&m, mac);
+}
+
 /* ---- encryption of a data object's value ---- */
 
 static int sm_crypt(const scp_sm *sm, int decrypt, uint8_t *buf, size_t len, const uint8_t *in)
@@ -227,7 +265,6 @@ int scp_sm_protect_command(scp_sm *sm, const uint8_t *capdu, size_t len, uint8_t
                            size_t out_size, size_t *out_len)
 {
     scp_apdu a;
-    sm_mac m;
     uint8_t hdr[4], mac[SCP_SM_MAC_LEN];
     size_t do87, do97 = 0, le_bytes = 0, body, hdr_len, total, pos, n;
     int odd, ext, rc;
@@ -277,10 +314,7 @@ int scp_sm_protect_command(scp_sm *sm, const uint8_t *capdu, size_t len, uint8_t
             out[pos++] = (uint8_t)(a.le >> 8); /* 65536 -> 00 00 */
         out[pos++] = (uint8_t)a.le;         /* 256 -> 00 */
     }
-    mac_begin(sm, &m);
-    mac_header(&m, sm->block, hdr);
-    mac_update(&m, out + hdr_len, pos - hdr_len);
-    GUARD_GOTO(mac_final(&m, mac), fail);
+    GUARD_GOTO(sm_mac_of(sm, hdr, out + hdr_len, pos - hdr_len, mac), fail);
     out[pos++] = 0x8E;
     out[pos++] = SCP_SM_MAC_LEN;
     memcpy(out + pos, mac, SCP_SM_MAC_LEN);
@@ -375,14 +409,9 @@ static int open_ct(const scp_sm *sm, const sm_dos *d, uint8_t *out, size_t *plai
 
 static int check_mac(const scp_sm *sm, const uint8_t *hdr, const uint8_t *p, const sm_dos *d)
 {
-    sm_mac m;
     uint8_t mac[SCP_SM_MAC_LEN];
     int ok;
-    mac_begin(sm, &m);
-    if (hdr != NULL)
-        mac_header(&m, sm->block, hdr);
-    mac_update(&m, p, d->mac_at);
-    GUARD(mac_final(&m, mac));
+    GUARD(sm_mac_of(sm, hdr, p, d->mac_at, mac));
     ok = scp_ct_eq(mac, d->mac, SCP_SM_MAC_LEN);
     scp_wipe(mac, sizeof(mac));
     return ok ? SCP_OK : SCP_E_MAC;
@@ -491,7 +520,6 @@ fail:
 int scp_sm_protect_response(scp_sm *sm, const uint8_t *data, size_t len, uint16_t sw,
                             uint8_t *out, size_t out_size, size_t *out_len)
 {
-    sm_mac m;
     uint8_t mac[SCP_SM_MAC_LEN];
     size_t total, pos = 0, n;
     int rc;
@@ -513,9 +541,7 @@ int scp_sm_protect_response(scp_sm *sm, const uint8_t *data, size_t len, uint16_
     out[pos++] = 2;
     out[pos++] = (uint8_t)(sw >> 8);
     out[pos++] = (uint8_t)sw;
-    mac_begin(sm, &m);
-    mac_update(&m, out, pos);
-    GUARD_GOTO(mac_final(&m, mac), fail);
+    GUARD_GOTO(sm_mac_of(sm, NULL, out, pos, mac), fail);
     out[pos++] = 0x8E;
     out[pos++] = SCP_SM_MAC_LEN;
     memcpy(out + pos, mac, SCP_SM_MAC_LEN);

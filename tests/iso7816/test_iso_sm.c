@@ -109,6 +109,46 @@ static void test_bac_keys(void)
     scp_des3_clear(&d_mac);
 }
 
+/* The BAC helpers on appendix D.3: the host's EXTERNAL AUTHENTICATE data
+ * and the chip's answer byte for byte, the session both derive, and the
+ * tampered twins (a flipped answer, a wrong challenge). */
+static void test_bac_auth(void)
+{
+    char mrz[25];
+    uint8_t kenc[16], kmac[16], out[40], bad[40];
+    scp_bac b;
+    scp_sm host, card;
+    HX(rnd_ic, RND_IC);
+    HX(rnd_ifd, RND_IFD);
+    HX(k_ifd, K_IFD);
+    HX(e_ifd, E_IFD);
+    HX(m_ifd, M_IFD);
+    HX(resp, RESP_IC);
+    HX(k_ic, K_IC);
+    HX(ssc, SSC0);
+    CHECK_OK(scp_bac_mrz_info("L898902C<", "690806", "940623", mrz));
+    CHECK(strcmp(mrz, MRZ_INFO) == 0);
+    CHECK_RC(scp_bac_mrz_info("L898902c<", "690806", "940623", mrz), SCP_E_ARG);
+    CHECK_OK(scp_bac_keys_from_mrz(mrz, kenc, kmac));
+    CHECK_OK(scp_bac_host_auth(&b, kenc, kmac, rnd_ic, rnd_ifd, k_ifd, out));
+    CHECK_MEM(out, 32, e_ifd, 32);
+    CHECK_MEM(out + 32, 8, m_ifd, 8);
+    CHECK_OK(scp_bac_card_auth(kenc, kmac, rnd_ic, k_ic, out, 40, bad, &card));
+    CHECK_MEM(bad, 40, resp, 40);
+    CHECK_OK(scp_bac_host_finish(&b, resp, &host));
+    CHECK_MEM(host.ssc, 8, ssc, 8);
+    CHECK_MEM(card.ssc, 8, ssc, 8);
+    scp_sm_end(&host);
+    scp_sm_end(&card);
+    /* tampered twins */
+    CHECK_OK(scp_bac_host_auth(&b, kenc, kmac, rnd_ic, rnd_ifd, k_ifd, out));
+    memcpy(bad, resp, 40);
+    bad[7] ^= 0x01;
+    CHECK_RC(scp_bac_host_finish(&b, bad, &host), SCP_E_CRYPTOGRAM);
+    rnd_ic[0] ^= 0x01; /* the chip's challenge was another one */
+    CHECK_RC(scp_bac_card_auth(kenc, kmac, rnd_ic, k_ic, out, 40, bad, &card), SCP_E_CRYPTOGRAM);
+}
+
 static void bac_pair(scp_sm *host, scp_sm *card)
 {
     HX(ks_enc, KS_ENC);
@@ -382,6 +422,7 @@ int main(int argc, char **argv)
 {
     test_seed(argc > 1 ? strtoull(argv[1], NULL, 0) : 0x7816);
     test_bac_keys();
+    test_bac_auth();
     test_bac_sm();
     test_bac_tampered();
     test_aes_vectors();
