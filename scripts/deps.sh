@@ -5,7 +5,7 @@ set -eu
 PKGS="build-essential cmake pkg-config libssl-dev clang libclang-rt-14-dev
       pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools
       softhsm2 libsqlite3-dev libjson-c-dev libp11-kit-dev python3
-      valgrind iproute2 doxygen
+      valgrind iproute2 doxygen python3-pyscard python3-cryptography
       libevent-dev libcurl4-openssl-dev"
 missing=""
 for p in $PKGS; do

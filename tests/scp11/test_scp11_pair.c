@@ -94,11 +94,15 @@ static void all_combinations(void)
         for (int v = SCP11_A; v <= SCP11_C; v++)
             for (int kl = 16; kl <= 32; kl += 8)
                 for (int ml = 8; ml <= 16; ml += 8) {
+                    /* every secure-messaging level after the handshake */
+                    static const uint8_t lv[] = { 0x01, 0x03, 0x11, 0x13, 0x33, 0x00 };
+                    uint8_t level = lv[(size_t)(v * 7 + kl + ml) % sizeof(lv)];
                     scp11_params p = { (uint8_t)v, scp11_default_kid(v), 0x01, (uint8_t)kl,
-                                       (uint8_t)ml, 0 };
+                                       (uint8_t)ml, level };
                     scp11_session h = { 0 }, c = { 0 };
                     CHECK_OK(handshake(&w, &p, &h, &c, NULL, NULL));
                     CHECK(scp11_is_open(&h) && scp11_is_open(&c));
+                    CHECK(h.sm.level == (level ? level : 0x33) && c.sm.level == h.sm.level);
                     CHECK(memcmp(h.dek, c.dek, (size_t)kl) == 0);
                     traffic(&h, &c, 3);
                     /* a tampered C-MAC ends the card's session */
