@@ -59,6 +59,17 @@ typedef struct scp11_params {
     uint8_t level;   /* secure-messaging level after the handshake; 0 = 33 */
 } scp11_params;
 
+/* SK.OCE.ECKA kept where it cannot be read (an HSM: ECDH with
+ * CKM_ECDH1_DERIVE inside the token): the host asks ecdh() for the shared
+ * secret with a peer point (04 X Y) instead of holding the key. ecdh writes
+ * the X coordinate, the curve's field length, and returns an scp_rc. */
+typedef struct scp11_oce_key {
+    int curve;
+    int (*ecdh)(void *ctx, const uint8_t *peer, size_t peer_len, uint8_t *out, size_t out_size,
+                size_t *out_len);
+    void *ctx;
+} scp11_oce_key;
+
 typedef struct scp11_session {
     scp03_session sm; /* secure messaging, once open */
     uint8_t role;     /* 0 host, 1 card */
@@ -68,6 +79,8 @@ typedef struct scp11_session {
     scp_ec_key esk;    /* host: ePK/eSK.OCE */
     scp_ec_key pk_sd;  /* host: PK.SD.ECKA (public copy) */
     scp_ec_key sk_oce; /* host, 11a/c: SK.OCE.ECKA (copy) */
+    scp11_oce_key oce_ext; /* host, 11a/c: or SK.OCE.ECKA behind a callback */
+    uint8_t oce_ext_on;
     uint8_t cmd_data[SCP11_CMD_DATA_MAX]; /* host: the command data, for the receipt */
     size_t cmd_len;
     uint8_t dek[SCP_AES_MAX_KEY]; /* S-DEK: PUT KEY in this session */
@@ -89,6 +102,10 @@ typedef struct scp11_session {
 SCP_MUST_CHECK int scp11_host_begin(scp11_session *s, const scp11_params *p,
                                     const scp_ec_key *pk_sd, const scp_ec_key *sk_oce,
                                     const scp_ec_key *esk);
+/* The same for 11a/11c with SK.OCE.ECKA behind oce->ecdh (an HSM). */
+SCP_MUST_CHECK int scp11_host_begin_oce(scp11_session *s, const scp11_params *p,
+                                        const scp_ec_key *pk_sd, const scp11_oce_key *oce,
+                                        const scp_ec_key *esk);
 /* 80 82|88 KVN KID Lc A6{90 02 11 i, 95 01 3C, 80 01 88, 81 01 len} 5F49 ePK 00;
  * cla's logical-channel bits are kept. */
 SCP_MUST_CHECK int scp11_host_auth_command(scp11_session *s, uint8_t cla, uint8_t *out,
@@ -177,6 +194,7 @@ typedef struct scp11_channel_opts {
     int64_t now;           /* validity time (Unix seconds) */
     /* 11a/c: SK.OCE.ECKA and its chain (DER, root side first, leaf last) */
     const scp_ec_key *sk_oce;
+    const scp11_oce_key *oce_ext; /* or the key behind a callback (an HSM) */
     const uint8_t *oce_chain;
     const size_t *oce_off, *oce_len;
     size_t oce_n;

@@ -98,7 +98,8 @@ int scp11_channel_open(scp_channel *ch, scp_transport *t, scp11_channel_opts *o)
 
     ENSURE(ch != NULL && t != NULL && o != NULL && o->sd_trust != NULL, SCP_E_ARG);
     ENSURE(o->variant >= SCP11_A && o->variant <= SCP11_C, SCP_E_ARG);
-    ENSURE(o->variant == SCP11_B || (o->sk_oce != NULL && o->oce_n > 0), SCP_E_ARG);
+    ENSURE(o->variant == SCP11_B || ((o->sk_oce != NULL || o->oce_ext != NULL) && o->oce_n > 0),
+           SCP_E_ARG);
     memset(ch, 0, sizeof(*ch));
     ch->t = t;
     p.variant = (uint8_t)o->variant;
@@ -109,7 +110,10 @@ int scp11_channel_open(scp_channel *ch, scp_transport *t, scp11_channel_opts *o)
     GUARD_GOTO(sd_key(ch, o, p.kid, p.kvn, &pk), out);
     if (o->variant != SCP11_B)
         GUARD_GOTO(pso(ch, o, o->oce_ca_kvn ? o->oce_ca_kvn : p.kvn), out);
-    GUARD_GOTO(scp11_host_begin(&s, &p, &pk, o->sk_oce, NULL), out);
+    if (o->variant != SCP11_B && o->sk_oce == NULL)
+        GUARD_GOTO(scp11_host_begin_oce(&s, &p, &pk, o->oce_ext, NULL), out);
+    else
+        GUARD_GOTO(scp11_host_begin(&s, &p, &pk, o->sk_oce, NULL), out);
     GUARD_GOTO(scp11_host_auth_command(&s, 0x80, cmd, sizeof(cmd), &n), out);
     GUARD_GOTO(scp_transmit(t, cmd, n, resp, sizeof(resp), &rl), out);
     ch->last_sw = SW_OF(resp, rl);

@@ -152,6 +152,45 @@ bad:
     return fail(s, rc);
 }
 
+int scp11_host_begin_oce(scp11_session *s, const scp11_params *p, const scp_ec_key *pk_sd,
+                         const scp11_oce_key *oce, const scp_ec_key *esk)
+{
+    int rc;
+    ENSURE(s != NULL && p != NULL && oce != NULL && oce->ecdh != NULL && pk_sd != NULL &&
+               pk_sd->pkey != NULL,
+           SCP_E_ARG);
+    ENSURE(params_ok(p) && p->variant != SCP11_B, SCP_E_ARG);
+    ENSURE(oce->curve == pk_sd->curve, SCP_E_ARG); /* one curve for every key */
+    ENSURE(esk == NULL || (esk->priv && esk->curve == pk_sd->curve), SCP_E_ARG);
+    scp11_end(s);
+    s->role = ROLE_HOST;
+    s->p = *p;
+    s->curve = pk_sd->curve;
+    s->oce_ext = *oce;
+    s->oce_ext_on = 1;
+    GUARD_GOTO(scp_ec_dup(&s->pk_sd, pk_sd, 0), bad);
+    if (esk != NULL)
+        GUARD_GOTO(scp_ec_dup(&s->esk, esk, 1), bad);
+    else
+        GUARD_GOTO(scp_ec_generate(&s->esk, s->curve), bad);
+    return SCP_OK;
+bad:
+    return fail(s, rc);
+}
+
+/* ShSes for 11a/c: SK.OCE held here, or behind the caller's callback. */
+static int oce_ecdh(scp11_session *s, uint8_t *out, size_t out_size, size_t f)
+{
+    uint8_t pt[SCP_EC_MAX_POINT];
+    size_t n, m = 0;
+    if (!s->oce_ext_on)
+        return scp_ecdh(&s->sk_oce, &s->pk_sd, out, out_size, &n);
+    GUARD(scp_ec_point(&s->pk_sd, pt, sizeof(pt), &n));
+    GUARD(s->oce_ext.ecdh(s->oce_ext.ctx, pt, n, out, out_size, &m));
+    ENSURE(m == f, SCP_E_CRYPTO);
+    return SCP_OK;
+}
+
 /* A6 0D 90 02 11 i 95 01 3C 80 01 88 81 01 len, then 5F49 L 04 X Y */
 static int put_cmd_data(const scp11_params *p, const uint8_t *pt, size_t pt_len, scp_wr *w)
 {
@@ -229,9 +268,10 @@ int scp11_host_auth_response(scp11_session *s, const uint8_t *resp, size_t len)
      * PK.SD) for 11a/c, ECDH(eSK.OCE, PK.SD) for 11b. 11c: the card answers
      * PK.SD as ePK.SD. */
     GUARD_GOTO(scp_ecdh(&s->esk, &epk_sd, shsee, sizeof(shsee), &n), out);
-    GUARD_GOTO(scp_ecdh(s->p.variant == SCP11_B ? &s->esk : &s->sk_oce, &s->pk_sd, shses,
-                        sizeof(shses), &n),
-               out);
+    if (s->p.variant == SCP11_B)
+        GUARD_GOTO(scp_ecdh(&s->esk, &s->pk_sd, shses, sizeof(shses), &n), out);
+    else
+        GUARD_GOTO(oce_ecdh(s, shses, sizeof(shses), f), out);
     GUARD_GOTO(derive_open(s, shsee, shses, f, s->cmd_data, s->cmd_len, tlv, tlv_len, receipt),
                out);
     rc = SCP_E_CRYPTOGRAM; /* a wrong PK.SD, or someone in the middle */
@@ -240,6 +280,8 @@ int scp11_host_auth_response(scp11_session *s, const uint8_t *resp, size_t len)
     memcpy(s->receipt, receipt, 16);
     scp_ec_free(&s->esk); /* the ephemeral key has done its work */
     scp_ec_free(&s->sk_oce);
+    memset(&s->oce_ext, 0, sizeof(s->oce_ext));
+    s->oce_ext_on = 0;
     s->state = SCP11_OPEN;
     rc = SCP_OK;
 out:

@@ -29,15 +29,15 @@ reader_listed() { opensc-tool -l 2>/dev/null | grep -q "$READER"; }
 card_present() { opensc-tool -l 2>/dev/null | grep -E "^[0-9]+ +Yes +.*$READER" >/dev/null; }
 
 for t in pcscd opensc-tool; do
-    command -v $t >/dev/null || { echo "SKIP: $t not installed"; exit 77; }
+    command -v $t >/dev/null || skip "$t not installed"
 done
-[ -f /etc/reader.conf.d/vpcd ] || { echo "SKIP: vsmartcard-vpcd not installed"; exit 77; }
+[ -f /etc/reader.conf.d/vpcd ] || skip "vsmartcard-vpcd not installed"
 # the distribution's python3 has python3-pyscard (a python3 earlier in PATH may not)
 PY=python3
 for p in /usr/bin/python3 python3; do
     if "$p" -c "import smartcard, cryptography" 2>/dev/null; then PY=$p; break; fi
 done
-"$PY" -c "import smartcard, cryptography" 2>/dev/null || { echo "SKIP: python3-pyscard/cryptography"; exit 77; }
+"$PY" -c "import smartcard, cryptography" 2>/dev/null || skip "python3-pyscard or python3-cryptography missing"
 
 if [ -S /run/pcscd/pcscd.comm ] && reader_listed; then
     echo "reusing the running pcscd"

@@ -94,11 +94,15 @@ static void all_combinations(void)
         for (int v = SCP11_A; v <= SCP11_C; v++)
             for (int kl = 16; kl <= 32; kl += 8)
                 for (int ml = 8; ml <= 16; ml += 8) {
+                    /* every secure-messaging level after the handshake */
+                    static const uint8_t lv[] = { 0x01, 0x03, 0x11, 0x13, 0x33, 0x00 };
+                    uint8_t level = lv[(size_t)(v * 7 + kl + ml) % sizeof(lv)];
                     scp11_params p = { (uint8_t)v, scp11_default_kid(v), 0x01, (uint8_t)kl,
-                                       (uint8_t)ml, 0 };
+                                       (uint8_t)ml, level };
                     scp11_session h = { 0 }, c = { 0 };
                     CHECK_OK(handshake(&w, &p, &h, &c, NULL, NULL));
                     CHECK(scp11_is_open(&h) && scp11_is_open(&c));
+                    CHECK(h.sm.level == (level ? level : 0x33) && c.sm.level == h.sm.level);
                     CHECK(memcmp(h.dek, c.dek, (size_t)kl) == 0);
                     traffic(&h, &c, 3);
                     /* a tampered C-MAC ends the card's session */
@@ -220,11 +224,81 @@ static void replayability(void)
     world_free(&w);
 }
 
+/* SK.OCE behind a callback (as in an HSM doing CKM_ECDH1_DERIVE): the
+ * handshake works the same; a failing or lying callback ends it. */
+typedef struct hsm {
+    const scp_ec_key *key;
+    int calls, mode; /* 0 honest, 1 fails, 2 answers another secret */
+} hsm;
+
+static int hsm_ecdh(void *ctx, const uint8_t *peer, size_t peer_len, uint8_t *out,
+                    size_t out_size, size_t *out_len)
+{
+    hsm *h = ctx;
+    scp_ec_key pk = { 0 };
+    int rc;
+    h->calls++;
+    if (h->mode == 1)
+        return SCP_E_IO;
+    rc = scp_ec_from_point(&pk, h->key->curve, peer, peer_len);
+    if (rc == SCP_OK)
+        rc = scp_ecdh(h->key, &pk, out, out_size, out_len);
+    scp_ec_free(&pk);
+    if (rc == SCP_OK && h->mode == 2)
+        out[0] ^= 1;
+    return rc;
+}
+
+static void oce_in_hsm(void)
+{
+    static const int curves[] = { SCP_EC_P256, SCP_EC_P384, SCP_EC_BP256 };
+    for (size_t ci = 0; ci < 3; ci++)
+        for (int mode = 0; mode < 3; mode++) {
+            world w;
+            hsm dev = { 0 };
+            scp11_oce_key ok = { curves[ci], hsm_ecdh, &dev };
+            scp11_params p = { SCP11_A, 0x11, 0x03, 16, 8, 0 };
+            scp11_session h = { 0 }, c = { 0 };
+            scp11_auth_cmd cmd;
+            scp11_card_keys ck = { 0 };
+            size_t n, m;
+            world_make(&w, curves[ci]);
+            dev.key = &w.sk_oce, dev.mode = mode;
+            CHECK_OK(scp11_host_begin_oce(&h, &p, &w.pk_sd, &ok, NULL));
+            CHECK_OK(scp11_host_auth_command(&h, 0x80, buf, sizeof(buf), &n));
+            CHECK_OK(scp11_auth_parse(buf, n, &cmd));
+            ck.sk_sd = &w.sk_sd, ck.pk_oce = &w.pk_oce, ck.mac_len = 8;
+            CHECK_OK(scp11_card_authenticate(&c, &ck, &cmd, buf2, sizeof(buf2), &m));
+            CHECK_RC(scp11_host_auth_response(&h, buf2, m),
+                     mode == 0 ? SCP_OK : mode == 1 ? SCP_E_IO : SCP_E_CRYPTOGRAM);
+            CHECK(dev.calls == 1 && scp11_is_open(&h) == (mode == 0));
+            if (mode == 0)
+                traffic(&h, &c, 2);
+            scp11_end(&h), scp11_end(&c);
+            world_free(&w);
+        }
+    /* 11b has no OCE key; a callback on another curve is refused */
+    {
+        world w;
+        hsm dev = { 0 };
+        scp11_oce_key ok = { SCP_EC_P384, hsm_ecdh, &dev };
+        scp11_params pa = { SCP11_A, 0x11, 0x03, 16, 8, 0 }, pb = { SCP11_B, 0x13, 0x01, 16, 8, 0 };
+        scp11_session h = { 0 };
+        world_make(&w, SCP_EC_P256);
+        CHECK_RC(scp11_host_begin_oce(&h, &pa, &w.pk_sd, &ok, NULL), SCP_E_ARG);
+        ok.curve = SCP_EC_P256;
+        CHECK_RC(scp11_host_begin_oce(&h, &pb, &w.pk_sd, &ok, NULL), SCP_E_ARG);
+        scp11_end(&h);
+        world_free(&w);
+    }
+}
+
 int main(int argc, char **argv)
 {
     test_seed(argc > 1 ? strtoull(argv[1], NULL, 0) : 0x5C11);
     all_combinations();
     tampered();
     replayability();
+    oce_in_hsm();
     return test_done("test_scp11_pair");
 }
