@@ -540,7 +540,11 @@ static void prune_views(scp_keystore *ks)
 
 int ks_gen_use(scp_keystore *ks)
 {
-    return ks->gens ? use_live(ks) : SCP_OK;
+    if (!ks->gens)
+        return SCP_OK;
+    if (ks->view[0] == 0) /* readers only: dead readers' views go too */
+        prune_views(ks);
+    return use_live(ks);
 }
 
 /* Remove generations older than the live one that nobody is copying, and

@@ -76,4 +76,11 @@ wait_for 15 test -e "$T/held" || bad "the lock holder did not start"
 expect 0 "$S" keystore derive --dir "$KS" --master m:1 --kdf kdf3 --kdd 00000000000000000000
 expect 0 "$S" keystore list --dir "$KS"
 stop_pid $LP
+
+# a reader killed with its view open leaves it behind; the next open (a
+# reader too) removes it
+SCP_KS_CRASH_AT=1 "$S" keystore derive --dir "$KS" --master m:1 --kdf kdf3 --kdd 00000000000000000000 >/dev/null 2>&1
+[ "$(ls -d "$KS"/view.* 2>/dev/null | wc -l)" -gt 0 ] && ok || bad "the killed reader left no view (test broken)"
+expect 0 "$S" keystore derive --dir "$KS" --master m:1 --kdf kdf3 --kdd 00000000000000000000
+[ "$(ls -d "$KS"/view.* 2>/dev/null | wc -l)" -eq 0 ] && ok || bad "a dead reader's view is left: $(ls "$KS")"
 finish concurrent
