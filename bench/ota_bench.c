@@ -342,7 +342,7 @@ static int run_sessions(ota_reg *reg, dev *devs, int first, int n, int rounds, i
         for (int i = 0; i < n; i++) {
             as[i].done = as[i].failed = 0;
             as[i].len = 0;
-            snprintf(as[i].url, sizeof(as[i].url), "%s%s", g_base, OTA_ADMIN_PATH + 1);
+            snprintf(as[i].url, sizeof(as[i].url), "%s%s", g_base, &OTA_ADMIN_PATH[1]);
             as[i].t0 = now_s();
             request(m, &as[i], 0);
         }
@@ -386,7 +386,7 @@ static void run_bare(dev *devs, int n, int rounds, result *r)
         double c0 = server_cpu(), t0 = now_s();
         for (int i = 0; i < n; i++) {
             as[i].done = as[i].failed = 0;
-            snprintf(as[i].url, sizeof(as[i].url), "%s%s", g_base, OTA_ADMIN_PATH + 1);
+            snprintf(as[i].url, sizeof(as[i].url), "%s%s", g_base, &OTA_ADMIN_PATH[1]);
             as[i].t0 = now_s();
             request(m, &as[i], 1);
         }
