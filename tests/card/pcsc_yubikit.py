@@ -12,10 +12,8 @@ ykman/_cli/securitydomain.py):
 - SCP03: INITIALIZE UPDATE 80 50 KVN 00 08 challenge (no Le), S8 parsing
   (challenge resp[13:21], cryptogram resp[21:29]); then every command in
   extended form, MACed over the extended header; commands with empty data
-  still carry one encrypted padding block. yubikit sends EXTERNAL
-  AUTHENTICATE (84 82 33 00) extended too: the engine refuses that until
-  issue 11 item 2 lands (src/scp03/handshake.c), so EA_EXTENDED is False
-  here until then and the EA goes in short form;
+  still carry one encrypted padding block; EXTERNAL AUTHENTICATE (84 82
+  33 00) extended too (84 82 33 00 00 00 10), as yubikit sends it;
 - `sd keys import 1 KVN K:K:K`: PUT KEY 80 D8 00 81, data KVN | (88 10
   ct 03 kcv) x 3, answer KVN | kcv x 3 compared as bytes;
 - `sd keys delete` of the last set without delete_last: 6985;
@@ -30,7 +28,7 @@ import os
 from pcsc_host import FACTORY_KEY, Reader, Scp03, check, encode, h, main, tlv_list, _cbc, _aes_ecb
 
 SD_AID = bytes.fromhex("A000000151000000")
-EA_EXTENDED = False  # True once the engine takes an extended EXTERNAL AUTHENTICATE
+EA_EXTENDED = True  # yubikit's ExtendedApduProcessor: the EA is extended too
 STORE_AID = bytes.fromhex("F07363706B697401")
 
 
