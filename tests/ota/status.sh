@@ -140,4 +140,6 @@ c=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -X POST "$A/campaign/r
 curl -sS --max-time 10 "$A/metrics" >"$T/metrics" && ok || bad "metrics"
 has "$T/metrics" "scpkit_ota_sessions_completed_total 2"
 stop_pid $SRV_PID; SRV_PID=
+has srv/server.log "event=stopped"
+hasnt srv/server.err "AddressSanitizer\|LeakSanitizer\|runtime error"   # ASan+UBSan build
 finish ota_status
