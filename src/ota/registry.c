@@ -247,8 +247,8 @@ int ota_reg_exec(ota_reg *r, const char *sql)
         return ota_reg_begin(r);
     if (strcasecmp(sql, "COMMIT") == 0)
         return ota_reg_commit(r);
-    if (strcasecmp(sql, "ROLLBACK") == 0)
-        return ota_reg_rollback(r);
+    if (strcasecmp(sql, "ROLLBACK") == 0) /* after a failed COMMIT there is none left */
+        return r->in_txn ? ota_reg_rollback(r) : SCP_OK;
     return r->be->script(r, sql);
 }
 
