@@ -7,7 +7,9 @@
 # channel on each card with keys diversified in the keystore (`fleet
 # verify`, a C check that does not take the registry's word), no card holds
 # a key set the registry does not name, and every device's step history
-# for the campaign is complete and in order.
+# for the campaign is complete and in order. With SCPKIT_TEST_DB=pg the
+# registry is a private PostgreSQL cluster, which is also stopped at once
+# (immediate shutdown, as a crash) and restarted once during the run.
 #   chaos.sh SCPKIT [N] [KILL_EVERY_S] [MAX_KILLS] [SIM_TIMEOUT_S]
 # make check: 500 devices, a few kills; make soak: 10,000 devices.
 # Processes by PID only (servers under timeout(1)), 127.0.0.1 only, every
@@ -23,6 +25,7 @@ T=$(mktemp -d /tmp/scpkit-chaos.XXXXXX)
 TP1= TP2= SIM=
 cleanup() {
     for p in $SIM $TP1 $TP2; do stop_pid "$p"; done
+    pg_stop
     [ -n "${KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT INT TERM
@@ -31,6 +34,24 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../ota/ota_lib.sh"
 cd "$T" || exit 1
 t0=$(date +%s)
+
+# pg_bounce: PostgreSQL stopped at once (SIGQUIT: immediate shutdown, crash
+# recovery at the next start), down for 2 s, started again on its data and port
+pg_bounce() {
+    kill -QUIT "$PG_PID" 2>/dev/null
+    _n=0
+    while kill -0 "$PG_PID" 2>/dev/null && [ $_n -lt 200 ]; do sleep 0.1; _n=$((_n + 1)); done
+    wait "$PG_PID" 2>/dev/null
+    sleep 2
+    (cd /tmp || exit 1
+     set -- "$PG_BIN/postgres" -D "$PG_BASE/data" -h 127.0.0.1 -p "$PG_PORT" -k "$PG_BASE" \
+         -c fsync="${PG_FSYNC:-off}" -c max_connections=200
+     [ "$(id -u)" -eq 0 ] &&
+         exec setpriv --reuid=postgres --regid=postgres --init-groups --reset-env -- "$@"
+     exec "$@") >>"$T/pg/postgres.log" 2>&1 &
+    PG_PID=$!
+    wait_for 30 "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT"
+}
 
 # srv_start I PORT: server I on 127.0.0.1:PORT (0: any), its timeout(1) PID in TPI
 srv_start() {
@@ -50,6 +71,7 @@ srv_kill() {
     wait "$_tp" 2>/dev/null
 }
 
+expect 0 ota_backend "$T"       # SQLite, or PostgreSQL with SCPKIT_TEST_DB=pg
 expect 0 keystore_setup ks
 expect 0 "$S" ota init --dir srv --keystore ks --self-signed localhost
 expect 0 "$S" fleet provision --dir srv --cards cards --devices "$N" --master fleet:1 --kdf kdf3 \
@@ -58,13 +80,13 @@ cp "$T/out" provision.json
 for i in 1 2; do expect 0 srv_start $i 0; done
 expect 0 "$S" ota campaign create --dir srv --name rot --target all \
     --rotate-keys --new-master fleet2:1 --new-kdf kdf3 --new-kvn 2
-MARK=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select coalesce(max(id),0) from event").fetchone()[0])' srv/registry.db)
+MARK=$(reg_sql srv "select coalesce(max(id),0) from event")
 t1=$(date +%s)
 "$S" fleet simulate --cards cards --server "https://localhost:$PORT1/" \
     --server "https://localhost:$PORT2/" --ca srv/tls/cert.pem --concurrency 200 \
     --drop-rate 0.05 --crash-rate 0.02 --timeout "$SIMT" --json >sim.json 2>sim.err &
 SIM=$!
-kills=0
+kills=0 bounced=0
 while kill -0 "$SIM" 2>/dev/null && [ $(($(date +%s) - t1)) -lt $((SIMT + 30)) ]; do
     sleep "$EVERY"
     kill -0 "$SIM" 2>/dev/null || break
@@ -74,12 +96,16 @@ while kill -0 "$SIM" 2>/dev/null && [ $(($(date +%s) - t1)) -lt $((SIMT + 30)) ]
     kills=$((kills + 1))
     eval "_port=\$PORT$i"
     srv_start $i "$_port" || bad "server $i did not come back on port $_port"
+    if [ -n "${SCPKIT_OTA_DB:-}" ] && [ "$bounced" -eq 0 ] && [ "$kills" -ge 2 ]; then
+        pg_bounce && bounced=1 || bad "PostgreSQL did not come back"
+    fi
 done
 wait "$SIM"; simrc=$?; SIM=
 t2=$(date +%s)
 [ "$simrc" -eq 0 ] && ok || { bad "simulate exit $simrc"; cat sim.json sim.err >&2; }
 json sim.json "d['devices'] == $N and d['converged'] == $N and d['failed'] == 0"
 [ "$kills" -ge 1 ] && ok || bad "no server was killed ($kills)"
+[ -z "${SCPKIT_OTA_DB:-}" ] || [ "$bounced" -eq 1 ] && ok || bad "PostgreSQL was not restarted"
 for i in 1 2; do eval "stop_pid \$TP$i"; done; TP1= TP2=
 
 expect 0 "$S" ota campaign show --dir srv rot --json
@@ -90,13 +116,14 @@ expect 0 "$S" fleet verify --dir srv --cards cards --master fleet2:1 --kdf kdf3 
 cp "$T/out" verify.json
 json verify.json "d['proved'] == $N and d['failed'] == 0"
 # every device's history: intent, new keys proved, old keys deleted, job done, in that order
-python3 - srv/registry.db "$MARK" cards/fleet.csv >history.txt 2>&1 <<'PY'
-import sqlite3, sys
-db, mark, index = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+reg_sql srv "select device, what, coalesce(detail,'') from event where id > $MARK order by id" >events.txt
+python3 - events.txt cards/fleet.csv >history.txt 2>&1 <<'PY'
+import sys
+events, index = sys.argv[1], sys.argv[2]
 want = ["put-key-intent", "new-keys-confirmed", "old-keys-deleted", "job-done"]
 ev = {}
-for dev, what, detail in sqlite3.connect(db).execute(
-        "select device, what, detail from event where id > ? order by id", (mark,)):
+for row in open(events):
+    dev, what, detail = (row.rstrip("\n").split("|", 2) + ["", ""])[:3]
     ev.setdefault(dev, []).append((what, detail))
 bad = 0
 for line in open(index):
@@ -115,4 +142,4 @@ PY
 [ $? -eq 0 ] && ok || { bad "job history"; cat history.txt >&2; }
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("chaos: %d devices, %d server kills, %d drops, %d agent crashes, %d failovers, rotation %.0f s (%.1f sessions/s), simulator CPU %.1f s" % (d["devices"], int(sys.argv[2]), d["drops"], d["crashes"], d["failovers"], d["seconds"], d["sessions_per_second"], d["simulator_cpu_seconds"]))' sim.json "$kills"
 echo "chaos: provision $(python3 -c 'import json; print("%.0f" % json.load(open("provision.json"))["seconds"])') s, verify $(python3 -c 'import json; print("%.0f" % json.load(open("verify.json"))["seconds"])') s, total $(($(date +%s) - t0)) s"
-finish chaos "$N devices, $kills kills"
+finish chaos "$N devices, $kills kills, ${SCPKIT_TEST_DB:-sqlite}"

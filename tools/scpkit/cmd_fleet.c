@@ -459,7 +459,7 @@ static int provision(scp_cli *c, const char *srv)
     }
     double t_cards = fleet_now() - t0;
     /* the registry: every device in one transaction */
-    if (ota_reg_exec(reg, "BEGIN IMMEDIATE") != SCP_OK) {
+    if (ota_reg_begin(reg) != SCP_OK) {
         rc = scp_cli_fail(c, SCP_EXIT_LOCAL, "registry busy: %s", ota_reg_errmsg(reg));
         goto out;
     }
@@ -467,14 +467,11 @@ static int provision(scp_cli *c, const char *srv)
         if (ota_reg_device_add(reg, v[i].id, &k, tag ? tag : "fleet") != SCP_OK) {
             rc = scp_cli_fail(c, SCP_EXIT_LOCAL, "registry: device %s: %s", v[i].id,
                               ota_reg_errmsg(reg));
-            if (ota_reg_exec(reg, "ROLLBACK") != SCP_OK)
-                fprintf(stderr, "scpkit: rollback failed\n");
+            ota_reg_rollback(reg);
             goto out;
         }
-    if (ota_reg_exec(reg, "COMMIT") != SCP_OK) {
+    if (ota_reg_commit(reg) != SCP_OK) {
         rc = scp_cli_fail(c, SCP_EXIT_LOCAL, "registry: commit failed: %s", ota_reg_errmsg(reg));
-        if (ota_reg_exec(reg, "ROLLBACK") != SCP_OK)
-            fprintf(stderr, "scpkit: rollback failed\n");
         goto out;
     }
     double t_reg = fleet_now() - t0 - t_cards;
