@@ -10,11 +10,13 @@
  * device (409, Retry-After) start over from the admin URI. Every retry is
  * counted against one budget, with exponential backoff and jitter. */
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ota/agent.h"
 #include "scpkit/crypto.h"
@@ -182,6 +184,71 @@ static long post(ota_agent *ag, const char *url, const uint8_t *body, size_t len
     return code;
 }
 
+/* ---- the resume file: "DEVICE-ID\nURL\n", written new (temporary file,
+ * fsync, rename, directory fsync): after a crash it holds the last URI or
+ * the one before, never half of one ---- */
+
+static void state_save(ota_agent *ag, const char *url)
+{
+    char tmp[4200], dir[4096], *slash;
+    FILE *f;
+    int ok, fd;
+    if (!ag->o.state_file ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", ag->o.state_file) >= sizeof(tmp))
+        return;
+    f = fopen(tmp, "w");
+    if (!f)
+        return;
+    ok = fprintf(f, "%s\n%s\n", ag->o.device_id, url) > 0 && fflush(f) == 0 &&
+         fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, ag->o.state_file) != 0) {
+        unlink(tmp);
+        return;
+    }
+    snprintf(dir, sizeof(dir), "%s", ag->o.state_file);
+    slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = 0;
+    fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+static void state_clear(ota_agent *ag)
+{
+    if (ag->o.state_file)
+        unlink(ag->o.state_file);
+}
+
+/* The stored URI when it is this device's and on the admin server's
+ * origin (scheme://host:port of the admin URL), else 0. */
+static int state_load(ota_agent *ag, char *url, size_t size)
+{
+    char line[2][700];
+    size_t origin;
+    const char *p;
+    FILE *f;
+    int ok;
+    if (!ag->o.state_file || !(f = fopen(ag->o.state_file, "r")))
+        return 0;
+    ok = fgets(line[0], sizeof(line[0]), f) && fgets(line[1], sizeof(line[1]), f);
+    fclose(f);
+    if (!ok)
+        return 0;
+    line[0][strcspn(line[0], "\r\n")] = 0;
+    line[1][strcspn(line[1], "\r\n")] = 0;
+    p = strchr(ag->admin_url + 8, '/'); /* after "https://" */
+    origin = p ? (size_t)(p - ag->admin_url) + 1 : strlen(ag->admin_url);
+    if (strcmp(line[0], ag->o.device_id) != 0 || strncmp(line[1], ag->admin_url, origin) != 0 ||
+        strlen(line[1]) >= size)
+        return 0;
+    snprintf(url, size, "%s", line[1]);
+    return 1;
+}
+
 /* Next-URI relative to the current URL, https only. */
 static int resolve(const char *base, const char *rel, char *out, size_t size)
 {
@@ -254,9 +321,25 @@ int ota_agent_session(ota_agent *ag, char *why, size_t why_size)
 
     snprintf(url, sizeof(url), "%s", ag->admin_url);
     ag->scripts = 0;
+    /* a dialog a killed run left: resume there (fact sheet §7) */
+    int stored = state_load(ag, url, sizeof(url));
+    if (stored && ag->o.log)
+        fprintf(ag->o.log, "agent: resuming at the stored X-Admin-Next-URI\n");
+    resume = stored;
     for (int guard = 0; guard < 10000; guard++) {
         long code = post(ag, url, body, len, resume, &r, why, why_size);
         int restart = 0;
+        if (stored && (code == 404 || code == 409)) {
+            /* the dialog ended meanwhile: start over, not a failure */
+            stored = 0;
+            state_clear(ag);
+            snprintf(url, sizeof(url), "%s", ag->admin_url);
+            resume = 0;
+            free(r.body);
+            r.body = NULL;
+            continue;
+        }
+        stored = 0;
         if (code == 0 || code >= 500 || code == 409 || code == 404) {
             if (code == 409 || code == 404 || code >= 500) {
                 snprintf(why, why_size, "server answered %ld (%.*s)", code,
@@ -273,6 +356,7 @@ int ota_agent_session(ota_agent *ag, char *why, size_t why_size)
             free(r.body);
             r.body = NULL;
             if (restart) {
+                state_clear(ag);
                 snprintf(url, sizeof(url), "%s", ag->admin_url);
                 free(body);
                 body = NULL;
@@ -286,6 +370,7 @@ int ota_agent_session(ota_agent *ag, char *why, size_t why_size)
         resume = 0;
         if (code == 204) {
             if (!r.next_uri[0]) {
+                state_clear(ag);
                 rc = SCP_OK;
                 goto out;
             }
@@ -304,6 +389,11 @@ int ota_agent_session(ota_agent *ag, char *why, size_t why_size)
                 rc = SCP_E_FORMAT;
                 goto out;
             }
+            if (r.next_uri[0]) {
+                char next[600];
+                if (resolve(url, r.next_uri, next, sizeof(next)))
+                    state_save(ag, next);
+            }
             ota_fault_point("agent", "script-received");
             free(body);
             body = NULL;
@@ -315,6 +405,7 @@ int ota_agent_session(ota_agent *ag, char *why, size_t why_size)
             ag->scripts++;
             ota_fault_point("agent", "card-done");
             if (!r.next_uri[0]) { /* the last script: no results are posted */
+                state_clear(ag);
                 rc = SCP_OK;
                 goto out;
             }

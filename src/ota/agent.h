@@ -16,6 +16,10 @@ typedef struct ota_agent_opts {
     size_t max_body;       /* largest answer accepted (default 64 KiB) */
     FILE *log;             /* progress and retries (may be NULL) */
     int verbose;           /* also each C-APDU header and SW */
+    /* NULL, or a file where the last X-Admin-Next-URI is kept (new file,
+     * fsync, rename) so a restarted agent resumes its dialog there
+     * (X-Admin-Resume: true) instead of waiting for the old lease */
+    const char *state_file;
 } ota_agent_opts;
 
 typedef struct ota_agent {

@@ -367,6 +367,13 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
         SSL_shutdown(ssl);
 }
 
+/* A resume the dialog cannot place: no body (the agent lost the script's
+ * results), or not the step the dialog waits for. */
+static int resume_fresh(const dlg *g, unsigned step, size_t len)
+{
+    return len == 0 || step != g->step;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     srv *sv = arg;
@@ -376,6 +383,8 @@ static void on_request(struct evhttp_request *req, void *arg)
     const char *from = evhttp_find_header(in, "X-Admin-From");
     const char *ct = evhttp_find_header(in, "Content-Type");
     const char *status = evhttp_find_header(in, "X-Admin-Script-Status");
+    const char *rs = evhttp_find_header(in, "X-Admin-Resume");
+    int resume = rs && strcmp(rs, "true") == 0;
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
     char dev[OTA_ID_MAX + 1], id[40];
     unsigned step = 0;
@@ -433,6 +442,13 @@ static void on_request(struct evhttp_request *req, void *arg)
             fprintf(sv->env.log, "ota t=%lld dialog=%s device=%s event=replayed step=%u\n",
                     (long long)ota_now_ms(), g->id, g->dev, step);
             return reply_answer(g, req, g->last, g->last_len, 0);
+        }
+        if (resume && resume_fresh(g, step, len)) {
+            /* a restarted agent (fact sheet §7) back at its stored URI
+             * without the script's results: the session starts over with
+             * a fresh SCP03 session, which reads back the card's state */
+            abort_dlg(g, "agent restarted: resumed without the script's results");
+            return begin(sv, req, dev, id);
         }
         if (step != g->step) {
             abort_dlg(g, "replayed or out-of-order POST");

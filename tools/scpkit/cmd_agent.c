@@ -5,8 +5,9 @@
  * responses, until the server answers 204. It never sees a key.
  *   agent --server https://HOST:PORT/ [--ca FILE] [--cert F --key F]
  *         (--card DIR | -r READER) [--id DEVICE] [--retries N] [--timeout S]
- *         [--loop SECONDS] [-v]
- * Exit 0 when the server says nothing is left (204); with --loop it keeps
+ *         [--loop SECONDS] [--resume-file FILE] [-v]
+ * --resume-file keeps the last X-Admin-Next-URI (crash-safe) so a
+ * restarted agent resumes its dialog there. Exit 0 when the server says nothing is left (204); with --loop it keeps
  * polling every SECONDS (with jitter) until SIGTERM. */
 #ifdef SCP_HAVE_OTA
 #include <curl/curl.h>
@@ -39,6 +40,7 @@ static int agent_run(scp_cli *c)
     o.ca = scp_cli_take(c, "--ca");
     o.cert = scp_cli_take(c, "--cert");
     o.key = scp_cli_take(c, "--key");
+    o.state_file = scp_cli_take(c, "--resume-file");
     o.retries = retries ? atoi(retries) : 5;
     o.timeout_s = timeout ? atoi(timeout) : 30;
     o.log = stderr;
@@ -93,9 +95,10 @@ int scp_cli_agent(int argc, char **argv)
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf("usage: scpkit agent --server https://HOST:PORT/ [--ca FILE] [--cert F --key F]\n"
                "       (--card DIR | -r READER) [--id DEVICE] [--retries N] [--timeout S]\n"
-               "       [--loop SECONDS] [-v]\n"
+               "       [--loop SECONDS] [--resume-file FILE] [-v]\n"
                "The server's certificate is always verified. Exit 0 when the server has\n"
-               "nothing left (204).\n");
+               "nothing left (204). --resume-file keeps the last X-Admin-Next-URI so a\n"
+               "restarted agent resumes its dialog there (X-Admin-Resume: true).\n");
         return SCP_EXIT_OK;
     }
     rc = scp_cli_begin(&c, argc, argv);
