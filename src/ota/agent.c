@@ -11,6 +11,7 @@
  * counted against one budget, with exponential backoff and jitter. */
 #include <curl/curl.h>
 #include <fcntl.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,6 +270,33 @@ static int resolve(const char *base, const char *rel, char *out, size_t size)
     return ok;
 }
 
+/* PSK-TLS through libcurl's OpenSSL backend: libcurl has no PSK option,
+ * but hands over each connection's SSL_CTX (CURLOPT_SSL_CTX_FUNCTION),
+ * where OpenSSL's client PSK callback goes. The agent rides on ex_data. */
+static int psk_index = -1;
+
+static unsigned int psk_client_cb(SSL *ssl, const char *hint, char *identity,
+                                  unsigned int max_identity_len, unsigned char *psk,
+                                  unsigned int max_psk_len)
+{
+    const ota_agent *ag = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), psk_index);
+    (void)hint;
+    if (!ag || strlen(ag->o.psk_identity) >= max_identity_len || ag->o.psk_len > max_psk_len)
+        return 0;
+    memcpy(identity, ag->o.psk_identity, strlen(ag->o.psk_identity) + 1);
+    memcpy(psk, ag->o.psk, ag->o.psk_len);
+    return (unsigned int)ag->o.psk_len;
+}
+
+static CURLcode psk_ctx_cb(CURL *curl, void *ssl_ctx, void *arg)
+{
+    (void)curl;
+    if (!SSL_CTX_set_ex_data(ssl_ctx, psk_index, arg))
+        return CURLE_SSL_CONNECT_ERROR;
+    SSL_CTX_set_psk_client_callback(ssl_ctx, psk_client_cb);
+    return CURLE_OK;
+}
+
 int ota_agent_init(ota_agent *ag, const ota_agent_opts *o, char *why, size_t why_size)
 {
     memset(ag, 0, sizeof(*ag));
@@ -290,6 +318,27 @@ int ota_agent_init(ota_agent *ag, const ota_agent_opts *o, char *why, size_t why
     curl_easy_setopt(ag->curl, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(ag->curl, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(ag->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (o->psk_len) {
+        /* only PSK suites are offered: the server must prove the PSK, and
+         * there is no certificate for libcurl to check */
+        if (psk_index < 0)
+            psk_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+        if (psk_index < 0 || !o->psk_identity || !*o->psk_identity) {
+            snprintf(why, why_size, "PSK: no identity");
+            return SCP_E_ARG;
+        }
+        curl_easy_setopt(ag->curl, CURLOPT_SSLVERSION,
+                         (long)(CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2));
+        if (curl_easy_setopt(ag->curl, CURLOPT_SSL_CIPHER_LIST, OTA_PSK_CIPHER) != CURLE_OK ||
+            curl_easy_setopt(ag->curl, CURLOPT_SSL_CTX_FUNCTION, psk_ctx_cb) != CURLE_OK ||
+            curl_easy_setopt(ag->curl, CURLOPT_SSL_CTX_DATA, ag) != CURLE_OK) {
+            snprintf(why, why_size, "PSK: this libcurl cannot hand over its OpenSSL context");
+            return SCP_E_UNSUPPORTED;
+        }
+        curl_easy_setopt(ag->curl, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(ag->curl, CURLOPT_SSL_VERIFYHOST, 0L);
+        curl_easy_setopt(ag->curl, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+    }
     if (o->ca)
         curl_easy_setopt(ag->curl, CURLOPT_CAINFO, o->ca);
     if (o->cert)
@@ -306,6 +355,7 @@ int ota_agent_init(ota_agent *ag, const ota_agent_opts *o, char *why, size_t why
 
 void ota_agent_free(ota_agent *ag)
 {
+    scp_wipe(ag->o.psk, sizeof(ag->o.psk));
     if (ag->curl)
         curl_easy_cleanup(ag->curl);
     ag->curl = NULL;

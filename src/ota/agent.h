@@ -20,6 +20,13 @@ typedef struct ota_agent_opts {
      * fsync, rename) so a restarted agent resumes its dialog there
      * (X-Admin-Resume: true) instead of waiting for the old lease */
     const char *state_file;
+    /* PSK-TLS (the server's --psk-listen): TLS 1.2 with only
+     * TLS_PSK_WITH_AES_128_CBC_SHA256 offered, identity and key given here
+     * (psk_len 0: certificate TLS). The PSK authenticates both ends, so no
+     * certificate is involved; the key is wiped by ota_agent_free. */
+    const char *psk_identity;
+    uint8_t psk[32];
+    size_t psk_len;
 } ota_agent_opts;
 
 typedef struct ota_agent {
