@@ -53,7 +53,7 @@ typedef struct dlg {
     int has_last;
     struct event *timer;
     int64_t started_ms;
-    int64_t lease_until; /* renewed once half of it has gone */
+    int64_t lease_until; /* renewed by every step's transaction */
 } dlg;
 
 struct srv {
@@ -104,10 +104,24 @@ static void drop(dlg *g)
     sv->active--;
 }
 
+/* The reason is recorded only while this dialog still holds the device's
+ * lease (in a transaction that renews it): a dialog whose lease another
+ * server took over writes nothing for the device. */
 static void abort_dlg(dlg *g, const char *reason)
 {
-    g->sv->sess_aborted++;
-    ota_dialog_abort(g->d, reason);
+    srv *sv = g->sv;
+    sv->sess_aborted++;
+    if (ota_reg_begin(sv->env.reg) == SCP_OK) {
+        if (ota_reg_lease_hold(sv->env.reg, g->dev, g->id, sv->env.lim.lease_ms) == SCP_OK) {
+            ota_dialog_abort(g->d, reason);
+            if (ota_reg_commit(sv->env.reg) != SCP_OK)
+                fprintf(sv->env.log, "ota dialog=%s device=%s event=registry-error msg=\"abort "
+                        "not recorded (lease lost?): %s\"\n", g->id, g->dev,
+                        ota_reg_errmsg(sv->env.reg));
+        } else {
+            (void)ota_reg_rollback(sv->env.reg);
+        }
+    }
     drop(g);
 }
 
@@ -210,10 +224,10 @@ static void answer(dlg *g, struct evhttp_request *req, int rc, ota_answer *a,
  * synchronous=FULL) before its answer leaves, or the answer does not leave. */
 static int commit(srv *sv)
 {
-    if (ota_reg_exec(sv->env.reg, "COMMIT") == SCP_OK)
+    if (ota_reg_commit(sv->env.reg) == SCP_OK)
         return 1;
-    if (ota_reg_exec(sv->env.reg, "ROLLBACK") != SCP_OK)
-        fprintf(sv->env.log, "ota event=registry-error msg=\"rollback failed\"\n");
+    fprintf(sv->env.log, "ota event=registry-error msg=\"commit failed: %s\"\n",
+            ota_reg_errmsg(sv->env.reg));
     return 0;
 }
 
@@ -319,9 +333,16 @@ static void begin(srv *sv, struct evhttp_request *req, const char *dev, const ch
             fprintf(sv->env.log, "ota event=registry-error msg=\"lease not released\"\n");
         return reply_text(sv, req, 500, "cannot start a dialog");
     }
-    if (ota_reg_exec(sv->env.reg, "BEGIN IMMEDIATE") != SCP_OK) {
+    /* every step's transaction renews the lease and commits only while
+     * this dialog holds it (ota_reg_lease_hold) */
+    if (ota_reg_begin(sv->env.reg) != SCP_OK) {
         drop(g);
         return reply_text(sv, req, 503, "registry busy");
+    }
+    if (ota_reg_lease_hold(sv->env.reg, dev, id, sv->env.lim.lease_ms) != SCP_OK) {
+        (void)ota_reg_rollback(sv->env.reg);
+        drop(g);
+        return reply_text(sv, req, 409, "device lease lost");
     }
     rc = ota_dialog_start(g->d, &a);
     if (!commit(sv)) {
@@ -502,21 +523,20 @@ static void on_request(struct evhttp_request *req, void *arg)
             return reply_text(sv, req, 415, "wrong Content-Type for a response script");
         }
         evtimer_del(g->timer);
-        if (ota_now_ms() > g->lease_until - sv->env.lim.lease_ms / 2) {
-            int64_t until;
-            if (ota_reg_lease(sv->env.reg, g->dev, g->id, sv->env.lim.lease_ms, &until) != 1) {
-                abort_dlg(g, "device lease lost");
-                return reply_text(sv, req, 409, "device lease lost");
-            }
-            g->lease_until = ota_now_ms() + sv->env.lim.lease_ms;
-        }
         ota_fault_point("server", "post-received");
         ota_answer a = { 0 };
         int rc = SCP_E_IO;
-        if (ota_reg_exec(sv->env.reg, "BEGIN IMMEDIATE") == SCP_OK) {
+        if (ota_reg_begin(sv->env.reg) == SCP_OK) {
+            if (ota_reg_lease_hold(sv->env.reg, g->dev, g->id, sv->env.lim.lease_ms) != SCP_OK) {
+                (void)ota_reg_rollback(sv->env.reg);
+                abort_dlg(g, "device lease lost");
+                return reply_text(sv, req, 409, "device lease lost");
+            }
             rc = ota_dialog_step(g->d, status, p ? p : (const uint8_t *)"", len, &a);
             if (!commit(sv))
                 rc = SCP_E_IO;
+            else
+                g->lease_until = ota_now_ms() + sv->env.lim.lease_ms;
         }
         if (rc == SCP_E_IO && !a.reason[0])
             snprintf(a.reason, sizeof(a.reason), "registry unavailable");
@@ -836,7 +856,7 @@ int ota_serve(const ota_serve_opts *o, char *err, size_t err_size)
     }
     setvbuf(sv->env.log, NULL, _IOLBF, 0); /* one line per step, each written at once */
     if ((rc = ota_reg_open(o->dir, 0, &sv->env.reg)) != SCP_OK) {
-        snprintf(err, err_size, "no registry in %s (run scpkit ota init)", o->dir);
+        snprintf(err, err_size, "registry of %s: %s", o->dir, ota_reg_open_error());
         goto out;
     }
     if ((rc = scp_keystore_pin("SCPKIT_USER_PIN", "Keystore user PIN: ", pin, sizeof(pin))) !=

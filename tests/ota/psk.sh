@@ -16,10 +16,11 @@ set -u
 S=${1:?usage: psk.sh path/to/scpkit}
 T=$(mktemp -d /tmp/scpkit-ota-psk.XXXXXX)
 SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
+trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
+ota_backend "$T" || exit 1
 cd "$T" || exit 1
 
 expect 0 keystore_setup ks
@@ -94,12 +95,9 @@ expect 4 AG dev1 --psk-identity "$ID2" --psk-key-file d2.psk
 has "$T/err" "X-Admin-From does not match the TLS identity"
 has srv/server.log "device=$ID1 event=refused reason=\"X-Admin-From does not match the TLS identity\" tls_identity=$ID2"
 [ "$(job "$ID1" pd)" = pending ] && [ "$(job "$ID2" pd)" = pending ] && ok || bad "the refused claim changed a job"
-python3 -c '
-import sqlite3, sys
-db = sqlite3.connect("srv/registry.db")
-n = db.execute("select count(*) from event where device=? and what=? and detail like ?", (sys.argv[1], "refused", "%TLS identity%")).fetchone()[0]
-l = db.execute("select count(*) from device where lease_owner is not null").fetchone()[0]
-sys.exit(0 if n == 1 and l == 0 else 1)' "$ID1" && ok || bad "registry: event or a lease"
+[ "$(reg_sql srv "SELECT count(*) FROM event WHERE device='$ID1' AND what='refused' AND detail LIKE '%TLS identity%'")" = 1 ] &&
+    [ "$(reg_sql srv "SELECT count(*) FROM device WHERE lease_owner IS NOT NULL")" = 0 ] && ok ||
+    bad "registry: the refusal event, or a lease taken"
 # the happy paths
 expect 0 AG dev1 --psk-key-file d1.psk
 has "$T/out" "session done"

@@ -1,5 +1,7 @@
 /* scpkit ota: the OTA admin server and its fleet registry (issue 14).
  *   init --dir DIR --keystore KS (--self-signed HOST | --cert F --key F)
+ *        [--db postgresql://...]   (default: SQLite in DIR/registry.db; the
+ *        choice is kept in DIR/ota.json, printed with its password redacted)
  *   device add --dir DIR --id ID --master L:V --kdf S --kvn N [--tag T]...
  *   device import --dir DIR FILE.csv        id,master,kdf,kvn,tags (tags ';'-separated)
  *   device list --dir DIR [--json]
@@ -33,20 +35,24 @@ int scp_ota_open_reg(scp_cli *c, const char *dir, ota_reg **r)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "ota: --dir DIR is required");
     rc = ota_reg_open(dir, 0, r);
     if (rc == SCP_E_NOT_FOUND)
-        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota: no registry in %s (scpkit ota init)", dir);
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota: no registry in %s (scpkit ota init): %s",
+                            dir, ota_reg_open_error());
     if (rc != SCP_OK)
-        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota: cannot open the registry in %s", dir);
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota: cannot open the registry of %s: %s", dir,
+                            ota_reg_open_error());
     return SCP_EXIT_OK;
 }
 
 /* DIR/ota.json, written new: temporary file, fsync, rename. */
-static int write_config(const char *dir, const char *ks_abs)
+static int write_config(const char *dir, const char *ks_abs, const char *db)
 {
     char path[PATH_MAX], tmp[PATH_MAX + 8];
     json_object *j = json_object_new_object();
     const char *text;
     int fd, ok;
     json_object_object_add(j, "keystore", json_object_new_string(ks_abs));
+    if (db && *db)
+        json_object_object_add(j, "db", json_object_new_string(db));
     text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY);
     snprintf(path, sizeof(path), "%s/ota.json", dir);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -81,6 +87,8 @@ static int ota_init(scp_cli *c, const char *dir)
 {
     const char *host = scp_cli_take(c, "--self-signed");
     const char *cert = scp_cli_take(c, "--cert"), *key = c->o.key_hex; /* --key: common option */
+    const char *db = scp_cli_take(c, "--db");
+    char where[300];
     char tls[PATH_MAX], cp[PATH_MAX + 16], kp[PATH_MAX + 16], ks[PATH_MAX], err[PATH_MAX];
     struct stat st;
     ota_reg *r;
@@ -89,7 +97,11 @@ static int ota_init(scp_cli *c, const char *dir)
     if (!dir || !c->o.keystore || (!host && !(cert && key)))
         return scp_cli_fail(c, SCP_EXIT_USAGE,
                             "ota init --dir DIR --keystore KS (--self-signed HOST | --cert F "
-                            "--key F)");
+                            "--key F) [--db postgresql://...]");
+    if (!db)
+        db = getenv("SCPKIT_OTA_DB"); /* the tests run the suite on each backend */
+    if (db && strcmp(db, "sqlite") == 0)
+        db = NULL;
     if ((rc = scp_cli_no_more(c, 1)) != SCP_EXIT_OK)
         return rc;
     if (!realpath(c->o.keystore, ks))
@@ -100,6 +112,19 @@ static int ota_init(scp_cli *c, const char *dir)
     snprintf(cp, sizeof(cp), "%s/registry.db", dir);
     if (stat(cp, &st) == 0)
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: %s already holds a registry", dir);
+    snprintf(cp, sizeof(cp), "%s/ota.json", dir);
+    if (stat(cp, &st) == 0)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: %s is already a server directory", dir);
+    /* the database first: a wrong --db leaves no half-made directory
+     * behind it (several server directories may share one database) */
+    if (db) {
+        if (ota_reg_open_db(dir, db, 1, &r) != SCP_OK) {
+            ota_reg_redact(db, where, sizeof(where));
+            return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: registry %s: %s", where,
+                                ota_reg_open_error());
+        }
+        ota_reg_close(r);
+    }
     snprintf(tls, sizeof(tls), "%s/tls", dir);
     if (mkdir(tls, 0700) != 0 && errno != EEXIST)
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: %s: %s", tls, strerror(errno));
@@ -113,16 +138,21 @@ static int ota_init(scp_cli *c, const char *dir)
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: cannot link the certificate: %s",
                             strerror(errno));
     }
-    if (write_config(dir, ks) != SCP_OK)
+    if (write_config(dir, ks, db) != SCP_OK)
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: cannot write %s/ota.json", dir);
     if (ota_reg_open(dir, 1, &r) != SCP_OK)
-        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: cannot create the registry");
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: cannot create the registry: %s",
+                            ota_reg_open_error());
+    snprintf(where, sizeof(where), "%s", ota_reg_where(r));
+    json_object_object_add(c->doc, "registry", json_object_new_string(where));
+    json_object_object_add(c->doc, "backend", json_object_new_string(ota_reg_backend(r)));
     ota_reg_close(r);
+    snprintf(cp, sizeof(cp), "%s/cert.pem", tls);
     json_object_object_add(c->doc, "dir", json_object_new_string(dir));
     json_object_object_add(c->doc, "certificate", json_object_new_string(cp));
     if (!c->o.json)
-        printf("OTA server directory %s: registry, config, TLS certificate %s%s\n", dir, cp,
-               host ? " (self-signed, for a lab)" : "");
+        printf("OTA server directory %s: registry %s, config, TLS certificate %s%s\n", dir, where,
+               cp, host ? " (self-signed, for a lab)" : "");
     return SCP_EXIT_OK;
 }
 
@@ -188,7 +218,7 @@ static int device_import(scp_cli *c, ota_reg *r)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "ota device import --dir DIR FILE.csv");
     if (!(f = fopen(path, "r")))
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "%s: %s", path, strerror(errno));
-    if (ota_reg_exec(r, "BEGIN IMMEDIATE") != SCP_OK) {
+    if (ota_reg_begin(r) != SCP_OK) {
         fclose(f);
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "registry busy");
     }
@@ -227,11 +257,13 @@ static int device_import(scp_cli *c, ota_reg *r)
         n++;
     }
     fclose(f);
-    if (rc != SCP_EXIT_OK || ota_reg_exec(r, "COMMIT") != SCP_OK) {
-        if (ota_reg_exec(r, "ROLLBACK") != SCP_OK)
+    if (rc != SCP_EXIT_OK) {
+        if (ota_reg_rollback(r) != SCP_OK)
             fprintf(stderr, "scpkit: rollback failed\n");
-        return rc != SCP_EXIT_OK ? rc : scp_cli_fail(c, SCP_EXIT_LOCAL, "import not committed");
+        return rc;
     }
+    if (ota_reg_commit(r) != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "import not committed: %s", ota_reg_errmsg(r));
     json_object_object_add(c->doc, "imported", json_object_new_int(n));
     if (!c->o.json)
         printf("%d devices imported from %s\n", n, path);
@@ -410,6 +442,8 @@ static int serve(scp_cli *c, const char *dir)
 static const char ota_help[] =
     "usage: scpkit ota <command> --dir DIR ...\n"
     "  init --dir DIR --keystore KS (--self-signed HOST | --cert FILE --key FILE)\n"
+    "        [--db postgresql://USER@HOST:PORT/DB]   (default: SQLite, DIR/registry.db;\n"
+    "        several server directories may name one PostgreSQL database)\n"
     "  device add --dir DIR --id ID --master L:V --kdf S --kvn N [--tag T]...\n"
     "  device import --dir DIR FILE.csv      (id,master,kdf,kvn[,tag;tag])\n"
     "  device list --dir DIR [--json]\n"
