@@ -525,7 +525,7 @@ static void on_request(struct evhttp_request *req, void *arg)
              * without the script's results: the session starts over with
              * a fresh SCP03 session, which reads back the card's state */
             abort_dlg(g, "agent restarted: resumed without the script's results");
-            return begin(sv, req, dev, id);
+            return begin(sv, req, dev, id, step, hash);
         }
         if (step != g->step) {
             abort_dlg(g, "replayed or out-of-order POST");
