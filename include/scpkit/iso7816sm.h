@@ -47,7 +47,7 @@ typedef struct scp_sm {
     uint8_t odd_ins;      /* that command's INS was odd: response data in DO85 */
     uint8_t ssc[16];
     scp_des3 des_enc, des_mac;
-    scp_aes aes_enc, aes_mac;
+    scp_aes_slot aes_enc, aes_mac; /* private to the library */
     int dead_rc;
 } scp_sm;
 

@@ -122,8 +122,8 @@ typedef struct scp03_session {
      * command MACs with, expanded once. Until the INITIALIZE UPDATE
      * response, the host keeps the static Key-ENC and Key-MAC in the raw
      * keys' places (s_enc, s_rmac). */
-    scp_aes_raw s_enc, s_rmac;
-    scp_aes s_mac;
+    scp_aes_raw_slot s_enc, s_rmac;
+    scp_aes_slot s_mac;
 } scp03_session;
 
 /* Parsed INITIALIZE UPDATE response (GPC Amd D 7.1.1). */
