@@ -53,7 +53,7 @@ has "$T/out" "$N devices"
 start() {
     _n=$1 _d=$2 _l=$3; shift 3
     rm -f "$_d/https.port" "$_d/admin.port"
-    env "$@" timeout -s KILL 240 "$S" ota serve --dir "$_d" --listen 127.0.0.1:0 \
+    env "$@" timeout -s KILL 360 "$S" ota serve --dir "$_d" --listen 127.0.0.1:0 \
         --admin-listen 127.0.0.1:0 --log "$T/$_n.log" --lease $_l --step-timeout 3000 \
         2>>"$T/$_n.err" &
     eval P$_n=$!
