@@ -290,6 +290,12 @@ void ota_fault_point(const char *who, const char *where);
 SCP_MUST_CHECK int ota_tls_selfsigned(const char *host, const char *cert_path,
                                       const char *key_path, char *err, size_t err_size);
 
+/* A device's TLS PSK (16 bytes), diversified in the keystore's token from
+ * master "LABEL:VERSION" (active) by device id; see tls.c. */
+SCP_MUST_CHECK int ota_tls_psk(scp_keystore *ks, const char *master, const char *dev,
+                               uint8_t psk[16]);
+#define OTA_PSK_CIPHER "PSK-AES128-CBC-SHA256" /* TLS_PSK_WITH_AES_128_CBC_SHA256, TLS 1.2 */
+
 /* ---- server (server.c) ---- */
 typedef struct ota_serve_opts {
     const char *dir;
@@ -297,6 +303,9 @@ typedef struct ota_serve_opts {
     const char *admin_listen; /* ADDR:PORT or NULL */
     const char *keystore;     /* keystore dir */
     const char *log_path;     /* NULL: stderr */
+    const char *psk_listen;   /* ADDR:PORT of the PSK-TLS listener, or NULL */
+    const char *psk_master;   /* "LABEL:VERSION" the device PSKs come from */
+    const char *client_ca;    /* CA file: require client certificates (CN = device id) */
     ota_limits lim;
 } ota_serve_opts;
 SCP_MUST_CHECK int ota_serve(const ota_serve_opts *o, char *err, size_t err_size);

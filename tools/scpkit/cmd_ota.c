@@ -5,7 +5,9 @@
  *   device add --dir DIR --id ID --master L:V --kdf S --kvn N [--tag T]...
  *   device import --dir DIR FILE.csv        id,master,kdf,kvn,tags (tags ';'-separated)
  *   device list --dir DIR [--json]
+ *   device psk --dir DIR --id ID --psk-master L:V --out FILE
  *   serve --dir DIR --listen ADDR:PORT [--admin-listen ADDR:PORT] [--log FILE]
+ *         [--psk-listen ADDR:PORT --psk-master L:V] [--client-ca FILE]
  *         [--max-body N] [--max-scripts N] [--step-timeout MS] [--lease MS] [--io-timeout S]
  *   campaign create|show|wait|pause|resume|cancel ... (cmd_ota_campaign.c)
  * The keystore PIN comes from SCPKIT_USER_PIN or a prompt, never argv. */
@@ -84,7 +86,7 @@ int scp_ota_keystore_dir(const char *dir, char *out, size_t size)
 static int ota_init(scp_cli *c, const char *dir)
 {
     const char *host = scp_cli_take(c, "--self-signed");
-    const char *cert = scp_cli_take(c, "--cert"), *key = scp_cli_take(c, "--key");
+    const char *cert = scp_cli_take(c, "--cert"), *key = c->o.key_hex; /* --key: common option */
     const char *db = scp_cli_take(c, "--db");
     char where[300];
     char tls[PATH_MAX], cp[PATH_MAX + 16], kp[PATH_MAX + 16], ks[PATH_MAX], err[PATH_MAX];
@@ -290,6 +292,62 @@ static void list_one(void *arg, const ota_device *d)
                d->prev.kvn ? " (old set to delete)" : "", d->tags);
 }
 
+/* `ota device psk --id ID --psk-master L:V --out FILE`: the device's TLS
+ * PSK (ota_tls_psk: derived in the token, the same the server derives at
+ * each handshake), written in hex to FILE (new, 0600, fsync, rename) for
+ * provisioning the device. Never printed; nothing is kept on the server. */
+static int device_psk(scp_cli *c, ota_reg *r, const char *dir)
+{
+    const char *id = scp_cli_take(c, "--id"), *master = scp_cli_take(c, "--psk-master");
+    const char *out = scp_cli_take(c, "--out");
+    char ks_dir[PATH_MAX], pin[256], hex[33], tmp[PATH_MAX + 8];
+    scp_ks_config kc = { 0 };
+    scp_keystore *ks = NULL;
+    ota_device d;
+    uint8_t psk[16];
+    int rc, fd, ok;
+    if (!id || !master || !out)
+        return scp_cli_fail(c, SCP_EXIT_USAGE,
+                            "ota device psk --dir DIR --id ID --psk-master L:V --out FILE");
+    if ((rc = scp_cli_no_more(c, 1)) != SCP_EXIT_OK)
+        return rc;
+    if (ota_reg_device_get(r, id, &d) != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "no device %s in the registry", id);
+    if (c->o.keystore)
+        snprintf(ks_dir, sizeof(ks_dir), "%s", c->o.keystore);
+    else if (scp_ota_keystore_dir(dir, ks_dir, sizeof(ks_dir)) != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "no %s/ota.json (scpkit ota init)", dir);
+    if (scp_keystore_pin("SCPKIT_USER_PIN", "Keystore user PIN: ", pin, sizeof(pin)) != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "no keystore PIN (SCPKIT_USER_PIN)");
+    kc.dir = ks_dir;
+    rc = scp_keystore_open(&kc, pin, &ks);
+    scp_wipe(pin, sizeof(pin));
+    if (rc != SCP_OK)
+        return scp_cli_fail_rc(c, rc, "opening the keystore");
+    rc = ota_tls_psk(ks, master, id, psk);
+    scp_keystore_close(ks);
+    if (rc != SCP_OK)
+        return scp_cli_fail_rc(c, rc, "the PSK master (an active AES key LABEL:VERSION)");
+    ok = scp_hex_encode(psk, sizeof(psk), hex, sizeof(hex)) == SCP_OK;
+    scp_wipe(psk, sizeof(psk));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", out);
+    unlink(tmp);
+    fd = ok ? open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600) : -1;
+    ok = fd >= 0 && write(fd, hex, 32) == 32 && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    if (fd >= 0)
+        ok = close(fd) == 0 && ok;
+    scp_wipe(hex, sizeof(hex));
+    if (!ok || rename(tmp, out) != 0) {
+        unlink(tmp);
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "cannot write %s", out);
+    }
+    json_object_object_add(c->doc, "id", json_object_new_string(id));
+    json_object_object_add(c->doc, "psk_file", json_object_new_string(out));
+    if (!c->o.json)
+        printf("device %s: TLS PSK written to %s (0600)\n", id, out);
+    return SCP_EXIT_OK;
+}
+
 static int device_cmd(scp_cli *c, const char *dir)
 {
     const char *sub = c->o.argc > 1 ? c->o.argv[1] : "";
@@ -305,12 +363,14 @@ static int device_cmd(scp_cli *c, const char *dir)
         rc = device_add(c, r);
     else if (strcmp(sub, "import") == 0)
         rc = device_import(c, r);
+    else if (strcmp(sub, "psk") == 0)
+        rc = device_psk(c, r, dir);
     else if (strcmp(sub, "list") == 0)
         rc = ota_reg_device_each(r, list_one, c) == SCP_OK
                  ? SCP_EXIT_OK
                  : scp_cli_fail(c, SCP_EXIT_LOCAL, "registry: %s", ota_reg_errmsg(r));
     else
-        rc = scp_cli_fail(c, SCP_EXIT_USAGE, "ota device add | import | list");
+        rc = scp_cli_fail(c, SCP_EXIT_USAGE, "ota device add | import | list | psk");
     ota_reg_close(r);
     return rc;
 }
@@ -345,6 +405,9 @@ static int serve(scp_cli *c, const char *dir)
     o.listen = scp_cli_take(c, "--listen");
     o.admin_listen = scp_cli_take(c, "--admin-listen");
     o.log_path = scp_cli_take(c, "--log");
+    o.psk_listen = scp_cli_take(c, "--psk-listen");
+    o.psk_master = scp_cli_take(c, "--psk-master");
+    o.client_ca = scp_cli_take(c, "--client-ca");
     if ((rc = num_opt(c, "--max-body", 256, 1 << 20, &mb)) != SCP_EXIT_OK ||
         (rc = num_opt(c, "--max-scripts", 4, 1000, &ms)) != SCP_EXIT_OK ||
         (rc = num_opt(c, "--step-timeout", 100, 600000, &st)) != SCP_EXIT_OK ||
@@ -361,6 +424,9 @@ static int serve(scp_cli *c, const char *dir)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "--lease must be longer than --step-timeout");
     if (!dir || !o.listen)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "ota serve --dir DIR --listen ADDR:PORT");
+    if (!o.psk_listen != !o.psk_master)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--psk-listen ADDR:PORT and --psk-master L:V go "
+                                               "together");
     if (c->o.keystore) {
         snprintf(ks, sizeof(ks), "%s", c->o.keystore);
     } else if (scp_ota_keystore_dir(dir, ks, sizeof(ks)) != SCP_OK) {
@@ -381,9 +447,11 @@ static const char ota_help[] =
     "  device add --dir DIR --id ID --master L:V --kdf S --kvn N [--tag T]...\n"
     "  device import --dir DIR FILE.csv      (id,master,kdf,kvn[,tag;tag])\n"
     "  device list --dir DIR [--json]\n"
+    "  device psk --dir DIR --id ID --psk-master L:V --out FILE   (the device's TLS PSK)\n"
     "  serve --dir DIR --listen ADDR:PORT [--admin-listen ADDR:PORT] [--log FILE]\n"
     "        [--max-body BYTES] [--max-scripts N] [--step-timeout MS] [--lease MS]\n"
-    "        [--io-timeout S]\n"
+    "        [--io-timeout S] [--psk-listen ADDR:PORT --psk-master L:V]\n"
+    "        [--client-ca FILE]   (client certificates required, CN = device id)\n"
     "  campaign create --dir DIR --name N --target all|tag:T|list:ID,ID\n"
     "        (--rotate-keys --new-master L:V --new-kdf S --new-kvn N\n"
     "         | --script FILE --app AID | --put-data TAG=HEX [--put-data ...])\n"
