@@ -292,8 +292,15 @@ static dlg *add_dialog(srv *sv, const char *id, const char *dev)
     return g;
 }
 
-/* A first POST (or a resume the server cannot place): lease, new dialog. */
-static void begin(srv *sv, struct evhttp_request *req, const char *dev, const char *id_in)
+/* A first POST (or a resume the server cannot place): lease, new dialog.
+ * A dialog restarted under its old id (id_in) goes on numbering its steps
+ * from the request's (step_in) and keeps the request's hash as the last
+ * POST's: an agent that never got this answer and posts the same body to
+ * the same URI again is given the same answer, and its stale results can
+ * never pass for the answer to the new dialog's first script (step numbers
+ * from 1 again did exactly that: a wrong card cryptogram, the job failed). */
+static void begin(srv *sv, struct evhttp_request *req, const char *dev, const char *id_in,
+                  unsigned step_in, const uint8_t *hash_in)
 {
     char id[33];
     int64_t until = 0;
@@ -326,8 +333,11 @@ static void begin(srv *sv, struct evhttp_request *req, const char *dev, const ch
         return reply_text(sv, req, 409, "another session holds this device");
     }
     g = add_dialog(sv, id, dev);
-    if (g)
+    if (g) {
         g->lease_until = ota_now_ms() + sv->env.lim.lease_ms;
+        if (id_in)
+            g->step = step_in;
+    }
     if (!g) {
         if (ota_reg_release(sv->env.reg, dev, id) != SCP_OK)
             fprintf(sv->env.log, "ota event=registry-error msg=\"lease not released\"\n");
@@ -350,7 +360,7 @@ static void begin(srv *sv, struct evhttp_request *req, const char *dev, const ch
         snprintf(a.reason, sizeof(a.reason), "registry commit failed");
         rc = SCP_E_IO;
     }
-    answer(g, req, rc, &a, zero);
+    answer(g, req, rc, &a, hash_in ? hash_in : zero);
     free(a.script);
 }
 
@@ -472,7 +482,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (q == 0) {
         if (len != 0)
             return reply_text(sv, req, 400, "the first POST carries no body");
-        return begin(sv, req, dev, NULL);
+        return begin(sv, req, dev, NULL, 0, NULL);
     }
     g = find(sv, id);
     if (!g) {
@@ -481,9 +491,13 @@ static void on_request(struct evhttp_request *req, void *arg)
         char owner[40];
         if (ota_reg_lease_owner(sv->env.reg, dev, owner, sizeof(owner)) == SCP_OK &&
             strcmp(owner, id) == 0) {
+            uint8_t *p = evbuffer_pullup(body, -1);
+            if (len > sv->env.lim.max_body)
+                return reply_text(sv, req, 413, "body too large");
             fprintf(sv->env.log, "ota t=%lld dialog=%s device=%s event=restart reason=\"unknown "
                     "to this server\"\n", (long long)ota_now_ms(), id, dev);
-            return begin(sv, req, dev, id);
+            sha256(p ? p : (const uint8_t *)"", len, hash);
+            return begin(sv, req, dev, id, step, hash);
         }
         return reply_text(sv, req, 404, "unknown or finished dialog");
     }
@@ -511,7 +525,7 @@ static void on_request(struct evhttp_request *req, void *arg)
              * without the script's results: the session starts over with
              * a fresh SCP03 session, which reads back the card's state */
             abort_dlg(g, "agent restarted: resumed without the script's results");
-            return begin(sv, req, dev, id);
+            return begin(sv, req, dev, id, step, hash);
         }
         if (step != g->step) {
             abort_dlg(g, "replayed or out-of-order POST");
