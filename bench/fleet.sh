@@ -8,6 +8,7 @@
 # PostgreSQL (from /proc and getrusage), and the ratios: 2-process over
 # 1-process throughput, and the same per CPU second the servers got.
 # One JSON line per run appended to bench/fleet_results.json.
+# FLEET_BENCH_ORDER="2 1" runs the 2-process campaign first (order effects).
 # Processes by PID (servers under timeout), 127.0.0.1 only.
 set -u
 B=${1:?usage: bench/fleet.sh BUILD [N] [sqlite|pg]}
@@ -45,7 +46,7 @@ print("%.2f" % (t / os.sysconf("SC_CLK_TCK")))'
 pg_procs() { [ -n "${PG_PID:-}" ] && { echo "$PG_PID"; pgrep -P "$PG_PID"; }; }
 
 run=0 kvn=1
-for k in 1 2; do
+for k in ${FLEET_BENCH_ORDER:-1 2}; do
     TPS= SPIDS= URLS=
     for i in $(seq 1 "$k"); do
         rm -f srv/https.port
@@ -94,7 +95,7 @@ for r in rs:
           "per rotation, %(server_cpu_share).2f cores busy), simulator %(simulator_cpu_s).0f, postgres %(postgres_cpu_s).0f; "
           "load %(load_before).1f -> %(load_after).1f" % r)
 if len(rs) == 2:
-    a, b = rs
+    a, b = sorted(rs, key=lambda r: r["servers"])
     print("scaling 1 -> 2 server processes: %.2fx throughput; per server CPU second: %.2fx; "
           "CPU left for servers (2 cores - simulator - postgres): %.2f / %.2f cores"
           % (b["rotations_per_s"] / a["rotations_per_s"],
