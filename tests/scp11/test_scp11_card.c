@@ -498,8 +498,76 @@ static void corrupt_state(void)
     tc_rmdir(dir);
 }
 
+
+/* GET DATA E0 lists the SCP11 keys beside the SCP03 set, as a YubiKey
+ * 5.7.4 does (facts: E0 18 C0 06 10 03 B0 40 F0 00 C0 06 13 01 B1 20 F0 00
+ * C0 06 11 01 B1 20 F0 00): key id, KVN, B1 field length (SD key pair) or
+ * B0 twice the field length (OCE CA public key), F0 curve reference; CLA
+ * 00 gets the bare C0 entries yubikit parses. A key generated on `curve`
+ * shows up with its length and curve, and leaves with DELETE KEY. */
+static void key_info(int curve)
+{
+    char dir[256];
+    scp_card *c;
+    scp_channel ch;
+    scp_cert_error err;
+    uint8_t resp[2048], want[128];
+    size_t rl, wl = 0;
+    oce o;
+    tc_resp r;
+    static const uint8_t head[] = {
+        0xC0, 0x04, 0x01, 0xFF, 0x88, 0x10, 0xC0, 0x04, 0x02, 0xFF, 0x88, 0x10,
+        0xC0, 0x04, 0x03, 0xFF, 0x88, 0x10,                         /* SCP03 KVN FF */
+        0xC0, 0x06, 0x13, 0x01, 0xB1, 0x20, 0xF0, 0x00,             /* SCP11b 13/01 */
+        0xC0, 0x06, 0x10, 0x03, 0xB0, 0x40, 0xF0, 0x00,             /* OCE CA 10/03 */
+        0xC0, 0x06, 0x11, 0x03, 0xB1, 0x20, 0xF0, 0x00,             /* SCP11a 11/03 */
+        0xC0, 0x06, 0x15, 0x03, 0xB1, 0x20, 0xF0, 0x00 };           /* SCP11c 15/03 */
+    uint8_t fl = (uint8_t)scp_ec_field_len(curve);
+    const uint8_t gen[8] = { 0xC0, 0x06, 0x13, 0x02, 0xB1, fl, 0xF0, scp_ec_curve_to_gp(curve) };
+
+    tc_tmpdir(dir, sizeof(dir));
+    oce_make(&o, dir, SCP_EC_P256, 30, now_s() - 3600);
+    c = make(dir, sizeof(dir), "yubikey", o.ca_pem_path);
+    CHECK(tc_sw(c, "00A4040008A000000151000000") == 0x9000);
+    want[wl++] = 0xE0, want[wl++] = sizeof(head);
+    memcpy(want + wl, head, sizeof(head)), wl += sizeof(head);
+    CHECK_OK(tc_xfer_hex(c, "80CA00E000", &r));
+    CHECK(r.sw == 0x9000);
+    CHECK_MEM(r.data, r.len, want, wl);
+    CHECK_OK(tc_xfer_hex(c, "00CA00E000", &r));
+    CHECK_MEM(r.data, r.len, head, sizeof(head));
+    /* a new SD key 13/02 on `curve` (GENERATE KEY over 11a) */
+    CHECK_OK(open11(c, &ch, dir, SCP11_A, 0, 0, &o, &err));
+    uint8_t raw[9] = { 0x80, 0xF1, 0x00, 0x13, 0x04, 0x02, 0xF0, 0x01, scp_ec_curve_to_gp(curve) };
+    uint16_t sw = 0;
+    CHECK_OK(scp_channel_send(&ch, raw, sizeof(raw), resp, sizeof(resp), &rl, &sw));
+    CHECK(sw == 0x9000);
+    /* inside the session too (wrapped), with the new key last */
+    CHECK(send_hex(&ch, "80CA00E000", resp, &rl) == 0x9000);
+    want[1] = (uint8_t)(sizeof(head) + sizeof(gen));
+    memcpy(want + wl, gen, sizeof(gen));
+    CHECK_MEM(resp, rl, want, wl + sizeof(gen));
+    /* DELETE KEY 13/02: gone from the template again */
+    CHECK(send_hex(&ch, "80E4000006D00113D20102", NULL, NULL) == 0x9000);
+    CHECK(send_hex(&ch, "80CA00E000", resp, &rl) == 0x9000);
+    want[1] = sizeof(head);
+    CHECK_MEM(resp, rl, want, wl);
+    scp_channel_close(&ch);
+    /* after a restart (the keys are in DIR/scp11.state) */
+    c = reopen(c, dir);
+    CHECK(tc_sw(c, "00A4040008A000000151000000") == 0x9000);
+    CHECK_OK(tc_xfer_hex(c, "80CA00E000", &r));
+    CHECK_MEM(r.data, r.len, want, wl);
+    scp_card_close(c);
+    oce_free(&o);
+    tc_rmdir(dir);
+}
+
 int main(void)
 {
+    key_info(SCP_EC_P256);
+    key_info(SCP_EC_P384);
+    key_info(SCP_EC_BP256);
     yubikey_11b();
     with_oce(SCP_EC_P256);
     with_oce(SCP_EC_P384);
