@@ -19,14 +19,7 @@
 #include "ota/agent.h"
 #include "scpkit/crypto.h"
 
-typedef struct resp {
-    uint8_t *body;
-    size_t len, max;
-    int too_big;
-    char next_uri[512];
-    char ctype[128];
-    long retry_after;
-} resp;
+typedef ota_agent_resp resp;
 
 static size_t on_body(char *p, size_t sz, size_t n, void *arg)
 {
@@ -59,7 +52,7 @@ static void header_value(const char *p, size_t n, size_t name_len, char *out, si
     out[b - a] = 0;
 }
 
-static size_t on_header(char *p, size_t sz, size_t n, void *arg)
+size_t ota_agent_header_cb(char *p, size_t sz, size_t n, void *arg)
 {
     resp *r = arg;
     size_t len = sz * n;
@@ -140,46 +133,39 @@ int ota_agent_run_script(scp_transport *card, int verbose, FILE *log, const uint
     return rc;
 }
 
-/* POST body (may be empty) to url; fills *r. Returns the HTTP status or
- * 0 for a transport failure (message in why). */
-static long post(ota_agent *ag, const char *url, const uint8_t *body, size_t len, int resume,
-                 resp *r, char *why, size_t why_size)
+/* Set the easy handle up to POST ag->body (may be empty) to ag->url;
+ * the answer goes into ag->r. */
+void ota_agent_prepare(ota_agent *ag)
 {
     struct curl_slist *h = NULL;
     char from[160];
-    long code = 0;
-    CURLcode cc;
 
-    memset(r, 0, sizeof(*r));
-    r->max = ag->o.max_body;
+    curl_slist_free_all(ag->hdrs);
+    free(ag->r.body);
+    memset(&ag->r, 0, sizeof(ag->r));
+    ag->r.max = ag->o.max_body;
     snprintf(from, sizeof(from), "X-Admin-From: //se-id/id/%s", ag->o.device_id);
     h = curl_slist_append(h, "X-Admin-Protocol: " OTA_PROTOCOL);
     h = curl_slist_append(h, from);
     h = curl_slist_append(h, "Expect:");
-    if (len) {
+    if (ag->len) {
         h = curl_slist_append(h, "Content-Type: " OTA_CT_RESPONSE);
         h = curl_slist_append(h, "X-Admin-Script-Status: ok");
     } else {
         h = curl_slist_append(h, "Content-Type:");
     }
-    if (resume)
+    if (ag->resume)
         h = curl_slist_append(h, "X-Admin-Resume: true");
-    curl_easy_setopt(ag->curl, CURLOPT_URL, url);
+    ag->hdrs = h;
+    curl_easy_setopt(ag->curl, CURLOPT_URL, ag->url);
     curl_easy_setopt(ag->curl, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(ag->curl, CURLOPT_POST, 1L);
-    curl_easy_setopt(ag->curl, CURLOPT_POSTFIELDS, len ? (const char *)body : "");
-    curl_easy_setopt(ag->curl, CURLOPT_POSTFIELDSIZE, (long)len);
-    curl_easy_setopt(ag->curl, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(ag->curl, CURLOPT_HEADERDATA, r);
-    cc = curl_easy_perform(ag->curl);
-    curl_slist_free_all(h);
-    if (cc != CURLE_OK) {
-        snprintf(why, why_size, "%s", r->too_big ? "answer larger than the body limit"
-                                                 : curl_easy_strerror(cc));
-        return 0;
-    }
-    curl_easy_getinfo(ag->curl, CURLINFO_RESPONSE_CODE, &code);
-    return code;
+    curl_easy_setopt(ag->curl, CURLOPT_POSTFIELDS, ag->len ? (const char *)ag->body : "");
+    curl_easy_setopt(ag->curl, CURLOPT_POSTFIELDSIZE, (long)ag->len);
+    curl_easy_setopt(ag->curl, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(ag->curl, CURLOPT_HEADERFUNCTION, ota_agent_header_cb);
+    curl_easy_setopt(ag->curl, CURLOPT_WRITEDATA, &ag->r);
+    curl_easy_setopt(ag->curl, CURLOPT_HEADERDATA, &ag->r);
 }
 
 /* Next-URI relative to the current URL, https only. */
@@ -232,109 +218,144 @@ int ota_agent_init(ota_agent *ag, const ota_agent_opts *o, char *why, size_t why
     curl_easy_setopt(ag->curl, CURLOPT_TIMEOUT, (long)(o->timeout_s > 0 ? o->timeout_s : 30));
     curl_easy_setopt(ag->curl, CURLOPT_CONNECTTIMEOUT, 10L);
     curl_easy_setopt(ag->curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(ag->curl, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(ag->curl, CURLOPT_HEADERFUNCTION, on_header);
     return SCP_OK;
+}
+
+int ota_agent_set_server(ota_agent *ag, const char *server)
+{
+    return resolve(server, OTA_ADMIN_PATH, ag->admin_url, sizeof(ag->admin_url)) ? SCP_OK
+                                                                                 : SCP_E_ARG;
 }
 
 void ota_agent_free(ota_agent *ag)
 {
+    ota_agent_end(ag);
     if (ag->curl)
         curl_easy_cleanup(ag->curl);
     ag->curl = NULL;
 }
 
+void ota_agent_begin(ota_agent *ag)
+{
+    ota_agent_end(ag);
+    snprintf(ag->url, sizeof(ag->url), "%s", ag->admin_url);
+    ag->resume = ag->tries = ag->scripts = ag->posts = 0;
+}
+
+void ota_agent_end(ota_agent *ag)
+{
+    curl_slist_free_all(ag->hdrs);
+    ag->hdrs = NULL;
+    free(ag->r.body);
+    ag->r.body = NULL;
+    free(ag->body);
+    ag->body = NULL;
+    ag->len = 0;
+}
+
+/* A lost connection or a server that cannot go on: retry (same URI with
+ * X-Admin-Resume, or from the admin URI for 404/409/5xx) within the
+ * budget. */
+static int retry(ota_agent *ag, long code, long *wait_ms, char *why, size_t why_size)
+{
+    int restart = code == 409 || code == 404 || code >= 500;
+    if (restart)
+        snprintf(why, why_size, "server answered %ld (%.*s)", code,
+                 (int)(ag->r.len < 80 ? ag->r.len : 80),
+                 ag->r.body ? (const char *)ag->r.body : "");
+    if (ag->o.log)
+        fprintf(ag->o.log, "agent: %s; retry %d of %d\n", why, ag->tries + 1, ag->o.retries);
+    if (ag->tries++ >= ag->o.retries)
+        return code == 0 ? SCP_E_IO : SCP_E_AUTH;
+    *wait_ms = backoff(ag->tries, ag->r.retry_after);
+    if (restart) {
+        snprintf(ag->url, sizeof(ag->url), "%s", ag->admin_url);
+        free(ag->body);
+        ag->body = NULL;
+        ag->len = 0;
+        ag->resume = 0;
+    } else {
+        ag->resume = strcmp(ag->url, ag->admin_url) != 0;
+    }
+    return OTA_AGENT_POST;
+}
+
+int ota_agent_advance(ota_agent *ag, int curl_result, long *wait_ms, char *why, size_t why_size)
+{
+    long code = 0;
+    int rc;
+
+    *wait_ms = 0;
+    if (++ag->posts > 10000) {
+        snprintf(why, why_size, "too many requests in one session");
+        return SCP_E_STATE;
+    }
+    if (curl_result != CURLE_OK) {
+        snprintf(why, why_size, "%s", ag->r.too_big ? "answer larger than the body limit"
+                                                    : curl_easy_strerror((CURLcode)curl_result));
+    } else {
+        curl_easy_getinfo(ag->curl, CURLINFO_RESPONSE_CODE, &code);
+    }
+    if (code == 0 || code >= 500 || code == 409 || code == 404)
+        return retry(ag, code, wait_ms, why, why_size);
+    ag->resume = 0;
+    if (code == 204) {
+        if (!ag->r.next_uri[0])
+            return OTA_AGENT_DONE;
+        if (!resolve(ag->url, ag->r.next_uri, ag->url, sizeof(ag->url))) {
+            snprintf(why, why_size, "bad X-Admin-Next-URI");
+            return SCP_E_FORMAT;
+        }
+        free(ag->body);
+        ag->body = NULL;
+        ag->len = 0;
+        return OTA_AGENT_POST;
+    }
+    if (code != 200) {
+        snprintf(why, why_size, "server answered %ld (%.*s)", code,
+                 (int)(ag->r.len < 120 ? ag->r.len : 120),
+                 ag->r.body ? (const char *)ag->r.body : "");
+        return SCP_E_AUTH;
+    }
+    if (strcasecmp(ag->r.ctype, OTA_CT_SCRIPT) != 0) {
+        snprintf(why, why_size, "answer is not a command script (Content-Type \"%s\")",
+                 ag->r.ctype);
+        return SCP_E_FORMAT;
+    }
+    ota_fault_point("agent", "script-received");
+    free(ag->body);
+    ag->body = NULL;
+    ag->len = 0;
+    rc = ota_agent_run_script(ag->o.card, ag->o.verbose, ag->o.log,
+                              ag->r.body ? ag->r.body : (const uint8_t *)"", ag->r.len,
+                              &ag->body, &ag->len, why, why_size);
+    if (rc != SCP_OK)
+        return rc;
+    ag->scripts++;
+    ota_fault_point("agent", "card-done");
+    if (!ag->r.next_uri[0]) /* the last script: no results are posted */
+        return OTA_AGENT_DONE;
+    if (!resolve(ag->url, ag->r.next_uri, ag->url, sizeof(ag->url))) {
+        snprintf(why, why_size, "bad X-Admin-Next-URI");
+        return SCP_E_FORMAT;
+    }
+    return OTA_AGENT_POST;
+}
+
 int ota_agent_session(ota_agent *ag, char *why, size_t why_size)
 {
-    char url[600];
-    uint8_t *body = NULL;
-    size_t len = 0;
-    int resume = 0, tries = 0, rc = SCP_E_IO;
-    resp r = { 0 };
+    long wait_ms = 0;
+    int rc;
 
-    snprintf(url, sizeof(url), "%s", ag->admin_url);
-    ag->scripts = 0;
-    for (int guard = 0; guard < 10000; guard++) {
-        long code = post(ag, url, body, len, resume, &r, why, why_size);
-        int restart = 0;
-        if (code == 0 || code >= 500 || code == 409 || code == 404) {
-            if (code == 409 || code == 404 || code >= 500) {
-                snprintf(why, why_size, "server answered %ld (%.*s)", code,
-                         (int)(r.len < 80 ? r.len : 80), r.body ? (const char *)r.body : "");
-                restart = 1; /* start over from the admin URI */
-            }
-            if (ag->o.log)
-                fprintf(ag->o.log, "agent: %s; retry %d of %d\n", why, tries + 1, ag->o.retries);
-            if (tries++ >= ag->o.retries) {
-                rc = code == 0 ? SCP_E_IO : SCP_E_AUTH;
-                goto out;
-            }
-            sleep_ms(backoff(tries, r.retry_after));
-            free(r.body);
-            r.body = NULL;
-            if (restart) {
-                snprintf(url, sizeof(url), "%s", ag->admin_url);
-                free(body);
-                body = NULL;
-                len = 0;
-                resume = 0;
-            } else {
-                resume = strcmp(url, ag->admin_url) != 0;
-            }
-            continue;
-        }
-        resume = 0;
-        if (code == 204) {
-            if (!r.next_uri[0]) {
-                rc = SCP_OK;
-                goto out;
-            }
-            if (!resolve(url, r.next_uri, url, sizeof(url))) {
-                snprintf(why, why_size, "bad X-Admin-Next-URI");
-                rc = SCP_E_FORMAT;
-                goto out;
-            }
-            free(body);
-            body = NULL;
-            len = 0;
-        } else if (code == 200) {
-            if (strcasecmp(r.ctype, OTA_CT_SCRIPT) != 0) {
-                snprintf(why, why_size, "answer is not a command script (Content-Type \"%s\")",
-                         r.ctype);
-                rc = SCP_E_FORMAT;
-                goto out;
-            }
-            ota_fault_point("agent", "script-received");
-            free(body);
-            body = NULL;
-            rc = ota_agent_run_script(ag->o.card, ag->o.verbose, ag->o.log,
-                                      r.body ? r.body : (const uint8_t *)"", r.len, &body, &len,
-                                      why, why_size);
-            if (rc != SCP_OK)
-                goto out;
-            ag->scripts++;
-            ota_fault_point("agent", "card-done");
-            if (!r.next_uri[0]) { /* the last script: no results are posted */
-                rc = SCP_OK;
-                goto out;
-            }
-            if (!resolve(url, r.next_uri, url, sizeof(url))) {
-                snprintf(why, why_size, "bad X-Admin-Next-URI");
-                rc = SCP_E_FORMAT;
-                goto out;
-            }
-        } else {
-            snprintf(why, why_size, "server answered %ld (%.*s)", code,
-                     (int)(r.len < 120 ? r.len : 120), r.body ? (const char *)r.body : "");
-            rc = SCP_E_AUTH;
-            goto out;
-        }
-        free(r.body);
-        r.body = NULL;
+    ota_agent_begin(ag);
+    for (;;) {
+        ota_agent_prepare(ag);
+        rc = ota_agent_advance(ag, curl_easy_perform(ag->curl), &wait_ms, why, why_size);
+        if (rc != OTA_AGENT_POST)
+            break;
+        if (wait_ms > 0)
+            sleep_ms(wait_ms);
     }
-    snprintf(why, why_size, "too many scripts");
-out:
-    free(r.body);
-    free(body);
-    return rc;
+    ota_agent_end(ag);
+    return rc; /* OTA_AGENT_DONE == SCP_OK */
 }

@@ -136,6 +136,44 @@ SCP_MUST_CHECK int ota_reg_campaign_jobs(ota_reg *r, const char *name,
                                                     const char *state, int step, int attempts,
                                                     const char *reason),
                                          void *arg);
+/* The status page's query (status.c builds from it, then renders HTML,
+ * JSON and `campaign show`). For campaign `name`: its counts (as
+ * ota_reg_campaign_counts), its creation time, progress over time (every
+ * job that ended done or failed, ordered by job.updated, downsampled to at
+ * most OTA_STATUS_POINTS cumulative points, the last one exact) and the
+ * OTA_STATUS_FAILS latest failures, newest first: failed jobs, and jobs
+ * still to do whose last session ended with a reason (attempts > 0).
+ * fn is called once; SCP_E_NOT_FOUND for an unknown campaign.
+ * name NULL: the index, fn once per campaign, newest first, at most
+ * OTA_STATUS_CAMPAIGNS, with counts and creation time only (no points, no
+ * failures). fn's non-zero return stops the walk and is returned.
+ * Text fields are as stored: untrusted, for the caller to escape. */
+#define OTA_STATUS_POINTS 120
+#define OTA_STATUS_FAILS 20
+#define OTA_STATUS_CAMPAIGNS 100
+#define OTA_STATUS_TEXT 256 /* reasons and ids are cut to this (bytes) */
+typedef struct ota_status_point {
+    int64_t t_ms;    /* job.updated of the job that ended */
+    int done, failed; /* cumulative */
+} ota_status_point;
+typedef struct ota_status_fail {
+    int64_t t_ms;
+    char device[OTA_STATUS_TEXT];
+    char state[16];
+    int attempts;
+    char reason[OTA_STATUS_TEXT];
+} ota_status_fail;
+typedef struct ota_campaign_status {
+    char name[OTA_STATUS_TEXT];
+    ota_counts counts;
+    int64_t created_ms;
+    int n_points, n_fails;
+    ota_status_point points[OTA_STATUS_POINTS];
+    ota_status_fail fails[OTA_STATUS_FAILS];
+} ota_campaign_status;
+SCP_MUST_CHECK int ota_reg_campaign_status(ota_reg *r, const char *name,
+                                           int (*fn)(void *arg, const ota_campaign_status *s),
+                                           void *arg);
 /* The device's first job of an active campaign still to do (1), or none (0). */
 SCP_MUST_CHECK int ota_reg_job_next(ota_reg *r, const char *dev, ota_job *j);
 /* state: "running", "pending", "done", "failed"; reason may be NULL. */
@@ -211,6 +249,19 @@ typedef struct ota_serve_opts {
     ota_limits lim;
 } ota_serve_opts;
 SCP_MUST_CHECK int ota_serve(const ota_serve_opts *o, char *err, size_t err_size);
+
+/* ---- campaign status (status.c): one builder, two renderers ---- */
+struct json_object;
+#define OTA_STATUS_HTML_MAX (512 * 1024) /* a page never grows past this */
+/* The status of campaign `name` as a json-c object: name, state, action,
+ * total/pending/running/done/failed/cancelled, created(_ms), progress
+ * [{t_ms, done, failed}] (cumulative), failures [{device, state, attempts,
+ * reason, t_ms, time}], generated(_ms). name NULL: {campaigns: [...]}
+ * with the counts of each. SCP_E_NOT_FOUND for an unknown campaign. */
+SCP_MUST_CHECK int ota_status_build(ota_reg *r, const char *name, struct json_object **out);
+/* That object as an HTML page (a campaign's, or the index), malloc'd;
+ * every registry value escaped; SCP_E_LENGTH past OTA_STATUS_HTML_MAX. */
+SCP_MUST_CHECK int ota_status_html(struct json_object *status, char **out, size_t *len);
 
 /* ---- device identity ---- */
 /* The card's identity: CIN (GET DATA 45) in hex, else the CPLC IC serial

@@ -488,3 +488,134 @@ int ota_reg_device_each(ota_reg *r, void (*fn)(void *arg, const ota_device *d), 
     sqlite3_finalize(s);
     return SCP_OK;
 }
+
+/* Copy a column cut to size-1 bytes, never in the middle of a UTF-8
+ * sequence (the renderers escape; they need not repair). */
+static void col_text_cut(sqlite3_stmt *s, int i, char *out, size_t size)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+    size_t n = t ? strlen((const char *)t) : 0;
+    if (n >= size) {
+        n = size - 1;
+        while (n > 0 && (t[n] & 0xC0) == 0x80)
+            n--;
+    }
+    if (n)
+        memcpy(out, t, n);
+    out[n] = 0;
+}
+
+/* One campaign's status (see ota.h). Three statements: the counts, the
+ * ended jobs in time order (downsampled here), the latest failures. */
+static int campaign_status_one(ota_reg *r, const char *name, ota_campaign_status *st, int full)
+{
+    sqlite3_stmt *s;
+    int rc, ended, k = 0, done = 0, failed = 0;
+    memset(st, 0, sizeof(*st));
+    snprintf(st->name, sizeof(st->name), "%s", name);
+    if ((rc = ota_reg_campaign_counts(r, name, &st->counts)) != SCP_OK)
+        return rc;
+    rc = run(r, &s, "SELECT created FROM campaign WHERE name=?", "t", name);
+    if (rc < 0)
+        return rc;
+    st->created_ms = rc == 1 ? sqlite3_column_int64(s, 0) : 0;
+    sqlite3_finalize(s);
+    if (!full)
+        return SCP_OK;
+    /* progress: job i (0-based) of `ended` lands in point i*P/ended; a
+     * point is written when the next job falls in another one, and for
+     * the last job, so the last point is the exact total */
+    ended = st->counts.done + st->counts.failed;
+    rc = run(r, &s,
+             "SELECT updated, state FROM job WHERE campaign=? AND state IN ('done','failed')"
+             " ORDER BY updated, id",
+             "t", name);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; rc == 1; i++) {
+        const char *state = (const char *)sqlite3_column_text(s, 1);
+        int64_t t = sqlite3_column_int64(s, 0);
+        if (state && strcmp(state, "done") == 0)
+            done++;
+        else
+            failed++;
+        rc = sqlite3_step(s) == SQLITE_ROW;
+        /* (jobs may end between the two statements: ended is a floor) */
+        int last = !rc, here = ended > 0 ? (int)((int64_t)i * OTA_STATUS_POINTS / ended) : i;
+        int nxt = ended > 0 ? (int)((int64_t)(i + 1) * OTA_STATUS_POINTS / ended) : i + 1;
+        if ((last || nxt != here) && k < OTA_STATUS_POINTS) {
+            st->points[k].t_ms = t;
+            st->points[k].done = done;
+            st->points[k].failed = failed;
+            k++;
+        } else if (last) {
+            st->points[OTA_STATUS_POINTS - 1] =
+                (ota_status_point){ .t_ms = t, .done = done, .failed = failed };
+        }
+    }
+    sqlite3_finalize(s);
+    st->n_points = k;
+    rc = run(r, &s,
+             "SELECT updated, device, state, attempts, coalesce(reason,'') FROM job"
+             " WHERE campaign=? AND (state='failed' OR (state IN ('pending','running')"
+             " AND attempts > 0 AND coalesce(reason,'') <> ''))"
+             " ORDER BY updated DESC, id DESC LIMIT ?",
+             "ti", name, (int64_t)OTA_STATUS_FAILS);
+    if (rc < 0)
+        return rc;
+    for (k = 0; rc == 1 && k < OTA_STATUS_FAILS; k++) {
+        ota_status_fail *f = &st->fails[k];
+        f->t_ms = sqlite3_column_int64(s, 0);
+        col_text_cut(s, 1, f->device, sizeof(f->device));
+        col_text_cut(s, 2, f->state, sizeof(f->state));
+        f->attempts = sqlite3_column_int(s, 3);
+        col_text_cut(s, 4, f->reason, sizeof(f->reason));
+        rc = sqlite3_step(s) == SQLITE_ROW;
+    }
+    sqlite3_finalize(s);
+    st->n_fails = k;
+    return SCP_OK;
+}
+
+int ota_reg_campaign_status(ota_reg *r, const char *name,
+                            int (*fn)(void *arg, const ota_campaign_status *s), void *arg)
+{
+    ota_campaign_status *st = malloc(sizeof(*st));
+    sqlite3_stmt *s;
+    char (*names)[OTA_ID_MAX * 4 + 1] = NULL;
+    int rc, n = 0;
+    if (!st)
+        return SCP_E_NOMEM;
+    if (name) {
+        rc = campaign_status_one(r, name, st, 1);
+        if (rc == SCP_OK)
+            rc = fn(arg, st);
+        free(st);
+        return rc;
+    }
+    /* the index: names first (the statement is not kept open across fn) */
+    names = calloc(OTA_STATUS_CAMPAIGNS, sizeof(*names));
+    rc = names ? run(r, &s, "SELECT name FROM campaign ORDER BY created DESC, name LIMIT ?", "i",
+                     (int64_t)OTA_STATUS_CAMPAIGNS)
+               : SCP_E_NOMEM;
+    if (rc >= 0) {
+        while (rc == 1 && n < OTA_STATUS_CAMPAIGNS) {
+            col_text_cut(s, 0, names[n++], sizeof(names[0]));
+            rc = sqlite3_step(s) == SQLITE_ROW;
+        }
+        sqlite3_finalize(s);
+        rc = SCP_OK;
+        for (int i = 0; i < n && rc == SCP_OK; i++) {
+            rc = campaign_status_one(r, names[i], st, 0);
+            if (rc == SCP_E_NOT_FOUND) { /* cut name, or gone meanwhile */
+                rc = SCP_OK;
+                continue;
+            }
+            if (rc == SCP_OK)
+                rc = fn(arg, st);
+        }
+    }
+    free(names);
+    free(st);
+    return rc;
+}

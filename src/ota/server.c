@@ -509,10 +509,83 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     evbuffer_free(b);
 }
 
+/* ---- the status page (status.c): GET /campaign/ (index), /campaign/NAME
+ * (HTML), /campaign/NAME.json or ?format=json (the same data as JSON) ---- */
+
+static void send_status(srv *sv, struct evhttp_request *req, const char *name, int as_json)
+{
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    struct evbuffer *b = evbuffer_new();
+    json_object *st = NULL;
+    char *html = NULL;
+    size_t len = 0;
+    int rc = ota_status_build(sv->env.reg, name, &st);
+    if (rc == SCP_OK && !as_json)
+        rc = ota_status_html(st, &html, &len);
+    if (rc != SCP_OK || !b) {
+        if (b)
+            evbuffer_free(b);
+        json_object_put(st);
+        evhttp_send_error(req, rc == SCP_E_NOT_FOUND ? 404 : 500,
+                          rc == SCP_E_NOT_FOUND ? "no such campaign" : "status unavailable");
+        return;
+    }
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
+    if (as_json) {
+        const char *t = json_object_to_json_string_ext(st, JSON_C_TO_STRING_PLAIN);
+        evhttp_add_header(h, "Content-Type", "application/json");
+        evbuffer_add(b, t, strlen(t));
+        evbuffer_add(b, "\n", 1);
+    } else {
+        /* registry text is escaped; this keeps any script from running anyway */
+        evhttp_add_header(h, "Content-Type", "text/html; charset=utf-8");
+        evhttp_add_header(h, "Content-Security-Policy",
+                          "default-src 'none'; style-src 'unsafe-inline'; img-src data:");
+        evbuffer_add(b, html, len);
+    }
+    evhttp_send_reply(req, 200, "OK", b);
+    evbuffer_free(b);
+    free(html);
+    json_object_put(st);
+}
+
 static void on_admin_other(struct evhttp_request *req, void *arg)
 {
-    (void)arg;
-    evhttp_send_error(req, 404, NULL);
+    const struct evhttp_uri *u = evhttp_request_get_evhttp_uri(req);
+    const char *path = evhttp_uri_get_path(u), *q = evhttp_uri_get_query(u);
+    char *name;
+    size_t n = 0;
+    int as_json = 0;
+    if (!path)
+        return evhttp_send_error(req, 404, NULL);
+    if (q) {
+        struct evkeyvalq kv = { 0 };
+        const char *f;
+        if (evhttp_parse_query_str(q, &kv) != 0)
+            return evhttp_send_error(req, 400, NULL);
+        f = evhttp_find_header(&kv, "format");
+        as_json = f && strcmp(f, "json") == 0;
+        evhttp_clear_headers(&kv);
+    }
+    if (strcmp(path, "/") == 0 || strcmp(path, "/campaign") == 0 ||
+        strcmp(path, "/campaign/") == 0)
+        return send_status(arg, req, NULL, as_json);
+    if (strncmp(path, "/campaign/", 10) != 0 || strlen(path) > 10 + 3 * OTA_ID_MAX + 5)
+        return evhttp_send_error(req, 404, NULL);
+    name = evhttp_uridecode(path + 10, 0, &n);
+    if (!name)
+        return evhttp_send_error(req, 500, NULL);
+    if (n == 0 || strlen(name) != n || strchr(name, '/')) { /* NUL or a deeper path */
+        free(name);
+        return evhttp_send_error(req, 404, NULL);
+    }
+    if (n > 5 && strcmp(name + n - 5, ".json") == 0) {
+        name[n - 5] = 0;
+        as_json = 1;
+    }
+    send_status(arg, req, name, as_json);
+    free(name);
 }
 
 /* ---- TLS ---- */

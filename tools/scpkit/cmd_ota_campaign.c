@@ -175,6 +175,17 @@ static void counts_json(scp_cli *c, const ota_counts *k)
     json_object_object_add(c->doc, "cancelled", json_object_new_int(k->cancelled));
 }
 
+/* Registry text (device ids, reasons) is untrusted: no control bytes
+ * (terminal escapes) reach a terminal. */
+static const char *tty_safe(const char *s, char *out, size_t size)
+{
+    size_t k = 0;
+    for (; s && *s && k + 1 < size; s++)
+        out[k++] = ((unsigned char)*s < 0x20 || *s == 0x7F) ? '?' : *s;
+    out[k] = 0;
+    return out;
+}
+
 static void job_row(void *arg, const char *dev, const char *state, int step, int attempts,
                     const char *reason)
 {
@@ -190,22 +201,54 @@ static void job_row(void *arg, const char *dev, const char *state, int step, int
     json_object_object_add(j, "attempts", json_object_new_int(attempts));
     json_object_object_add(j, "reason", json_object_new_string(reason));
     json_object_array_add(arr, j);
-    if (!c->o.json)
-        printf("  %-24s %-9s step %-3d attempts %-3d %s\n", dev, state, step, attempts, reason);
+    if (!c->o.json) {
+        char d[OTA_STATUS_TEXT], r[OTA_STATUS_TEXT];
+        printf("  %-24s %-9s step %-3d attempts %-3d %s\n", tty_safe(dev, d, sizeof(d)), state,
+               step, attempts, tty_safe(reason, r, sizeof(r)));
+    }
 }
 
+/* The status page's data (src/ota/status.c, the same builder the admin
+ * listener's /campaign/NAME uses), then every job of the campaign. */
 static int show(scp_cli *c, ota_reg *r, const char *name)
 {
-    ota_counts k;
-    if (ota_reg_campaign_counts(r, name, &k) != SCP_OK)
+    json_object *st;
+    int rc = ota_status_build(r, name, &st);
+    if (rc == SCP_E_NOT_FOUND)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "no campaign %s", name);
-    json_object_object_add(c->doc, "name", json_object_new_string(name));
-    counts_json(c, &k);
-    if (!c->o.json)
+    if (rc != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "registry: %s", ota_reg_errmsg(r));
+    json_object_object_foreach(st, key, val)
+        json_object_object_add(c->doc, key, json_object_get(val));
+    json_object_put(st);
+    if (!c->o.json) {
+        json_object *f;
+        json_object_object_get_ex(c->doc, "failures", &f);
         printf("campaign %s (%s, %s): %d devices: %d done, %d failed, %d pending, %d running, "
                "%d cancelled\n",
-               name, k.action, k.state, k.total, k.done, k.failed, k.pending, k.running,
-               k.cancelled);
+               name, json_object_get_string(json_object_object_get(c->doc, "action")),
+               json_object_get_string(json_object_object_get(c->doc, "state")),
+               json_object_get_int(json_object_object_get(c->doc, "total")),
+               json_object_get_int(json_object_object_get(c->doc, "done")),
+               json_object_get_int(json_object_object_get(c->doc, "failed")),
+               json_object_get_int(json_object_object_get(c->doc, "pending")),
+               json_object_get_int(json_object_object_get(c->doc, "running")),
+               json_object_get_int(json_object_object_get(c->doc, "cancelled")));
+        for (size_t i = 0; f && i < json_object_array_length(f); i++) {
+            json_object *x = json_object_array_get_idx(f, i);
+            if (i == 0)
+                printf("latest failures:\n");
+            char d[OTA_STATUS_TEXT], rs[OTA_STATUS_TEXT];
+            printf("  %s %-24s %-8s %s\n",
+                   json_object_get_string(json_object_object_get(x, "time")),
+                   tty_safe(json_object_get_string(json_object_object_get(x, "device")), d,
+                            sizeof(d)),
+                   json_object_get_string(json_object_object_get(x, "state")),
+                   tty_safe(json_object_get_string(json_object_object_get(x, "reason")), rs,
+                            sizeof(rs)));
+        }
+        printf("jobs:\n");
+    }
     if (ota_reg_campaign_jobs(r, name, job_row, c) != SCP_OK)
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "registry: %s", ota_reg_errmsg(r));
     return SCP_EXIT_OK;

@@ -9,6 +9,7 @@
  * src/ota is built (libevent, libcurl). */
 int scp_cli_ota(int argc, char **argv) __attribute__((weak));
 int scp_cli_agent(int argc, char **argv) __attribute__((weak));
+int scp_cli_fleet(int argc, char **argv) __attribute__((weak));
 
 typedef struct scp_cli_cmd {
     const char *name;
@@ -93,6 +94,7 @@ int main(int argc, char **argv)
         { "ota", scp_cli_ota, "OTA admin server: init | device | serve | campaign", 1 },
         { "agent", scp_cli_agent, "OTA device agent: relay a card to an OTA server over HTTPS",
           1 },
+        { "fleet", scp_cli_fleet, "virtual fleets: provision | simulate | verify", 1 },
     };
     const size_t n = sizeof(cmds) / sizeof(cmds[0]);
     const int hoisted = hoist_common_options(argc, argv);
