@@ -176,6 +176,11 @@ int scp_cli_open_scp11(scp_cli *c)
         o.sk_oce = &sk;
         o.oce_chain = chain, o.oce_off = off, o.oce_len = lens;
     }
+    /* S8 or S16 from the card's recognition data (its i parameter), as
+     * for SCP03; the SCP11 handshake itself does not say */
+    if (c->chopts.s16 < 0)
+        (void)scp_cli_detect_mode(c);
+    o.mac_len = c->chopts.s16 == 1 ? 16 : 8;
     rc = scp11_channel_open(&c->ch, &c->t, &o);
     oce_close(ksh, &oce);
     scp_ec_free(&sk);
@@ -183,9 +188,9 @@ int scp_cli_open_scp11(scp_cli *c)
     if (rc == SCP_OK) {
         c->ch_open = 1;
         if (c->o.trace)
-            fprintf(stderr, "scpkit: SCP%s channel open: key %02X/%02X, level %02X, S8\n",
+            fprintf(stderr, "scpkit: SCP%s channel open: key %02X/%02X, level %02X, S%u\n",
                     scp11_variant_name(v) + 0, o.kid ? o.kid : scp11_default_kid(v),
-                    c->ch.kvn, c->ch.level);
+                    c->ch.kvn, c->ch.level, (unsigned)o.mac_len);
         return SCP_EXIT_OK;
     }
     if (err.text[0] != '\0')
