@@ -49,7 +49,7 @@ int floor_available(void) { return __builtin_cpu_supports("aes"); }
 
 static void floor_job_init(floor_job *j, const scp_aes *key, size_t a, size_t b)
 {
-    j->rk = (const __m128i *)(const void *)key->rk;
+    j->rk = (const __m128i *)(const void *)key->u.rk;
     j->nr = key->nr;
     j->a = a, j->b = b;
     j->x = _mm_set1_epi32(1), j->y = _mm_set1_epi32(2);

@@ -48,24 +48,48 @@ SCP_MUST_CHECK int scp_ctx_random(const scp_ctx *ctx, uint8_t *out, size_t len);
  * "none" for SCP_BACKEND_AESNI on a CPU without it. */
 const char *scp_ctx_backend_name(const scp_ctx *ctx);
 
-/* An AES key, expanded once. Caller-allocated; scp_aes_clear() wipes it. */
+/* An AES key, expanded once. Caller-allocated; scp_aes_clear() wipes it.
+ * On the AES-NI path it holds the encryption round keys (the decryption
+ * ones are derived from them, in registers, by each call that decrypts);
+ * on the OpenSSL path, the EVP contexts. */
 typedef struct scp_aes {
-    void *ecb;  /* EVP_CIPHER_CTX *: AES-ECB encrypt, single blocks */
-    void *cbce; /* EVP_CIPHER_CTX *: AES-CBC encrypt, bulk and CBC-MAC */
-    void *cbcd; /* EVP_CIPHER_CTX *: AES-CBC decrypt (scp_aes_init_dec only) */
-    /* CMAC: L = AES(key, 0) and the subkeys K1, K2 made from it */
-    uint8_t l[SCP_AES_BLOCK], k1[SCP_AES_BLOCK], k2[SCP_AES_BLOCK];
+    union {
+        /* AES-NI encryption schedule (fast): only the first nr + 1 round
+         * keys are written (and wiped) */
+        _Alignas(16) uint8_t rk[15 * 16];
+        struct {
+            void *ecb;  /* EVP_CIPHER_CTX *: AES-ECB encrypt, single blocks */
+            void *cbce; /* EVP_CIPHER_CTX *: AES-CBC encrypt, bulk and CBC-MAC */
+            void *cbcd; /* EVP_CIPHER_CTX *: AES-CBC decrypt (dec only) */
+        } evp;          /* (not fast) */
+    } u;
+    /* CMAC: L = AES(key, 0); the subkeys K1, K2 are doubled from it per use */
+    uint8_t l[SCP_AES_BLOCK];
     uint8_t key_len;
-    uint8_t fast; /* AES-NI round keys below are in use */
+    uint8_t fast; /* AES-NI round keys (u.rk) are in use; otherwise u.evp */
     uint8_t nr;
-    uint8_t dec; /* the decryption side is set up (scp_aes_init_dec) */
-    uint8_t mac; /* l, k1, k2 are set: every key but an SCP03 S-ENC (which
-                    never MACs); CMAC with a key without them is refused */
-    /* AES-NI schedules: only the first nr + 1 round keys are written (and
-     * wiped); drk only when dec is set. */
-    _Alignas(16) uint8_t rk[15 * 16];  /* AES-NI encryption schedule */
-    _Alignas(16) uint8_t drk[15 * 16]; /* AES-NI decryption schedule */
+    uint8_t dec; /* decryption allowed (scp_aes_init_dec) */
+    uint8_t mac; /* l is set: every key but an SCP03 S-ENC (which never
+                    MACs); CMAC with a key without it is refused */
 } scp_aes;
+
+/* A key kept small, expanded per use (the SCP03 session's S-ENC and
+ * S-RMAC): the raw key bytes on the AES-NI path, which every call expands
+ * into an scp_aes on its stack and wipes; the EVP contexts (made once) on
+ * the OpenSSL path. */
+typedef struct scp_aes_raw {
+    union {
+        uint8_t key[SCP_AES_MAX_KEY]; /* (not ossl) */
+        struct {
+            void *ecb, *cbce, *cbcd;
+        } evp; /* (ossl): owned by this key */
+    } u;
+    uint8_t l[SCP_AES_BLOCK]; /* CMAC L (mac only) */
+    uint8_t key_len;
+    uint8_t ossl; /* u.evp holds OpenSSL contexts */
+    uint8_t dec;
+    uint8_t mac;
+} scp_aes_raw;
 
 /* Encryption, CBC-MAC and CMAC only: most keys never decrypt, and the
  * decryption schedule costs as much as the encryption one. `a` may hold

@@ -102,20 +102,28 @@ typedef struct scp03_session {
     uint8_t kdd[SCP03_KDD_LEN];
     uint8_t seq[SCP03_SEQ_LEN];
     uint8_t has_seq;
-    uint8_t static_enc[SCP_AES_MAX_KEY]; /* host: kept until IU response */
-    uint8_t static_mac[SCP_AES_MAX_KEY];
-    /* The host cryptogram, made with the card cryptogram (GPC Amd D
-     * 6.2.2.3): the host sends it, the card expects it, at EXTERNAL
-     * AUTHENTICATE; wiped there. */
-    uint8_t host_cryptogram[SCP03_CHAL_MAX];
-    uint8_t mac_chain[16];
-    uint64_t counter; /* C-DEC / R-ENC counter of the last command */
+    int dead_rc; /* the error that ended the session */
+    /* C-DEC / R-ENC counter of the last command (below 2^32: Amd D 6.2.6
+     * ends the session before it wraps) */
+    uint32_t counter;
     /* host: the C-DEC ICV for counter icv_ahead_for, made during the
      * previous command (0: none; counters start at 1) */
-    uint64_t icv_ahead_for;
-    uint8_t icv_ahead[16];
-    scp_aes s_enc, s_mac, s_rmac;
-    int dead_rc; /* the error that ended the session */
+    uint32_t icv_ahead_for;
+    uint8_t mac_chain[16];
+    union {
+        /* The host cryptogram, made with the card cryptogram (GPC Amd D
+         * 6.2.2.3): the host sends it, the card expects it, at EXTERNAL
+         * AUTHENTICATE; wiped there, before the channel opens. */
+        uint8_t host_cryptogram[SCP03_CHAL_MAX];
+        /* host, once open: the ICV for icv_ahead_for */
+        uint8_t icv_ahead[16];
+    };
+    /* S-ENC and S-RMAC kept raw and expanded per use; S-MAC, which every
+     * command MACs with, expanded once. Until the INITIALIZE UPDATE
+     * response, the host keeps the static Key-ENC and Key-MAC in the raw
+     * keys' places (s_enc, s_rmac). */
+    scp_aes_raw s_enc, s_rmac;
+    scp_aes s_mac;
 } scp03_session;
 
 /* Parsed INITIALIZE UPDATE response (GPC Amd D 7.1.1). */

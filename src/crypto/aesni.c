@@ -6,7 +6,8 @@
  * CPU has AES-NI and the caller's scp_ctx allows it (the default does
  * unless SCP_AES_IMPL=openssl is in the environment, read once).
  * Round keys are expanded once per key into the caller's scp_aes (16-byte
- * aligned) and wiped by scp_aes_clear. Everything here is branch-free and
+ * aligned) and wiped by scp_aes_clear (or per use from a raw key, and
+ * wiped by scp_aes_close); decryption round keys are derived per call. Everything here is branch-free and
  * table-free in the secret data: AESENC does the S-box in hardware, and the
  * key schedule's SubWord goes through AESENCLAST (AESKEYGENASSIST for
  * AES-192), not a table. */
@@ -99,6 +100,11 @@ static inline __attribute__((always_inline)) void scrub_xmm(void)
 #define BODY __attribute__((noinline)) static
 #define WIPE_O0(low) wipe_below(low)
 #endif
+/* The secure-messaging kernels keep more round keys live than there are
+ * registers (two keys, and the decryption schedule made per call), so
+ * the compiler spills some at any level: their frame is always wiped
+ * (tests/crypto_fast/test_stack_residue runs an exchange). */
+#define SPILLS __attribute__((noinline)) static
 
 /* The lowest byte the calling function's frame can reach: its stack
  * pointer, less the 128-byte red zone below it that an x86-64 leaf
@@ -140,8 +146,7 @@ __attribute__((noinline)) static void wipe_below(uintptr_t low)
 
 #define LD(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
 #define ST(p, v) _mm_storeu_si128((__m128i *)(void *)(p), (v))
-#define RK(a) ((const __m128i *)(const void *)(a)->rk)
-#define DRK(a) ((const __m128i *)(const void *)(a)->drk)
+#define RK(a) ((const __m128i *)(const void *)(a)->u.rk)
 
 /* FIPS 197 5.2, one word at a time for Nk = 4, 6, 8. SubWord comes from
  * AESKEYGENASSIST with rcon 0 (lane 0: SubWord(x3), lane 1:
@@ -171,7 +176,7 @@ SCP_AESNI HELPER void expand_words(scp_aes *a, const uint8_t *key, size_t key_le
         }
         w[i] = w[i - nk] ^ t;
     }
-    memcpy(a->rk, w, total * 4);
+    memcpy(a->u.rk, w, total * 4);
     scp_wipe(w, sizeof(w));
 }
 
@@ -220,9 +225,9 @@ SCP_AESNI static inline __attribute__((always_inline)) void expand256(__m128i *r
 SCP_AESNI HELPER void expand_enc(scp_aes *a, const uint8_t *key, size_t key_len)
 {
     if (key_len == 16)
-        expand128((__m128i *)(void *)a->rk, LD(key));
+        expand128((__m128i *)(void *)a->u.rk, LD(key));
     else if (key_len == 32)
-        expand256((__m128i *)(void *)a->rk, LD(key), LD(key + 16));
+        expand256((__m128i *)(void *)a->u.rk, LD(key), LD(key + 16));
     else
         expand_words(a, key, key_len);
 }
@@ -237,31 +242,40 @@ SCP_AESNI static inline __attribute__((always_inline)) void dec_schedule(__m128i
     d[nr] = e[0];
 }
 
-SCP_AESNI HELPER void expand_dec(scp_aes *a)
-{
-    dec_schedule((__m128i *)(void *)a->drk, RK(a), a->nr);
-}
-
 SCP_AESNI __attribute__((noinline)) static uintptr_t init_body(scp_aes *a, const uint8_t *key,
-                                                                size_t key_len, int dec)
+                                                                size_t key_len)
 {
     a->nr = (uint8_t)(key_len / 4 + 6);
     expand_enc(a, key, key_len);
-    if (dec)
-        expand_dec(a);
     scrub_xmm(); /* the key and its schedule stay only in *a */
     return frame_low();
 }
 
-int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
+int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len)
 {
     if (!scp_aesni_cpu())
         return SCP_E_UNSUPPORTED;
     if (key_len != 16 && key_len != 24 && key_len != 32)
         return SCP_E_ARG;
-    WIPE_O0(init_body(a, key, key_len, dec));
+    WIPE_O0(init_body(a, key, key_len));
     return SCP_OK;
 }
+
+/* RFC 4493 2.3 doubling in registers: the block as a big-endian 128-bit
+ * number, shifted left, 87 xored in by mask (no branch on the msb). */
+SCP_AESNI HOT __m128i dbl(__m128i l)
+{
+    const __m128i rev = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    __m128i v = _mm_shuffle_epi8(l, rev), top = _mm_srli_epi64(v, 63);
+    __m128i red = _mm_and_si128(_mm_sub_epi64(_mm_setzero_si128(), _mm_srli_si128(top, 8)),
+                                _mm_set_epi64x(0, 0x87));
+    v = _mm_xor_si128(_mm_slli_epi64(v, 1), _mm_slli_si128(top, 8));
+    return _mm_shuffle_epi8(_mm_xor_si128(v, red), rev);
+}
+
+/* The CMAC subkeys from the key's L: K1 = dbl(L), K2 = dbl(K1). */
+#define K1(a) dbl(LD((a)->l))
+#define K2(a) dbl(dbl(LD((a)->l)))
 
 /* One block, unrolled: a round loop costs more instructions than the
  * rounds themselves at APDU sizes. The branches test the (public) round
@@ -323,11 +337,10 @@ SCP_AESNI int scp_aesni_cbc_encrypt(const scp_aes *a, const uint8_t iv[16], cons
 /* CBC decryption is parallel: eight blocks go through the rounds together
  * so the AES unit's pipeline stays full; in == out works because each
  * group's ciphertext is read before its plaintext is written. */
-SCP_AESNI HELPER void dec8(const scp_aes *a, __m128i *prev, const uint8_t *in, uint8_t *out)
+SCP_AESNI HELPER void dec8(const __m128i *dk, int nr, __m128i *prev, const uint8_t *in,
+                           uint8_t *out)
 {
-    const __m128i *dk = DRK(a);
     __m128i c[8], b[8];
-    int nr = a->nr;
 
     for (int j = 0; j < 8; j++) {
         c[j] = LD(in + 16 * j);
@@ -344,15 +357,15 @@ SCP_AESNI HELPER void dec8(const scp_aes *a, __m128i *prev, const uint8_t *in, u
     *prev = c[7];
 }
 
-SCP_AESNI BODY uintptr_t cbc_decrypt_body(const scp_aes *a, const uint8_t iv[16],
+SCP_AESNI SPILLS uintptr_t cbc_decrypt_body(const scp_aes *a, const uint8_t iv[16],
                                           const uint8_t *in, size_t len, uint8_t *out)
 {
-    const __m128i *dk = DRK(a);
-    __m128i prev = LD(iv);
+    __m128i dk[15], prev = LD(iv);
     size_t i = 0;
 
+    dec_schedule(dk, RK(a), a->nr); /* per call: the key keeps no drk */
     for (; i + 128 <= len; i += 128)
-        dec8(a, &prev, in + i, out + i);
+        dec8(dk, a->nr, &prev, in + i, out + i);
     for (; i < len; i += 16) {
         __m128i c = LD(in + i), b = _mm_xor_si128(c, dk[0]);
         for (int r = 1; r < a->nr; r++)
@@ -360,6 +373,7 @@ SCP_AESNI BODY uintptr_t cbc_decrypt_body(const scp_aes *a, const uint8_t iv[16]
         ST(out + i, _mm_xor_si128(_mm_aesdeclast_si128(b, dk[a->nr]), prev));
         prev = c;
     }
+    scrub_xmm();
     return frame_low();
 }
 
@@ -368,7 +382,7 @@ SCP_AESNI int scp_aesni_cbc_decrypt(const scp_aes *a, const uint8_t iv[16], cons
 {
     if (len % 16 != 0)
         return SCP_E_ARG;
-    WIPE_O0(cbc_decrypt_body(a, iv, in, len, out));
+    wipe_below(cbc_decrypt_body(a, iv, in, len, out));
     return SCP_OK;
 }
 
@@ -408,7 +422,7 @@ SCP_AESNI BODY uintptr_t cmac_body(const scp_aes *a, const uint8_t *p, size_t le
     }
     if (rem < 16)
         last[rem] = 0x80;
-    v = _mm_xor_si128(v, _mm_xor_si128(LD(last), LD(rem == 16 ? a->k1 : a->k2)));
+    v = _mm_xor_si128(v, _mm_xor_si128(LD(last), (rem == 16 ? K1(a) : K2(a))));
     ST(mac, enc1(RK(a), a->nr, v));
     scrub_xmm(); /* static keys come through here too (KDFs, diversification) */
     return frame_low();
@@ -426,7 +440,7 @@ SCP_AESNI BODY uintptr_t cmac_ea_body(const scp_aes *a, const uint8_t hdr[5],
                                       const uint8_t *hc, size_t hc_len, uint8_t mac[16])
 {
     uint32_t h4;
-    __m128i h, c, v = LD(a->l), k2 = LD(a->k2);
+    __m128i h, c, v = LD(a->l), k2 = K2(a);
 
     memcpy(&h4, hdr, 4);
     h = _mm_insert_epi8(_mm_cvtsi32_si128((int)h4), hdr[4], 4);
@@ -491,7 +505,7 @@ SCP_AESNI HELPER void splice_init(splice *sp, __m128i *first, __m128i *closing,
     *closing = LD(u);
 }
 
-SCP_AESNI BODY uintptr_t enc_cmac_body(const scp_aes *ke, const scp_aes *km,
+SCP_AESNI SPILLS uintptr_t enc_cmac_body(const scp_aes *ke, const scp_aes *km,
                                        const uint8_t icv_in[16], const uint8_t *iv_pre,
                                        const uint8_t *next_in, uint8_t *next_out,
                                        const uint8_t chain[16], const uint8_t *pre,
@@ -516,8 +530,9 @@ SCP_AESNI BODY uintptr_t enc_cmac_body(const scp_aes *ke, const scp_aes *km,
         x = enc1(mk, km->nr, _mm_xor_si128(x, JOIN(sp, prev, c)));
         prev = c;
     }
-    x = _mm_xor_si128(x, _mm_xor_si128(JOIN(sp, prev, closing), LD(km->k2)));
+    x = _mm_xor_si128(x, _mm_xor_si128(JOIN(sp, prev, closing), K2(km)));
     ST(tag, enc1(mk, km->nr, x));
+    scrub_xmm();
     return frame_low();
 }
 
@@ -527,7 +542,7 @@ SCP_AESNI void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const ui
                                   const uint8_t *pre, size_t pre_len, uint8_t *buf, size_t len,
                                   const uint8_t *post, size_t post_len, uint8_t tag[16])
 {
-    WIPE_O0(enc_cmac_body(ke, km, icv_in, iv_pre, next_in, next_out, chain, pre, pre_len, buf,
+    wipe_below(enc_cmac_body(ke, km, icv_in, iv_pre, next_in, next_out, chain, pre, pre_len, buf,
                           len, post, post_len, tag));
 }
 
@@ -554,16 +569,17 @@ SCP_AESNI HOT __m128i dec1(const __m128i *dk, int nr, __m128i b)
     return _mm_aesdeclast_si128(b, dk[nr]);
 }
 
-SCP_AESNI BODY uintptr_t cmac_dec_body(const scp_aes *ke, const scp_aes *km,
+SCP_AESNI SPILLS uintptr_t cmac_dec_body(const scp_aes *ke, const scp_aes *km,
                                        const uint8_t icv_in[16], const uint8_t chain[16],
                                        const uint8_t *pre, size_t pre_len, const uint8_t *ct,
                                        size_t len, const uint8_t *post, size_t post_len,
                                        uint8_t *out, uint8_t tag[16])
 {
-    const __m128i *dk = DRK(ke), *mk = RK(km);
-    __m128i iv, x, prev, closing;
+    const __m128i *mk = RK(km);
+    __m128i dk[15], iv, x, prev, closing;
     splice sp;
 
+    dec_schedule(dk, RK(ke), ke->nr); /* per call: the key keeps no drk */
     splice_init(&sp, &prev, &closing, pre, pre_len, post, post_len);
     iv = enc1(RK(ke), ke->nr, LD(icv_in));
     x = enc1(mk, km->nr, LD(chain));
@@ -575,8 +591,9 @@ SCP_AESNI BODY uintptr_t cmac_dec_body(const scp_aes *ke, const scp_aes *km,
         iv = c;
         prev = c;
     }
-    x = _mm_xor_si128(x, _mm_xor_si128(JOIN(sp, prev, closing), LD(km->k2)));
+    x = _mm_xor_si128(x, _mm_xor_si128(JOIN(sp, prev, closing), K2(km)));
     ST(tag, enc1(mk, km->nr, x));
+    scrub_xmm();
     return frame_low();
 }
 
@@ -585,7 +602,7 @@ SCP_AESNI void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const ui
                                   const uint8_t *ct, size_t len, const uint8_t *post,
                                   size_t post_len, uint8_t *out, uint8_t tag[16])
 {
-    WIPE_O0(cmac_dec_body(ke, km, icv_in, chain, pre, pre_len, ct, len, post, post_len, out,
+    wipe_below(cmac_dec_body(ke, km, icv_in, chain, pre, pre_len, ct, len, post, post_len, out,
                           tag));
 }
 
@@ -620,18 +637,6 @@ enc_n(int n, int nr, const __m128i *const k[], __m128i x[])
             x[c] = _mm_aesenc_si128(x[c], k[c][r]);
     ALL (int c = 0; c < n; c++)
         x[c] = _mm_aesenclast_si128(x[c], k[c][nr]);
-}
-
-/* RFC 4493 2.3 doubling in registers: the block as a big-endian 128-bit
- * number, shifted left, 87 xored in by mask (no branch on the msb). */
-SCP_AESNI HOT __m128i dbl(__m128i l)
-{
-    const __m128i rev = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    __m128i v = _mm_shuffle_epi8(l, rev), top = _mm_srli_epi64(v, 63);
-    __m128i red = _mm_and_si128(_mm_sub_epi64(_mm_setzero_si128(), _mm_srli_si128(top, 8)),
-                                _mm_set_epi64x(0, 0x87));
-    v = _mm_xor_si128(_mm_slli_epi64(v, 1), _mm_slli_si128(top, 8));
-    return _mm_shuffle_epi8(_mm_xor_si128(v, red), rev);
 }
 
 /* GPC Amd D 4.1.5: the KDF's first block, 11 x 00 | constant | 00 |
@@ -669,9 +674,8 @@ hs_run(const scp03_hs_keys *h, int k256, int derive)
     const int nr = k256 ? 14 : 10, nb = k256 ? 2 : 1, nx = 2 + 3 * nb + derive;
     const size_t cl = h->chal_len, ccl = derive ? h->chal_ctx_len : 0;
     const unsigned bits = (unsigned)cl * 8;
-    scp_aes *const out[3] = { h->s_enc, h->s_mac, h->s_rmac };
     _Alignas(16) uint8_t in[3][16] = { { 0 } }; /* host challenge, card challenge, pad */
-    __m128i sk[2][15], x[9], t0, t1, host, card, sub[2], l[3];
+    __m128i sk[2][15], x[9], t0, t1, host, card, sub[2], l1;
     const __m128i *kk[9];
     const __m128i zero = _mm_setzero_si128();
 
@@ -734,14 +738,17 @@ hs_run(const scp03_hs_keys *h, int k256, int derive)
         x[c] = _mm_xor_si128(x[c], sub[c % 3 == 0 ? 0 : 1]);
     enc_n(3 * nb, nr, kk, x);
 
-    /* 4: session schedules (S-ENC, S-MAC, S-RMAC), the subkey blocks of
-     * S-MAC and S-RMAC (S-ENC never MACs), the cryptograms' first blocks
-     * under S-MAC */
-    ALL (int j = 0; j < 3; j++) {
-        __m128i *rk = (__m128i *)(void *)out[j]->rk;
-        expand_key(rk, x[j], k256 ? x[j + 3] : zero, k256);
-        kk[j] = rk;
-    }
+    /* 4: S-ENC and S-RMAC kept raw (expanded per use); the S-MAC
+     * schedule, kept, and S-RMAC's, here only for its L (in the static
+     * Key-ENC schedule's place); the subkey blocks of S-MAC and S-RMAC
+     * (S-ENC never MACs), the cryptograms' first blocks under S-MAC */
+    ST(h->s_enc->u.key, x[0]), ST(h->s_rmac->u.key, x[2]);
+    if (k256)
+        ST(h->s_enc->u.key + 16, x[3]), ST(h->s_rmac->u.key + 16, x[5]);
+    kk[1] = (__m128i *)(void *)h->s_mac->u.rk;
+    expand_key((__m128i *)(void *)h->s_mac->u.rk, x[1], k256 ? x[4] : zero, k256);
+    expand_key(sk[0], x[2], k256 ? x[5] : zero, k256);
+    kk[2] = sk[0];
     x[0] = kdf_label(SCP03_DDC_CARD_CRYPTOGRAM, bits, 1);
     x[1] = kdf_label(SCP03_DDC_HOST_CRYPTOGRAM, bits, 1);
     x[2] = zero, x[3] = zero;
@@ -749,17 +756,12 @@ hs_run(const scp03_hs_keys *h, int k256, int derive)
         const __m128i *k4[4] = { kk[1], kk[1], kk[1], kk[2] };
         enc_n(4, nr, k4, x);
     }
-    ST(out[0]->l, zero), ST(out[0]->k1, zero), ST(out[0]->k2, zero);
-    ALL (int j = 1; j < 3; j++) {
-        ST(out[j]->l, x[1 + j]);
-        l[j] = dbl(x[1 + j]);
-        ST(out[j]->k1, l[j]);
-        ST(out[j]->k2, dbl(l[j]));
-    }
+    ST(h->s_enc->l, zero);
+    ST(h->s_mac->l, x[2]);
+    ST(h->s_rmac->l, x[3]);
+    l1 = dbl(x[2]); /* K1 of S-MAC */
 
-    /* 5: the cryptograms' last blocks (same context, K1 of S-MAC), beside
-     * S-ENC's decryption schedule */
-    dec_schedule((__m128i *)(void *)out[0]->drk, kk[0], nr);
+    /* 5: the cryptograms' last blocks (same context, K1 of S-MAC) */
     ALL (int c = 0; c < 2; c++) {
         x[c] = _mm_xor_si128(x[c], t0);
         kk[c] = kk[1];
@@ -768,11 +770,10 @@ hs_run(const scp03_hs_keys *h, int k256, int derive)
         enc_n(2, nr, kk, x);
         x[0] = _mm_xor_si128(x[0], t1), x[1] = _mm_xor_si128(x[1], t1);
     }
-    x[0] = _mm_xor_si128(x[0], l[1]), x[1] = _mm_xor_si128(x[1], l[1]);
+    x[0] = _mm_xor_si128(x[0], l1), x[1] = _mm_xor_si128(x[1], l1);
     enc_n(2, nr, kk, x);
     put(h->card_cryptogram, x[0], cl), put(h->host_cryptogram, x[1], cl);
-    ALL (int j = 0; j < 3; j++)
-        out[j]->nr = (uint8_t)nr;
+    h->s_mac->nr = (uint8_t)nr;
     /* the static schedules and everything else in this frame: the
      * caller scrubs the whole frame once this returns */
     scrub_xmm();
@@ -808,9 +809,9 @@ int scp_aesni_scp03_keys(const scp03_hs_keys *h)
 const char *scp_aes_impl(void) { return "openssl"; }
 int scp_aesni_cpu(void) { return 0; }
 int scp_aesni_default(void) { return 0; }
-int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len, int dec)
+int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len)
 {
-    (void)a, (void)key, (void)key_len, (void)dec;
+    (void)a, (void)key, (void)key_len;
     return SCP_E_UNSUPPORTED;
 }
 void scp_aesni_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16])

@@ -61,8 +61,6 @@ static void cmac_double(const uint8_t in[16], uint8_t out[16])
     store_be64(out + 8, lo << 1 ^ (0x87 & (0 - carry)));
 }
 
-/* No memset of the whole scp_aes: every field read later is written here,
- * the schedules up to round nr (scp_aesni_init), and drk only with dec. */
 int scp_ctx_aesni(const scp_ctx *ctx)
 {
     switch (ctx != NULL ? ctx->backend : SCP_BACKEND_DEFAULT) {
@@ -88,8 +86,10 @@ static int aes_setup(scp_aes *a, const scp_ctx *ctx, const uint8_t *key, size_t 
 
     if (a == NULL)
         return SCP_E_ARG;
-    /* whatever happens next, scp_aes_clear(a) is safe on the result */
-    a->ecb = a->cbce = a->cbcd = NULL;
+    /* whatever happens next, scp_aes_clear(a) is safe on the result. No
+     * memset of the whole scp_aes: every field read later is written
+     * here, the schedule up to round nr (scp_aesni_init). */
+    a->u.evp.ecb = a->u.evp.cbce = a->u.evp.cbcd = NULL;
     a->nr = 0;
     a->dec = a->fast = a->mac = 0;
     if (key == NULL || ecb == NULL)
@@ -100,21 +100,19 @@ static int aes_setup(scp_aes *a, const scp_ctx *ctx, const uint8_t *key, size_t 
     a->nr = (uint8_t)(key_len / 4 + 6);
     a->dec = (uint8_t)(dec != 0);
     a->fast = 0;
-    if (ni == 1 && scp_aesni_init(a, key, key_len, dec) == SCP_OK) {
+    if (ni == 1 && scp_aesni_init(a, key, key_len) == SCP_OK) {
         a->fast = 1;
     } else {
-        a->ecb = ctx_new(ecb, key, 1);
-        a->cbce = ctx_new(cbc, key, 1);
+        a->u.evp.ecb = ctx_new(ecb, key, 1);
+        a->u.evp.cbce = ctx_new(cbc, key, 1);
         if (dec)
-            a->cbcd = ctx_new(cbc, key, 0);
-        if (a->ecb == NULL || a->cbce == NULL || (dec && a->cbcd == NULL)) {
+            a->u.evp.cbcd = ctx_new(cbc, key, 0);
+        if (a->u.evp.ecb == NULL || a->u.evp.cbce == NULL || (dec && a->u.evp.cbcd == NULL)) {
             scp_aes_clear(a);
             return SCP_E_CRYPTO;
         }
     }
     scp_aes_block(a, zero, a->l);
-    cmac_double(a->l, a->k1);
-    cmac_double(a->k1, a->k2);
     a->mac = 1;
     return SCP_OK;
 }
@@ -135,30 +133,125 @@ int scp_aes_init_ctx(scp_aes *a, const scp_ctx *ctx, const uint8_t *key, size_t 
     return aes_setup(a, ctx, key, key_len, dec != 0);
 }
 
+static void evp_free(void *ecb, void *cbce, void *cbcd)
+{
+    EVP_CIPHER_CTX_free(ecb);
+    EVP_CIPHER_CTX_free(cbce);
+    EVP_CIPHER_CTX_free(cbcd);
+}
+
 void scp_aes_release(scp_aes *a)
 {
-    if (a->ecb != NULL || a->cbce != NULL || a->cbcd != NULL) {
-        EVP_CIPHER_CTX_free(a->ecb);
-        EVP_CIPHER_CTX_free(a->cbce);
-        EVP_CIPHER_CTX_free(a->cbcd);
-        a->ecb = a->cbce = a->cbcd = NULL;
+    if (!a->fast) {
+        evp_free(a->u.evp.ecb, a->u.evp.cbce, a->u.evp.cbcd);
+        a->u.evp.ecb = a->u.evp.cbce = a->u.evp.cbcd = NULL;
     }
 }
 
 /* Wipes every byte a key ever wrote: the round keys up to nr (all of them
- * if nr is not a valid round count), drk only when it was built, the
- * subkeys; the EVP contexts cleanse themselves. */
+ * if nr is not a valid round count), L; the EVP contexts cleanse
+ * themselves. */
 void scp_aes_clear(scp_aes *a)
 {
     size_t n;
     if (a == NULL)
         return;
     scp_aes_release(a);
-    n = a->nr == 10 || a->nr == 12 || a->nr == 14 ? (a->nr + 1u) * 16 : sizeof(a->rk);
-    scp_wipe(a->rk, n);
-    if (a->dec || n == sizeof(a->rk))
-        scp_wipe(a->drk, n);
-    scp_wipe(a, offsetof(scp_aes, rk));
+    n = a->nr == 10 || a->nr == 12 || a->nr == 14 ? (a->nr + 1u) * 16 : sizeof(a->u.rk);
+    scp_wipe(a->u.rk, n);
+    scp_wipe(a->l, sizeof(*a) - offsetof(scp_aes, l));
+}
+
+/* ---- keys kept raw, expanded per use ---- */
+
+int scp_aes_raw_init(scp_aes_raw *r, const scp_ctx *ctx, const uint8_t *key, size_t key_len,
+                     int dec, int mac)
+{
+    scp_aes t;
+    int ni, rc;
+
+    ENSURE(r != NULL, SCP_E_ARG);
+    memset(r, 0, sizeof(*r)); /* scp_aes_raw_clear is safe on any result */
+    ENSURE(key != NULL && (key_len == 16 || key_len == 24 || key_len == 32), SCP_E_ARG);
+    GUARD(ni = scp_ctx_aesni(ctx));
+    if (ni == 1) {
+        memcpy(r->u.key, key, key_len);
+        r->key_len = (uint8_t)key_len;
+        r->dec = (uint8_t)(dec != 0);
+        r->mac = 1; /* scp_aes_open below needs it to copy L */
+        if (!mac) {
+            r->mac = 0;
+            return SCP_OK;
+        }
+        GUARD_GOTO(scp_aes_open(&t, r), fail);
+        static const uint8_t zero[16];
+        scp_aes_block(&t, zero, r->l);
+        scp_aes_close(&t);
+        return SCP_OK;
+    }
+    GUARD_GOTO(aes_setup(&t, ctx, key, key_len, dec), fail);
+    /* the contexts change hands: t is not cleared, only its L wiped */
+    r->u.evp.ecb = t.u.evp.ecb, r->u.evp.cbce = t.u.evp.cbce, r->u.evp.cbcd = t.u.evp.cbcd;
+    r->ossl = 1;
+    if (mac)
+        memcpy(r->l, t.l, sizeof(r->l));
+    scp_wipe(t.l, sizeof(t.l));
+    r->key_len = (uint8_t)key_len;
+    r->dec = (uint8_t)(dec != 0);
+    r->mac = (uint8_t)(mac != 0);
+    return SCP_OK;
+fail:
+    scp_aes_raw_clear(r);
+    return rc;
+}
+
+void scp_aes_raw_release(scp_aes_raw *r)
+{
+    if (r->ossl) {
+        evp_free(r->u.evp.ecb, r->u.evp.cbce, r->u.evp.cbcd);
+        r->u.evp.ecb = r->u.evp.cbce = r->u.evp.cbcd = NULL;
+        r->ossl = 0;
+    }
+}
+
+void scp_aes_raw_clear(scp_aes_raw *r)
+{
+    if (r == NULL)
+        return;
+    scp_aes_raw_release(r);
+    scp_wipe(r, sizeof(*r));
+}
+
+/* AES-NI: the schedule is expanded into a (on the caller's stack), which
+ * scp_aes_close wipes. OpenSSL: a borrows the raw key's contexts. */
+int scp_aes_open(scp_aes *a, const scp_aes_raw *r)
+{
+    ENSURE(r->key_len != 0, SCP_E_STATE);
+    a->key_len = r->key_len;
+    a->nr = (uint8_t)(r->key_len / 4 + 6);
+    a->dec = r->dec;
+    a->mac = r->mac;
+    if (r->ossl) {
+        a->fast = 0;
+        a->u.evp.ecb = r->u.evp.ecb, a->u.evp.cbce = r->u.evp.cbce;
+        a->u.evp.cbcd = r->u.evp.cbcd;
+    } else {
+        a->fast = 1;
+        GUARD(scp_aesni_init(a, r->u.key, r->key_len));
+    }
+    if (r->mac)
+        memcpy(a->l, r->l, sizeof(a->l));
+    return SCP_OK;
+}
+
+void scp_aes_close(scp_aes *a)
+{
+    if (a->fast)
+        scp_wipe(a->u.rk, (a->nr + 1u) * 16);
+    else
+        a->u.evp.ecb = a->u.evp.cbce = a->u.evp.cbcd = NULL; /* not ours to free */
+    if (a->mac)
+        scp_wipe(a->l, sizeof(a->l));
 }
 
 void scp_aes_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16])
@@ -169,7 +262,7 @@ void scp_aes_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16])
         return;
     }
     /* An ECB context on one whole block cannot fail once initialised. */
-    (void)EVP_EncryptUpdate(a->ecb, out, &n, in, 16);
+    (void)EVP_EncryptUpdate(a->u.evp.ecb, out, &n, in, 16);
 }
 
 static int cbc_run(EVP_CIPHER_CTX *ctx, int enc, const uint8_t iv[16], const uint8_t *in,
@@ -191,7 +284,7 @@ int scp_aes_cbc_encrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *i
 {
     if (a->fast)
         return scp_aesni_cbc_encrypt(a, iv, in, len, out);
-    return cbc_run(a->cbce, 1, iv, in, len, out);
+    return cbc_run(a->u.evp.cbce, 1, iv, in, len, out);
 }
 
 int scp_aes_cbc_decrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *in, size_t len,
@@ -200,7 +293,15 @@ int scp_aes_cbc_decrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *i
     ENSURE(a->dec, SCP_E_STATE); /* no schedule: never decrypt with garbage */
     if (a->fast)
         return scp_aesni_cbc_decrypt(a, iv, in, len, out);
-    return cbc_run(a->cbcd, 0, iv, in, len, out);
+    return cbc_run(a->u.evp.cbcd, 0, iv, in, len, out);
+}
+
+/* RFC 4493 2.3: K1 (whole last block) or K2, from the key's L. */
+static void cmac_subkey(const scp_aes *a, int whole, uint8_t k[16])
+{
+    cmac_double(a->l, k);
+    if (!whole)
+        cmac_double(k, k);
 }
 
 /* x = CBC-MAC state; absorb nblocks whole blocks. */
@@ -215,7 +316,7 @@ static int cbcmac_blocks(const scp_aes *a, uint8_t x[16], const uint8_t *p, size
     }
     while (nblocks > 0 && rc == SCP_OK) {
         size_t nb = nblocks > sizeof(tmp) / 16 ? sizeof(tmp) / 16 : nblocks;
-        rc = cbc_run(a->cbce, 1, x, p, nb * 16, tmp);
+        rc = cbc_run(a->u.evp.cbce, 1, x, p, nb * 16, tmp);
         memcpy(x, tmp + (nb - 1) * 16, 16);
         p += nb * 16;
         nblocks -= nb;
@@ -260,10 +361,10 @@ int scp_cmac_update(scp_cmac *c, const uint8_t *p, size_t len)
 
 int scp_cmac_final(scp_cmac *c, uint8_t mac[16])
 {
-    uint8_t last[16];
-    const uint8_t *k = c->n == 16 ? c->key->k1 : c->key->k2;
+    uint8_t last[16], k[16];
 
     ENSURE(c->key->mac, SCP_E_STATE);
+    cmac_subkey(c->key, c->n == 16, k);
     memset(last, 0, sizeof(last));
     memcpy(last, c->buf, c->n);
     if (c->n < 16)
@@ -272,6 +373,7 @@ int scp_cmac_final(scp_cmac *c, uint8_t mac[16])
         last[i] ^= k[i] ^ c->x[i];
     scp_aes_block(c->key, last, mac);
     scp_wipe(last, sizeof(last));
+    scp_wipe(k, sizeof(k));
     scp_wipe(c, sizeof(*c));
     return SCP_OK;
 }
@@ -285,11 +387,11 @@ int scp_cmac_once(const scp_aes *key, const uint8_t *p, size_t len, uint8_t mac[
         scp_aesni_cmac(key, p, len, mac);
         return SCP_OK;
     }
-    uint8_t x[16] = { 0 }, last[16] = { 0 };
+    uint8_t x[16] = { 0 }, last[16] = { 0 }, k[16];
     size_t full = len == 0 ? 0 : (len - 1) / 16, rem = len - full * 16;
-    const uint8_t *k = rem == 16 ? key->k1 : key->k2;
     int rc;
 
+    cmac_subkey(key, rem == 16, k);
     rc = cbcmac_blocks(key, x, p, full);
     if (rem > 0)
         memcpy(last, p + full * 16, rem);
@@ -301,6 +403,7 @@ int scp_cmac_once(const scp_aes *key, const uint8_t *p, size_t len, uint8_t mac[
         scp_aes_block(key, last, mac);
     scp_wipe(last, sizeof(last));
     scp_wipe(x, sizeof(x));
+    scp_wipe(k, sizeof(k));
     return rc;
 }
 

@@ -8,15 +8,15 @@
 /* AES-NI path (src/crypto/aesni.c). scp_aesni_cpu: the CPU has AES-NI and
  * SSE4.1; scp_aesni_default: and SCP_AES_IMPL is not "openssl" (both
  * probed once per process, thread-safely). scp_aesni_init returns SCP_OK
- * and fills a->nr, a->rk (and a->drk when dec) when the CPU has AES-NI;
- * SCP_E_UNSUPPORTED otherwise. Whether to use it is the caller's choice
+ * and fills a->nr and a->u.rk when the CPU has AES-NI; SCP_E_UNSUPPORTED
+ * otherwise (decryption derives its round keys from u.rk per call). Whether to use it is the caller's choice
  * (scp_ctx, src/crypto/backend.c). */
 int scp_aesni_cpu(void);
 int scp_aesni_default(void);
 /* 1: AES-NI, 0: OpenSSL, for this context (NULL: the default);
  * SCP_E_UNSUPPORTED when it asks for AES-NI on a CPU without it. */
 int scp_ctx_aesni(const scp_ctx *ctx);
-int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len, int dec);
+int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len);
 void scp_aesni_block(const scp_aes *a, const uint8_t in[16], uint8_t out[16]);
 int scp_aesni_cbc_encrypt(const scp_aes *a, const uint8_t iv[16], const uint8_t *in,
                           size_t len, uint8_t *out);
@@ -41,6 +41,23 @@ void scp_aesni_cmac_dec(const scp_aes *ke, const scp_aes *km, const uint8_t icv_
  * pass, right after. */
 void scp_aes_release(scp_aes *a);
 
+/* Keys kept raw (scp_aes_raw, crypto.h). scp_aes_raw_init: on ctx's
+ * backend; dec: CBC decryption allowed; mac: L made now (for CMAC). On
+ * any result scp_aes_raw_clear(r) is safe. */
+SCP_MUST_CHECK int scp_aes_raw_init(scp_aes_raw *r, const scp_ctx *ctx, const uint8_t *key,
+                                    size_t key_len, int dec, int mac);
+/* Free r's OpenSSL contexts, if any; no wipe (as scp_aes_release). */
+void scp_aes_raw_release(scp_aes_raw *r);
+/* Release, then wipe all of r. */
+void scp_aes_raw_clear(scp_aes_raw *r);
+/* Make a usable key from r into a (normally on the caller's stack): on
+ * the AES-NI path the schedule is expanded (about as long as one AES
+ * block chain of ten rounds), on OpenSSL's a borrows r's contexts. a stays
+ * valid while r does; scp_aes_close(a) (not scp_aes_clear) ends it,
+ * wiping the schedule. SCP_E_STATE for a raw key never set. */
+SCP_MUST_CHECK int scp_aes_open(scp_aes *a, const scp_aes_raw *r);
+void scp_aes_close(scp_aes *a);
+
 /* GPC Amd D 4.1.5 data derivation constants. */
 #define SCP03_DDC_CARD_CRYPTOGRAM 0x00
 #define SCP03_DDC_HOST_CRYPTOGRAM 0x01
@@ -54,10 +71,11 @@ void scp_aes_release(scp_aes *a);
  *   card_chal = KDF(Key-ENC, 02, chal_ctx), when chal_ctx is not NULL (the
  *     pseudo-random card challenge: counter | AID, 1..32 bytes); otherwise
  *     card_chal is read;
- *   s_enc (with its decryption side), s_mac, s_rmac = KDF(Key-ENC, 04),
- *     KDF(Key-MAC, 06), KDF(Key-MAC, 07), key_len bytes each, set up as by
- *     scp_aes_init / scp_aes_init_dec, except that s_enc has no CMAC
- *     subkeys (SCP03 never MACs with it; mac == 0);
+ *   s_enc, s_mac, s_rmac = KDF(Key-ENC, 04), KDF(Key-MAC, 06),
+ *     KDF(Key-MAC, 07), key_len bytes each: s_mac expanded (as by
+ *     scp_aes_init), s_enc and s_rmac kept raw (as by scp_aes_raw_init,
+ *     s_enc with dec and without L: SCP03 never MACs with it, s_rmac with
+ *     L and without dec);
  *   card_cryptogram, host_cryptogram = KDF(S-MAC, 00), KDF(S-MAC, 01),
  *     chal_len bytes each;
  * every KDF over the context host_chal | card_chal (chal_len 8 or 16). On
@@ -72,7 +90,9 @@ typedef struct scp03_hs_keys {
     const uint8_t *host_chal;
     uint8_t *card_chal;
     size_t chal_len;
-    scp_aes *s_enc, *s_mac, *s_rmac;
+    scp_aes_raw *s_enc;
+    scp_aes *s_mac;
+    scp_aes_raw *s_rmac;
     uint8_t *card_cryptogram, *host_cryptogram;
     const scp_ctx *ctx; /* backend choice (NULL: the default) */
 } scp03_hs_keys;

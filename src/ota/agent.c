@@ -10,11 +10,14 @@
  * device (409, Retry-After) start over from the admin URI. Every retry is
  * counted against one budget, with exponential backoff and jitter. */
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ota/agent.h"
 #include "scpkit/crypto.h"
@@ -168,6 +171,71 @@ void ota_agent_prepare(ota_agent *ag)
     curl_easy_setopt(ag->curl, CURLOPT_HEADERDATA, &ag->r);
 }
 
+/* ---- the resume file: "DEVICE-ID\nURL\n", written new (temporary file,
+ * fsync, rename, directory fsync): after a crash it holds the last URI or
+ * the one before, never half of one ---- */
+
+static void state_save(ota_agent *ag, const char *url)
+{
+    char tmp[4200], dir[4096], *slash;
+    FILE *f;
+    int ok, fd;
+    if (!ag->o.state_file ||
+        (size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", ag->o.state_file) >= sizeof(tmp))
+        return;
+    f = fopen(tmp, "w");
+    if (!f)
+        return;
+    ok = fprintf(f, "%s\n%s\n", ag->o.device_id, url) > 0 && fflush(f) == 0 &&
+         fsync(fileno(f)) == 0;
+    ok = fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, ag->o.state_file) != 0) {
+        unlink(tmp);
+        return;
+    }
+    snprintf(dir, sizeof(dir), "%s", ag->o.state_file);
+    slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = 0;
+    fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+static void state_clear(ota_agent *ag)
+{
+    if (ag->o.state_file)
+        unlink(ag->o.state_file);
+}
+
+/* The stored URI when it is this device's and on the admin server's
+ * origin (scheme://host:port of the admin URL), else 0. */
+static int state_load(ota_agent *ag, char *url, size_t size)
+{
+    char line[2][700];
+    size_t origin;
+    const char *p;
+    FILE *f;
+    int ok;
+    if (!ag->o.state_file || !(f = fopen(ag->o.state_file, "r")))
+        return 0;
+    ok = fgets(line[0], sizeof(line[0]), f) && fgets(line[1], sizeof(line[1]), f);
+    fclose(f);
+    if (!ok)
+        return 0;
+    line[0][strcspn(line[0], "\r\n")] = 0;
+    line[1][strcspn(line[1], "\r\n")] = 0;
+    p = strchr(ag->admin_url + 8, '/'); /* after "https://" */
+    origin = p ? (size_t)(p - ag->admin_url) + 1 : strlen(ag->admin_url);
+    if (strcmp(line[0], ag->o.device_id) != 0 || strncmp(line[1], ag->admin_url, origin) != 0 ||
+        strlen(line[1]) >= size)
+        return 0;
+    snprintf(url, size, "%s", line[1]);
+    return 1;
+}
+
 /* Next-URI relative to the current URL, https only. */
 static int resolve(const char *base, const char *rel, char *out, size_t size)
 {
@@ -186,6 +254,33 @@ static int resolve(const char *base, const char *rel, char *out, size_t size)
     curl_free(scheme);
     curl_url_cleanup(u);
     return ok;
+}
+
+/* PSK-TLS through libcurl's OpenSSL backend: libcurl has no PSK option,
+ * but hands over each connection's SSL_CTX (CURLOPT_SSL_CTX_FUNCTION),
+ * where OpenSSL's client PSK callback goes. The agent rides on ex_data. */
+static int psk_index = -1;
+
+static unsigned int psk_client_cb(SSL *ssl, const char *hint, char *identity,
+                                  unsigned int max_identity_len, unsigned char *psk,
+                                  unsigned int max_psk_len)
+{
+    const ota_agent *ag = SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), psk_index);
+    (void)hint;
+    if (!ag || strlen(ag->o.psk_identity) >= max_identity_len || ag->o.psk_len > max_psk_len)
+        return 0;
+    memcpy(identity, ag->o.psk_identity, strlen(ag->o.psk_identity) + 1);
+    memcpy(psk, ag->o.psk, ag->o.psk_len);
+    return (unsigned int)ag->o.psk_len;
+}
+
+static CURLcode psk_ctx_cb(CURL *curl, void *ssl_ctx, void *arg)
+{
+    (void)curl;
+    if (!SSL_CTX_set_ex_data(ssl_ctx, psk_index, arg))
+        return CURLE_SSL_CONNECT_ERROR;
+    SSL_CTX_set_psk_client_callback(ssl_ctx, psk_client_cb);
+    return CURLE_OK;
 }
 
 int ota_agent_init(ota_agent *ag, const ota_agent_opts *o, char *why, size_t why_size)
@@ -209,6 +304,27 @@ int ota_agent_init(ota_agent *ag, const ota_agent_opts *o, char *why, size_t why
     curl_easy_setopt(ag->curl, CURLOPT_SSL_VERIFYPEER, 1L);
     curl_easy_setopt(ag->curl, CURLOPT_SSL_VERIFYHOST, 2L);
     curl_easy_setopt(ag->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+    if (o->psk_len) {
+        /* only PSK suites are offered: the server must prove the PSK, and
+         * there is no certificate for libcurl to check */
+        if (psk_index < 0)
+            psk_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+        if (psk_index < 0 || !o->psk_identity || !*o->psk_identity) {
+            snprintf(why, why_size, "PSK: no identity");
+            return SCP_E_ARG;
+        }
+        curl_easy_setopt(ag->curl, CURLOPT_SSLVERSION,
+                         (long)(CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2));
+        if (curl_easy_setopt(ag->curl, CURLOPT_SSL_CIPHER_LIST, OTA_PSK_CIPHER) != CURLE_OK ||
+            curl_easy_setopt(ag->curl, CURLOPT_SSL_CTX_FUNCTION, psk_ctx_cb) != CURLE_OK ||
+            curl_easy_setopt(ag->curl, CURLOPT_SSL_CTX_DATA, ag) != CURLE_OK) {
+            snprintf(why, why_size, "PSK: this libcurl cannot hand over its OpenSSL context");
+            return SCP_E_UNSUPPORTED;
+        }
+        curl_easy_setopt(ag->curl, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(ag->curl, CURLOPT_SSL_VERIFYHOST, 0L);
+        curl_easy_setopt(ag->curl, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+    }
     if (o->ca)
         curl_easy_setopt(ag->curl, CURLOPT_CAINFO, o->ca);
     if (o->cert)
@@ -230,6 +346,7 @@ int ota_agent_set_server(ota_agent *ag, const char *server)
 void ota_agent_free(ota_agent *ag)
 {
     ota_agent_end(ag);
+    scp_wipe(ag->o.psk, sizeof(ag->o.psk));
     if (ag->curl)
         curl_easy_cleanup(ag->curl);
     ag->curl = NULL;
@@ -240,6 +357,10 @@ void ota_agent_begin(ota_agent *ag)
     ota_agent_end(ag);
     snprintf(ag->url, sizeof(ag->url), "%s", ag->admin_url);
     ag->resume = ag->tries = ag->scripts = ag->posts = 0;
+    /* a dialog a killed run left: resume there (fact sheet §7) */
+    ag->stored = ag->resume = state_load(ag, ag->url, sizeof(ag->url));
+    if (ag->stored && ag->o.log)
+        fprintf(ag->o.log, "agent: resuming at the stored X-Admin-Next-URI\n");
 }
 
 void ota_agent_end(ota_agent *ag)
@@ -269,6 +390,7 @@ static int retry(ota_agent *ag, long code, long *wait_ms, char *why, size_t why_
         return code == 0 ? SCP_E_IO : SCP_E_AUTH;
     *wait_ms = backoff(ag->tries, ag->r.retry_after);
     if (restart) {
+        state_clear(ag);
         snprintf(ag->url, sizeof(ag->url), "%s", ag->admin_url);
         free(ag->body);
         ag->body = NULL;
@@ -296,12 +418,23 @@ int ota_agent_advance(ota_agent *ag, int curl_result, long *wait_ms, char *why, 
     } else {
         curl_easy_getinfo(ag->curl, CURLINFO_RESPONSE_CODE, &code);
     }
+    if (ag->stored && (code == 404 || code == 409)) {
+        /* the stored dialog ended meanwhile: start over, not a failure */
+        ag->stored = 0;
+        state_clear(ag);
+        snprintf(ag->url, sizeof(ag->url), "%s", ag->admin_url);
+        ag->resume = 0;
+        return OTA_AGENT_POST;
+    }
+    ag->stored = 0;
     if (code == 0 || code >= 500 || code == 409 || code == 404)
         return retry(ag, code, wait_ms, why, why_size);
     ag->resume = 0;
     if (code == 204) {
-        if (!ag->r.next_uri[0])
+        if (!ag->r.next_uri[0]) {
+            state_clear(ag);
             return OTA_AGENT_DONE;
+        }
         if (!resolve(ag->url, ag->r.next_uri, ag->url, sizeof(ag->url))) {
             snprintf(why, why_size, "bad X-Admin-Next-URI");
             return SCP_E_FORMAT;
@@ -322,6 +455,11 @@ int ota_agent_advance(ota_agent *ag, int curl_result, long *wait_ms, char *why, 
                  ag->r.ctype);
         return SCP_E_FORMAT;
     }
+    if (ag->r.next_uri[0]) {
+        char next[600];
+        if (resolve(ag->url, ag->r.next_uri, next, sizeof(next)))
+            state_save(ag, next);
+    }
     ota_fault_point("agent", "script-received");
     free(ag->body);
     ag->body = NULL;
@@ -333,8 +471,10 @@ int ota_agent_advance(ota_agent *ag, int curl_result, long *wait_ms, char *why, 
         return rc;
     ag->scripts++;
     ota_fault_point("agent", "card-done");
-    if (!ag->r.next_uri[0]) /* the last script: no results are posted */
+    if (!ag->r.next_uri[0]) { /* the last script: no results are posted */
+        state_clear(ag);
         return OTA_AGENT_DONE;
+    }
     if (!resolve(ag->url, ag->r.next_uri, ag->url, sizeof(ag->url))) {
         snprintf(why, why_size, "bad X-Admin-Next-URI");
         return SCP_E_FORMAT;

@@ -16,6 +16,17 @@ typedef struct ota_agent_opts {
     size_t max_body;       /* largest answer accepted (default 64 KiB) */
     FILE *log;             /* progress and retries (may be NULL) */
     int verbose;           /* also each C-APDU header and SW */
+    /* NULL, or a file where the last X-Admin-Next-URI is kept (new file,
+     * fsync, rename) so a restarted agent resumes its dialog there
+     * (X-Admin-Resume: true) instead of waiting for the old lease */
+    const char *state_file;
+    /* PSK-TLS (the server's --psk-listen): TLS 1.2 with only
+     * TLS_PSK_WITH_AES_128_CBC_SHA256 offered, identity and key given here
+     * (psk_len 0: certificate TLS). The PSK authenticates both ends, so no
+     * certificate is involved; the key is wiped by ota_agent_free. */
+    const char *psk_identity;
+    uint8_t psk[32];
+    size_t psk_len;
 } ota_agent_opts;
 
 /* What the last answer carried (filled by ota_agent_header_cb and the
@@ -39,6 +50,7 @@ typedef struct ota_agent {
     uint8_t *body;   /* its body: the last response script (NULL: empty) */
     size_t len;
     int resume, tries, posts;
+    int stored; /* this session began at the URI kept in o.state_file */
     ota_agent_resp r;
     void *hdrs; /* struct curl_slist * of the POST in flight */
 } ota_agent;

@@ -393,6 +393,33 @@ static int finish(ota_dialog *d, ota_answer *a)
 
 /* ---- what to do next ---- */
 
+/* A rotation's target master must be active in the keystore (SP 800-57
+ * lifecycle: pre-activation, suspended, deactivated, compromised and
+ * destroyed keys open no sessions and are never put on a card). 1 with
+ * the reason in why when it is not (or is not in the keystore): the job
+ * fails at once instead of staying to do forever. */
+static int target_unusable(ota_dialog *d, const ota_keyref *k, char *why, size_t size)
+{
+    char label[SCP_KS_LABEL_MAX + 1];
+    uint32_t version;
+    scp_ks_key_info info;
+    int rc = scp_ks_parse_ref(k->master, label, &version);
+    if (rc == SCP_OK)
+        rc = scp_keystore_get(d->env->ks, label, version, &info);
+    if (rc == SCP_E_NOT_FOUND || rc == SCP_E_ARG) {
+        snprintf(why, size, "target master %s is not in the keystore", k->master);
+        return 1;
+    }
+    if (rc != SCP_OK)
+        return 0; /* the keystore is unavailable: not the job's fault, derive() will say */
+    if (info.state != SCP_KS_ACTIVE) {
+        snprintf(why, size, "target master %s is %s, not active", k->master,
+                 scp_ks_state_name(info.state));
+        return 1;
+    }
+    return 0;
+}
+
 static int pick_job(ota_dialog *d)
 {
     int rc;
@@ -420,6 +447,7 @@ static int job_done(ota_dialog *d)
 
 static int decide(ota_dialog *d, ota_answer *a)
 {
+    char why[OTA_MASTER_MAX + 48];
     for (int guard = 0; guard < 16; guard++) {
         GUARD(ota_reg_device_get(d->env->reg, d->dev.id, &d->dev));
         if (d->scripts >= d->env->lim.max_scripts)
@@ -437,8 +465,11 @@ static int decide(ota_dialog *d, ota_answer *a)
             }
             if (d->dev.next.kvn) {
                 /* the probe showed the card does not hold it */
-                if (rotate && same_ref(&d->dev.next, &d->job.target))
+                if (rotate && same_ref(&d->dev.next, &d->job.target) &&
+                    !target_unusable(d, &d->job.target, why, sizeof(why)))
                     return send_putkey(d, a);
+                if (rotate && same_ref(&d->dev.next, &d->job.target))
+                    job_fail(d, why); /* the card does not hold it: the intent goes too */
                 GUARD(ota_reg_clear_next(d->env->reg, d->dev.id));
                 ota_reg_event(d->env->reg, d->dev.id, d->id, "intent-dropped",
                               "the card does not hold the intended key set");
@@ -451,6 +482,10 @@ static int decide(ota_dialog *d, ota_answer *a)
                 }
                 if (d->job.target.kvn == d->dev.cur.kvn) {
                     job_fail(d, "new KVN equals the device's current KVN");
+                    continue;
+                }
+                if (target_unusable(d, &d->job.target, why, sizeof(why))) {
+                    job_fail(d, why);
                     continue;
                 }
                 /* intent first: the registry knows the keys before the card can */

@@ -4,8 +4,10 @@
  * between the server and the secure element; the agent only relays.
  *
  *   script.c    Amd B / ETSI TS 102 226 expanded-format script codec
- *   registry.c  the fleet registry (SQLite, WAL): devices, campaigns, jobs,
- *               leases, the step log
+ *   registry.c  the fleet registry: devices, campaigns, jobs, leases, the
+ *               step log, versioned migrations; written once over a seam
+ *               (registry_int.h) served by registry_sqlite.c (SQLite, WAL,
+ *               DIR/registry.db) and registry_pg.c (PostgreSQL, libpq)
  *   driver.c    one device's dialog: which script comes next, what a
  *               response script means, every card-changing step recorded
  *               before it is sent and after it is confirmed
@@ -57,7 +59,11 @@ SCP_MUST_CHECK int ota_script_decode(const uint8_t *p, size_t len, uint8_t outer
                                      size_t *n, uint8_t *err_tag);
 
 /* ---- registry (registry.c) ---- */
-typedef struct ota_reg ota_reg; /* opaque: one SQLite connection */
+typedef struct ota_reg ota_reg; /* opaque: one database connection */
+
+/* The schema this scpkit writes. A registry without a schema_version row
+ * but with the tables is version 1 (scpkit before versioning). */
+#define OTA_REG_SCHEMA_VERSION 2
 
 #define OTA_ID_MAX 64
 #define OTA_MASTER_MAX (SCP_KS_LABEL_MAX + 12)
@@ -92,12 +98,50 @@ typedef struct ota_job {
 } ota_job;
 void ota_job_free(ota_job *j);
 
+/* Open the registry of server directory DIR: the database its ota.json
+ * names ("db": "postgresql://..." or a libpq conninfo), else SQLite in
+ * DIR/registry.db. Migrations run on open: an older schema is upgraded
+ * (one transaction per version); a newer one is refused (SCP_E_STATE,
+ * ota_reg_open_error() says why). create: make the registry when there is
+ * none (else SCP_E_NOT_FOUND). */
 SCP_MUST_CHECK int ota_reg_open(const char *dir, int create, ota_reg **out);
+/* The same with the database given: db NULL = DIR's config; "" or
+ * "sqlite" = DIR/registry.db; "postgresql://..." / "postgres://..." or a
+ * conninfo with "=" = PostgreSQL. */
+SCP_MUST_CHECK int ota_reg_open_db(const char *dir, const char *db, int create, ota_reg **out);
+/* Why the last ota_reg_open* failed in this thread (no secrets). */
+const char *ota_reg_open_error(void);
 void ota_reg_close(ota_reg *r);
 const char *ota_reg_errmsg(ota_reg *r);
+/* "sqlite" or "postgresql", and where (the conninfo with any password
+ * replaced by "***"). */
+const char *ota_reg_backend(const ota_reg *r);
+const char *ota_reg_where(const ota_reg *r);
+/* conninfo (URI or key=value) with passwords replaced by "***". */
+void ota_reg_redact(const char *conninfo, char *out, size_t size);
+/* The database's schema version (after open: OTA_REG_SCHEMA_VERSION). */
+SCP_MUST_CHECK int ota_reg_schema_version(ota_reg *r, int *version);
+/* This process as a lease holder (recorded with every lease it takes);
+ * default "HOST:PID". */
+void ota_reg_set_holder(ota_reg *r, const char *holder);
+/* Work done so far on this connection: statements sent, round trips to
+ * the database (SQLite: one per statement), transactions committed. */
+typedef struct ota_reg_stats {
+    uint64_t statements, round_trips, commits;
+} ota_reg_stats;
+void ota_reg_stats_get(const ota_reg *r, ota_reg_stats *st);
+/* Transactions: BEGIN IMMEDIATE (SQLite) / BEGIN (PostgreSQL). Inside
+ * one, on PostgreSQL, statements whose result the caller does not need
+ * are pipelined and sent with the next one that returns rows or with the
+ * COMMIT; their failure fails the commit. */
+SCP_MUST_CHECK int ota_reg_begin(ota_reg *r);
+SCP_MUST_CHECK int ota_reg_commit(ota_reg *r);
+int ota_reg_rollback(ota_reg *r); /* best effort: nothing to do when it fails */
 SCP_MUST_CHECK int ota_reg_device_add(ota_reg *r, const char *id, const ota_keyref *k,
                                       const char *tags);
-/* Run one statement (BEGIN IMMEDIATE / COMMIT / ROLLBACK around a batch). */
+/* Kept for callers written against the SQLite registry: "BEGIN
+ * IMMEDIATE"/"BEGIN", "COMMIT", "ROLLBACK" map to the calls above; other
+ * SQL runs as is (and must then suit both backends). Prefer the calls. */
 SCP_MUST_CHECK int ota_reg_exec(ota_reg *r, const char *sql);
 SCP_MUST_CHECK int ota_reg_device_each(ota_reg *r, void (*fn)(void *arg, const ota_device *d),
                                        void *arg);
@@ -108,9 +152,16 @@ SCP_MUST_CHECK int ota_reg_promote_next(ota_reg *r, const char *id);
 SCP_MUST_CHECK int ota_reg_clear_next(ota_reg *r, const char *id);
 SCP_MUST_CHECK int ota_reg_clear_prev(ota_reg *r, const char *id);
 /* Lease: take it when free, expired or already ours; 1 taken, 0 held by
- * another (its expiry in *until_ms). */
+ * another (its expiry in *until_ms; on PostgreSQL also while another
+ * server's transaction has the device's row locked: SKIP LOCKED). A
+ * taking is logged as event "lease" (dialog = owner, detail = holder). */
 SCP_MUST_CHECK int ota_reg_lease(ota_reg *r, const char *id, const char *owner, int64_t ms,
                                  int64_t *until_ms);
+/* Inside a transaction: renew the lease `owner` holds; the transaction
+ * then commits only if it still held it (fencing: a server that lost
+ * its lease cannot record anything for the device). May be deferred to
+ * the commit; returns < 0 when known lost at once. */
+SCP_MUST_CHECK int ota_reg_lease_hold(ota_reg *r, const char *id, const char *owner, int64_t ms);
 /* The lease owner of a device ("" when none or expired). */
 SCP_MUST_CHECK int ota_reg_lease_owner(ota_reg *r, const char *id, char *owner,
                                        size_t owner_size);
@@ -239,6 +290,12 @@ void ota_fault_point(const char *who, const char *where);
 SCP_MUST_CHECK int ota_tls_selfsigned(const char *host, const char *cert_path,
                                       const char *key_path, char *err, size_t err_size);
 
+/* A device's TLS PSK (16 bytes), diversified in the keystore's token from
+ * master "LABEL:VERSION" (active) by device id; see tls.c. */
+SCP_MUST_CHECK int ota_tls_psk(scp_keystore *ks, const char *master, const char *dev,
+                               uint8_t psk[16]);
+#define OTA_PSK_CIPHER "PSK-AES128-CBC-SHA256" /* TLS_PSK_WITH_AES_128_CBC_SHA256, TLS 1.2 */
+
 /* ---- server (server.c) ---- */
 typedef struct ota_serve_opts {
     const char *dir;
@@ -246,6 +303,9 @@ typedef struct ota_serve_opts {
     const char *admin_listen; /* ADDR:PORT or NULL */
     const char *keystore;     /* keystore dir */
     const char *log_path;     /* NULL: stderr */
+    const char *psk_listen;   /* ADDR:PORT of the PSK-TLS listener, or NULL */
+    const char *psk_master;   /* "LABEL:VERSION" the device PSKs come from */
+    const char *client_ca;    /* CA file: require client certificates (CN = device id) */
     ota_limits lim;
 } ota_serve_opts;
 SCP_MUST_CHECK int ota_serve(const ota_serve_opts *o, char *err, size_t err_size);

@@ -53,19 +53,20 @@ typedef struct dlg {
     int has_last;
     struct event *timer;
     int64_t started_ms;
-    int64_t lease_until; /* renewed once half of it has gone */
+    int64_t lease_until; /* renewed by every step's transaction */
 } dlg;
 
 struct srv {
     struct event_base *base;
-    struct evhttp *http, *admin;
-    SSL_CTX *ssl;
+    struct evhttp *http, *admin, *psk_http;
+    SSL_CTX *ssl, *psk_ssl;
+    const char *psk_master;
     ota_env env;
     dlg *tab[NBUCKET];
     size_t active;
     /* metrics */
     unsigned long long req, req_bad, sess_started, sess_done, sess_aborted, sess_refused,
-        scripts, replays, timeouts;
+        scripts, replays, timeouts, identity_refused, psk_refused;
     double sess_seconds;
 };
 
@@ -103,10 +104,24 @@ static void drop(dlg *g)
     sv->active--;
 }
 
+/* The reason is recorded only while this dialog still holds the device's
+ * lease (in a transaction that renews it): a dialog whose lease another
+ * server took over writes nothing for the device. */
 static void abort_dlg(dlg *g, const char *reason)
 {
-    g->sv->sess_aborted++;
-    ota_dialog_abort(g->d, reason);
+    srv *sv = g->sv;
+    sv->sess_aborted++;
+    if (ota_reg_begin(sv->env.reg) == SCP_OK) {
+        if (ota_reg_lease_hold(sv->env.reg, g->dev, g->id, sv->env.lim.lease_ms) == SCP_OK) {
+            ota_dialog_abort(g->d, reason);
+            if (ota_reg_commit(sv->env.reg) != SCP_OK)
+                fprintf(sv->env.log, "ota dialog=%s device=%s event=registry-error msg=\"abort "
+                        "not recorded (lease lost?): %s\"\n", g->id, g->dev,
+                        ota_reg_errmsg(sv->env.reg));
+        } else {
+            (void)ota_reg_rollback(sv->env.reg);
+        }
+    }
     drop(g);
 }
 
@@ -209,10 +224,10 @@ static void answer(dlg *g, struct evhttp_request *req, int rc, ota_answer *a,
  * synchronous=FULL) before its answer leaves, or the answer does not leave. */
 static int commit(srv *sv)
 {
-    if (ota_reg_exec(sv->env.reg, "COMMIT") == SCP_OK)
+    if (ota_reg_commit(sv->env.reg) == SCP_OK)
         return 1;
-    if (ota_reg_exec(sv->env.reg, "ROLLBACK") != SCP_OK)
-        fprintf(sv->env.log, "ota event=registry-error msg=\"rollback failed\"\n");
+    fprintf(sv->env.log, "ota event=registry-error msg=\"commit failed: %s\"\n",
+            ota_reg_errmsg(sv->env.reg));
     return 0;
 }
 
@@ -318,9 +333,16 @@ static void begin(srv *sv, struct evhttp_request *req, const char *dev, const ch
             fprintf(sv->env.log, "ota event=registry-error msg=\"lease not released\"\n");
         return reply_text(sv, req, 500, "cannot start a dialog");
     }
-    if (ota_reg_exec(sv->env.reg, "BEGIN IMMEDIATE") != SCP_OK) {
+    /* every step's transaction renews the lease and commits only while
+     * this dialog holds it (ota_reg_lease_hold) */
+    if (ota_reg_begin(sv->env.reg) != SCP_OK) {
         drop(g);
         return reply_text(sv, req, 503, "registry busy");
+    }
+    if (ota_reg_lease_hold(sv->env.reg, dev, id, sv->env.lim.lease_ms) != SCP_OK) {
+        (void)ota_reg_rollback(sv->env.reg);
+        drop(g);
+        return reply_text(sv, req, 409, "device lease lost");
     }
     rc = ota_dialog_start(g->d, &a);
     if (!commit(sv)) {
@@ -367,6 +389,42 @@ static void on_close(struct evhttp_connection *evcon, void *arg)
         SSL_shutdown(ssl);
 }
 
+/* A resume the dialog cannot place: no body (the agent lost the script's
+ * results), or not the step the dialog waits for. */
+static int resume_fresh(const dlg *g, unsigned step, size_t len)
+{
+    return len == 0 || step != g->step;
+}
+
+/* The device identity TLS authenticated on this request's connection:
+ * the PSK identity (PSK listener), or the verified client certificate's
+ * CN (with --client-ca). 0 when TLS authenticated no device. An identity
+ * too long for a device id comes out cut, so it matches no device. */
+static int tls_identity(struct evhttp_request *req, char *out, size_t size)
+{
+    struct evhttp_connection *evcon = evhttp_request_get_connection(req);
+    struct bufferevent *bev = evcon ? evhttp_connection_get_bufferevent(evcon) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    const char *psk;
+    X509 *x;
+    out[0] = 0;
+    if (!ssl)
+        return 0;
+    if ((psk = SSL_get_psk_identity(ssl)) != NULL) {
+        snprintf(out, size, "%s", psk);
+        return 1;
+    }
+    x = SSL_get0_peer_certificate(ssl);
+    if (x && SSL_get_verify_result(ssl) == X509_V_OK) {
+        int n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, out,
+                                          (int)size);
+        if (n < 0 || (size_t)n != strlen(out))
+            snprintf(out, size, "%s", "?"); /* no CN, or a NUL in it: no device */
+        return 1;
+    }
+    return 0;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     srv *sv = arg;
@@ -376,8 +434,10 @@ static void on_request(struct evhttp_request *req, void *arg)
     const char *from = evhttp_find_header(in, "X-Admin-From");
     const char *ct = evhttp_find_header(in, "Content-Type");
     const char *status = evhttp_find_header(in, "X-Admin-Script-Status");
+    const char *rs = evhttp_find_header(in, "X-Admin-Resume");
+    int resume = rs && strcmp(rs, "true") == 0;
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
-    char dev[OTA_ID_MAX + 1], id[40];
+    char dev[OTA_ID_MAX + 1], id[40], tid[OTA_ID_MAX + 2];
     unsigned step = 0;
     size_t len = evbuffer_get_length(body);
     uint8_t hash[32];
@@ -394,6 +454,18 @@ static void on_request(struct evhttp_request *req, void *arg)
         return reply_text(sv, req, 400, "missing or unknown X-Admin-Protocol");
     if (!from || !parse_from(from, dev, sizeof(dev)))
         return reply_text(sv, req, 400, "missing or malformed X-Admin-From");
+    if (tls_identity(req, tid, sizeof(tid)) && strcmp(tid, dev) != 0) {
+        /* the device TLS authenticated (PSK identity, client certificate)
+         * is not the one claimed: refused before any lease or dialog */
+        sv->identity_refused++;
+        ota_reg_event(sv->env.reg, dev, NULL, "refused",
+                      "X-Admin-From does not match the TLS identity");
+        fprintf(sv->env.log,
+                "ota t=%lld device=%s event=refused reason=\"X-Admin-From does not match the TLS "
+                "identity\" tls_identity=%s\n",
+                (long long)ota_now_ms(), dev, device_id_ok(tid) ? tid : "(not a device id)");
+        return reply_text(sv, req, 403, "X-Admin-From does not match the TLS identity");
+    }
     q = get_query(req, id, sizeof(id), &step);
     if (q < 0)
         return reply_text(sv, req, 400, "malformed Next-URI query");
@@ -434,6 +506,13 @@ static void on_request(struct evhttp_request *req, void *arg)
                     (long long)ota_now_ms(), g->id, g->dev, step);
             return reply_answer(g, req, g->last, g->last_len, 0);
         }
+        if (resume && resume_fresh(g, step, len)) {
+            /* a restarted agent (fact sheet §7) back at its stored URI
+             * without the script's results: the session starts over with
+             * a fresh SCP03 session, which reads back the card's state */
+            abort_dlg(g, "agent restarted: resumed without the script's results");
+            return begin(sv, req, dev, id);
+        }
         if (step != g->step) {
             abort_dlg(g, "replayed or out-of-order POST");
             return reply_text(sv, req, 409, "replayed or out-of-order POST");
@@ -444,21 +523,20 @@ static void on_request(struct evhttp_request *req, void *arg)
             return reply_text(sv, req, 415, "wrong Content-Type for a response script");
         }
         evtimer_del(g->timer);
-        if (ota_now_ms() > g->lease_until - sv->env.lim.lease_ms / 2) {
-            int64_t until;
-            if (ota_reg_lease(sv->env.reg, g->dev, g->id, sv->env.lim.lease_ms, &until) != 1) {
-                abort_dlg(g, "device lease lost");
-                return reply_text(sv, req, 409, "device lease lost");
-            }
-            g->lease_until = ota_now_ms() + sv->env.lim.lease_ms;
-        }
         ota_fault_point("server", "post-received");
         ota_answer a = { 0 };
         int rc = SCP_E_IO;
-        if (ota_reg_exec(sv->env.reg, "BEGIN IMMEDIATE") == SCP_OK) {
+        if (ota_reg_begin(sv->env.reg) == SCP_OK) {
+            if (ota_reg_lease_hold(sv->env.reg, g->dev, g->id, sv->env.lim.lease_ms) != SCP_OK) {
+                (void)ota_reg_rollback(sv->env.reg);
+                abort_dlg(g, "device lease lost");
+                return reply_text(sv, req, 409, "device lease lost");
+            }
             rc = ota_dialog_step(g->d, status, p ? p : (const uint8_t *)"", len, &a);
             if (!commit(sv))
                 rc = SCP_E_IO;
+            else
+                g->lease_until = ota_now_ms() + sv->env.lim.lease_ms;
         }
         if (rc == SCP_E_IO && !a.reason[0])
             snprintf(a.reason, sizeof(a.reason), "registry unavailable");
@@ -494,12 +572,17 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                         "# TYPE scpkit_ota_scripts_total counter\nscpkit_ota_scripts_total %llu\n"
                         "# TYPE scpkit_ota_replayed_answers_total counter\n"
                         "scpkit_ota_replayed_answers_total %llu\n"
+                        "# TYPE scpkit_ota_identity_refused_total counter\n"
+                        "scpkit_ota_identity_refused_total %llu\n"
+                        "# TYPE scpkit_ota_psk_handshakes_refused_total counter\n"
+                        "scpkit_ota_psk_handshakes_refused_total %llu\n"
                         "# TYPE scpkit_ota_sessions_active gauge\nscpkit_ota_sessions_active %zu\n"
                         "# TYPE scpkit_ota_session_seconds_sum counter\n"
                         "scpkit_ota_session_seconds_sum %.6f\n"
                         "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.6f\n",
                         sv->req, sv->req_bad, sv->sess_started, sv->sess_done, sv->sess_aborted,
-                        sv->sess_refused, sv->timeouts, sv->scripts, sv->replays, sv->active,
+                        sv->sess_refused, sv->timeouts, sv->scripts, sv->replays,
+                        sv->identity_refused, sv->psk_refused, sv->active,
                         sv->sess_seconds,
                         (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
                             ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
@@ -599,7 +682,7 @@ static struct bufferevent *tls_bev(struct event_base *base, void *arg)
                                           BEV_OPT_CLOSE_ON_FREE);
 }
 
-static SSL_CTX *tls_ctx(const char *dir, char *err, size_t err_size)
+static SSL_CTX *tls_ctx(const char *dir, const char *client_ca, char *err, size_t err_size)
 {
     char cert[4096], key[4096];
     SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
@@ -617,10 +700,80 @@ static SSL_CTX *tls_ctx(const char *dir, char *err, size_t err_size)
     /* TLS 1.2: ECDHE with AEAD only; TLS 1.3: OpenSSL's defaults */
     SSL_CTX_set_cipher_list(ctx, "ECDHE+AESGCM:ECDHE+CHACHA20");
     SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    if (client_ca) { /* mutual TLS: a device certificate (CN = device id) is required */
+        if (SSL_CTX_load_verify_locations(ctx, client_ca, NULL) != 1) {
+            snprintf(err, err_size, "TLS: cannot use client CA %s", client_ca);
+            SSL_CTX_free(ctx);
+            return NULL;
+        }
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+    }
+    return ctx;
+}
+
+/* PSK-TLS (fact sheet §8): the client's PSK identity is a registered
+ * device id and its PSK is derived for that id in the keystore's token
+ * (ota_tls_psk), held only for the handshake. Anything else ends the
+ * handshake (unknown_psk_identity / a failed Finished). */
+static unsigned int psk_server_cb(SSL *ssl, const char *identity, unsigned char *psk,
+                                  unsigned int max_psk_len)
+{
+    srv *sv = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    ota_device d;
+    uint8_t k[16];
+    int valid = identity && device_id_ok(identity);
+    const char *why = "unknown device";
+    if (sv && valid && max_psk_len >= sizeof(k) &&
+        ota_reg_device_get(sv->env.reg, identity, &d) == SCP_OK) {
+        int rc = ota_tls_psk(sv->env.ks, sv->psk_master, identity, k);
+        if (rc == SCP_OK) {
+            memcpy(psk, k, sizeof(k));
+            scp_wipe(k, sizeof(k));
+            return (unsigned int)sizeof(k);
+        }
+        why = "no PSK (keystore)";
+    }
+    if (sv) {
+        sv->psk_refused++;
+        fprintf(sv->env.log, "ota t=%lld event=psk-refused identity=%s reason=\"%s\"\n",
+                (long long)ota_now_ms(), valid ? identity : "(not a device id)",
+                valid ? why : "malformed identity");
+    }
+    return 0;
+}
+
+static SSL_CTX *psk_ctx(srv *sv, char *err, size_t err_size)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+        !SSL_CTX_set_max_proto_version(ctx, TLS1_2_VERSION) ||
+        SSL_CTX_set_cipher_list(ctx, OTA_PSK_CIPHER) != 1) {
+        snprintf(err, err_size, "TLS: no %s in this OpenSSL", OTA_PSK_CIPHER);
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    SSL_CTX_set_psk_server_callback(ctx, psk_server_cb);
+    SSL_CTX_set_app_data(ctx, sv);
+    /* no resumption (GSMA SGP.02): every connection proves the PSK */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_TICKET);
     return ctx;
 }
 
 /* ---- listening ---- */
+
+static void http_setup(srv *sv, struct evhttp *h, SSL_CTX *ctx, const ota_serve_opts *o,
+                       const struct timeval *io)
+{
+    evhttp_set_bevcb(h, tls_bev, ctx);
+    evhttp_set_allowed_methods(h, EVHTTP_REQ_POST | EVHTTP_REQ_GET);
+    /* evhttp refuses (413) bodies past 4x the limit without reading them;
+     * between the limit and that, the dialog is ended with its reason */
+    evhttp_set_max_body_size(h, (ev_ssize_t)(4 * o->lim.max_body + 1024));
+    evhttp_set_max_headers_size(h, 8192);
+    evhttp_set_timeout_tv(h, io);
+    evhttp_set_gencb(h, on_request, sv);
+}
 
 static int split_addr(const char *s, char *host, size_t hs, unsigned *port)
 {
@@ -703,7 +856,7 @@ int ota_serve(const ota_serve_opts *o, char *err, size_t err_size)
     }
     setvbuf(sv->env.log, NULL, _IOLBF, 0); /* one line per step, each written at once */
     if ((rc = ota_reg_open(o->dir, 0, &sv->env.reg)) != SCP_OK) {
-        snprintf(err, err_size, "no registry in %s (run scpkit ota init)", o->dir);
+        snprintf(err, err_size, "registry of %s: %s", o->dir, ota_reg_open_error());
         goto out;
     }
     if ((rc = scp_keystore_pin("SCPKIT_USER_PIN", "Keystore user PIN: ", pin, sizeof(pin))) !=
@@ -720,7 +873,19 @@ int ota_serve(const ota_serve_opts *o, char *err, size_t err_size)
         goto out;
     }
     rc = SCP_E_IO;
-    if (!(sv->ssl = tls_ctx(o->dir, err, err_size)))
+    if (o->psk_listen) { /* the PSK master must be there and active before we listen */
+        char label[SCP_KS_LABEL_MAX + 1];
+        uint32_t v = 0;
+        scp_ks_key_info ki;
+        if (!o->psk_master || scp_ks_parse_ref(o->psk_master, label, &v) != SCP_OK || v == 0 ||
+            scp_keystore_get(sv->env.ks, label, v, &ki) != SCP_OK || ki.state != SCP_KS_ACTIVE) {
+            snprintf(err, err_size, "--psk-listen needs --psk-master LABEL:VERSION, an active "
+                                    "key in the keystore");
+            rc = SCP_E_ARG;
+            goto out;
+        }
+    }
+    if (!(sv->ssl = tls_ctx(o->dir, o->client_ca, err, err_size)))
         goto out;
     sv->base = event_base_new();
     sv->http = sv->base ? evhttp_new(sv->base) : NULL;
@@ -728,17 +893,21 @@ int ota_serve(const ota_serve_opts *o, char *err, size_t err_size)
         snprintf(err, err_size, "libevent: cannot start");
         goto out;
     }
-    evhttp_set_bevcb(sv->http, tls_bev, sv->ssl);
-    evhttp_set_allowed_methods(sv->http, EVHTTP_REQ_POST | EVHTTP_REQ_GET);
-    /* evhttp refuses (413) bodies past 4x the limit without reading them;
-     * between the limit and that, the dialog is ended with its reason */
-    evhttp_set_max_body_size(sv->http, (ev_ssize_t)(4 * o->lim.max_body + 1024));
-    evhttp_set_max_headers_size(sv->http, 8192);
     io.tv_sec = o->lim.io_timeout_s > 0 ? o->lim.io_timeout_s : 10; /* slow clients */
-    evhttp_set_timeout_tv(sv->http, &io);
-    evhttp_set_gencb(sv->http, on_request, sv);
+    http_setup(sv, sv->http, sv->ssl, o, &io);
     if ((rc = bind_to(sv->http, o->listen, o->dir, "https.port", err, err_size)) != SCP_OK)
         goto out;
+    if (o->psk_listen) { /* the same exchange over PSK-TLS */
+        rc = SCP_E_IO;
+        sv->psk_master = o->psk_master;
+        if (!(sv->psk_ssl = psk_ctx(sv, err, err_size)) ||
+            !(sv->psk_http = evhttp_new(sv->base)))
+            goto out;
+        http_setup(sv, sv->psk_http, sv->psk_ssl, o, &io);
+        if ((rc = bind_to(sv->psk_http, o->psk_listen, o->dir, "psk.port", err, err_size)) !=
+            SCP_OK)
+            goto out;
+    }
     if (o->admin_listen) {
         sv->admin = evhttp_new(sv->base);
         if (!sv->admin) {
@@ -759,8 +928,9 @@ int ota_serve(const ota_serve_opts *o, char *err, size_t err_size)
         rc = SCP_E_IO;
         goto out;
     }
-    fprintf(sv->env.log, "ota t=%lld event=listening https=%s admin=%s\n", (long long)ota_now_ms(),
-            o->listen, o->admin_listen ? o->admin_listen : "-");
+    fprintf(sv->env.log, "ota t=%lld event=listening https=%s admin=%s psk=%s\n",
+            (long long)ota_now_ms(), o->listen, o->admin_listen ? o->admin_listen : "-",
+            o->psk_listen ? o->psk_listen : "-");
     fflush(sv->env.log);
     event_base_dispatch(sv->base);
     {
@@ -788,9 +958,12 @@ out:
         evhttp_free(sv->admin);
     if (sv->http)
         evhttp_free(sv->http);
+    if (sv->psk_http)
+        evhttp_free(sv->psk_http);
     if (sv->base)
         event_base_free(sv->base);
     SSL_CTX_free(sv->ssl);
+    SSL_CTX_free(sv->psk_ssl);
     if (sv->env.ks)
         scp_keystore_close(sv->env.ks);
     ota_reg_close(sv->env.reg);

@@ -119,3 +119,40 @@ out:
     EVP_PKEY_free(k);
     return rc;
 }
+
+/* A device's TLS PSK (the PSK-TLS listener, fact sheet §8): diversified
+ * inside the keystore's token from `master` ("LABEL:VERSION", an AES key
+ * kept for this use only) with the project's SP 800-108 diversification,
+ * over a 10-byte context bound to the device id:
+ *   KDD = SHA-256("scpkit ota psk v1" || 00 || device id)[0..9]
+ *   PSK = the first derived key (16 bytes)
+ * Nothing is stored: the server derives it at each handshake; `ota device
+ * psk` writes the device's provisioning copy. The caller wipes psk. */
+int ota_tls_psk(scp_keystore *ks, const char *master, const char *dev, uint8_t psk[16])
+{
+    static const char tag[] = "scpkit ota psk v1";
+    char label[SCP_KS_LABEL_MAX + 1];
+    uint8_t h[32];
+    unsigned int hl = sizeof(h);
+    uint32_t version;
+    scp03_keys k;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int rc = scp_ks_parse_ref(master, label, &version);
+    if (rc == SCP_OK && version == 0)
+        rc = SCP_E_ARG;
+    if (rc == SCP_OK &&
+        (!md || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
+         !EVP_DigestUpdate(md, tag, sizeof(tag)) || /* with its NUL: the separator */
+         !EVP_DigestUpdate(md, dev, strlen(dev)) || !EVP_DigestFinal_ex(md, h, &hl)))
+        rc = SCP_E_CRYPTO;
+    EVP_MD_CTX_free(md);
+    memset(&k, 0, sizeof(k));
+    if (rc == SCP_OK)
+        rc = scp_keystore_derive(ks, label, version, SCP_DIV_SP800_108, h, SCP03_KDD_LEN, 1, &k);
+    if (rc == SCP_OK && k.key_len < 16)
+        rc = SCP_E_CRYPTO;
+    if (rc == SCP_OK)
+        memcpy(psk, k.enc, 16);
+    scp_wipe(&k, sizeof(k));
+    return rc;
+}

@@ -44,9 +44,9 @@ void scp03_end(scp03_session *s)
     /* the keys' OpenSSL contexts (if any) freed, then the whole session,
      * keys and all, in one pass: one wipe costs less than a dozen small
      * ones over the bytes the keys wrote */
-    scp_aes_release(&s->s_enc);
+    scp_aes_raw_release(&s->s_enc);
     scp_aes_release(&s->s_mac);
-    scp_aes_release(&s->s_rmac);
+    scp_aes_raw_release(&s->s_rmac);
     scp_wipe(s, sizeof(*s));
     s->ctx = ctx;
 }
@@ -107,8 +107,10 @@ int scp03_host_begin(scp03_session *s, const scp03_keys *keys, const uint8_t *ho
     s->kvn = keys->kvn;
     s->key_len = keys->key_len;
     s->chal_len = (uint8_t)chal_len;
-    memcpy(s->static_enc, keys->enc, keys->key_len);
-    memcpy(s->static_mac, keys->mac, keys->key_len);
+    /* the static keys wait in the raw session keys' places (no OpenSSL
+     * contexts there: scp03_end frees nothing) */
+    memcpy(s->s_enc.u.key, keys->enc, keys->key_len);
+    memcpy(s->s_rmac.u.key, keys->mac, keys->key_len);
     if (host_chal != NULL)
         memcpy(s->host_chal, host_chal, chal_len);
     else
@@ -142,7 +144,7 @@ int scp03_host_initialize_update(scp03_session *s, uint8_t cla, uint8_t *out, si
 int scp03_host_iu_response(scp03_session *s, const uint8_t *resp, size_t len)
 {
     scp03_iu_resp ir;
-    uint8_t cc[SCP03_CHAL_MAX];
+    uint8_t cc[SCP03_CHAL_MAX], st[2][SCP_AES_MAX_KEY];
     int rc;
 
     ENSURE(s != NULL && s->role == SCP03_ROLE_HOST, SCP_E_ARG);
@@ -161,12 +163,13 @@ int scp03_host_iu_response(scp03_session *s, const uint8_t *resp, size_t len)
     memcpy(s->card_chal, ir.card_chal, s->chal_len);
     memcpy(s->seq, ir.seq, SCP03_SEQ_LEN);
     s->has_seq = ir.has_seq;
-    GUARD_GOTO(session_crypto(s, s->static_enc, s->static_mac, NULL, 0, cc), fail);
-    /* static_enc and static_mac, side by side: one wipe */
-    _Static_assert(offsetof(scp03_session, static_mac) ==
-                       offsetof(scp03_session, static_enc) + SCP_AES_MAX_KEY,
-                   "static keys adjacent");
-    scp_wipe(s->static_enc, 2 * SCP_AES_MAX_KEY);
+    /* the static keys move out of the places the session keys take */
+    memcpy(st[0], s->s_enc.u.key, sizeof(st[0]));
+    memcpy(st[1], s->s_rmac.u.key, sizeof(st[1]));
+    rc = session_crypto(s, st[0], st[1], NULL, 0, cc);
+    scp_wipe(st, sizeof(st));
+    if (rc != SCP_OK)
+        goto fail;
     rc = SCP_E_CRYPTOGRAM;
     if (!scp_ct_eq(cc, ir.card_cryptogram, s->chal_len))
         goto fail;
@@ -377,15 +380,11 @@ int scp03_session_from_keys(scp03_session *s, const scp03_open_params *p)
     s->key_len = p->key_len;
     s->chal_len = p->mac_len;
     s->i = (uint8_t)(SCP03_I_RMAC | SCP03_I_RENC | (p->mac_len == 16 ? SCP03_I_S16 : 0));
-    /* S-ENC decrypts on both sides (C-DEC on the card, R-ENC on the host) */
-    GUARD_GOTO(scp_aes_init_ctx(&s->s_enc, s->ctx, p->enc, p->key_len, 1), fail);
-    /* as after SCP03's own handshake, S-ENC never MACs: no CMAC subkeys */
-    scp_wipe(s->s_enc.l, sizeof(s->s_enc.l));
-    scp_wipe(s->s_enc.k1, sizeof(s->s_enc.k1));
-    scp_wipe(s->s_enc.k2, sizeof(s->s_enc.k2));
-    s->s_enc.mac = 0;
+    /* S-ENC decrypts on both sides (C-DEC on the card, R-ENC on the host);
+     * as after SCP03's own handshake, it never MACs (no L) */
+    GUARD_GOTO(scp_aes_raw_init(&s->s_enc, s->ctx, p->enc, p->key_len, 1, 0), fail);
     GUARD_GOTO(scp_aes_init_ctx(&s->s_mac, s->ctx, p->mac, p->key_len, 0), fail);
-    GUARD_GOTO(scp_aes_init_ctx(&s->s_rmac, s->ctx, p->rmac, p->key_len, 0), fail);
+    GUARD_GOTO(scp_aes_raw_init(&s->s_rmac, s->ctx, p->rmac, p->key_len, 0, 1), fail);
     memcpy(s->mac_chain, p->mac_chain, 16);
     s->level = p->level;
     s->counter = 0;
@@ -399,14 +398,19 @@ int scp03_session_kcvs(const scp03_session *s, uint8_t enc[3], uint8_t mac[3], u
 {
     static const uint8_t ones[16] = { 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1 };
     uint8_t b[16];
+    scp_aes k;
     ENSURE(s != NULL, SCP_E_ARG);
     ENSURE(s->state == SCP03_IU_DONE || s->state == SCP03_EA_SENT || s->state == SCP03_OPEN,
            SCP_E_STATE);
-    scp_aes_block(&s->s_enc, ones, b);
+    GUARD(scp_aes_open(&k, &s->s_enc));
+    scp_aes_block(&k, ones, b);
+    scp_aes_close(&k);
     memcpy(enc, b, 3);
     scp_aes_block(&s->s_mac, ones, b);
     memcpy(mac, b, 3);
-    scp_aes_block(&s->s_rmac, ones, b);
+    GUARD(scp_aes_open(&k, &s->s_rmac));
+    scp_aes_block(&k, ones, b);
+    scp_aes_close(&k);
     memcpy(rmac, b, 3);
     scp_wipe(b, sizeof(b));
     return SCP_OK;

@@ -9,21 +9,13 @@
 #include "scp03/internal.h"
 #include "crypto/internal.h"
 
-/* S-ENC only encrypts and decrypts (GPC Amd D 6.2.6): no CMAC subkeys, on
- * either path. */
-static void senc_no_mac(scp_aes *a)
-{
-    scp_wipe(a->l, sizeof(a->l)), scp_wipe(a->k1, sizeof(a->k1)), scp_wipe(a->k2, sizeof(a->k2));
-    a->mac = 0;
-}
-
-/* One KDF after another: the OpenSSL path, and AES-192. */
+/* One KDF after another: the OpenSSL path, and AES-192. S-ENC only
+ * encrypts and decrypts (GPC Amd D 6.2.6): no L; S-RMAC only MACs. */
 static int scp03_keys_each(const scp03_hs_keys *h)
 {
     static const uint8_t cst[3] = { SCP03_DDC_S_ENC, SCP03_DDC_S_MAC, SCP03_DDC_S_RMAC };
     const uint8_t *key[3] = { h->enc, h->mac, h->mac };
-    scp_aes *const out[3] = { h->s_enc, h->s_mac, h->s_rmac };
-    uint8_t k[SCP_AES_MAX_KEY], ctx[2 * 16];
+    uint8_t k[3][SCP_AES_MAX_KEY], ctx[2 * 16];
     size_t cl = h->chal_len;
     int rc = SCP_OK, n = 0;
     scp_aes st;
@@ -37,16 +29,23 @@ static int scp03_keys_each(const scp03_hs_keys *h)
     }
     memcpy(ctx, h->host_chal, cl);
     memcpy(ctx + cl, h->card_chal, cl);
-    for (n = 0; n < 3; n++) { /* GPC Amd D 6.2.1 */
+    /* GPC Amd D 6.2.1: all three derived before any is stored (the static
+     * keys may live where the raw session keys go) */
+    for (n = 0; n < 3 && rc == SCP_OK; n++) {
         rc = scp_aes_init_ctx(&st, h->ctx, key[n], h->key_len, 0);
         if (rc != SCP_OK)
             break;
-        rc = scp_kdf_gp(&st, cst[n], ctx, 2 * cl, k, h->key_len);
+        rc = scp_kdf_gp(&st, cst[n], ctx, 2 * cl, k[n], h->key_len);
         scp_aes_clear(&st);
+    }
+    if (rc == SCP_OK)
+        rc = scp_aes_init_ctx(h->s_mac, h->ctx, k[1], h->key_len, 0);
+    if (rc == SCP_OK) {
+        rc = scp_aes_raw_init(h->s_enc, h->ctx, k[0], h->key_len, 1, 0);
         if (rc == SCP_OK)
-            rc = scp_aes_init_ctx(out[n], h->ctx, k, h->key_len, n == 0);
-        if (rc != SCP_OK) /* out[n] holds no key: its init failed or never ran */
-            break;
+            rc = scp_aes_raw_init(h->s_rmac, h->ctx, k[2], h->key_len, 0, 1);
+        if (rc != SCP_OK)
+            scp_aes_clear(h->s_mac);
     }
     scp_wipe(k, sizeof(k));
     if (rc == SCP_OK) /* GPC Amd D 6.2.2.2-6.2.2.3 */
@@ -55,12 +54,7 @@ static int scp03_keys_each(const scp03_hs_keys *h)
     if (rc == SCP_OK)
         rc = scp_kdf_gp(h->s_mac, SCP03_DDC_HOST_CRYPTOGRAM, ctx, 2 * cl, h->host_cryptogram,
                         cl);
-    if (rc != SCP_OK)
-        for (int i = 0; i < n; i++)
-            scp_aes_clear(out[i]);
-    else
-        senc_no_mac(h->s_enc);
-    return rc;
+    return rc; /* on failure the caller ends the session: every key cleared */
 }
 
 int scp_scp03_keys(const scp03_hs_keys *h)
@@ -76,16 +70,13 @@ int scp_scp03_keys(const scp03_hs_keys *h)
     ENSURE(h->chal_ctx == NULL || (h->chal_ctx_len >= 1 && h->chal_ctx_len <= 32), SCP_E_ARG);
     GUARD(ni = scp_ctx_aesni(h->ctx));
     if (ni == 1 && scp_aesni_scp03_keys(h) == SCP_OK) {
-        scp_aes *const out[3] = { h->s_enc, h->s_mac, h->s_rmac };
-        for (int j = 0; j < 3; j++) {
-            out[j]->ecb = out[j]->cbce = out[j]->cbcd = NULL;
-            out[j]->key_len = (uint8_t)h->key_len;
-            out[j]->fast = 1;
-            out[j]->dec = j == 0;
-            out[j]->mac = j != 0;
-        }
+        h->s_mac->key_len = (uint8_t)h->key_len;
+        h->s_mac->fast = 1, h->s_mac->dec = 0, h->s_mac->mac = 1;
+        h->s_enc->key_len = h->s_rmac->key_len = (uint8_t)h->key_len;
+        h->s_enc->ossl = h->s_rmac->ossl = 0;
+        h->s_enc->dec = 1, h->s_enc->mac = 0;
+        h->s_rmac->dec = 0, h->s_rmac->mac = 1;
         return SCP_OK;
     }
     return scp03_keys_each(h);
 }
-

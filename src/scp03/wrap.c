@@ -46,12 +46,9 @@ static void icv_input(const scp03_session *s, int response, uint8_t blk[16])
     blk[14] = (uint8_t)(c >> 8), blk[15] = (uint8_t)c;
 }
 
-static void icv(const scp03_session *s, int response, uint8_t iv[16])
-{
-    uint8_t blk[16];
-    icv_input(s, response, blk);
-    scp_aes_block(&s->s_enc, blk, iv);
-}
+/* S-ENC and S-RMAC are kept raw (the session stays small): each use
+ * expands the one it needs into an scp_aes on this stack, which
+ * scp_aes_close wipes (src/crypto/backend.c). */
 
 /* ISO/IEC 9797-1 method 2: 80 then zeros up to a whole block. */
 static size_t pad_len(size_t n) { return (n / 16 + 1) * 16; }
@@ -87,9 +84,15 @@ static int decrypt_data(const scp03_session *s, int response, uint8_t *p, size_t
                         size_t *out_len)
 {
     uint8_t iv[16];
+    scp_aes ke;
+    int rc;
     ENSURE(n > 0 && n % 16 == 0, SCP_E_PADDING);
-    icv(s, response, iv);
-    GUARD(scp_aes_cbc_decrypt(&s->s_enc, iv, p, n, p));
+    GUARD(scp_aes_open(&ke, &s->s_enc));
+    icv_input(s, response, iv);
+    scp_aes_block(&ke, iv, iv);
+    rc = scp_aes_cbc_decrypt(&ke, iv, p, n, p);
+    scp_aes_close(&ke);
+    GUARD(rc);
     return unpad(p, n, out_len);
 }
 
@@ -111,12 +114,34 @@ static int rmac_response(const scp03_session *s, const uint8_t *data, size_t n, 
                          uint8_t mac[16])
 {
     uint8_t swb[2] = { (uint8_t)(sw >> 8), (uint8_t)sw };
+    scp_aes kr;
     scp_cmac c;
-    scp_cmac_init(&c, &s->s_rmac);
-    GUARD(scp_cmac_update(&c, s->mac_chain, 16));
-    GUARD(scp_cmac_update(&c, data, n));
-    GUARD(scp_cmac_update(&c, swb, 2));
-    return scp_cmac_final(&c, mac);
+    int rc;
+    GUARD(scp_aes_open(&kr, &s->s_rmac));
+    scp_cmac_init(&c, &kr);
+    rc = scp_cmac_update(&c, s->mac_chain, 16);
+    if (rc == SCP_OK)
+        rc = scp_cmac_update(&c, data, n);
+    if (rc == SCP_OK)
+        rc = scp_cmac_update(&c, swb, 2);
+    if (rc == SCP_OK)
+        rc = scp_cmac_final(&c, mac);
+    scp_aes_close(&kr);
+    return rc;
+}
+
+/* The two keys of an encrypt-and-MAC or MAC-and-decrypt pass. */
+static int open2(const scp_aes_raw *r1, scp_aes *k1, const scp_aes_raw *r2, scp_aes *k2)
+{
+    GUARD(scp_aes_open(k1, r1));
+    if (r2 != NULL) {
+        int rc = scp_aes_open(k2, r2);
+        if (rc != SCP_OK) {
+            scp_aes_close(k1);
+            return rc;
+        }
+    }
+    return SCP_OK;
 }
 
 static size_t encode_header(uint8_t hdr[7], const scp_apdu *a, size_t lc, int ext)
@@ -195,8 +220,14 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
             ;
         /* the new chaining value replaces the old one in place (it is
          * read first); it is kept in the session anyway, so no copy */
-        rc = scp_cbc_enc_cmac_ahead(&s->s_enc, &s->s_mac, blk, iv_pre, next, s->icv_ahead,
-                                    s->mac_chain, hdr, hl, out + hl, dl, NULL, 0, s->mac_chain);
+        scp_aes ke;
+        rc = scp_aes_open(&ke, &s->s_enc);
+        if (rc == SCP_OK) {
+            rc = scp_cbc_enc_cmac_ahead(&ke, &s->s_mac, blk, iv_pre, next, s->icv_ahead,
+                                        s->mac_chain, hdr, hl, out + hl, dl, NULL, 0,
+                                        s->mac_chain);
+            scp_aes_close(&ke);
+        }
         s->icv_ahead_for = s->counter + 1;
     } else {
         rc = cmac_command(s, hdr, hl, out + hl, dl, s->mac_chain);
@@ -257,8 +288,13 @@ int scp03_host_unwrap(scp03_session *s, const uint8_t *rapdu, size_t len, uint8_
             memmove(out, r.data, n);
         swb[0] = (uint8_t)(r.sw >> 8), swb[1] = (uint8_t)r.sw;
         icv_input(s, 1, blk);
-        rc = scp_cmac_cbc_dec(&s->s_enc, &s->s_rmac, blk, s->mac_chain, NULL, 0, out, n, swb, 2,
-                              out, mac);
+        scp_aes ke, kr;
+        rc = open2(&s->s_enc, &ke, &s->s_rmac, &kr);
+        if (rc == SCP_OK) {
+            rc = scp_cmac_cbc_dec(&ke, &kr, blk, s->mac_chain, NULL, 0, out, n, swb, 2, out,
+                                  mac);
+            scp_aes_close(&ke), scp_aes_close(&kr);
+        }
         if (rc == SCP_OK && !scp_ct_eq(mac, rmac, s->chal_len))
             rc = SCP_E_MAC;
         if (rc == SCP_OK)
@@ -297,13 +333,18 @@ static int card_verify_decrypt(scp03_session *s, const uint8_t *hdr, size_t hl,
                                const uint8_t *data, size_t n, uint8_t *out, size_t *pl)
 {
     uint8_t mac[16], rx[16], blk[16];
+    scp_aes ke;
     int rc;
 
     memcpy(rx, data + n, s->chal_len); /* capdu may be out */
     memmove(out + 7, data, n);
     icv_input(s, 0, blk);
-    rc = scp_cmac_cbc_dec(&s->s_enc, &s->s_mac, blk, s->mac_chain, hdr, hl, out + 7, n, NULL, 0,
-                          out + 7, mac);
+    rc = scp_aes_open(&ke, &s->s_enc);
+    if (rc == SCP_OK) {
+        rc = scp_cmac_cbc_dec(&ke, &s->s_mac, blk, s->mac_chain, hdr, hl, out + 7, n, NULL, 0,
+                              out + 7, mac);
+        scp_aes_close(&ke);
+    }
     if (rc == SCP_OK && !scp_ct_eq(mac, rx, s->chal_len))
         rc = SCP_E_MAC;
     if (rc == SCP_OK)
@@ -424,9 +465,13 @@ int scp03_card_wrap(scp03_session *s, const uint8_t *data, size_t len, uint16_t 
     if (n > len) {
         /* GPC Amd D 6.2.7 R-ENC then 6.2.5 R-MAC, in one pass */
         pad(out, len);
+        scp_aes ke, kr;
         icv_input(s, 1, blk);
-        rc = scp_cbc_enc_cmac(&s->s_enc, &s->s_rmac, blk, s->mac_chain, NULL, 0, out, n, swb, 2,
-                              mac);
+        rc = open2(&s->s_enc, &ke, &s->s_rmac, &kr);
+        if (rc == SCP_OK) {
+            rc = scp_cbc_enc_cmac(&ke, &kr, blk, s->mac_chain, NULL, 0, out, n, swb, 2, mac);
+            scp_aes_close(&ke), scp_aes_close(&kr);
+        }
     } else {
         rc = rmac_response(s, out, n, sw, mac);
     }

@@ -37,7 +37,7 @@ static void key_pair_mode(scp_aes *fast, scp_aes *ref, const uint8_t *key, size_
     CHECK(fast->fast == have_fast);
     CHECK(ref->fast == 0);
     CHECK(fast->dec == (dec != 0) && ref->dec == (dec != 0));
-    CHECK(memcmp(fast->k1, ref->k1, 16) == 0 && memcmp(fast->k2, ref->k2, 16) == 0);
+    CHECK(memcmp(fast->l, ref->l, 16) == 0);
 }
 
 static void key_pair(scp_aes *fast, scp_aes *ref, const uint8_t *key, size_t len)
@@ -78,7 +78,7 @@ static void test_dec_misuse(void)
         CHECK_OK(scp_cmac_once(&r, in, 37, t1));
         CHECK_OK(scp_cmac_once(&fd, in, 37, t2));
         CHECK_MEM(t1, 16, t2, 16);
-        CHECK(memcmp(f.k1, fd.k1, 16) == 0 && memcmp(r.k2, rd.k2, 16) == 0);
+        CHECK(memcmp(f.l, fd.l, 16) == 0 && memcmp(r.l, rd.l, 16) == 0);
         /* and the decrypting keys do decrypt */
         CHECK_OK(scp_aes_cbc_decrypt(&fd, iv, o2, sizeof(o2), o1));
         CHECK_MEM(o1, sizeof(o1), in, sizeof(in));
@@ -205,7 +205,6 @@ static void same_key(const scp_aes *f, const scp_aes *r, int dec)
                  SCP_E_STATE);
     } else {
         CHECK(memcmp(f->l, r->l, 16) == 0);
-        CHECK(memcmp(f->k1, r->k1, 16) == 0 && memcmp(f->k2, r->k2, 16) == 0);
         CHECK_OK(scp_cmac_once(f, in, ml, o1));
         CHECK_OK(scp_cmac_once(r, in, ml, o2));
         CHECK_MEM(o1, 16, o2, 16);
@@ -234,7 +233,8 @@ static void test_scp03_keys(void)
     for (int rep = 0; rep < 600; rep++) {
         size_t kl = random_key_len(), cl = rep % 2 ? 16 : 8;
         size_t ccl = rep % 3 ? 1 + test_rand_below(sizeof(cctx)) : 0;
-        scp_aes f[3], r[3];
+        scp_aes_raw fe, fr;
+        scp_aes fm, f[3], r[3];
         scp03_hs_keys h = { 0 };
         test_rand_bytes(enc, kl), test_rand_bytes(mac, kl), test_rand_bytes(hc, cl);
         test_rand_bytes(cc, cl), test_rand_bytes(cctx, ccl);
@@ -243,13 +243,19 @@ static void test_scp03_keys(void)
         h.enc = enc, h.mac = mac, h.key_len = kl;
         h.chal_ctx = ccl ? cctx : NULL, h.chal_ctx_len = ccl;
         h.host_chal = hc, h.card_chal = cc, h.chal_len = cl;
-        h.s_enc = &f[0], h.s_mac = &f[1], h.s_rmac = &f[2];
+        h.s_enc = &fe, h.s_mac = &fm, h.s_rmac = &fr;
         h.card_cryptogram = c_cc, h.host_cryptogram = c_hc;
         if (ccl)
             ref_kdf(enc, kl, SCP03_DDC_CARD_CHALLENGE, cctx, ccl, w_chal, cl);
         h.ctx = rep % 7 == 6 ? &ossl : NULL; /* now and then both on OpenSSL */
+        memset(&fe, 0, sizeof(fe)), memset(&fm, 0, sizeof(fm)), memset(&fr, 0, sizeof(fr));
         CHECK_OK(scp_scp03_keys(&h));
-        CHECK(f[0].fast == (have_fast && rep % 7 != 6));
+        /* S-ENC and S-RMAC raw (expanded per use), S-MAC expanded */
+        CHECK(fe.ossl == !(have_fast && rep % 7 != 6) && fr.ossl == fe.ossl);
+        CHECK(fm.fast == (have_fast && rep % 7 != 6));
+        CHECK_OK(scp_aes_open(&f[0], &fe));
+        f[1] = fm;
+        CHECK_OK(scp_aes_open(&f[2], &fr));
         if (ccl)
             CHECK_MEM(cc, cl, w_chal, cl);
         memcpy(ctx, hc, cl), memcpy(ctx + cl, cc, cl);
@@ -264,23 +270,29 @@ static void test_scp03_keys(void)
         CHECK_MEM(c_hc, cl, w_hc, cl);
         /* tampered twin: one bit of the host challenge, other session
          * keys and cryptograms */
-        for (int j = 0; j < 3; j++)
-            scp_aes_clear(&f[j]);
+        scp_aes_close(&f[0]), scp_aes_close(&f[2]);
+        scp_aes_raw_clear(&fe), scp_aes_clear(&fm), scp_aes_raw_clear(&fr);
         hc[test_rand_below(cl)] ^= 0x10;
         CHECK_OK(scp_scp03_keys(&h));
         CHECK(memcmp(c_cc, w_cc, cl) != 0 && memcmp(c_hc, w_hc, cl) != 0);
+        CHECK_OK(scp_aes_open(&f[0], &fe));
+        f[1] = fm;
+        CHECK_OK(scp_aes_open(&f[2], &fr));
         for (int j = 0; j < 3; j++) {
             uint8_t z[16] = { 0 }, e1[16], e2[16];
             scp_aes_block(&f[j], z, e1), scp_aes_block(&r[j], z, e2);
             CHECK(memcmp(e1, e2, 16) != 0);
-            scp_aes_clear(&f[j]), scp_aes_clear(&r[j]);
+            scp_aes_clear(&r[j]);
         }
+        scp_aes_close(&f[0]), scp_aes_close(&f[2]);
+        scp_aes_raw_clear(&fe), scp_aes_clear(&fm), scp_aes_raw_clear(&fr);
         n++;
     }
     {
-        scp_aes k[3];
+        scp_aes_raw k0, k2;
+        scp_aes k1;
         uint8_t b[32] = { 0 }, o[16], p[16];
-        scp03_hs_keys h = { b, b, 20, NULL, 0, b, p, 8, &k[0], &k[1], &k[2], o, o };
+        scp03_hs_keys h = { b, b, 20, NULL, 0, b, p, 8, &k0, &k1, &k2, o, o, NULL };
         CHECK_RC(scp_scp03_keys(&h), SCP_E_ARG); /* no such AES key length */
         h.key_len = 16, h.chal_len = 12;
         CHECK_RC(scp_scp03_keys(&h), SCP_E_ARG); /* S8 or S16 only */

@@ -1,22 +1,26 @@
 /* No long-term key left on the stack: a full SCP03 handshake (host and
- * card, level 33) on whichever AES path is chosen, both sessions ended,
- * then the stack below this frame is searched for every round key of the
- * static Key-ENC and Key-MAC (round key 0 is the key; the last one gives it
- * back too) and of the session's S-MAC (which a one-shot CMAC once spilled
- * on the AES-192 path, handing it to a lazily bound memcpy). The batched AES-NI derivation keeps more values live than
+ * card, level 33) on whichever AES path is chosen, then one protected
+ * exchange each way with data (C-DEC, C-MAC, R-ENC, R-MAC), both sessions
+ * ended, then the stack below this frame is searched for every round key
+ * of the static Key-ENC and Key-MAC (round key 0 is the key; the last one
+ * gives it back too), of the session's S-MAC (which a one-shot CMAC once
+ * spilled on the AES-192 path, handing it to a lazily bound memcpy), and
+ * of S-ENC and S-RMAC, which the session keeps raw and every wrap and
+ * unwrap expands on its stack (scp_aes_open) and must wipe. The batched AES-NI derivation keeps more values live than
  * there are registers, so the compiler spills round keys to the stack;
  * nothing may be left there once the call returns. Run twice by CTest:
  * as the process starts (lazy symbol binding, whose resolver saves vector
  * registers on the stack) and with LD_BIND_NOW=1. Built without
  * sanitizers only: they move locals off the native stack. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "scpkit/crypto.h"
 #include "scpkit/scp03.h"
 #include "test.h"
 
 #define SCAN 65536
-#define MAX_PATTERNS 64
+#define MAX_PATTERNS 96
 
 static uint8_t patterns[MAX_PATTERNS][16];
 static int n_patterns;
@@ -47,8 +51,11 @@ __attribute__((noinline)) static int scan(void)
         copy[i] = b[i];
     for (size_t off = 0; off + 16 <= SCAN; off++)
         for (int p = 0; p < n_patterns; p++)
-            if (memcmp(copy + off, patterns[p], 16) == 0)
+            if (memcmp(copy + off, patterns[p], 16) == 0) {
+                if (getenv("SCP_RESIDUE_DEBUG"))
+                    printf("  pattern %d at %zu below\n", p, SCAN - off);
                 hits++;
+            }
     return hits;
 }
 
@@ -57,10 +64,50 @@ __attribute__((noinline)) static int scan(void)
  * itself leaves nothing in vector registers for a later call to save. */
 static void session_patterns(const scp_aes *a)
 {
-    const volatile uint8_t *rk = a->rk;
+    const volatile uint8_t *rk = a->u.rk;
     for (int r = 0; r <= a->nr && n_patterns < MAX_PATTERNS; r++, n_patterns++)
         for (int b = 0; b < 16; b++)
             patterns[n_patterns][b] = rk[16 * r + b];
+}
+
+static void round_keys(const uint8_t *key, size_t key_len);
+
+/* The round keys of a key the session keeps raw (AES-NI path). */
+static void raw_patterns(const scp_aes_raw *r)
+{
+    const volatile uint8_t *src = r->u.key;
+    uint8_t key[32];
+    if (r->ossl)
+        return;
+    for (size_t b = 0; b < r->key_len; b++)
+        key[b] = src[b];
+    round_keys(key, r->key_len);
+    scp_wipe(key, sizeof(key));
+}
+
+/* 40 bytes each way at level 33: the host wraps (S-ENC, S-MAC), the card
+ * unwraps (S-ENC, S-MAC), wraps (S-ENC, S-RMAC), the host unwraps
+ * (S-ENC, S-RMAC). */
+static int exchange(void)
+{
+    static uint8_t cmd[64], wire[128], plain[128];
+    size_t wl, pl;
+    int rc;
+    cmd[0] = 0x80, cmd[1] = 0xE2, cmd[2] = 0, cmd[3] = 0, cmd[4] = 40, cmd[45] = 0;
+    for (int b = 0; b < 40; b++)
+        cmd[5 + b] = (uint8_t)(b * 7);
+    rc = scp03_host_wrap(&host, cmd, 46, wire, sizeof(wire), &wl);
+    if (rc == SCP_OK)
+        rc = scp03_card_unwrap(&card, wire, wl, plain, sizeof(plain), &pl);
+    if (rc == SCP_OK && (pl != 46 || memcmp(plain, cmd, 46) != 0))
+        rc = -100;
+    if (rc == SCP_OK)
+        rc = scp03_card_wrap(&card, cmd + 5, 40, 0x9000, wire, sizeof(wire), &wl);
+    if (rc == SCP_OK)
+        rc = scp03_host_unwrap(&host, wire, wl, plain, sizeof(plain), &pl);
+    if (rc == SCP_OK && (pl != 42 || memcmp(plain, cmd + 5, 40) != 0))
+        rc = -101;
+    return rc;
 }
 
 __attribute__((noinline)) static int handshake(const scp03_keys *k, uint8_t i_param)
@@ -71,8 +118,13 @@ __attribute__((noinline)) static int handshake(const scp03_keys *k, uint8_t i_pa
 
     memset(prm.kdd, 0x11, sizeof(prm.kdd));
     rc = test_pair_open(&host, &card, k, k, &prm, NULL, 0x33);
-    if (rc == SCP_OK && host.s_mac.fast)
+    if (rc == SCP_OK && host.s_mac.fast) {
         session_patterns(&host.s_mac);
+        raw_patterns(&host.s_enc);
+        raw_patterns(&host.s_rmac);
+    }
+    if (rc == SCP_OK)
+        rc = exchange();
     scp03_end(&host);
     scp03_end(&card);
     return rc;
@@ -144,7 +196,7 @@ static void one(size_t key_len, uint8_t i_param)
     hits = scan();
     CHECK_OK(rc);
     if (hits != 0)
-        printf("AES-%zu i=%02X: %d static or S-MAC round keys left on the stack\n", key_len * 8,
+        printf("AES-%zu i=%02X: %d static or session round keys left on the stack\n", key_len * 8,
                i_param, hits);
     CHECK(hits == 0);
     memset(patterns, 0, sizeof(patterns));
@@ -167,7 +219,7 @@ static void check_patterns(void)
         CHECK_OK(scp_aes_init(&a, key, kl));
         CHECK(n_patterns == a.nr + 1);
         for (int r = 0; r < n_patterns; r++)
-            CHECK_MEM(patterns[r], 16, a.rk + 16 * r, 16);
+            CHECK_MEM(patterns[r], 16, a.u.rk + 16 * r, 16);
         scp_aes_clear(&a);
     }
 }

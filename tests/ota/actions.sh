@@ -10,10 +10,11 @@ set -u
 S=${1:?usage: actions.sh path/to/scpkit}
 T=$(mktemp -d /tmp/scpkit-ota-ac.XXXXXX)
 SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
+trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
+ota_backend "$T" || exit 1
 cd "$T" || exit 1
 STORE=F07363706B697401
 

@@ -13,10 +13,11 @@ S=${1:?usage: converge.sh path/to/scpkit [server|agent]}
 WHO=${2:-server agent}
 T=$(mktemp -d /tmp/scpkit-ota-cv.XXXXXX)
 SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; rm -rf "$T"' EXIT INT TERM
+trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
+ota_backend "$T" || exit 1
 cd "$T" || exit 1
 
 expect 0 keystore_setup ks
@@ -45,13 +46,10 @@ PY
 converged() {
     expect 0 "$S" info --card dev1 --json
     json "$T/out" "sorted({k['kvn'] for k in d['keys']}) == [$1]"
-    expect 0 python3 -c '
-import sqlite3, sys
-db = sqlite3.connect("srv/registry.db")
-d = db.execute("select kvn, master, next_kvn, prev_kvn from device").fetchone()
-j = db.execute("select state from job where campaign = ?", (sys.argv[3],)).fetchone()
-sys.exit(0 if d == (int(sys.argv[1]), sys.argv[2], None, None) and j == ("done",) else (print(d, j) or 1))
-' "$1" "$2" "$3"
+    expect 0 reg_sql srv "select kvn, master, coalesce(next_kvn, 0), coalesce(prev_kvn, 0) from device"
+    has "$T/out" "^$1|$2|0|0\$"
+    expect 0 reg_sql srv "select state from job where campaign = '$3'"
+    has "$T/out" "^done\$"
 }
 
 cur=1 i=0 runs=0

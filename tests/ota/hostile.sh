@@ -14,10 +14,11 @@ set -u
 S=${1:?usage: hostile.sh path/to/scpkit}
 T=$(mktemp -d /tmp/scpkit-ota-ho.XXXXXX)
 SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
+trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
+ota_backend "$T" || exit 1
 CODEC="python3 $HERE/script_codec.py"
 cd "$T" || exit 1
 
@@ -160,6 +161,6 @@ has "$T/metrics" "^scpkit_ota_sessions_aborted_total"
 has "$T/metrics" "^process_cpu_seconds_total"
 # no key material in the log or the registry: the PUT DATA value appears nowhere either
 hasnt srv/server.log "0102 "
-expect 0 sqlite3 srv/registry.db "select count(*) from event where what='session-aborted'"
+expect 0 reg_sql srv "select count(*) from event where what='session-aborted'"
 [ "$(cat "$T/out")" -ge 8 ] && ok || bad "aborted sessions recorded: $(cat "$T/out")"
 finish ota_hostile

@@ -38,3 +38,25 @@ server_start() {
     fi
     PORT=$(cat "$_d/https.port"); ADMIN=$(cat "$_d/admin.port")
 }
+
+# ota_backend DIR: the registry backend the suite runs on. SCPKIT_TEST_DB=pg:
+# a private PostgreSQL cluster (tests/lib.sh pg_start, state under DIR;
+# the test's trap runs pg_stop) whose URL `ota init` takes from
+# SCPKIT_OTA_DB; otherwise SQLite in the server directory.
+ota_backend() {
+    if [ "${SCPKIT_TEST_DB:-sqlite}" = pg ]; then
+        pg_start "$1/pg" || { echo "ota_backend: PostgreSQL did not start" >&2; return 1; }
+        export SCPKIT_OTA_DB="$PG_URL"
+    else
+        unset SCPKIT_OTA_DB
+    fi
+}
+# reg_sql SRV SQL: one query on the registry of server directory SRV,
+# rows '|'-separated, NULL as empty (sqlite3 or psql, by backend)
+reg_sql() {
+    if [ -n "${SCPKIT_OTA_DB:-}" ]; then
+        psql -X -q -A -t -v ON_ERROR_STOP=1 "$SCPKIT_OTA_DB" -c "$2"
+    else
+        sqlite3 "$1/registry.db" "$2"
+    fi
+}

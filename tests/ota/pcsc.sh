@@ -17,10 +17,12 @@ cleanup() {
     [ -n "$SRV_PID" ] && stop_pid "$SRV_PID"
     [ -n "$CARD_PID" ] && stop_pid "$CARD_PID"
     [ -n "$PCSCD_PID" ] && stop_pid "$PCSCD_PID"
+    pg_stop
     rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
+ota_backend "$T" || exit 1
 cd "$T" || exit 1
 listening() { ss -ltn 2>/dev/null | grep -q "[:.]$1 "; }
 reader_state() {

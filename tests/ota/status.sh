@@ -19,10 +19,11 @@ set -u
 S=${1:?usage: status.sh path/to/scpkit}
 T=$(mktemp -d /tmp/scpkit-ota-st.XXXXXX)
 SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
+trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
+ota_backend "$T" || exit 1
 CHECK="python3 $HERE/status_page.py"
 cd "$T" || exit 1
 command -v chromium >/dev/null || { echo "chromium missing: scripts/deps.sh" >&2; exit 1; }
@@ -68,10 +69,9 @@ curl -sS --cacert srv/tls/cert.pem --max-time 10 -o /dev/null -w '%{http_code}' 
     "https://localhost:$PORT$NEXT" >"$T/h2.c" 2>/dev/null
 [ "$(cat "$T/h2.c")" = 409 ] && ok || bad "hostile status: HTTP $(cat "$T/h2.c")"
 # the registry holds a failed job for the device whose id is markup
-sqlite3 srv/registry.db "UPDATE job SET state='failed', attempts=1,
-    reason='<script>alert(\"reason\")</script> & '' \"',
-    updated=CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
-    WHERE device='$(printf %s "$EVIL" | sed "s/'/''/g")'" && ok || bad "sqlite3"
+reg_sql srv "UPDATE job SET state='failed', attempts=1,
+    reason='<script>alert(\"reason\")</script> & '' \"', updated=$(date +%s%3N)
+    WHERE device='$(printf %s "$EVIL" | sed "s/'/''/g")'" && ok || bad "reg_sql"
 
 # --- the same data three ways
 curl -sS --max-time 10 -o "$T/st.json" "$A/campaign/r2.json" && ok || bad "GET .json"

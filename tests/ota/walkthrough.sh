@@ -11,10 +11,11 @@ set -u
 S=${1:?usage: walkthrough.sh path/to/scpkit}
 T=$(mktemp -d /tmp/scpkit-ota-wt.XXXXXX)
 SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; rm -rf "$T"' EXIT INT TERM
+trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
+ota_backend "$T" || exit 1
 cd "$T" || exit 1
 
 expect 0 keystore_setup ks

@@ -5,8 +5,11 @@
  * responses, until the server answers 204. It never sees a key.
  *   agent --server https://HOST:PORT/ [--ca FILE] [--cert F --key F]
  *         (--card DIR | -r READER) [--id DEVICE] [--retries N] [--timeout S]
- *         [--loop SECONDS] [-v]
- * Exit 0 when the server says nothing is left (204); with --loop it keeps
+ *         [--loop SECONDS] [--resume-file FILE] [-v]
+ *         [--psk-key-file F [--psk-identity ID]]   (PSK-TLS: --server on the
+ *         server's --psk-listen port; identity defaults to the device id)
+ * --resume-file keeps the last X-Admin-Next-URI (crash-safe) so a
+ * restarted agent resumes its dialog there. Exit 0 when the server says nothing is left (204); with --loop it keeps
  * polling every SECONDS (with jitter) until SIGTERM. */
 #ifdef SCP_HAVE_OTA
 #include <curl/curl.h>
@@ -26,6 +29,30 @@ static void on_term(int sig)
     stop = 1;
 }
 
+/* The device's TLS PSK from a file: hex (32 or 64 digits), read once,
+ * the buffers wiped; never printed. */
+static int read_psk(scp_cli *c, const char *path, ota_agent_opts *o)
+{
+    char line[160];
+    size_t n = 0;
+    FILE *f = fopen(path, "r");
+    int ok = 0;
+    if (!f)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "--psk-key-file %s: cannot read", path);
+    if (fgets(line, sizeof(line), f)) {
+        line[strcspn(line, " \r\n")] = 0;
+        ok = scp_hex_decode(line, o->psk, sizeof(o->psk), &n) == SCP_OK && (n == 16 || n == 32);
+    }
+    fclose(f);
+    scp_wipe(line, sizeof(line));
+    if (!ok) {
+        scp_wipe(o->psk, sizeof(o->psk));
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--psk-key-file: want 16 or 32 bytes in hex");
+    }
+    o->psk_len = n;
+    return SCP_EXIT_OK;
+}
+
 static int agent_run(scp_cli *c)
 {
     ota_agent_opts o = { 0 };
@@ -38,7 +65,13 @@ static int agent_run(scp_cli *c)
     o.server = scp_cli_take(c, "--server");
     o.ca = scp_cli_take(c, "--ca");
     o.cert = scp_cli_take(c, "--cert");
-    o.key = scp_cli_take(c, "--key");
+    /* --key is also the common option for a card key (opts.c): here it is
+     * the client certificate's key file, and no card key is used */
+    o.key = c->o.key_hex;
+    c->o.key_hex = NULL;
+    o.state_file = scp_cli_take(c, "--resume-file");
+    o.psk_identity = scp_cli_take(c, "--psk-identity");
+    const char *psk_file = scp_cli_take(c, "--psk-key-file");
     o.retries = retries ? atoi(retries) : 5;
     o.timeout_s = timeout ? atoi(timeout) : 30;
     o.log = stderr;
@@ -57,8 +90,20 @@ static int agent_run(scp_cli *c)
         return scp_cli_fail_rc(c, rc, "reading the card's identity (CIN / CPLC)");
     }
     json_object_object_add(c->doc, "device_id", json_object_new_string(o.device_id));
-    if (ota_agent_init(&ag, &o, why, sizeof(why)) != SCP_OK)
+    if (o.psk_identity && !psk_file)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--psk-identity needs --psk-key-file");
+    if (psk_file) {
+        if ((rc = read_psk(c, psk_file, &o)) != SCP_EXIT_OK)
+            return rc;
+        if (!o.psk_identity)
+            o.psk_identity = o.device_id; /* the server binds the identity to X-Admin-From */
+    }
+    rc = ota_agent_init(&ag, &o, why, sizeof(why));
+    scp_wipe(o.psk, sizeof(o.psk)); /* ag holds its copy */
+    if (rc != SCP_OK) {
+        ota_agent_free(&ag);
         return scp_cli_fail(c, SCP_EXIT_USAGE, "agent: %s", why);
+    }
     signal(SIGTERM, on_term);
     signal(SIGINT, on_term);
     do {
@@ -93,9 +138,11 @@ int scp_cli_agent(int argc, char **argv)
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         printf("usage: scpkit agent --server https://HOST:PORT/ [--ca FILE] [--cert F --key F]\n"
                "       (--card DIR | -r READER) [--id DEVICE] [--retries N] [--timeout S]\n"
-               "       [--loop SECONDS] [-v]\n"
+               "       [--loop SECONDS] [--resume-file FILE] [-v]\n"
+               "       [--psk-key-file FILE [--psk-identity ID]]  (PSK-TLS listener)\n"
                "The server's certificate is always verified. Exit 0 when the server has\n"
-               "nothing left (204).\n");
+               "nothing left (204). --resume-file keeps the last X-Admin-Next-URI so a\n"
+               "restarted agent resumes its dialog there (X-Admin-Resume: true).\n");
         return SCP_EXIT_OK;
     }
     rc = scp_cli_begin(&c, argc, argv);

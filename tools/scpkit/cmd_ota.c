@@ -1,9 +1,13 @@
 /* scpkit ota: the OTA admin server and its fleet registry (issue 14).
  *   init --dir DIR --keystore KS (--self-signed HOST | --cert F --key F)
+ *        [--db postgresql://...]   (default: SQLite in DIR/registry.db; the
+ *        choice is kept in DIR/ota.json, printed with its password redacted)
  *   device add --dir DIR --id ID --master L:V --kdf S --kvn N [--tag T]...
  *   device import --dir DIR FILE.csv        id,master,kdf,kvn,tags (tags ';'-separated)
  *   device list --dir DIR [--json]
+ *   device psk --dir DIR --id ID --psk-master L:V --out FILE
  *   serve --dir DIR --listen ADDR:PORT [--admin-listen ADDR:PORT] [--log FILE]
+ *         [--psk-listen ADDR:PORT --psk-master L:V] [--client-ca FILE]
  *         [--max-body N] [--max-scripts N] [--step-timeout MS] [--lease MS] [--io-timeout S]
  *   campaign create|show|wait|pause|resume|cancel ... (cmd_ota_campaign.c)
  * The keystore PIN comes from SCPKIT_USER_PIN or a prompt, never argv. */
@@ -31,20 +35,24 @@ int scp_ota_open_reg(scp_cli *c, const char *dir, ota_reg **r)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "ota: --dir DIR is required");
     rc = ota_reg_open(dir, 0, r);
     if (rc == SCP_E_NOT_FOUND)
-        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota: no registry in %s (scpkit ota init)", dir);
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota: no registry in %s (scpkit ota init): %s",
+                            dir, ota_reg_open_error());
     if (rc != SCP_OK)
-        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota: cannot open the registry in %s", dir);
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota: cannot open the registry of %s: %s", dir,
+                            ota_reg_open_error());
     return SCP_EXIT_OK;
 }
 
 /* DIR/ota.json, written new: temporary file, fsync, rename. */
-static int write_config(const char *dir, const char *ks_abs)
+static int write_config(const char *dir, const char *ks_abs, const char *db)
 {
     char path[PATH_MAX], tmp[PATH_MAX + 8];
     json_object *j = json_object_new_object();
     const char *text;
     int fd, ok;
     json_object_object_add(j, "keystore", json_object_new_string(ks_abs));
+    if (db && *db)
+        json_object_object_add(j, "db", json_object_new_string(db));
     text = json_object_to_json_string_ext(j, JSON_C_TO_STRING_PRETTY);
     snprintf(path, sizeof(path), "%s/ota.json", dir);
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);
@@ -78,7 +86,9 @@ int scp_ota_keystore_dir(const char *dir, char *out, size_t size)
 static int ota_init(scp_cli *c, const char *dir)
 {
     const char *host = scp_cli_take(c, "--self-signed");
-    const char *cert = scp_cli_take(c, "--cert"), *key = scp_cli_take(c, "--key");
+    const char *cert = scp_cli_take(c, "--cert"), *key = c->o.key_hex; /* --key: common option */
+    const char *db = scp_cli_take(c, "--db");
+    char where[300];
     char tls[PATH_MAX], cp[PATH_MAX + 16], kp[PATH_MAX + 16], ks[PATH_MAX], err[PATH_MAX];
     struct stat st;
     ota_reg *r;
@@ -87,7 +97,11 @@ static int ota_init(scp_cli *c, const char *dir)
     if (!dir || !c->o.keystore || (!host && !(cert && key)))
         return scp_cli_fail(c, SCP_EXIT_USAGE,
                             "ota init --dir DIR --keystore KS (--self-signed HOST | --cert F "
-                            "--key F)");
+                            "--key F) [--db postgresql://...]");
+    if (!db)
+        db = getenv("SCPKIT_OTA_DB"); /* the tests run the suite on each backend */
+    if (db && strcmp(db, "sqlite") == 0)
+        db = NULL;
     if ((rc = scp_cli_no_more(c, 1)) != SCP_EXIT_OK)
         return rc;
     if (!realpath(c->o.keystore, ks))
@@ -98,6 +112,19 @@ static int ota_init(scp_cli *c, const char *dir)
     snprintf(cp, sizeof(cp), "%s/registry.db", dir);
     if (stat(cp, &st) == 0)
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: %s already holds a registry", dir);
+    snprintf(cp, sizeof(cp), "%s/ota.json", dir);
+    if (stat(cp, &st) == 0)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: %s is already a server directory", dir);
+    /* the database first: a wrong --db leaves no half-made directory
+     * behind it (several server directories may share one database) */
+    if (db) {
+        if (ota_reg_open_db(dir, db, 1, &r) != SCP_OK) {
+            ota_reg_redact(db, where, sizeof(where));
+            return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: registry %s: %s", where,
+                                ota_reg_open_error());
+        }
+        ota_reg_close(r);
+    }
     snprintf(tls, sizeof(tls), "%s/tls", dir);
     if (mkdir(tls, 0700) != 0 && errno != EEXIST)
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: %s: %s", tls, strerror(errno));
@@ -111,16 +138,21 @@ static int ota_init(scp_cli *c, const char *dir)
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: cannot link the certificate: %s",
                             strerror(errno));
     }
-    if (write_config(dir, ks) != SCP_OK)
+    if (write_config(dir, ks, db) != SCP_OK)
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: cannot write %s/ota.json", dir);
     if (ota_reg_open(dir, 1, &r) != SCP_OK)
-        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: cannot create the registry");
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "ota init: cannot create the registry: %s",
+                            ota_reg_open_error());
+    snprintf(where, sizeof(where), "%s", ota_reg_where(r));
+    json_object_object_add(c->doc, "registry", json_object_new_string(where));
+    json_object_object_add(c->doc, "backend", json_object_new_string(ota_reg_backend(r)));
     ota_reg_close(r);
+    snprintf(cp, sizeof(cp), "%s/cert.pem", tls);
     json_object_object_add(c->doc, "dir", json_object_new_string(dir));
     json_object_object_add(c->doc, "certificate", json_object_new_string(cp));
     if (!c->o.json)
-        printf("OTA server directory %s: registry, config, TLS certificate %s%s\n", dir, cp,
-               host ? " (self-signed, for a lab)" : "");
+        printf("OTA server directory %s: registry %s, config, TLS certificate %s%s\n", dir, where,
+               cp, host ? " (self-signed, for a lab)" : "");
     return SCP_EXIT_OK;
 }
 
@@ -186,7 +218,7 @@ static int device_import(scp_cli *c, ota_reg *r)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "ota device import --dir DIR FILE.csv");
     if (!(f = fopen(path, "r")))
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "%s: %s", path, strerror(errno));
-    if (ota_reg_exec(r, "BEGIN IMMEDIATE") != SCP_OK) {
+    if (ota_reg_begin(r) != SCP_OK) {
         fclose(f);
         return scp_cli_fail(c, SCP_EXIT_LOCAL, "registry busy");
     }
@@ -225,11 +257,13 @@ static int device_import(scp_cli *c, ota_reg *r)
         n++;
     }
     fclose(f);
-    if (rc != SCP_EXIT_OK || ota_reg_exec(r, "COMMIT") != SCP_OK) {
-        if (ota_reg_exec(r, "ROLLBACK") != SCP_OK)
+    if (rc != SCP_EXIT_OK) {
+        if (ota_reg_rollback(r) != SCP_OK)
             fprintf(stderr, "scpkit: rollback failed\n");
-        return rc != SCP_EXIT_OK ? rc : scp_cli_fail(c, SCP_EXIT_LOCAL, "import not committed");
+        return rc;
     }
+    if (ota_reg_commit(r) != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "import not committed: %s", ota_reg_errmsg(r));
     json_object_object_add(c->doc, "imported", json_object_new_int(n));
     if (!c->o.json)
         printf("%d devices imported from %s\n", n, path);
@@ -258,6 +292,62 @@ static void list_one(void *arg, const ota_device *d)
                d->prev.kvn ? " (old set to delete)" : "", d->tags);
 }
 
+/* `ota device psk --id ID --psk-master L:V --out FILE`: the device's TLS
+ * PSK (ota_tls_psk: derived in the token, the same the server derives at
+ * each handshake), written in hex to FILE (new, 0600, fsync, rename) for
+ * provisioning the device. Never printed; nothing is kept on the server. */
+static int device_psk(scp_cli *c, ota_reg *r, const char *dir)
+{
+    const char *id = scp_cli_take(c, "--id"), *master = scp_cli_take(c, "--psk-master");
+    const char *out = scp_cli_take(c, "--out");
+    char ks_dir[PATH_MAX], pin[256], hex[33], tmp[PATH_MAX + 8];
+    scp_ks_config kc = { 0 };
+    scp_keystore *ks = NULL;
+    ota_device d;
+    uint8_t psk[16];
+    int rc, fd, ok;
+    if (!id || !master || !out)
+        return scp_cli_fail(c, SCP_EXIT_USAGE,
+                            "ota device psk --dir DIR --id ID --psk-master L:V --out FILE");
+    if ((rc = scp_cli_no_more(c, 1)) != SCP_EXIT_OK)
+        return rc;
+    if (ota_reg_device_get(r, id, &d) != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "no device %s in the registry", id);
+    if (c->o.keystore)
+        snprintf(ks_dir, sizeof(ks_dir), "%s", c->o.keystore);
+    else if (scp_ota_keystore_dir(dir, ks_dir, sizeof(ks_dir)) != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "no %s/ota.json (scpkit ota init)", dir);
+    if (scp_keystore_pin("SCPKIT_USER_PIN", "Keystore user PIN: ", pin, sizeof(pin)) != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "no keystore PIN (SCPKIT_USER_PIN)");
+    kc.dir = ks_dir;
+    rc = scp_keystore_open(&kc, pin, &ks);
+    scp_wipe(pin, sizeof(pin));
+    if (rc != SCP_OK)
+        return scp_cli_fail_rc(c, rc, "opening the keystore");
+    rc = ota_tls_psk(ks, master, id, psk);
+    scp_keystore_close(ks);
+    if (rc != SCP_OK)
+        return scp_cli_fail_rc(c, rc, "the PSK master (an active AES key LABEL:VERSION)");
+    ok = scp_hex_encode(psk, sizeof(psk), hex, sizeof(hex)) == SCP_OK;
+    scp_wipe(psk, sizeof(psk));
+    snprintf(tmp, sizeof(tmp), "%s.tmp", out);
+    unlink(tmp);
+    fd = ok ? open(tmp, O_WRONLY | O_CREAT | O_EXCL, 0600) : -1;
+    ok = fd >= 0 && write(fd, hex, 32) == 32 && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    if (fd >= 0)
+        ok = close(fd) == 0 && ok;
+    scp_wipe(hex, sizeof(hex));
+    if (!ok || rename(tmp, out) != 0) {
+        unlink(tmp);
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "cannot write %s", out);
+    }
+    json_object_object_add(c->doc, "id", json_object_new_string(id));
+    json_object_object_add(c->doc, "psk_file", json_object_new_string(out));
+    if (!c->o.json)
+        printf("device %s: TLS PSK written to %s (0600)\n", id, out);
+    return SCP_EXIT_OK;
+}
+
 static int device_cmd(scp_cli *c, const char *dir)
 {
     const char *sub = c->o.argc > 1 ? c->o.argv[1] : "";
@@ -273,12 +363,14 @@ static int device_cmd(scp_cli *c, const char *dir)
         rc = device_add(c, r);
     else if (strcmp(sub, "import") == 0)
         rc = device_import(c, r);
+    else if (strcmp(sub, "psk") == 0)
+        rc = device_psk(c, r, dir);
     else if (strcmp(sub, "list") == 0)
         rc = ota_reg_device_each(r, list_one, c) == SCP_OK
                  ? SCP_EXIT_OK
                  : scp_cli_fail(c, SCP_EXIT_LOCAL, "registry: %s", ota_reg_errmsg(r));
     else
-        rc = scp_cli_fail(c, SCP_EXIT_USAGE, "ota device add | import | list");
+        rc = scp_cli_fail(c, SCP_EXIT_USAGE, "ota device add | import | list | psk");
     ota_reg_close(r);
     return rc;
 }
@@ -313,6 +405,9 @@ static int serve(scp_cli *c, const char *dir)
     o.listen = scp_cli_take(c, "--listen");
     o.admin_listen = scp_cli_take(c, "--admin-listen");
     o.log_path = scp_cli_take(c, "--log");
+    o.psk_listen = scp_cli_take(c, "--psk-listen");
+    o.psk_master = scp_cli_take(c, "--psk-master");
+    o.client_ca = scp_cli_take(c, "--client-ca");
     if ((rc = num_opt(c, "--max-body", 256, 1 << 20, &mb)) != SCP_EXIT_OK ||
         (rc = num_opt(c, "--max-scripts", 4, 1000, &ms)) != SCP_EXIT_OK ||
         (rc = num_opt(c, "--step-timeout", 100, 600000, &st)) != SCP_EXIT_OK ||
@@ -329,6 +424,9 @@ static int serve(scp_cli *c, const char *dir)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "--lease must be longer than --step-timeout");
     if (!dir || !o.listen)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "ota serve --dir DIR --listen ADDR:PORT");
+    if (!o.psk_listen != !o.psk_master)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--psk-listen ADDR:PORT and --psk-master L:V go "
+                                               "together");
     if (c->o.keystore) {
         snprintf(ks, sizeof(ks), "%s", c->o.keystore);
     } else if (scp_ota_keystore_dir(dir, ks, sizeof(ks)) != SCP_OK) {
@@ -344,12 +442,16 @@ static int serve(scp_cli *c, const char *dir)
 static const char ota_help[] =
     "usage: scpkit ota <command> --dir DIR ...\n"
     "  init --dir DIR --keystore KS (--self-signed HOST | --cert FILE --key FILE)\n"
+    "        [--db postgresql://USER@HOST:PORT/DB]   (default: SQLite, DIR/registry.db;\n"
+    "        several server directories may name one PostgreSQL database)\n"
     "  device add --dir DIR --id ID --master L:V --kdf S --kvn N [--tag T]...\n"
     "  device import --dir DIR FILE.csv      (id,master,kdf,kvn[,tag;tag])\n"
     "  device list --dir DIR [--json]\n"
+    "  device psk --dir DIR --id ID --psk-master L:V --out FILE   (the device's TLS PSK)\n"
     "  serve --dir DIR --listen ADDR:PORT [--admin-listen ADDR:PORT] [--log FILE]\n"
     "        [--max-body BYTES] [--max-scripts N] [--step-timeout MS] [--lease MS]\n"
-    "        [--io-timeout S]\n"
+    "        [--io-timeout S] [--psk-listen ADDR:PORT --psk-master L:V]\n"
+    "        [--client-ca FILE]   (client certificates required, CN = device id)\n"
     "  campaign create --dir DIR --name N --target all|tag:T|list:ID,ID\n"
     "        (--rotate-keys --new-master L:V --new-kdf S --new-kvn N\n"
     "         | --script FILE --app AID | --put-data TAG=HEX [--put-data ...])\n"
