@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "scpkit/crypto.h"
+#include "crypto/aes.h"
 
 /* ---- harness.c ---- */
 typedef void (*bench_fn)(void *ctx);

@@ -217,11 +217,11 @@ static void bench_apdu_ops(size_t kl, size_t chal, size_t n)
     op_prepare(&j, kl, chal, n);
     w.n = u.n = c.n = (long)j.n;
     cw = wrap_chains(j.n, chal), cu = unwrap_chains(j.n);
-    floor_pair(op_unwrap, &j, &j.s.h.s_mac, cu.a, cu.b, &u.ns, &u.floor_ns);
+    floor_pair(op_unwrap, &j, SCP_AES_OF(&j.s.h.s_mac), cu.a, cu.b, &u.ns, &u.floor_ns);
     /* card: unwrap the command (the wrap's chains) + wrap the response
      * (the unwrap's chains), one after the other */
-    floor_pair(op_card, &j, &j.s.h.s_mac, cw.a + cu.a, cw.b + cu.b, &c.ns, &c.floor_ns);
-    floor_pair(op_wrap, &j, &j.s.h.s_mac, cw.a, cw.b, &w.ns, &w.floor_ns);
+    floor_pair(op_card, &j, SCP_AES_OF(&j.s.h.s_mac), cw.a + cu.a, cw.b + cu.b, &c.ns, &c.floor_ns);
+    floor_pair(op_wrap, &j, SCP_AES_OF(&j.s.h.s_mac), cw.a, cw.b, &w.ns, &w.floor_ns);
     w.evp_kept_ns = evp_ref_wrap_ns(ref, j.n, 0);
     w.evp_fresh_ns = evp_ref_wrap_ns(ref, j.n, 1);
     u.evp_kept_ns = evp_ref_unwrap_ns(ref, j.n, 0);
@@ -278,7 +278,7 @@ static void bench_sessions(size_t kl, size_t chal)
     ossl_allocs = bench_allocs - before; /* EVP contexts per key: shows the counter works */
     bench_openssl(0);
     handshake(&j); /* keys to take the floor's schedule from */
-    floor_pair(handshake, &j, &j.h.s_mac, (t + 1) / 2, t / 2, &r.ns, &r.floor_ns);
+    floor_pair(handshake, &j, SCP_AES_OF(&j.h.s_mac), (t + 1) / 2, t / 2, &r.ns, &r.floor_ns);
     before = bench_allocs;
     handshake(&j);
     r.allocs = bench_allocs_counted() ? (double)(bench_allocs - before) : -1;

@@ -40,12 +40,20 @@ skip() {
     exit 77
 }
 
+# pid_alive PID: the process runs. One that has exited but is not reaped
+# yet (a zombie: state Z in /proc/PID/stat, after the last ") ") still
+# answers kill -0, and is not alive.
+pid_alive() {
+    kill -0 "$1" 2>/dev/null || return 1
+    _st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+    [ "$_st" != Z ]
+}
 # stop_pid PID: SIGTERM, up to 10 s, then SIGKILL; only PIDs the test started
 stop_pid() {
     _p=$1 _n=0
     kill -TERM "$_p" 2>/dev/null || return 0
-    while kill -0 "$_p" 2>/dev/null && [ $_n -lt 100 ]; do sleep 0.1; _n=$((_n + 1)); done
-    kill -0 "$_p" 2>/dev/null && kill -KILL "$_p" 2>/dev/null
+    while pid_alive "$_p" && [ $_n -lt 100 ]; do sleep 0.1; _n=$((_n + 1)); done
+    pid_alive "$_p" && kill -KILL "$_p" 2>/dev/null
     wait "$_p" 2>/dev/null
     return 0
 }

@@ -37,6 +37,9 @@ SCP_MUST_CHECK int scp_apdu_parse(const uint8_t *buf, size_t len, scp_apdu *out)
 /* Encode; extended form when a->extended, lc > 255 or le > 256. */
 SCP_MUST_CHECK int scp_apdu_encode(const scp_apdu *a, uint8_t *out, size_t out_size,
                                    size_t *out_len);
+/* Split an R-APDU of exactly len bytes into data and SW1 SW2 (out->data
+ * borrows buf). SCP_E_TRUNCATED under 2 bytes, SCP_E_LENGTH over
+ * SCP_RAPDU_MAX, SCP_E_ARG for NULL pointers; *out untouched on error. */
 SCP_MUST_CHECK int scp_rapdu_parse(const uint8_t *buf, size_t len, scp_rapdu *out);
 
 /* 9000, 62xx and 63xx: the card processed the command (GPC Amd D 6.2.5:

@@ -20,16 +20,19 @@ typedef struct scp_rd {
     size_t pos;
 } scp_rd;
 
+/* Start reading len bytes at p (p NULL reads as empty). Cannot fail. */
 static inline void scp_rd_init(scp_rd *r, const uint8_t *p, size_t len)
 {
     r->p = p;
     r->len = p ? len : 0;
     r->pos = 0;
 }
+/* Bytes not read yet. */
 static inline size_t scp_rd_left(const scp_rd *r) { return r->len - r->pos; }
 
 /* The small readers and writers are inline: an APDU parse is a handful of
  * them, and a call each cost more than the reads. */
+/* Read one byte. SCP_E_TRUNCATED (nothing consumed) at the end. */
 SCP_MUST_CHECK static inline int scp_rd_u8(scp_rd *r, uint8_t *v)
 {
     if (scp_rd_left(r) < 1)
@@ -37,7 +40,11 @@ SCP_MUST_CHECK static inline int scp_rd_u8(scp_rd *r, uint8_t *v)
     *v = r->p[r->pos++];
     return SCP_OK;
 }
+/* Read a big-endian 16-bit value. SCP_E_TRUNCATED (nothing consumed)
+ * when fewer than 2 bytes are left. */
 SCP_MUST_CHECK int scp_rd_u16(scp_rd *r, uint16_t *v); /* big-endian */
+/* Read a big-endian 24-bit value. SCP_E_TRUNCATED (nothing consumed)
+ * when fewer than 3 bytes are left. */
 SCP_MUST_CHECK int scp_rd_u24(scp_rd *r, uint32_t *v); /* big-endian */
 /* Borrow n bytes of the input (no copy). */
 SCP_MUST_CHECK static inline int scp_rd_ptr(scp_rd *r, size_t n, const uint8_t **out)
@@ -48,6 +55,8 @@ SCP_MUST_CHECK static inline int scp_rd_ptr(scp_rd *r, size_t n, const uint8_t *
     r->pos += n;
     return SCP_OK;
 }
+/* Copy n bytes of the input into out. SCP_E_TRUNCATED (nothing copied or
+ * consumed) when fewer than n are left. */
 SCP_MUST_CHECK static inline int scp_rd_copy(scp_rd *r, uint8_t *out, size_t n)
 {
     if (scp_rd_left(r) < n)
@@ -57,6 +66,7 @@ SCP_MUST_CHECK static inline int scp_rd_copy(scp_rd *r, uint8_t *out, size_t n)
     r->pos += n;
     return SCP_OK;
 }
+/* Skip n bytes. SCP_E_TRUNCATED (nothing consumed) when fewer are left. */
 SCP_MUST_CHECK int scp_rd_skip(scp_rd *r, size_t n);
 
 typedef struct scp_wr {
@@ -66,6 +76,8 @@ typedef struct scp_wr {
     int err; /* sticky SCP_E_BUFFER_TOO_SMALL */
 } scp_wr;
 
+/* Start writing into p, cap bytes (p NULL: capacity 0). Cannot fail;
+ * the writers below record the first overflow, scp_wr_done reports it. */
 static inline void scp_wr_init(scp_wr *w, uint8_t *p, size_t cap)
 {
     w->p = p;
@@ -84,12 +96,17 @@ static inline int scp_wr_room(scp_wr *w, size_t n)
     }
     return 1;
 }
+/* Append one byte, or set the sticky SCP_E_BUFFER_TOO_SMALL. */
 static inline void scp_wr_u8(scp_wr *w, uint8_t v)
 {
     if (scp_wr_room(w, 1))
         w->p[w->len++] = v;
 }
+/* Append a big-endian 16-bit value, or set the sticky error (nothing
+ * written). */
 void scp_wr_u16(scp_wr *w, uint16_t v);
+/* Append n bytes (p may overlap the output), or set the sticky error
+ * (nothing written). */
 static inline void scp_wr_bytes(scp_wr *w, const uint8_t *p, size_t n)
 {
     if (n == 0 || !scp_wr_room(w, n))
@@ -97,6 +114,7 @@ static inline void scp_wr_bytes(scp_wr *w, const uint8_t *p, size_t n)
     memmove(w->p + w->len, p, n);
     w->len += n;
 }
+/* Append n copies of v, or set the sticky error (nothing written). */
 void scp_wr_fill(scp_wr *w, uint8_t v, size_t n);
 /* SCP_OK, or the first error; stores the length written in *out_len. */
 SCP_MUST_CHECK int scp_wr_done(const scp_wr *w, size_t *out_len);

@@ -42,6 +42,10 @@ typedef struct scp_card_init_opts {
  * scp_i >= 0 overrides the profile's i and lifts the level restriction.
  * Both: 3 key sets, 32 tries, CPLC 40 90 + 40 random bytes, random KDD. */
 
+/* Create a new card in dir (which must not hold one): state file, key
+ * sets and lock file, as opts says (NULL: the defaults above). SCP_E_ARG
+ * for bad options or when dir already holds a card (never overwritten),
+ * SCP_E_IO, SCP_E_NOMEM; a failed init leaves no card in dir. */
 SCP_MUST_CHECK int scp_card_init(const char *dir, const scp_card_init_opts *opts);
 /* Open a card for driving it: takes DIR/card.lock first (one process per
  * card: two would fork its state), then reads the state. A card held by
@@ -59,6 +63,7 @@ SCP_MUST_CHECK int scp_card_open_wait(const char *dir, unsigned wait_ms, scp_car
  * fails with SCP_E_PERM. */
 SCP_MUST_CHECK int scp_card_open_readonly(const char *dir, scp_card **out, char *err,
                                           size_t err_size);
+/* End any session, release the card's lock, wipe and free c (NULL: no-op). */
 void scp_card_close(scp_card *c);
 /* Power-on reset: ends any session, selects the ISD. */
 void scp_card_reset(scp_card *c);

@@ -47,6 +47,7 @@ typedef struct scp_cert {
 
 /* Parse one certificate (30 .. X.509 or 7F21 GP); p must stay alive. */
 SCP_MUST_CHECK int scp_cert_parse(scp_cert *c, const uint8_t *p, size_t len);
+/* Free what scp_cert_parse made and zero c (NULL: no-op). */
 void scp_cert_free(scp_cert *c);
 
 /* Split a certificate store into its certificates: BF21 L <certs> or the
@@ -65,8 +66,15 @@ typedef struct scp_trust {
 
 /* Add every certificate or public key in a PEM file (or one DER). */
 SCP_MUST_CHECK int scp_trust_load_file(scp_trust *t, const char *path);
+/* Add the public keys of PEM certificates or public keys (or one DER
+ * certificate or SubjectPublicKeyInfo) in p..p+len to t. SCP_E_ARG for an
+ * empty or over 1 MiB input, SCP_E_FORMAT when nothing in it parses,
+ * SCP_E_NOMEM; keys added before an error stay in t. */
 SCP_MUST_CHECK int scp_trust_add_bytes(scp_trust *t, const uint8_t *p, size_t len);
+/* Add k's public key to t (t takes its own reference). SCP_E_ARG for an
+ * empty key, SCP_E_NOMEM or SCP_E_CRYPTO with t unchanged. */
 SCP_MUST_CHECK int scp_trust_add_ec(scp_trust *t, const scp_ec_key *k);
+/* Free every key in t and zero it (NULL: no-op). */
 void scp_trust_free(scp_trust *t);
 
 /* Why a chain failed: which certificate (1-based, 0 for the chain as a

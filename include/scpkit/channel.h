@@ -104,6 +104,8 @@ SCP_MUST_CHECK int scp_channel_open(scp_channel *ch, scp_transport *t, const scp
 SCP_MUST_CHECK int scp_channel_send(scp_channel *ch, const uint8_t *capdu, size_t len,
                                     uint8_t *resp, size_t resp_size, size_t *resp_len,
                                     uint16_t *sw);
+/* End the session (keys wiped) and zero ch; the transport is the
+ * caller's to close. NULL: no-op. */
 void scp_channel_close(scp_channel *ch);
 
 /* The strongest level a card with this i allows: 33, 13 or 03. */
@@ -123,6 +125,10 @@ typedef struct scp_recog {
         uint8_t i;
     } scp[SCP_RECOG_SCP_MAX];
 } scp_recog;
+/* Parse card recognition data (GPC Annex H.2: 66 { 73 { 06 .., 60 ..,
+ * 64 .. } }, the 66 wrapper optional) into out: GP version and each SCP
+ * with its i. SCP_E_FORMAT without a 73 template, SCP_E_TRUNCATED for a
+ * length past the end; out is zeroed first. */
 SCP_MUST_CHECK int scp_recog_parse(const uint8_t *p, size_t len, scp_recog *out);
 /* GET DATA 0066 on the selected SD, then parse. *sw gets the card's SW;
  * SCP_E_SW when it refused. */

@@ -30,20 +30,30 @@ typedef struct scp_des3 {
     uint8_t key_len; /* 8, 16 or 24 */
 } scp_des3;
 
+/* Expand a DES key: key_len 8 (single DES), 16 (two-key 3DES) or 24
+ * (three-key). SCP_E_ARG for any other length or NULL (d untouched).
+ * scp_des3_clear wipes it. */
 SCP_MUST_CHECK int scp_des3_init(scp_des3 *d, const uint8_t *key, size_t key_len);
+/* Wipe d's key schedules. */
 void scp_des3_clear(scp_des3 *d);
 
 /* Single DES with schedule `ks` (encrypt or decrypt). */
 void scp_des_block(const scp_des_ks *ks, int decrypt, const uint8_t in[8], uint8_t out[8]);
 /* 3DES EDE (encrypt) and its inverse. */
+/* 3DES EDE of one 8-byte block (in and out may be the same). */
 void scp_des3_encrypt(const scp_des3 *d, const uint8_t in[8], uint8_t out[8]);
+/* The inverse of scp_des3_encrypt (in and out may be the same). */
 void scp_des3_decrypt(const scp_des3 *d, const uint8_t in[8], uint8_t out[8]);
 
 /* ECB / CBC over whole blocks (len % 8 == 0); in and out may be equal. */
 SCP_MUST_CHECK int scp_des3_ecb(const scp_des3 *d, int decrypt, const uint8_t *in, size_t len,
                                 uint8_t *out);
+/* 3DES-CBC encryption of whole blocks from iv; in and out may be equal.
+ * SCP_E_ARG (nothing written) when len is not a multiple of 8. */
 SCP_MUST_CHECK int scp_des3_cbc_encrypt(const scp_des3 *d, const uint8_t iv[8],
                                         const uint8_t *in, size_t len, uint8_t *out);
+/* 3DES-CBC decryption of whole blocks from iv; in and out may be equal.
+ * SCP_E_ARG (nothing written) when len is not a multiple of 8. */
 SCP_MUST_CHECK int scp_des3_cbc_decrypt(const scp_des3 *d, const uint8_t iv[8],
                                         const uint8_t *in, size_t len, uint8_t *out);
 
@@ -77,7 +87,12 @@ typedef struct scp_des_mac {
     uint8_t full3;
 } scp_des_mac;
 
+/* Start a CBC-MAC under key from icv: full3 0 chains single DES under the
+ * first key (ISO 9797-1 MAC algorithm 3, the retail MAC of SCP02 and ICAO,
+ * whose final transformation scp_des_mac_final applies), 1 chains full
+ * 3DES on every block. Cannot fail. */
 void scp_des_mac_init(scp_des_mac *m, const scp_des3 *key, int full3, const uint8_t icv[8]);
+/* Absorb len bytes (any length; the context keeps a partial block). */
 void scp_des_mac_update(scp_des_mac *m, const uint8_t *p, size_t len);
 /* Pads (M2), finishes, writes the 8-byte MAC and wipes the context. */
 void scp_des_mac_final(scp_des_mac *m, uint8_t mac[8]);

@@ -41,8 +41,12 @@ const char *scp_ec_curve_name(int curve);
 int scp_ec_curve_from_name(const char *name);
 /* GP key parameter reference (tag F0): 00 P-256, 01 P-384, 03 brainpoolP256r1. */
 int scp_ec_curve_from_gp(uint8_t ref);
+/* The GP key parameter reference of an SCP_EC_* curve; 0xFF for none. */
 uint8_t scp_ec_curve_to_gp(int curve);
 
+/* A new key pair on curve into k (to be freed with scp_ec_free).
+ * SCP_E_ARG for an unknown curve, SCP_E_CRYPTO when OpenSSL fails; k holds
+ * no key on error. */
 SCP_MUST_CHECK int scp_ec_generate(scp_ec_key *k, int curve);
 /* Public key from an uncompressed point 04 X Y; the point must be on the
  * curve (SCP_E_FORMAT otherwise, and for compressed or infinity forms). */
@@ -52,9 +56,14 @@ SCP_MUST_CHECK int scp_ec_from_point(scp_ec_key *k, int curve, const uint8_t *pt
 SCP_MUST_CHECK int scp_ec_from_private(scp_ec_key *k, int curve, const uint8_t *d, size_t len);
 /* PKCS#8, SEC 1 ECPrivateKey, or SubjectPublicKeyInfo, DER or PEM. */
 SCP_MUST_CHECK int scp_ec_from_bytes(scp_ec_key *k, const uint8_t *p, size_t len);
+/* scp_ec_from_bytes on a file's content (at most 16 KiB; the buffer is
+ * wiped). SCP_E_NOT_FOUND when it cannot be opened, SCP_E_IO, SCP_E_LENGTH
+ * when larger, or scp_ec_from_bytes's errors; k holds no key on error. */
 SCP_MUST_CHECK int scp_ec_load_file(scp_ec_key *k, const char *path);
 /* Copy: the public half only (priv 0) or the whole key. */
 SCP_MUST_CHECK int scp_ec_dup(scp_ec_key *out, const scp_ec_key *in, int with_private);
+/* Free k's key (OpenSSL clears private material) and reset k (NULL:
+ * no-op). */
 void scp_ec_free(scp_ec_key *k);
 
 /* Uncompressed public point 04 X Y. */
@@ -79,6 +88,9 @@ SCP_MUST_CHECK int scp_ecdh(const scp_ec_key *priv, const scp_ec_key *pub, uint8
  * (SCP_E_FORMAT for one that does not parse). */
 SCP_MUST_CHECK int scp_ecdsa_sign(const scp_ec_key *priv, const uint8_t *msg, size_t len,
                                   uint8_t *sig, size_t sig_size, size_t *sig_len);
+/* Verify a DER ECDSA-with-SHA-256 signature over msg with pub. SCP_OK when
+ * it verifies, SCP_E_CRYPTOGRAM when it does not, SCP_E_FORMAT for a
+ * signature that does not parse, SCP_E_ARG / SCP_E_NOMEM. */
 SCP_MUST_CHECK int scp_ecdsa_verify(const scp_ec_key *pub, const uint8_t *msg, size_t len,
                                     const uint8_t *sig, size_t sig_len);
 

@@ -58,6 +58,8 @@ typedef enum scp_div_scheme {
 /* Name <-> scheme: "none", "sp800-108", "kdf3", "emv", "visa2".
  * scp_div_parse returns SCP_E_NOT_FOUND for any other name. */
 SCP_MUST_CHECK int scp_div_parse(const char *name, scp_div_scheme *out);
+/* The scheme's name as scp_div_parse takes it; "unknown" for another
+ * value. */
 const char *scp_div_name(scp_div_scheme s);
 
 /* Derive ENC, MAC and DEK from master (AES 16/24/32 for SP800-108 and

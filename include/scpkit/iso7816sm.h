@@ -47,7 +47,7 @@ typedef struct scp_sm {
     uint8_t odd_ins;      /* that command's INS was odd: response data in DO85 */
     uint8_t ssc[16];
     scp_des3 des_enc, des_mac;
-    scp_aes aes_enc, aes_mac;
+    scp_aes_slot aes_enc, aes_mac; /* private to the library */
     int dead_rc;
 } scp_sm;
 
@@ -80,6 +80,7 @@ SCP_MUST_CHECK int scp_sm_unprotect_command(scp_sm *sm, const uint8_t *capdu, si
 SCP_MUST_CHECK int scp_sm_protect_response(scp_sm *sm, const uint8_t *data, size_t len,
                                            uint16_t sw, uint8_t *out, size_t out_size,
                                            size_t *out_len);
+/* 1 when the session is set up and not ended by a failure. */
 static inline int scp_sm_is_open(const scp_sm *sm) { return sm->family != 0 && !sm->dead; }
 
 /* ---- ICAO Doc 9303 Part 11 key derivation (section 9.7.1) ---- */
@@ -117,9 +118,17 @@ typedef struct scp_bac {
     uint8_t k_enc[16], k_mac[16];
     uint8_t rnd_ic[8], rnd_ifd[8], k_ifd[16];
 } scp_bac;
+/* Terminal side of ICAO 9303-11 9.7 BAC, step 1: from the document's
+ * RND.IC (GET CHALLENGE), build E_IFD | M_IFD (40 bytes) for EXTERNAL
+ * AUTHENTICATE into out, keeping RND.IFD and K.IFD in b (NULL: random).
+ * SCP_E_ARG or SCP_E_CRYPTO (RNG); b must be wiped by the caller on error. */
 SCP_MUST_CHECK int scp_bac_host_auth(scp_bac *b, const uint8_t k_enc[16], const uint8_t k_mac[16],
                                      const uint8_t rnd_ic[8], const uint8_t *rnd_ifd,
                                      const uint8_t *k_ifd, uint8_t out[40]);
+/* BAC step 2: check the chip's E_IC | M_IC (40 bytes) against b, derive
+ * the session keys and SSC, start the host session sm. SCP_E_CRYPTOGRAM
+ * when the answer does not check (MAC or the echo of RND.IFD; sm not
+ * started); b is wiped on every path. */
 SCP_MUST_CHECK int scp_bac_host_finish(scp_bac *b, const uint8_t resp[40], scp_sm *sm);
 /* Chip side: verify E_IFD | M_IFD against our RND.IC, answer E_IC | M_IC
  * (k_ic NULL: random) and start the card's session. SCP_E_CRYPTOGRAM

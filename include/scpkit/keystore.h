@@ -73,13 +73,21 @@ typedef struct scp_ks_key_info {
 
 /* Names: "aes128" ... "des3"; "pre-activation" ... "destroyed". */
 SCP_MUST_CHECK int scp_ks_type_parse(const char *s, scp_ks_type *out);
+/* The name of a key type ("aes128" ... "des3"); "unknown" for another
+ * value. */
 const char *scp_ks_type_name(scp_ks_type t);
+/* The key length in bytes of a key type; 0 for another value. */
 size_t scp_ks_type_len(scp_ks_type t);
-/* EC types ("ec-p256", "ec-p384", "ec-bp256") and their scp_ec_curve. */
+/* 1 for the EC key-pair types ("ec-p256", "ec-p384", "ec-bp256"). */
 int scp_ks_type_is_ec(scp_ks_type t);
+/* The scp_ec_curve of an EC type; SCP_EC_NONE for another type. */
 int scp_ks_type_curve(scp_ks_type t);
+/* The EC type of an scp_ec_curve (SCP_E_ARG for another curve). */
 SCP_MUST_CHECK int scp_ks_type_from_curve(int curve, scp_ks_type *out);
+/* SP 800-57 state from its name ("pre-activation" ... "destroyed");
+ * SCP_E_ARG for any other name (*out untouched). */
 SCP_MUST_CHECK int scp_ks_state_parse(const char *s, scp_ks_state *out);
+/* The name of a state; "unknown" for another value. */
 const char *scp_ks_state_name(scp_ks_state s);
 /* SCP_OK when from -> to is an allowed SP 800-57 transition, else SCP_E_STATE. */
 SCP_MUST_CHECK int scp_ks_transition_allowed(scp_ks_state from, scp_ks_state to);
@@ -120,6 +128,8 @@ SCP_MUST_CHECK int scp_keystore_init(const scp_ks_config *cfg, const char *so_pi
  * active, each with an audit record. */
 SCP_MUST_CHECK int scp_keystore_open(const scp_ks_config *cfg, const char *user_pin,
                                      scp_keystore **out);
+/* Log out, close the token session and the database, free ks (NULL:
+ * no-op). */
 void scp_keystore_close(scp_keystore *ks);
 /* Print what the token can and cannot do (C_GetMechanismInfo). */
 void scp_keystore_report(scp_keystore *ks, FILE *f);
@@ -195,8 +205,16 @@ SCP_MUST_CHECK int scp_keystore_set_state(scp_keystore *ks, const char *label, u
 SCP_MUST_CHECK int scp_keystore_activate_shares(scp_keystore *ks, const char *label,
                                                 uint32_t version, const char *const *shares,
                                                 size_t n, const char *reason);
+/* Register a custodian for two-person activation: name, a random salt and
+ * a PIN verifier (never the PIN), MACed, in one transaction. SCP_E_ARG for
+ * a PIN under 6 characters, SCP_E_IO (e.g. a known name); nothing stored
+ * on error. */
 SCP_MUST_CHECK int scp_keystore_custodian_add(scp_keystore *ks, const char *name,
                                               const char *pin);
+/* Activate label/version with two distinct custodians' PINs (audited,
+ * with reason). SCP_E_AUTH when a PIN does not match or both names are
+ * the same, SCP_E_NOT_FOUND for an unknown key, SCP_E_STATE when the
+ * transition is not allowed; the key is unchanged on error. */
 SCP_MUST_CHECK int scp_keystore_activate_custodians(scp_keystore *ks, const char *label,
                                                     uint32_t version, const char *name1,
                                                     const char *pin1, const char *name2,
@@ -223,6 +241,9 @@ typedef struct scp_ks_card {
     int64_t updated;
     int behind;
 } scp_ks_card;
+/* Call fn(arg, card) for every card the keystore tracks, ordered by
+ * master label, master version, KDD. SCP_E_IO (database), with fn already
+ * called for the cards before the error. */
 SCP_MUST_CHECK int scp_keystore_card_each(scp_keystore *ks,
                                           void (*fn)(void *arg, const scp_ks_card *c),
                                           void *arg);
@@ -304,6 +325,7 @@ SCP_MUST_CHECK int scp_keystore_derive_open(const char *dir, const char *master,
  * card (KDD -> master:version, kvn) and an audit record. */
 int scp_keystore_derive_cb(void *ctx, const uint8_t *kdd, size_t kdd_len, uint8_t kvn,
                            scp03_keys *out);
+/* Close what scp_keystore_derive_open opened (NULL: no-op). */
 void scp_keystore_derive_close(void *ctx);
 /* The keystore behind a derive context (for rotation: derive a new key set
  * from another master with the same open token). */

@@ -89,6 +89,9 @@ typedef struct scp02_iu_resp {
     uint8_t card_cryptogram[8];
 } scp02_iu_resp;
 
+/* Parse the 28-byte INITIALIZE UPDATE response (GPC 2.2.1 E.5.1.6).
+ * SCP_E_UNSUPPORTED when the SCP identifier is not 02, SCP_E_TRUNCATED /
+ * SCP_E_LENGTH when shorter / longer; *out undefined on error. */
 SCP_MUST_CHECK int scp02_iu_resp_parse(const uint8_t *p, size_t len, scp02_iu_resp *out);
 
 /* ---- host role ---- */
@@ -110,7 +113,14 @@ SCP_MUST_CHECK int scp02_host_iu_response(scp02_session *s, const uint8_t *resp,
 SCP_MUST_CHECK int scp02_host_external_authenticate(scp02_session *s, uint8_t level,
                                                     uint8_t *out, size_t out_size,
                                                     size_t *out_len);
+/* The card's SW for EXTERNAL AUTHENTICATE: 9000 opens the channel;
+ * anything else kills the session (SCP_E_AUTH). SCP_E_STATE unchanged when
+ * no EXTERNAL AUTHENTICATE is pending. */
 SCP_MUST_CHECK int scp02_host_ea_result(scp02_session *s, uint16_t sw);
+/* Protect a plain short C-APDU at the session's level (E.4.4 C-MAC over
+ * the modified or unmodified APDU as i says, E.4.5 C-DECRYPTION). Needs
+ * out_size >= 5 + padded data + 8 + 1. Unchanged on SCP_E_ARG, SCP_E_STATE,
+ * SCP_E_DEAD, SCP_E_LENGTH, SCP_E_BUFFER_TOO_SMALL; a crypto failure kills. */
 SCP_MUST_CHECK int scp02_host_wrap(scp02_session *s, const uint8_t *capdu, size_t len,
                                    uint8_t *out, size_t out_size, size_t *out_len);
 /* R-APDU (data | SW) of the last wrapped command -> plain data | SW. At
@@ -129,6 +139,10 @@ typedef struct scp02_card_params {
     const uint8_t *fixed_card_chal; /* known-answer tests only (6 bytes) */
 } scp02_card_params;
 
+/* Card side of INITIALIZE UPDATE: derive the session keys (E.4.1), make
+ * the card challenge and cryptogram, write the 28-byte response. Unchanged
+ * on SCP_E_ARG, SCP_E_LENGTH (chal_len not 8), SCP_E_UNSUPPORTED (i),
+ * SCP_E_BUFFER_TOO_SMALL; a failure after that kills the session. */
 SCP_MUST_CHECK int scp02_card_initialize_update(scp02_session *s, const scp02_card_params *prm,
                                                 const scp02_keys *keys,
                                                 const uint8_t *host_chal, size_t chal_len,
@@ -137,14 +151,23 @@ SCP_MUST_CHECK int scp02_card_initialize_update(scp02_session *s, const scp02_ca
  * INITIALIZE UPDATE is needed); SCP_E_MAC / SCP_E_CRYPTOGRAM end it. */
 SCP_MUST_CHECK int scp02_card_external_authenticate(scp02_session *s, const uint8_t *capdu,
                                                     size_t len);
+/* Verify and unprotect a C-APDU (C-MAC, then C-DECRYPTION). A plain
+ * command in a MACed session, a bad MAC or bad padding kills the session
+ * (SCP_E_MAC, SCP_E_PADDING); SCP_E_BUFFER_TOO_SMALL (out_size < len) and
+ * SCP_E_STATE / SCP_E_DEAD leave it unchanged. */
 SCP_MUST_CHECK int scp02_card_unwrap(scp02_session *s, const uint8_t *capdu, size_t len,
                                      uint8_t *out, size_t out_size, size_t *out_len);
+/* Protect the response data | sw (E.4.6 R-MAC when the level asks).
+ * Needs out_size >= len + 2 (+ 8 with R-MAC); SCP_E_LENGTH over 248 bytes
+ * with R-MAC (256 without); errors leave the session unchanged. */
 SCP_MUST_CHECK int scp02_card_wrap(scp02_session *s, const uint8_t *data, size_t len,
                                    uint16_t sw, uint8_t *out, size_t out_size, size_t *out_len);
 
 /* ---- both ---- */
 
+/* End the session: every key wiped, the struct zeroed (NULL: no-op). */
 void scp02_end(scp02_session *s);
+/* 1 when the channel is open (EXTERNAL AUTHENTICATE accepted). */
 static inline int scp02_is_open(const scp02_session *s) { return s->state == SCP02_OPEN; }
 
 /* PUT KEY key data under the session DEK (GPC 2.2.1 E.4.7: 3DES-ECB):
@@ -155,6 +178,9 @@ static inline int scp02_is_open(const scp02_session *s) { return s->state == SCP
 #define SCP02_PUTKEY_DES 0x80
 #define SCP02_PUTKEY_AES 0x88
 #define SCP02_PUTKEY_MAX (1 + 3 * 23)
+/* PUT KEY key data for a new key set under the session DEK (see
+ * above). Needs an open session; SCP_E_UNSUPPORTED for another key_type,
+ * SCP_E_BUFFER_TOO_SMALL; out untouched on error, the session unchanged. */
 SCP_MUST_CHECK int scp02_putkey_build(const scp02_session *s, uint8_t key_type, uint8_t new_kvn,
                                       const uint8_t enc[16], const uint8_t mac[16],
                                       const uint8_t dek[16], uint8_t *out, size_t out_size,
@@ -197,6 +223,8 @@ SCP_MUST_CHECK int scp02_channel_put_keys(scp02_channel *ch, uint8_t key_type, u
                                           uint8_t new_kvn, const uint8_t enc[16],
                                           const uint8_t mac[16], const uint8_t dek[16],
                                           uint16_t *sw);
+/* End the session (keys wiped) and zero ch; the transport is the
+ * caller's. NULL: no-op. */
 void scp02_channel_close(scp02_channel *ch);
 
 #ifdef __cplusplus

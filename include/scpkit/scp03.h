@@ -122,8 +122,8 @@ typedef struct scp03_session {
      * command MACs with, expanded once. Until the INITIALIZE UPDATE
      * response, the host keeps the static Key-ENC and Key-MAC in the raw
      * keys' places (s_enc, s_rmac). */
-    scp_aes_raw s_enc, s_rmac;
-    scp_aes s_mac;
+    scp_aes_raw_slot s_enc, s_rmac;
+    scp_aes_slot s_mac;
 } scp03_session;
 
 /* Parsed INITIALIZE UPDATE response (GPC Amd D 7.1.1). */
@@ -139,6 +139,9 @@ typedef struct scp03_iu_resp {
     uint8_t seq[SCP03_SEQ_LEN];
 } scp03_iu_resp;
 
+/* Parse an INITIALIZE UPDATE response (GPC Amd D 7.1.1.6: 29 or 32
+ * bytes for S8, 45 or 48 for S16). SCP_E_LENGTH for any other length,
+ * SCP_E_UNSUPPORTED when the SCP identifier is not 03; out is zeroed first. */
 SCP_MUST_CHECK int scp03_iu_resp_parse(const uint8_t *p, size_t len, scp03_iu_resp *out);
 
 /* ---- host role (off-card entity) ---- */
@@ -284,6 +287,7 @@ SCP_MUST_CHECK int scp03_session_from_keys(scp03_session *s, const scp03_open_pa
 
 /* End the session and wipe every key (the whole struct is zeroed). */
 void scp03_end(scp03_session *s);
+/* 1 when the channel is open (EXTERNAL AUTHENTICATE done and accepted). */
 static inline int scp03_is_open(const scp03_session *s) { return s->state == SCP03_OPEN; }
 /* Largest plain command data that still fits one short (or extended) APDU
  * after protection at the session's level. */

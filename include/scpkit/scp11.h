@@ -44,6 +44,7 @@ extern "C" {
 
 /* "a", "b", "c" -> SCP11_A.. (0 when not one), and back. */
 int scp11_variant_from_name(const char *name);
+/* The variant's name: "11a", "11b", "11c"; "?" for another value. */
 const char *scp11_variant_name(int variant);
 /* The i parameter (tag 90, second byte): 01 a, 00 b, 03 c. */
 uint8_t scp11_i(int variant);
@@ -131,8 +132,9 @@ typedef struct scp11_auth_cmd {
 /* Parse and check the form (SCP_E_FORMAT / SCP_E_LENGTH on a bad one;
  * SCP_E_UNSUPPORTED for a key usage, key type or length not offered). */
 SCP_MUST_CHECK int scp11_auth_parse(const uint8_t *capdu, size_t len, scp11_auth_cmd *out);
-/* The same from an already parsed APDU (its data borrowed). */
 struct scp_apdu;
+/* As scp11_auth_parse, from an already parsed APDU (its data borrowed by
+ * out); the same errors. */
 SCP_MUST_CHECK int scp11_auth_parse_apdu(const struct scp_apdu *a, scp11_auth_cmd *out);
 
 typedef struct scp11_card_keys {
@@ -152,7 +154,10 @@ SCP_MUST_CHECK int scp11_card_authenticate(scp11_session *s, const scp11_card_ke
 
 /* ---- both ---- */
 
+/* End the session: the ephemeral keys freed, every secret wiped, the
+ * secure messaging ended (scp03_end). NULL: no-op. */
 void scp11_end(scp11_session *s);
+/* 1 when the handshake completed and secure messaging is open. */
 static inline int scp11_is_open(const scp11_session *s)
 {
     return s->state == SCP11_OPEN && scp03_is_open(&s->sm);
@@ -177,6 +182,12 @@ SCP_MUST_CHECK int scp11_get_certs_command(uint8_t kid, uint8_t kvn, uint8_t *ou
  * on all (yubikit, YubiKey 5.7 trace), no Le. SCP11_PSO_SAMSUNG: P1 | 80
  * on all but the last and Le 00 (OpenSCP-Java). */
 #define SCP11_PSO_SAMSUNG 1
+/* The next PERFORM SECURITY OPERATION command of the chain for cert (len
+ * bytes, from *off, which moves past the part sent): ISO chaining as
+ * described above, flags 0 or SCP11_PSO_SAMSUNG; more_certs: a later
+ * certificate follows. SCP_E_ARG when *off is at the end, and
+ * SCP_E_BUFFER_TOO_SMALL (out_size under 5 + part + 1), with *off and out
+ * unchanged. */
 SCP_MUST_CHECK int scp11_pso_next(const uint8_t *cert, size_t len, size_t *off, uint8_t ca_kvn,
                                   uint8_t ca_kid, int more_certs, unsigned flags, uint8_t *out,
                                   size_t out_size, size_t *out_len);

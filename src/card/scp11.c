@@ -11,6 +11,7 @@
 #include "card/scp11.h"
 #include "core/guard.h"
 #include "scpkit/cert.h"
+#include "crypto/aes.h"
 #include "scpkit/crypto.h"
 #include "scpkit/tlv.h"
 

@@ -3,6 +3,7 @@
 #define SCPKIT_CRYPTO_INTERNAL_H
 
 #include "scpkit/crypto.h"
+#include "crypto/aes.h"
 #include "core/guard.h"
 
 /* AES-NI path (src/crypto/aesni.c). scp_aesni_cpu: the CPU has AES-NI and

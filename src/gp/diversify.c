@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "scpkit/gp.h"
+#include "crypto/aes.h"
 #include "core/guard.h"
 
 static const struct {

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "scpkit/gp.h"
+#include "crypto/aes.h"
 #include "scpkit/buf.h"
 #include "core/guard.h"
 

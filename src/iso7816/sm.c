@@ -10,6 +10,7 @@
 #include "scpkit/apdu.h"
 #include "scpkit/buf.h"
 #include "scpkit/iso7816sm.h"
+#include "crypto/aes.h"
 
 static const uint8_t zero16[16];
 
@@ -17,8 +18,8 @@ static int sm_fail(scp_sm *sm, int rc)
 {
     scp_des3_clear(&sm->des_enc);
     scp_des3_clear(&sm->des_mac);
-    scp_aes_clear(&sm->aes_enc);
-    scp_aes_clear(&sm->aes_mac);
+    scp_aes_clear(SCP_AES_OF(&sm->aes_enc));
+    scp_aes_clear(SCP_AES_OF(&sm->aes_mac));
     scp_wipe(sm->ssc, sizeof(sm->ssc));
     sm->dead = 1;
     sm->dead_rc = rc;
@@ -48,12 +49,12 @@ int scp_sm_init(scp_sm *sm, int family, int role, const uint8_t *k_enc, const ui
         sm->block = 8;
     } else if (family == SCP_SM_AES) {
         ENSURE((key_len == 16 || key_len == 24 || key_len == 32) && ssc_len == 16, SCP_E_ARG);
-        rc = scp_aes_init_dec(&sm->aes_enc, k_enc, key_len);
+        rc = scp_aes_init_dec(SCP_AES_OF(&sm->aes_enc), k_enc, key_len);
         if (rc == SCP_OK)
-            rc = scp_aes_init(&sm->aes_mac, k_mac, key_len);
+            rc = scp_aes_init(SCP_AES_OF(&sm->aes_mac), k_mac, key_len);
         if (rc != SCP_OK) {
-            scp_aes_clear(&sm->aes_enc);
-            scp_aes_clear(&sm->aes_mac);
+            scp_aes_clear(SCP_AES_OF(&sm->aes_enc));
+            scp_aes_clear(SCP_AES_OF(&sm->aes_mac));
             return rc;
         }
         sm->block = 16;
@@ -100,7 +101,7 @@ static void mac_begin(const scp_sm *sm, sm_mac *m)
     m->bad = 0;
     m->n = 0;
     if (m->aes)
-        scp_cmac_init(&m->c, &sm->aes_mac);
+        scp_cmac_init(&m->c, SCP_AES_OF(&sm->aes_mac));
     else
         scp_des_mac_init(&m->d, &sm->des_mac, 0, zero16);
     mac_update(m, sm->ssc, sm->block);
@@ -159,7 +160,7 @@ static int sm_mac_of(const scp_sm *sm, const uint8_t *hdr, const uint8_t *p, siz
         buf[n++] = 0x80;
         while (n % 16 != 0)
             buf[n++] = 0;
-        rc = scp_cmac_once(&sm->aes_mac, buf, n, full);
+        rc = scp_cmac_once(SCP_AES_OF(&sm->aes_mac), buf, n, full);
         memcpy(mac, full, SCP_SM_MAC_LEN);
         scp_wipe(full, sizeof(full));
         return rc;
@@ -181,9 +182,9 @@ static int sm_crypt(const scp_sm *sm, int decrypt, uint8_t *buf, size_t len, con
         return decrypt ? scp_des3_cbc_decrypt(&sm->des_enc, zero16, in, len, buf)
                        : scp_des3_cbc_encrypt(&sm->des_enc, zero16, in, len, buf);
     /* ICAO 9303-11 9.8.6.1 / BSI TR-03110-3 F.2: IV = E(K_enc, SSC) */
-    scp_aes_block(&sm->aes_enc, sm->ssc, iv);
-    rc = decrypt ? scp_aes_cbc_decrypt(&sm->aes_enc, iv, in, len, buf)
-                 : scp_aes_cbc_encrypt(&sm->aes_enc, iv, in, len, buf);
+    scp_aes_block(SCP_AES_OF(&sm->aes_enc), sm->ssc, iv);
+    rc = decrypt ? scp_aes_cbc_decrypt(SCP_AES_OF(&sm->aes_enc), iv, in, len, buf)
+                 : scp_aes_cbc_encrypt(SCP_AES_OF(&sm->aes_enc), iv, in, len, buf);
     scp_wipe(iv, sizeof(iv));
     return rc;
 }

@@ -14,6 +14,7 @@
 #include "keys/internal.h"
 #include "core/guard.h"
 #include "scpkit/crypto.h"
+#include "crypto/aes.h"
 
 uint8_t ks_gf_mul(uint8_t a, uint8_t b)
 {

@@ -44,9 +44,9 @@ void scp03_end(scp03_session *s)
     /* the keys' OpenSSL contexts (if any) freed, then the whole session,
      * keys and all, in one pass: one wipe costs less than a dozen small
      * ones over the bytes the keys wrote */
-    scp_aes_raw_release(&s->s_enc);
-    scp_aes_release(&s->s_mac);
-    scp_aes_raw_release(&s->s_rmac);
+    scp_aes_raw_release(SCP_RAW_OF(&s->s_enc));
+    scp_aes_release(SCP_AES_OF(&s->s_mac));
+    scp_aes_raw_release(SCP_RAW_OF(&s->s_rmac));
     scp_wipe(s, sizeof(*s));
     s->ctx = ctx;
 }
@@ -62,7 +62,7 @@ static int session_crypto(scp03_session *s, const uint8_t *enc, const uint8_t *m
     h.enc = enc, h.mac = mac, h.key_len = s->key_len;
     h.chal_ctx = chal_ctx, h.chal_ctx_len = chal_ctx_len;
     h.host_chal = s->host_chal, h.card_chal = s->card_chal, h.chal_len = s->chal_len;
-    h.s_enc = &s->s_enc, h.s_mac = &s->s_mac, h.s_rmac = &s->s_rmac;
+    h.s_enc = SCP_RAW_OF(&s->s_enc), h.s_mac = SCP_AES_OF(&s->s_mac), h.s_rmac = SCP_RAW_OF(&s->s_rmac);
     h.card_cryptogram = cc, h.host_cryptogram = s->host_cryptogram;
     return scp_scp03_keys(&h);
 }
@@ -109,8 +109,8 @@ int scp03_host_begin(scp03_session *s, const scp03_keys *keys, const uint8_t *ho
     s->chal_len = (uint8_t)chal_len;
     /* the static keys wait in the raw session keys' places (no OpenSSL
      * contexts there: scp03_end frees nothing) */
-    memcpy(s->s_enc.u.key, keys->enc, keys->key_len);
-    memcpy(s->s_rmac.u.key, keys->mac, keys->key_len);
+    memcpy(SCP_RAW_OF(&s->s_enc)->u.key, keys->enc, keys->key_len);
+    memcpy(SCP_RAW_OF(&s->s_rmac)->u.key, keys->mac, keys->key_len);
     if (host_chal != NULL)
         memcpy(s->host_chal, host_chal, chal_len);
     else
@@ -164,8 +164,8 @@ int scp03_host_iu_response(scp03_session *s, const uint8_t *resp, size_t len)
     memcpy(s->seq, ir.seq, SCP03_SEQ_LEN);
     s->has_seq = ir.has_seq;
     /* the static keys move out of the places the session keys take */
-    memcpy(st[0], s->s_enc.u.key, sizeof(st[0]));
-    memcpy(st[1], s->s_rmac.u.key, sizeof(st[1]));
+    memcpy(st[0], SCP_RAW_OF(&s->s_enc)->u.key, sizeof(st[0]));
+    memcpy(st[1], SCP_RAW_OF(&s->s_rmac)->u.key, sizeof(st[1]));
     rc = session_crypto(s, st[0], st[1], NULL, 0, cc);
     scp_wipe(st, sizeof(st));
     if (rc != SCP_OK)
@@ -224,7 +224,7 @@ int scp03_host_external_authenticate_ex(scp03_session *s, uint8_t level, unsigne
         hdr[4] = (uint8_t)lc, hl = 5;
     /* too small a buffer: refused before anything changes (may be retried) */
     ENSURE(out_size >= hl + lc, SCP_E_BUFFER_TOO_SMALL);
-    GUARD_GOTO(ea_mac(&s->s_mac, hdr, hl, s->host_cryptogram, s->chal_len, mac), fail);
+    GUARD_GOTO(ea_mac(SCP_AES_OF(&s->s_mac), hdr, hl, s->host_cryptogram, s->chal_len, mac), fail);
     memcpy(out, hdr, hl);
     memcpy(out + hl, s->host_cryptogram, s->chal_len);
     memcpy(out + hl + s->chal_len, mac, s->chal_len);
@@ -346,7 +346,7 @@ int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, siz
     /* C-MAC over a zero chaining value: the header as sent (84 82 P1 P2
      * Lc, or 84 82 P1 P2 00 Lc1 Lc2) | host cryptogram */
     hl = a.extended ? 7 : 5;
-    GUARD_GOTO(ea_mac(&s->s_mac, capdu, hl, a.data, s->chal_len, mac), fail);
+    GUARD_GOTO(ea_mac(SCP_AES_OF(&s->s_mac), capdu, hl, a.data, s->chal_len, mac), fail);
     rc = SCP_E_MAC;
     if (!scp_ct_eq(mac, a.data + s->chal_len, s->chal_len))
         goto fail;
@@ -382,9 +382,9 @@ int scp03_session_from_keys(scp03_session *s, const scp03_open_params *p)
     s->i = (uint8_t)(SCP03_I_RMAC | SCP03_I_RENC | (p->mac_len == 16 ? SCP03_I_S16 : 0));
     /* S-ENC decrypts on both sides (C-DEC on the card, R-ENC on the host);
      * as after SCP03's own handshake, it never MACs (no L) */
-    GUARD_GOTO(scp_aes_raw_init(&s->s_enc, s->ctx, p->enc, p->key_len, 1, 0), fail);
-    GUARD_GOTO(scp_aes_init_ctx(&s->s_mac, s->ctx, p->mac, p->key_len, 0), fail);
-    GUARD_GOTO(scp_aes_raw_init(&s->s_rmac, s->ctx, p->rmac, p->key_len, 0, 1), fail);
+    GUARD_GOTO(scp_aes_raw_init(SCP_RAW_OF(&s->s_enc), s->ctx, p->enc, p->key_len, 1, 0), fail);
+    GUARD_GOTO(scp_aes_init_ctx(SCP_AES_OF(&s->s_mac), s->ctx, p->mac, p->key_len, 0), fail);
+    GUARD_GOTO(scp_aes_raw_init(SCP_RAW_OF(&s->s_rmac), s->ctx, p->rmac, p->key_len, 0, 1), fail);
     memcpy(s->mac_chain, p->mac_chain, 16);
     s->level = p->level;
     s->counter = 0;
@@ -402,13 +402,13 @@ int scp03_session_kcvs(const scp03_session *s, uint8_t enc[3], uint8_t mac[3], u
     ENSURE(s != NULL, SCP_E_ARG);
     ENSURE(s->state == SCP03_IU_DONE || s->state == SCP03_EA_SENT || s->state == SCP03_OPEN,
            SCP_E_STATE);
-    GUARD(scp_aes_open(&k, &s->s_enc));
+    GUARD(scp_aes_open(&k, SCP_RAW_OF(&s->s_enc)));
     scp_aes_block(&k, ones, b);
     scp_aes_close(&k);
     memcpy(enc, b, 3);
-    scp_aes_block(&s->s_mac, ones, b);
+    scp_aes_block(SCP_AES_OF(&s->s_mac), ones, b);
     memcpy(mac, b, 3);
-    GUARD(scp_aes_open(&k, &s->s_rmac));
+    GUARD(scp_aes_open(&k, SCP_RAW_OF(&s->s_rmac)));
     scp_aes_block(&k, ones, b);
     scp_aes_close(&k);
     memcpy(rmac, b, 3);

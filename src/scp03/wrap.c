@@ -87,7 +87,7 @@ static int decrypt_data(const scp03_session *s, int response, uint8_t *p, size_t
     scp_aes ke;
     int rc;
     ENSURE(n > 0 && n % 16 == 0, SCP_E_PADDING);
-    GUARD(scp_aes_open(&ke, &s->s_enc));
+    GUARD(scp_aes_open(&ke, SCP_RAW_OF(&s->s_enc)));
     icv_input(s, response, iv);
     scp_aes_block(&ke, iv, iv);
     rc = scp_aes_cbc_decrypt(&ke, iv, p, n, p);
@@ -102,7 +102,7 @@ static int cmac_command(scp03_session *s, const uint8_t *hdr, size_t hdr_len,
                         const uint8_t *data, size_t n, uint8_t mac[16])
 {
     scp_cmac c;
-    scp_cmac_init(&c, &s->s_mac);
+    scp_cmac_init(&c, SCP_AES_OF(&s->s_mac));
     GUARD(scp_cmac_update(&c, s->mac_chain, 16));
     GUARD(scp_cmac_update(&c, hdr, hdr_len));
     GUARD(scp_cmac_update(&c, data, n));
@@ -117,7 +117,7 @@ static int rmac_response(const scp03_session *s, const uint8_t *data, size_t n, 
     scp_aes kr;
     scp_cmac c;
     int rc;
-    GUARD(scp_aes_open(&kr, &s->s_rmac));
+    GUARD(scp_aes_open(&kr, SCP_RAW_OF(&s->s_rmac)));
     scp_cmac_init(&c, &kr);
     rc = scp_cmac_update(&c, s->mac_chain, 16);
     if (rc == SCP_OK)
@@ -221,9 +221,9 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
         /* the new chaining value replaces the old one in place (it is
          * read first); it is kept in the session anyway, so no copy */
         scp_aes ke;
-        rc = scp_aes_open(&ke, &s->s_enc);
+        rc = scp_aes_open(&ke, SCP_RAW_OF(&s->s_enc));
         if (rc == SCP_OK) {
-            rc = scp_cbc_enc_cmac_ahead(&ke, &s->s_mac, blk, iv_pre, next, s->icv_ahead,
+            rc = scp_cbc_enc_cmac_ahead(&ke, SCP_AES_OF(&s->s_mac), blk, iv_pre, next, s->icv_ahead,
                                         s->mac_chain, hdr, hl, out + hl, dl, NULL, 0,
                                         s->mac_chain);
             scp_aes_close(&ke);
@@ -289,7 +289,7 @@ int scp03_host_unwrap(scp03_session *s, const uint8_t *rapdu, size_t len, uint8_
         swb[0] = (uint8_t)(r.sw >> 8), swb[1] = (uint8_t)r.sw;
         icv_input(s, 1, blk);
         scp_aes ke, kr;
-        rc = open2(&s->s_enc, &ke, &s->s_rmac, &kr);
+        rc = open2(SCP_RAW_OF(&s->s_enc), &ke, SCP_RAW_OF(&s->s_rmac), &kr);
         if (rc == SCP_OK) {
             rc = scp_cmac_cbc_dec(&ke, &kr, blk, s->mac_chain, NULL, 0, out, n, swb, 2, out,
                                   mac);
@@ -339,9 +339,9 @@ static int card_verify_decrypt(scp03_session *s, const uint8_t *hdr, size_t hl,
     memcpy(rx, data + n, s->chal_len); /* capdu may be out */
     memmove(out + 7, data, n);
     icv_input(s, 0, blk);
-    rc = scp_aes_open(&ke, &s->s_enc);
+    rc = scp_aes_open(&ke, SCP_RAW_OF(&s->s_enc));
     if (rc == SCP_OK) {
-        rc = scp_cmac_cbc_dec(&ke, &s->s_mac, blk, s->mac_chain, hdr, hl, out + 7, n, NULL, 0,
+        rc = scp_cmac_cbc_dec(&ke, SCP_AES_OF(&s->s_mac), blk, s->mac_chain, hdr, hl, out + 7, n, NULL, 0,
                               out + 7, mac);
         scp_aes_close(&ke);
     }
@@ -467,7 +467,7 @@ int scp03_card_wrap(scp03_session *s, const uint8_t *data, size_t len, uint16_t 
         pad(out, len);
         scp_aes ke, kr;
         icv_input(s, 1, blk);
-        rc = open2(&s->s_enc, &ke, &s->s_rmac, &kr);
+        rc = open2(SCP_RAW_OF(&s->s_enc), &ke, SCP_RAW_OF(&s->s_rmac), &kr);
         if (rc == SCP_OK) {
             rc = scp_cbc_enc_cmac(&ke, &kr, blk, s->mac_chain, NULL, 0, out, n, swb, 2, mac);
             scp_aes_close(&ke), scp_aes_close(&kr);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "scpkit/apdu.h"
+#include "crypto/aes.h"
 #include "scpkit/buf.h"
 #include "scpkit/crypto.h"
 #include "scpkit/scp11.h"

@@ -470,7 +470,7 @@ static int run_session(uint64_t seed, int fast_host, int fast_card, int tamper, 
     tr_add(t, cbuf, n);
     bad += scp03_card_external_authenticate(&c, cbuf, n) != 0;
     bad += scp03_host_ea_result(&h, 0x9000) != 0;
-    bad += (h.s_mac.fast != (fast_host && have_fast)) + (c.s_mac.fast != (fast_card && have_fast));
+    bad += (SCP_AES_OF(&h.s_mac)->fast != (fast_host && have_fast)) + (SCP_AES_OF(&c.s_mac)->fast != (fast_card && have_fast));
 
     for (int j = 0; j < 24 && bad == 0; j++) {
         size_t lc = j < 11 ? edges[j] : test_rand_below(300), wl, pl, rwl;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "scpkit/crypto.h"
+#include "crypto/aes.h"
 #include "scpkit/scp03.h"
 #include "test.h"
 
@@ -118,10 +119,10 @@ __attribute__((noinline)) static int handshake(const scp03_keys *k, uint8_t i_pa
 
     memset(prm.kdd, 0x11, sizeof(prm.kdd));
     rc = test_pair_open(&host, &card, k, k, &prm, NULL, 0x33);
-    if (rc == SCP_OK && host.s_mac.fast) {
-        session_patterns(&host.s_mac);
-        raw_patterns(&host.s_enc);
-        raw_patterns(&host.s_rmac);
+    if (rc == SCP_OK && SCP_AES_OF(&host.s_mac)->fast) {
+        session_patterns(SCP_AES_OF(&host.s_mac));
+        raw_patterns(SCP_RAW_OF(&host.s_enc));
+        raw_patterns(SCP_RAW_OF(&host.s_rmac));
     }
     if (rc == SCP_OK)
         rc = exchange();

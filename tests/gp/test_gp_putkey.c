@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "scpkit/gp.h"
+#include "crypto/aes.h"
 #include "test.h"
 
 static const uint8_t gpkey[16] = { 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47,

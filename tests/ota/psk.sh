@@ -89,6 +89,9 @@ expect 2 AG dev1 --psk-key-file wrong.psk                     # wrong PSK (dev1'
 expect 2 AG dev1 --psk-key-file d2.psk                        # another device's key, own identity
 expect 2 AG dev1 --psk-identity "$ID2" --psk-key-file d1.psk  # another device's identity, own key
 expect 2 "$S" agent --server "$PSKURL" --ca srv/tls/cert.pem --card dev1 --retries 0  # certificate TLS
+# a PSK agent pointed at the certificate listener: no PSK suite there, no
+# fallback to an unverified certificate
+expect 2 "$S" agent --server "https://127.0.0.1:$PORT/" --card dev1 --retries 0 --psk-key-file d1.psk
 [ "$(job "$ID1" pd)" = pending ] && ok || bad "refused handshakes changed the job"
 # another device's real PSK and identity, our X-Admin-From: TLS is fine, the claim is not
 expect 4 AG dev1 --psk-identity "$ID2" --psk-key-file d2.psk

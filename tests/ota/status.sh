@@ -136,6 +136,26 @@ for p in /campaign/nosuch /campaign/nosuch.json /campaign/r2%00 /campaign/r2/x /
 done
 c=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' -X POST "$A/campaign/r2")
 [ "$c" = 501 ] && ok || bad "POST on the admin listener: HTTP $c (evhttp: 501 for a method not allowed)"
+# --- bounded: a 1200-device campaign (jobs ended by hand in the registry,
+# 1000 done and 200 failed over 20 minutes) gives at most 120 progress
+# points ending on the exact counts, 20 failures, a page under the limit
+python3 -c '
+for i in range(1200): print("BULK-%05d,fleet:1,kdf3,1,bulk" % i)' >bulk.csv
+expect 0 "$S" ota device import --dir srv bulk.csv
+expect 0 "$S" ota campaign create --dir srv --name bulk --target tag:bulk --put-data 0101=0102
+NOW=$(date +%s%3N)
+reg_sql srv "UPDATE job SET state = CASE WHEN CAST(substr(device, 6) AS INTEGER) % 6 = 0 THEN 'failed' ELSE 'done' END,
+    reason = CASE WHEN CAST(substr(device, 6) AS INTEGER) % 6 = 0 THEN 'card refused: ' || device ELSE '' END,
+    updated = $NOW + CAST(substr(device, 6) AS INTEGER) * 1000 WHERE campaign = 'bulk'" && ok || bad "bulk update"
+curl -sS --max-time 20 -o "$T/bulk.json" "$A/campaign/bulk.json" && ok || bad "bulk json"
+json "$T/bulk.json" "d['total'] == 1200 and d['done'] == 1000 and d['failed'] == 200"
+json "$T/bulk.json" "len(d['progress']) == 120 and d['progress'][-1]['done'] == 1000 and d['progress'][-1]['failed'] == 200"
+json "$T/bulk.json" "all(a['t_ms'] <= b['t_ms'] and a['done'] <= b['done'] for a, b in zip(d['progress'], d['progress'][1:]))"
+json "$T/bulk.json" "len(d['failures']) == 20 and d['failures'][0]['device'] == 'BULK-01194'"
+curl -sS --max-time 20 -o "$T/bulk.html" "$A/campaign/bulk" && ok || bad "bulk page"
+[ "$(wc -c <"$T/bulk.html")" -lt 65536 ] && ok || bad "bulk page: $(wc -c <"$T/bulk.html") bytes"
+has "$T/bulk.html" "1000 / 1200"
+
 # the admin listener still serves /metrics
 curl -sS --max-time 10 "$A/metrics" >"$T/metrics" && ok || bad "metrics"
 has "$T/metrics" "scpkit_ota_sessions_completed_total 2"

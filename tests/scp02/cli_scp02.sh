@@ -68,6 +68,12 @@ fi
 # the card says SCP02 i = 55 in its recognition data
 expect 0 "$S" info "$@" --json
 json "$T/out" 'any(s["scp"] == 2 and s["i"] == "55" for s in d["recognition"]["scp"])'
+# ... read with SCP02's meanings (GPC 2.2.1 E.1.1: 55 = three keys, explicit
+# initiation, ICV encrypted, pseudo-random challenge), not SCP03's (S16...)
+json "$T/out" '[(s["three_keys"], s["explicit"], s["icv_encrypted"], s["pseudo_random"], s["rmac"], s["cmac_unmodified"], "s16" in s, "renc" in s) for s in d["recognition"]["scp"] if s["scp"] == 2] == [(True, True, True, True, False, False, False, False)]'
+expect 0 "$S" info "$@"
+has "$T/out" "^SCP02: *i = 55: three keys, C-MAC on the modified APDU, explicit initiation, ICV encrypted, pseudo-random card challenge, no R-MAC"
+hasnt "$T/out" "S16"
 # every SCP02 level, over the factory 3DES keys
 for l in mac:01 mac+enc:03 mac+rmac:11 mac+enc+rmac:13; do
     expect 0 "$S" apdu "$@" --scp 02 --level "${l%%:*}" -v 80CA00E000 80F28002024F0000

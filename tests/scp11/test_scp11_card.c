@@ -14,6 +14,7 @@
 
 #include "card_util.h"
 #include "scpkit/apdu.h"
+#include "crypto/aes.h"
 #include "scpkit/buf.h"
 #include "scpkit/card.h"
 #include "scpkit/cert.h"

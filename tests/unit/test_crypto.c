@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "scpkit/crypto.h"
+#include "crypto/aes.h"
 #include "test.h"
 
 static void run_cmac_file(void)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "scpkit/apdu.h"
+#include "crypto/aes.h"
 #include "scpkit/channel.h"
 #include "scpkit/crypto.h"
 #include "scpkit/scp03.h"

@@ -2,6 +2,7 @@
  * commands, wrong counters, bad padding, truncated APDUs, refused levels,
  * S16 lengths, secure-messaging CLA rules, and sticky death. */
 #include "scpkit/apdu.h"
+#include "crypto/aes.h"
 #include "scpkit/crypto.h"
 #include "scpkit/scp03.h"
 #include "test.h"
@@ -332,10 +333,10 @@ static int ea_by_hand(const scp03_session *h, uint8_t level, int le, size_t lc_f
         memcpy(msg + 16, out, 4);
         msg[20] = (uint8_t)(2 * cl);
         memcpy(msg + 21, h->host_cryptogram, cl);
-        CHECK_OK(scp_cmac_once(&h->s_mac, msg, 21 + cl, mac));
+        CHECK_OK(scp_cmac_once(SCP_AES_OF(&h->s_mac), msg, 21 + cl, mac));
     } else {
         memcpy(msg + 16, out, 7 + cl);
-        CHECK_OK(scp_cmac_once(&h->s_mac, msg, 16 + 7 + cl, mac));
+        CHECK_OK(scp_cmac_once(SCP_AES_OF(&h->s_mac), msg, 16 + 7 + cl, mac));
     }
     memcpy(out + n + cl, mac, cl);
     n += 2 * cl;

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 
 #include "scpkit/apdu.h"
+#include "crypto/aes.h"
 #include "scpkit/crypto.h"
 #include "scpkit/gp.h"
 #include "scpkit/scp03.h"

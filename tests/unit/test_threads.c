@@ -14,6 +14,7 @@
 #include <stdlib.h>
 
 #include "scpkit/apdu.h"
+#include "crypto/aes.h"
 #include "scpkit/crypto.h"
 #include "scpkit/scp03.h"
 #include "test.h"
@@ -101,7 +102,7 @@ static void one_session(thread_job *j, const scp_ctx *ctx, rng_state *rng, uint6
     FAIL_IF(scp03_host_external_authenticate(&h, level, cmd, sizeof(cmd), &n) != SCP_OK);
     FAIL_IF(scp03_card_external_authenticate(&c, cmd, n) != SCP_OK);
     FAIL_IF(scp03_host_ea_result(&h, 0x9000) != SCP_OK);
-    FAIL_IF(h.s_mac.fast != (strcmp(scp_ctx_backend_name(ctx), "aesni") == 0));
+    FAIL_IF(SCP_AES_OF(&h.s_mac)->fast != (strcmp(scp_ctx_backend_name(ctx), "aesni") == 0));
     for (int x = 0; x < 4; x++) {
         size_t dl = (size_t)(mix(seed + (uint64_t)x) % sizeof(data));
         for (size_t b = 0; b < dl; b++)

@@ -34,28 +34,65 @@ static const struct {
     { "ic_personalization_equipment", 4 },
 };
 
-static void show_i(scp_cli *c, json_object *j, uint8_t id, uint8_t i)
+/* SCP02's i (GPC 2.2.1 E.1.1): b1 three keys, b2 C-MAC on the
+ * unmodified APDU, b3 explicit initiation, b4 ICV = MAC over the AID, b5
+ * ICV encryption, b6 R-MAC, b7 well-known pseudo-random challenge. */
+static void scp02_i_words(json_object *j, uint8_t i, char *words, size_t size)
 {
-    char words[256];
-    uint8_t lv = scp_level_strongest(i);
-    snprintf(words, sizeof(words), "%s, %s card challenge%s%s",
+    snprintf(words, size, "%s, C-MAC on the %s APDU, %s initiation%s%s, %s card challenge%s",
+             (i & SCP02_I_3KEYS) ? "three keys" : "one base key",
+             (i & SCP02_I_CMAC_UNMODIFIED) ? "unmodified" : "modified",
+             (i & SCP02_I_EXPLICIT) ? "explicit" : "implicit",
+             (i & SCP02_I_ICV_MAC_AID) ? ", ICV = MAC over the AID" : "",
+             (i & SCP02_I_ICV_ENC) ? ", ICV encrypted" : "",
+             (i & SCP02_I_PSEUDO_RANDOM) ? "pseudo-random" : "random",
+             (i & SCP02_I_RMAC) ? ", R-MAC supported" : ", no R-MAC");
+    json_object_object_add(j, "three_keys", json_object_new_boolean(i & SCP02_I_3KEYS));
+    json_object_object_add(j, "cmac_unmodified",
+                           json_object_new_boolean(i & SCP02_I_CMAC_UNMODIFIED));
+    json_object_object_add(j, "explicit", json_object_new_boolean(i & SCP02_I_EXPLICIT));
+    json_object_object_add(j, "icv_mac_aid", json_object_new_boolean(i & SCP02_I_ICV_MAC_AID));
+    json_object_object_add(j, "icv_encrypted", json_object_new_boolean(i & SCP02_I_ICV_ENC));
+    json_object_object_add(j, "rmac", json_object_new_boolean(i & SCP02_I_RMAC));
+    json_object_object_add(j, "pseudo_random", json_object_new_boolean(i & SCP02_I_PSEUDO_RANDOM));
+}
+
+/* SCP03's i (GPC Amd D 5.1, table 5-1). */
+static void scp03_i_words(json_object *j, uint8_t i, char *words, size_t size)
+{
+    snprintf(words, size, "%s, %s card challenge%s%s",
              (i & SCP03_I_S16) ? "S16 mode (16-byte challenges, cryptograms and MACs)"
                                : "S8 mode (8-byte challenges, cryptograms and MACs)",
              (i & SCP03_I_PSEUDO_RANDOM) ? "pseudo-random (counter-based)" : "random",
              (i & SCP03_I_RMAC) ? ", R-MAC supported" : ", no R-MAC",
              (i & SCP03_I_RENC) ? ", R-ENC supported" : ", no R-ENC");
-    json_object_object_add(j, "scp", json_object_new_int(id));
-    json_object_object_add(j, "i", scp_cli_jhex(&i, 1));
     json_object_object_add(j, "s16", json_object_new_boolean(i & SCP03_I_S16));
     json_object_object_add(j, "pseudo_random", json_object_new_boolean(i & SCP03_I_PSEUDO_RANDOM));
     json_object_object_add(j, "rmac", json_object_new_boolean(i & SCP03_I_RMAC));
     json_object_object_add(j, "renc", json_object_new_boolean(i & SCP03_I_RENC));
-    json_object_object_add(j, "description", json_object_new_string(words));
+}
+
+/* The i parameter means something else in each SCP: decoded for SCP02
+ * and SCP03, shown as a number for the others. */
+static void show_i(scp_cli *c, json_object *j, uint8_t id, uint8_t i)
+{
+    char words[256] = "";
+    uint8_t lv = scp_level_strongest(i);
+    json_object_object_add(j, "scp", json_object_new_int(id));
+    json_object_object_add(j, "i", scp_cli_jhex(&i, 1));
+    if (id == 0x02)
+        scp02_i_words(j, i, words, sizeof(words));
+    else if (id == 0x03)
+        scp03_i_words(j, i, words, sizeof(words));
+    if (words[0] != '\0')
+        json_object_object_add(j, "description", json_object_new_string(words));
     if (id == 0x03)
         json_object_object_add(j, "strongest_level", scp_cli_jhex(&lv, 1));
     if (!c->o.json) {
         if (id == 0x03)
             printf("SCP03:            i = %02X: %s; strongest level %02X\n", i, words, lv);
+        else if (id == 0x02)
+            printf("SCP02:            i = %02X: %s\n", i, words);
         else
             printf("SCP%02X:            i = %02X\n", id, i);
     }
