@@ -186,7 +186,12 @@ typedef struct scp_ks_oce {
     uint32_t version;
     int curve;
 } scp_ks_oce;
+/* Resolve ref ("LABEL[:VERSION]") to an active EC key of ks and fill oce
+ * (SCP_E_STATE for a key that is not active, SCP_E_ARG for one that is not
+ * an EC pair; the refusal is audited). */
 SCP_MUST_CHECK int scp_keystore_oce_open(scp_keystore *ks, const char *ref, scp_ks_oce *oce);
+/* scp11_oce_key.ecdh over an scp_ks_oce: scp_keystore_ecdh with the peer
+ * point, the X coordinate into out. */
 int scp_keystore_oce_ecdh(void *ctx, const uint8_t *peer, size_t peer_len, uint8_t *out,
                           size_t out_size, size_t *out_len);
 
