@@ -6,13 +6,15 @@
 #   make bench   run the benchmarks (bench/results.json, bench/pcsc_results.json)
 #   make fuzz    run every libFuzzer target for FUZZ_SECONDS each (clang)
 #   make soak    long property and crash runs (not part of check): the
-#                keystore killed at every write point, then by random kill -9
+#                keystore killed at every write point, then by random kill -9;
+#                a 10,000-device key rotation under chaos (tests/fleet/chaos.sh)
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
 CLANG_BUILD ?= build-clang
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 KS_SOAK_SECONDS ?= 2400
+FLEET_SOAK_DEVICES ?= 10000
 KS_SOAK_KILLS ?= 700
 CMAKE_FLAGS ?=
 VERSION     := $(shell grep -o 'scpkit VERSION [0-9.]*' CMakeLists.txt | head -1 | cut -d' ' -f3)
@@ -66,6 +68,7 @@ fuzz: deps
 soak: build
 	$(BUILD)/tests/unit/test_scp03_property 0 200000
 	sh tests/keys/crash.sh $(BUILD)/tools/scpkit soak $(KS_SOAK_SECONDS) $(KS_SOAK_KILLS)
+	sh tests/fleet/chaos.sh $(BUILD)/tools/scpkit $(FLEET_SOAK_DEVICES) 5 100000 7200
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) $(CLANG_BUILD) build-fuzz

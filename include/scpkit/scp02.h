@@ -15,7 +15,6 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "scpkit/des.h"
-#include "scpkit/transport.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -194,38 +193,6 @@ SCP_MUST_CHECK int scp02_kcv(uint8_t key_type, const uint8_t key[16], uint8_t kc
 SCP_MUST_CHECK int scp02_putkey_parse(const scp02_session *s, const uint8_t *data, size_t len,
                                       uint8_t *new_kvn, uint8_t *key_type, uint8_t enc[16],
                                       uint8_t mac[16], uint8_t dek[16]);
-
-/* ---- a host channel over a transport (src/scp02/channel.c) ---- */
-
-typedef struct scp02_channel {
-    scp_transport *t;
-    scp02_session s;
-    uint16_t last_sw; /* the card's last status word */
-    uint8_t level;
-    uint8_t i;
-    uint8_t kvn;
-} scp02_channel;
-
-/* INITIALIZE UPDATE + EXTERNAL AUTHENTICATE on the selected SD. i = 0:
- * from the card recognition data (GET DATA 0066, SCP 02), else 55. On an
- * authentication failure SCP_E_AUTH with ch->last_sw set (6300 ...) or
- * SCP_E_CRYPTOGRAM (wrong keys: nothing more was sent). */
-SCP_MUST_CHECK int scp02_channel_open(scp02_channel *ch, scp_transport *t, const scp02_keys *keys,
-                                      uint8_t i, uint8_t level);
-/* One plain command through the channel; plain response data, SW in *sw. */
-SCP_MUST_CHECK int scp02_channel_send(scp02_channel *ch, const uint8_t *capdu, size_t len,
-                                      uint8_t *resp, size_t resp_size, size_t *resp_len,
-                                      uint16_t *sw);
-/* PUT KEY (80 D8 old_kvn 81) of a whole set (ENC, MAC, DEK) of DES (80)
- * or AES-128 (88) keys; the card's KCVs are checked in constant time
- * (SCP_E_KCV). old_kvn 0: a new set. */
-SCP_MUST_CHECK int scp02_channel_put_keys(scp02_channel *ch, uint8_t key_type, uint8_t old_kvn,
-                                          uint8_t new_kvn, const uint8_t enc[16],
-                                          const uint8_t mac[16], const uint8_t dek[16],
-                                          uint16_t *sw);
-/* End the session (keys wiped) and zero ch; the transport is the
- * caller's. NULL: no-op. */
-void scp02_channel_close(scp02_channel *ch);
 
 #ifdef __cplusplus
 }

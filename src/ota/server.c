@@ -54,6 +54,7 @@ typedef struct dlg {
     struct event *timer;
     int64_t started_ms;
     int64_t lease_until; /* renewed by every step's transaction */
+    int released;        /* the lease went with the last step's transaction */
 } dlg;
 
 struct srv {
@@ -94,7 +95,7 @@ static void drop(dlg *g)
         pp = &(*pp)->next;
     if (*pp)
         *pp = g->next;
-    if (ota_reg_release(sv->env.reg, g->dev, g->id) != SCP_OK)
+    if (!g->released && ota_reg_release(sv->env.reg, g->dev, g->id) != SCP_OK)
         fprintf(sv->env.log, "ota event=registry-error msg=\"lease not released\"\n");
     if (g->timer)
         event_free(g->timer);
@@ -220,6 +221,15 @@ static void answer(dlg *g, struct evhttp_request *req, int rc, ota_answer *a,
     reply_answer(g, req, a->script, a->len, a->end);
 }
 
+/* A dialog that ended normally gives its lease back in the transaction of
+ * its last step (one round trip fewer than a release of its own). */
+static void release_in_txn(dlg *g, int rc, const ota_answer *a)
+{
+    if (rc >= 0 && a->end && !a->reason[0] &&
+        ota_reg_release(g->sv->env.reg, g->dev, g->id) == SCP_OK)
+        g->released = 1;
+}
+
 /* One transaction per step: what the step recorded is committed (durable,
  * synchronous=FULL) before its answer leaves, or the answer does not leave. */
 static int commit(srv *sv)
@@ -292,8 +302,15 @@ static dlg *add_dialog(srv *sv, const char *id, const char *dev)
     return g;
 }
 
-/* A first POST (or a resume the server cannot place): lease, new dialog. */
-static void begin(srv *sv, struct evhttp_request *req, const char *dev, const char *id_in)
+/* A first POST (or a resume the server cannot place): lease, new dialog.
+ * A dialog restarted under its old id (id_in) goes on numbering its steps
+ * from the request's (step_in) and keeps the request's hash as the last
+ * POST's: an agent that never got this answer and posts the same body to
+ * the same URI again is given the same answer, and its stale results can
+ * never pass for the answer to the new dialog's first script (step numbers
+ * from 1 again did exactly that: a wrong card cryptogram, the job failed). */
+static void begin(srv *sv, struct evhttp_request *req, const char *dev, const char *id_in,
+                  unsigned step_in, const uint8_t *hash_in)
 {
     char id[33];
     int64_t until = 0;
@@ -326,8 +343,11 @@ static void begin(srv *sv, struct evhttp_request *req, const char *dev, const ch
         return reply_text(sv, req, 409, "another session holds this device");
     }
     g = add_dialog(sv, id, dev);
-    if (g)
+    if (g) {
         g->lease_until = ota_now_ms() + sv->env.lim.lease_ms;
+        if (id_in)
+            g->step = step_in;
+    }
     if (!g) {
         if (ota_reg_release(sv->env.reg, dev, id) != SCP_OK)
             fprintf(sv->env.log, "ota event=registry-error msg=\"lease not released\"\n");
@@ -345,12 +365,14 @@ static void begin(srv *sv, struct evhttp_request *req, const char *dev, const ch
         return reply_text(sv, req, 409, "device lease lost");
     }
     rc = ota_dialog_start(g->d, &a);
+    release_in_txn(g, rc, &a);
     if (!commit(sv)) {
+        g->released = 0;
         a.end = 1;
         snprintf(a.reason, sizeof(a.reason), "registry commit failed");
         rc = SCP_E_IO;
     }
-    answer(g, req, rc, &a, zero);
+    answer(g, req, rc, &a, hash_in ? hash_in : zero);
     free(a.script);
 }
 
@@ -472,7 +494,7 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (q == 0) {
         if (len != 0)
             return reply_text(sv, req, 400, "the first POST carries no body");
-        return begin(sv, req, dev, NULL);
+        return begin(sv, req, dev, NULL, 0, NULL);
     }
     g = find(sv, id);
     if (!g) {
@@ -481,9 +503,13 @@ static void on_request(struct evhttp_request *req, void *arg)
         char owner[40];
         if (ota_reg_lease_owner(sv->env.reg, dev, owner, sizeof(owner)) == SCP_OK &&
             strcmp(owner, id) == 0) {
+            uint8_t *p = evbuffer_pullup(body, -1);
+            if (len > sv->env.lim.max_body)
+                return reply_text(sv, req, 413, "body too large");
             fprintf(sv->env.log, "ota t=%lld dialog=%s device=%s event=restart reason=\"unknown "
                     "to this server\"\n", (long long)ota_now_ms(), id, dev);
-            return begin(sv, req, dev, id);
+            sha256(p ? p : (const uint8_t *)"", len, hash);
+            return begin(sv, req, dev, id, step, hash);
         }
         return reply_text(sv, req, 404, "unknown or finished dialog");
     }
@@ -511,7 +537,7 @@ static void on_request(struct evhttp_request *req, void *arg)
              * without the script's results: the session starts over with
              * a fresh SCP03 session, which reads back the card's state */
             abort_dlg(g, "agent restarted: resumed without the script's results");
-            return begin(sv, req, dev, id);
+            return begin(sv, req, dev, id, step, hash);
         }
         if (step != g->step) {
             abort_dlg(g, "replayed or out-of-order POST");
@@ -533,9 +559,11 @@ static void on_request(struct evhttp_request *req, void *arg)
                 return reply_text(sv, req, 409, "device lease lost");
             }
             rc = ota_dialog_step(g->d, status, p ? p : (const uint8_t *)"", len, &a);
-            if (!commit(sv))
+            release_in_txn(g, rc, &a);
+            if (!commit(sv)) {
                 rc = SCP_E_IO;
-            else
+                g->released = 0;
+            } else
                 g->lease_until = ota_now_ms() + sv->env.lim.lease_ms;
         }
         if (rc == SCP_E_IO && !a.reason[0])
@@ -552,9 +580,11 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     srv *sv = arg;
     struct evbuffer *b = evbuffer_new();
     struct rusage ru;
+    ota_reg_stats rs;
     if (!b)
         return evhttp_send_error(req, 500, NULL);
     getrusage(RUSAGE_SELF, &ru);
+    ota_reg_stats_get(sv->env.reg, &rs);
     evbuffer_add_printf(b,
                         "# TYPE scpkit_ota_requests_total counter\nscpkit_ota_requests_total %llu\n"
                         "# TYPE scpkit_ota_requests_rejected_total counter\n"
@@ -586,6 +616,18 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                         sv->sess_seconds,
                         (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
                             ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+    /* the registry's work: statements, round trips to the database (SQLite:
+     * one per statement), committed transactions */
+    evbuffer_add_printf(b,
+                        "# TYPE scpkit_ota_registry_statements_total counter\n"
+                        "scpkit_ota_registry_statements_total{backend=\"%s\"} %llu\n"
+                        "# TYPE scpkit_ota_registry_round_trips_total counter\n"
+                        "scpkit_ota_registry_round_trips_total{backend=\"%s\"} %llu\n"
+                        "# TYPE scpkit_ota_registry_commits_total counter\n"
+                        "scpkit_ota_registry_commits_total{backend=\"%s\"} %llu\n",
+                        ota_reg_backend(sv->env.reg), (unsigned long long)rs.statements,
+                        ota_reg_backend(sv->env.reg), (unsigned long long)rs.round_trips,
+                        ota_reg_backend(sv->env.reg), (unsigned long long)rs.commits);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4");
     evhttp_send_reply(req, 200, "OK", b);

@@ -12,12 +12,13 @@ S=${1:?usage: fleet.sh path/to/scpkit}
 N=${FLEET_N:-40}
 T=$(mktemp -d /tmp/scpkit-fleet.XXXXXX)
 SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; rm -rf "$T"' EXIT INT TERM
+trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/../ota/ota_lib.sh"
 cd "$T" || exit 1
 
+expect 0 ota_backend "$T"       # SQLite, or PostgreSQL with SCPKIT_TEST_DB=pg
 expect 0 keystore_setup ks
 expect 0 "$S" ota init --dir srv --keystore ks --self-signed localhost
 expect 0 "$S" fleet provision --dir srv --cards cards --devices "$N" --master fleet:1 --kdf kdf3 \

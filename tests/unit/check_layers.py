@@ -49,10 +49,6 @@ KNOWN = {
     ("src/scp11", "scpkit/channel.h"):
         "SCP11 opens its channel over a transport from src/scp11; "
         "to move up (a sans-I/O SCP11 open, the transport loop in src/transport)",
-    ("src/scp02", "scpkit/channel.h"):
-        "src/scp02/channel.c is SCP02's channel over a transport; belongs in src/transport",
-    ("scpkit/scp02.h", "scpkit/transport.h"):
-        "scp02.h declares that transport-level channel; to split into a transport header",
 }
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)

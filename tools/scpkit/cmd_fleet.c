@@ -8,7 +8,7 @@
  *       card table; then all registered in SRV's registry in one
  *       transaction, and DIR/fleet.csv written (file, fsync, rename).
  *       J processes (default 8) make the cards side by side.
- *   verify --dir SRV --cards DIR [--master L:V --kvn K] [--campaign NAME] [--json]
+ *   verify --dir SRV --cards DIR [--master L:V --kvn K] [--campaign NAME] [--jobs J] [--json]
  *       For every card: the keys the registry says it uses open an SCP03
  *       channel on the card itself (derived in the keystore, not taken
  *       from the registry's word), the card holds no key set but that one
@@ -146,25 +146,20 @@ static int keystore_where(scp_cli *c, const char *srv, char *dir, size_t dir_siz
     return SCP_EXIT_OK;
 }
 
+/* Several processes opening one keystore at the same moment: an open
+ * that loses a race is tried again (bounded: 20 tries, 2.5 s at most). */
 static int ks_open(const char *dir, const char *pin, scp_keystore **ks)
 {
     scp_ks_config kc = { 0 };
+    int rc = SCP_E_IO;
     kc.dir = dir;
-    return scp_keystore_open(&kc, pin, ks);
-}
-
-static int open_keystore(scp_cli *c, const char *srv, scp_keystore **ks)
-{
-    char dir[PATH_MAX], pin[128];
-    int rc = keystore_where(c, srv, dir, sizeof(dir), pin, sizeof(pin));
-    if (rc != SCP_EXIT_OK)
-        return rc;
-    rc = ks_open(dir, pin, ks);
-    scp_wipe(pin, sizeof(pin));
-    if (rc != SCP_OK)
-        return scp_cli_fail(c, SCP_EXIT_LOCAL, "fleet: keystore %s: %s %s", dir, scp_strerror(rc),
-                            scp_keystore_why(NULL));
-    return SCP_EXIT_OK;
+    for (int k = 0; k < 20; k++) {
+        rc = scp_keystore_open(&kc, pin, ks);
+        if (rc != SCP_E_IO)
+            break;
+        usleep(25000 + 5000 * (useconds_t)k);
+    }
+    return rc;
 }
 
 /* The master of a keyref, split for the keystore. */
@@ -278,80 +273,131 @@ out:
     return rc;
 }
 
-/* Provisioning waits on fsyncs (each card writes its state new at every
- * change, the keystore its audit record), so cards are made by `jobs`
- * processes side by side, each with its own keystore session (the keystore
- * takes several processes), card i by process i % jobs. Results go into a
- * shared mapping: *out (munmap it), ids empty where a card failed. */
+/* Provisioning and verifying wait on fsyncs (a card writes its state new
+ * at every change, the keystore its audit record), so `jobs` processes
+ * work side by side, each with its own keystore session and registry
+ * connection (opened after the fork; the keystore takes several
+ * processes), item i in process i % jobs. Results go into memory the
+ * caller mapped shared. 0 when every process ended well. */
+typedef struct pool {
+    size_t n;
+    long jobs;
+    const char *what; /* progress label */
+    int (*setup)(void *arg, void **wctx);
+    int (*one)(void *arg, void *wctx, size_t i); /* 0 ok */
+    void (*teardown)(void *wctx);
+    void *arg;
+} pool;
+
+static int pool_run(const pool *p)
+{
+    volatile unsigned long *done = mmap(NULL, sizeof(*done), PROT_READ | PROT_WRITE,
+                                        MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    double t0 = fleet_now();
+    long started = 0;
+    int bad = 0;
+
+    if (done == MAP_FAILED)
+        return -1;
+    *done = 0;
+    fflush(NULL);
+    for (long w = 0; w < p->jobs; w++) {
+        pid_t pid = fork();
+        if (pid < 0) {
+            bad = 1;
+            break;
+        }
+        if (pid == 0) {
+            void *wctx = NULL;
+            int rc = p->setup(p->arg, &wctx);
+            for (size_t i = (size_t)w; i < p->n && rc == 0; i += (size_t)p->jobs) {
+                rc = p->one(p->arg, wctx, i);
+                __atomic_add_fetch(done, 1, __ATOMIC_RELAXED);
+            }
+            if (wctx)
+                p->teardown(wctx);
+            fflush(NULL);
+            _exit(rc == 0 ? 0 : 2);
+        }
+        started++;
+    }
+    while (started > 0) {
+        int st;
+        pid_t q = waitpid(-1, &st, WNOHANG);
+        if (q > 0) {
+            started--;
+            bad |= !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+        } else if (q < 0 && errno != EINTR) {
+            break;
+        } else {
+            fleet_progress(p->what, __atomic_load_n(done, __ATOMIC_RELAXED), p->n, t0);
+            usleep(100000);
+        }
+    }
+    fleet_progress(p->what, p->n, p->n, t0);
+    munmap((void *)done, sizeof(*done));
+    return bad ? -1 : 0;
+}
+
+typedef struct prov {
+    const char *cards, *ksdir, *pin;
+    const master *m;
+    fleet_card *v; /* shared */
+} prov;
+
+static int prov_setup(void *arg, void **wctx)
+{
+    prov *p = arg;
+    scp_keystore *ks;
+    int rc = ks_open(p->ksdir, p->pin, &ks);
+    if (rc != SCP_OK) {
+        fprintf(stderr, "scpkit: fleet: keystore %s: %s\n", p->ksdir, scp_strerror(rc));
+        return rc;
+    }
+    *wctx = ks;
+    return 0;
+}
+
+static void ks_teardown(void *wctx)
+{
+    scp_keystore_close(wctx);
+}
+
+static int prov_one(void *arg, void *wctx, size_t i)
+{
+    prov *p = arg;
+    char path[PATH_MAX], why[256];
+    snprintf(path, sizeof(path), "%s/%s", p->cards, p->v[i].sub);
+    if (provision_one(wctx, p->m, path, p->v[i].id, sizeof(p->v[i].id), why, sizeof(why)) ==
+        SCP_OK)
+        return 0;
+    p->v[i].id[0] = 0;
+    fprintf(stderr, "scpkit: fleet provision: card %s: %s\n", path, why);
+    return -1;
+}
+
+/* All n cards; *out (shared mapping of n entries: munmap it). */
 static int run_workers(const char *cards, const master *m, const char *ksdir, const char *pin,
                        size_t n, long jobs, fleet_card **out, char *why, size_t why_size)
 {
-    size_t bytes = n * sizeof(fleet_card) + 64;
+    size_t bytes = n * sizeof(fleet_card);
     fleet_card *v = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    volatile unsigned long *done;
-    pid_t pids[64];
-    double t0 = fleet_now();
-    int bad = 0;
+    prov pv = { cards, ksdir, pin, m, v };
+    pool p = { n, jobs, "provision", prov_setup, prov_one, ks_teardown, &pv };
+    int bad;
 
     *out = NULL;
     if (v == MAP_FAILED) {
         snprintf(why, why_size, "out of memory");
         return SCP_E_NOMEM;
     }
-    done = (volatile unsigned long *)(void *)((uint8_t *)v + n * sizeof(fleet_card));
     for (size_t i = 0; i < n; i++)
         snprintf(v[i].sub, sizeof(v[i].sub), "c%07d", (int)(i % FLEET_MAX_DEVICES));
-    fflush(NULL);
-    for (long w = 0; w < jobs; w++) {
-        pids[w] = fork();
-        if (pids[w] < 0) {
-            snprintf(why, why_size, "fork: %s", strerror(errno));
-            jobs = w;
-            bad = 1;
-            break;
-        }
-        if (pids[w] == 0) {
-            scp_keystore *ks;
-            char path[PATH_MAX], w_why[256];
-            int rc = ks_open(ksdir, pin, &ks);
-            if (rc != SCP_OK) {
-                fprintf(stderr, "scpkit: fleet provision: keystore %s: %s\n", ksdir,
-                        scp_strerror(rc));
-                _exit(3);
-            }
-            for (size_t i = (size_t)w; i < n && rc == SCP_OK; i += (size_t)jobs) {
-                snprintf(path, sizeof(path), "%s/%s", cards, v[i].sub);
-                rc = provision_one(ks, m, path, v[i].id, sizeof(v[i].id), w_why, sizeof(w_why));
-                if (rc != SCP_OK) {
-                    v[i].id[0] = 0;
-                    fprintf(stderr, "scpkit: fleet provision: card %s: %s\n", path, w_why);
-                }
-                __atomic_add_fetch(done, 1, __ATOMIC_RELAXED);
-            }
-            scp_keystore_close(ks);
-            _exit(rc == SCP_OK ? 0 : 2);
-        }
-    }
-    for (long left = jobs; left > 0;) {
-        int st;
-        pid_t p = waitpid(-1, &st, WNOHANG);
-        if (p > 0) {
-            left--;
-            if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-                bad = 1;
-            continue;
-        }
-        if (p < 0 && errno != EINTR)
-            break;
-        fleet_progress("provision", __atomic_load_n(done, __ATOMIC_RELAXED), n, t0);
-        usleep(100000);
-    }
-    fleet_progress("provision", n, n, t0);
+    bad = pool_run(&p) != 0;
     for (size_t i = 0; i < n && !bad; i++)
         bad = v[i].id[0] == 0;
     if (bad) {
-        if (!why[0])
-            snprintf(why, why_size, "a card could not be made (see above); nothing registered");
+        snprintf(why, why_size, "a card could not be made (see above); nothing registered");
         munmap(v, bytes);
         return SCP_E_IO;
     }
@@ -413,7 +459,7 @@ static int provision(scp_cli *c, const char *srv)
     }
     double t_cards = fleet_now() - t0;
     /* the registry: every device in one transaction */
-    if (ota_reg_exec(reg, "BEGIN IMMEDIATE") != SCP_OK) {
+    if (ota_reg_begin(reg) != SCP_OK) {
         rc = scp_cli_fail(c, SCP_EXIT_LOCAL, "registry busy: %s", ota_reg_errmsg(reg));
         goto out;
     }
@@ -421,14 +467,11 @@ static int provision(scp_cli *c, const char *srv)
         if (ota_reg_device_add(reg, v[i].id, &k, tag ? tag : "fleet") != SCP_OK) {
             rc = scp_cli_fail(c, SCP_EXIT_LOCAL, "registry: device %s: %s", v[i].id,
                               ota_reg_errmsg(reg));
-            if (ota_reg_exec(reg, "ROLLBACK") != SCP_OK)
-                fprintf(stderr, "scpkit: rollback failed\n");
+            ota_reg_rollback(reg);
             goto out;
         }
-    if (ota_reg_exec(reg, "COMMIT") != SCP_OK) {
+    if (ota_reg_commit(reg) != SCP_OK) {
         rc = scp_cli_fail(c, SCP_EXIT_LOCAL, "registry: commit failed: %s", ota_reg_errmsg(reg));
-        if (ota_reg_exec(reg, "ROLLBACK") != SCP_OK)
-            fprintf(stderr, "scpkit: rollback failed\n");
         goto out;
     }
     double t_reg = fleet_now() - t0 - t_cards;
@@ -455,6 +498,8 @@ out:
 }
 
 /* ---- verify ---- */
+
+#define VERIFY_WHY 200
 
 typedef struct jobs {
     fleet_card *cards;
@@ -604,25 +649,76 @@ out:
     scp_card_close(card);
 }
 
+typedef struct ver {
+    const char *srv, *cards, *ksdir, *pin, *campaign;
+    const fleet_card *v;
+    const jobs *j;
+    const ota_keyref *want;
+    char (*why)[VERIFY_WHY]; /* shared: per card, "" = proved */
+} ver;
+
+typedef struct ver_ctx {
+    scp_keystore *ks;
+    ota_reg *reg;
+} ver_ctx;
+
+static int ver_setup(void *arg, void **wctx)
+{
+    ver *p = arg;
+    ver_ctx *x = calloc(1, sizeof(*x));
+    int rc;
+    if (!x)
+        return SCP_E_NOMEM;
+    *wctx = x;
+    if ((rc = ks_open(p->ksdir, p->pin, &x->ks)) != SCP_OK) {
+        fprintf(stderr, "scpkit: fleet: keystore %s: %s\n", p->ksdir, scp_strerror(rc));
+        return rc;
+    }
+    if ((rc = ota_reg_open(p->srv, 0, &x->reg)) != SCP_OK)
+        fprintf(stderr, "scpkit: fleet: registry in %s: %s\n", p->srv, scp_strerror(rc));
+    return rc;
+}
+
+static void ver_teardown(void *wctx)
+{
+    ver_ctx *x = wctx;
+    scp_keystore_close(x->ks);
+    ota_reg_close(x->reg);
+    free(x);
+}
+
+static int ver_one(void *arg, void *wctx, size_t i)
+{
+    ver *p = arg;
+    ver_ctx *x = wctx;
+    verify_one(x->ks, x->reg, p->cards, &p->v[i], p->want, p->j->state[i], p->campaign,
+               p->why[i], VERIFY_WHY);
+    return 0;
+}
+
 static int verify(scp_cli *c, const char *srv)
 {
     const char *cards = scp_cli_take(c, "--cards"), *campaign = scp_cli_take(c, "--campaign");
+    const char *jt = scp_cli_take(c, "--jobs");
     ota_keyref want = { 0 };
-    scp_keystore *ks = NULL;
     ota_reg *reg = NULL;
     fleet_card *v = NULL;
     jobs j = { 0 };
-    size_t n = 0, bad = 0;
+    size_t n = 0, bad = 0, bytes = 0;
     json_object *fails = json_object_new_array();
     double t0 = fleet_now();
-    char why[256];
+    char ksdir[PATH_MAX], pin[128], (*why)[VERIFY_WHY] = MAP_FAILED;
+    long njobs = 8;
+    char *end;
     int rc;
 
     json_object_object_add(c->doc, "failures", fails);
     if (!srv || !cards)
         return scp_cli_fail(c, SCP_EXIT_USAGE,
                             "fleet verify --dir SRV --cards DIR [--master L:V --kdf S --kvn K] "
-                            "[--campaign NAME]");
+                            "[--campaign NAME] [--jobs J]");
+    if (jt && ((njobs = strtol(jt, &end, 10)) < 1 || njobs > 64 || *end))
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "--jobs: 1..64");
     if (c->o.master && (rc = scp_ota_keyref(c, c->o.master, c->o.kdf, c->o.kvn, &want)) !=
                            SCP_EXIT_OK)
         return rc;
@@ -633,13 +729,13 @@ static int verify(scp_cli *c, const char *srv)
                             scp_strerror(rc));
     if ((rc = scp_ota_open_reg(c, srv, &reg)) != SCP_EXIT_OK)
         goto out;
-    if ((rc = open_keystore(c, srv, &ks)) != SCP_EXIT_OK)
-        goto out;
     qsort(v, n, sizeof(*v), by_id);
     j.cards = v;
     j.n = n;
     j.state = calloc(n ? n : 1, sizeof(*j.state));
-    if (!j.state) {
+    bytes = (n ? n : 1) * VERIFY_WHY;
+    why = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (!j.state || why == MAP_FAILED) {
         rc = scp_cli_fail(c, SCP_EXIT_LOCAL, "out of memory");
         goto out;
     }
@@ -648,19 +744,26 @@ static int verify(scp_cli *c, const char *srv)
                           ota_reg_errmsg(reg));
         goto out;
     }
+    ota_reg_close(reg); /* no connection crosses the fork */
+    reg = NULL;
+    if ((rc = keystore_where(c, srv, ksdir, sizeof(ksdir), pin, sizeof(pin))) != SCP_EXIT_OK)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        snprintf(why[i], VERIFY_WHY, "not checked (a worker failed)");
+    ver pv = { srv, cards, ksdir, pin, campaign, v, &j, &want, why };
+    pool p = { n, njobs, "verify", ver_setup, ver_one, ver_teardown, &pv };
+    int pool_rc = pool_run(&p);
+    scp_wipe(pin, sizeof(pin));
     for (size_t i = 0; i < n; i++) {
-        verify_one(ks, reg, cards, &v[i], &want, j.state[i], campaign, why, sizeof(why));
-        if (why[0]) {
+        if (why[i][0]) {
             json_object *f = json_object_new_object();
             json_object_object_add(f, "device", json_object_new_string(v[i].id));
             json_object_object_add(f, "card", json_object_new_string(v[i].sub));
-            json_object_object_add(f, "reason", json_object_new_string(why));
+            json_object_object_add(f, "reason", json_object_new_string(why[i]));
             json_object_array_add(fails, f);
             if (bad++ < 20 && !c->o.json)
-                printf("FAIL %s (%s): %s\n", v[i].id, v[i].sub, why);
+                printf("FAIL %s (%s): %s\n", v[i].id, v[i].sub, why[i]);
         }
-        if ((i & 63) == 0 || i + 1 == n)
-            fleet_progress("verify", i + 1, n, t0);
     }
     json_object_object_add(c->doc, "devices", json_object_new_int((int)n));
     json_object_object_add(c->doc, "proved", json_object_new_int((int)(n - bad)));
@@ -669,12 +772,14 @@ static int verify(scp_cli *c, const char *srv)
     if (!c->o.json)
         printf("%zu devices: %zu proved by an SCP03 channel with the registry's keys, %zu failed "
                "(%.1f s)\n", n, n - bad, bad, fleet_now() - t0);
-    rc = bad ? scp_cli_fail(c, SCP_EXIT_AUTH, "fleet verify: %zu of %zu devices failed", bad, n)
-             : SCP_EXIT_OK;
+    rc = bad || pool_rc ? scp_cli_fail(c, SCP_EXIT_AUTH, "fleet verify: %zu of %zu devices failed",
+                                       bad, n)
+                        : SCP_EXIT_OK;
 out:
+    if (why != MAP_FAILED)
+        munmap(why, bytes);
     free(j.state);
     free(v);
-    scp_keystore_close(ks);
     ota_reg_close(reg);
     return rc;
 }
@@ -685,7 +790,8 @@ static const char fleet_help[] =
     "        [--jobs J]\n"
     "  simulate --cards DIR --server URL [--server URL]... --ca FILE [--concurrency C]\n"
     "        [--drop-rate P] [--latency MS] [--crash-rate P] [--timeout S] [--json]\n"
-    "  verify --dir SRV --cards DIR [--master L:V --kdf S --kvn K] [--campaign NAME] [--json]\n"
+    "  verify --dir SRV --cards DIR [--master L:V --kdf S --kvn K] [--campaign NAME]\n"
+    "        [--jobs J] [--json]\n"
     "The keystore user PIN comes from SCPKIT_USER_PIN (or a prompt).\n";
 
 int scp_cli_fleet(int argc, char **argv)
