@@ -231,6 +231,33 @@ SCP_MUST_CHECK int scp_keystore_activate_custodians(scp_keystore *ks, const char
 SCP_MUST_CHECK int scp_keystore_derive(scp_keystore *ks, const char *label, uint32_t version,
                                        scp_div_scheme scheme, const uint8_t *kdd, size_t kdd_len,
                                        int require_active, scp03_keys *out);
+/* One derivation of scp_keystore_derive_set. */
+typedef struct scp_ks_derive_req {
+    const char *label;
+    uint32_t version; /* 0: newest */
+    scp_div_scheme scheme;
+    int require_active;
+    scp03_keys *out;
+    int rc; /* set: this request's result */
+} scp_ks_derive_req;
+/* The card record scp_keystore_derive_set may write (scp_keystore_card_set). */
+typedef struct scp_ks_card_note {
+    const char *label;
+    uint32_t version;
+    scp_div_scheme scheme;
+    uint8_t kvn;
+} scp_ks_card_note;
+/* Several derivations for one card (one KDD) in one transaction: each
+ * request gets its own audit record, exactly as scp_keystore_derive writes
+ * it, and with `card` (may be NULL) the card record of
+ * scp_keystore_card_set too; then one commit (one fsync) instead of one
+ * per call. An OTA session that needs the card's current and next key
+ * sets derives both at once. Returns the first failure (reqs[i].rc each
+ * one's); then, or if the commit fails, every out is wiped and the card
+ * record not written: no key without its durable audit record. */
+SCP_MUST_CHECK int scp_keystore_derive_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
+                                           scp_ks_derive_req *reqs, size_t n,
+                                           const scp_ks_card_note *card);
 /* Record that card KDD now holds keys from label:version under kvn. */
 SCP_MUST_CHECK int scp_keystore_card_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
                                          const char *label, uint32_t version,

@@ -35,6 +35,7 @@ struct scp_keystore {
     char view[48];         /* DIR/view.<pid>.<n>: SoftHSM2 reads this copy */
     int view_fd;           /* flock(LOCK_EX) on its .lock while it lives */
     int in_tx;     /* inside a DB transaction */
+    unsigned long commits; /* DB commits by this handle (each one WAL fsync) */
     long busy_us;  /* time spent waiting for SQLite's lock (db.c) */
     char *rows; /* row digests noted in this transaction (audit.c) */
     size_t rows_len, rows_cap;
@@ -142,6 +143,10 @@ SCP_MUST_CHECK int ks_db_key_next_version(scp_keystore *ks, const char *label, u
 SCP_MUST_CHECK int ks_db_key_insert(scp_keystore *ks, const scp_ks_key_info *k);
 SCP_MUST_CHECK int ks_db_key_state(scp_keystore *ks, const scp_ks_key_info *k, scp_ks_state to,
                                    const char *reason);
+/* Inside a transaction: the card record (KDD hex -> master, kvn) with
+ * its audit record. */
+SCP_MUST_CHECK int ks_db_card_put(scp_keystore *ks, const char *hex, const char *label,
+                                  uint32_t version, scp_div_scheme scheme, uint8_t kvn);
 /* Transactions: BEGIN IMMEDIATE .. COMMIT (a write point on each side). */
 SCP_MUST_CHECK int ks_tx_begin(scp_keystore *ks);
 SCP_MUST_CHECK int ks_tx_commit(scp_keystore *ks);
