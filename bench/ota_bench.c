@@ -16,9 +16,14 @@
  *           any registry or keystore work), server CPU per connection.
  * The figure that matters is the ratio: server CPU per rotation session
  * over server CPU per bare TLS connection.
+ *   db:     with --admin PORT (the server's admin listener), the registry's
+ *           work per rotation session from the server's /metrics counters
+ *           read before and after: statements, round trips to the
+ *           database, committed transactions.
  *
  * Usage: ota_bench --ks KS --srv SRV --pid SERVER_PID --cards DIR
- *                  [--levels 1,100,1000] [--rounds1 20] [--json FILE] */
+ *                  [--levels 1,100,1000] [--rounds1 20] [--json FILE]
+ *                  [--admin PORT] */
 #include <curl/curl.h>
 #include <errno.h>
 #include <stdio.h>
@@ -58,7 +63,56 @@ typedef struct ag {
 } ag;
 
 static const char *g_ca, *g_base;
-static int g_pid;
+static int g_pid, g_admin;
+
+/* The server's registry counters (statements, round trips, commits) from
+ * its /metrics; 0 when there is no admin listener. */
+typedef struct dbw {
+    double stmts, rts, commits;
+} dbw;
+static size_t grow(char *p, size_t sz, size_t n, void *arg)
+{
+    char *b = arg;
+    size_t have = strlen(b), add = sz * n;
+    if (have + add >= 16384)
+        add = 16383 - have;
+    memcpy(b + have, p, add);
+    b[have + add] = 0;
+    return sz * n;
+}
+static double metric(const char *text, const char *name)
+{
+    const char *p = strstr(text, name);
+    while (p && p > text && p[-1] != '\n')
+        p = strstr(p + 1, name);
+    if (!p || !(p = strchr(p, ' ')))
+        return 0;
+    return strtod(p + 1, NULL);
+}
+static void db_work(dbw *w)
+{
+    char url[64], *buf;
+    CURL *e;
+    memset(w, 0, sizeof(*w));
+    if (!g_admin || !(buf = calloc(1, 16384)))
+        return;
+    if (!(e = curl_easy_init())) {
+        free(buf);
+        return;
+    }
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/metrics", g_admin);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, grow);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, buf);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT, 10L);
+    if (curl_easy_perform(e) == CURLE_OK) {
+        w->stmts = metric(buf, "scpkit_ota_registry_statements_total");
+        w->rts = metric(buf, "scpkit_ota_registry_round_trips_total");
+        w->commits = metric(buf, "scpkit_ota_registry_commits_total");
+    }
+    curl_easy_cleanup(e);
+    free(buf);
+}
 
 static double now_s(void)
 {
@@ -291,6 +345,7 @@ static int cmp_d(const void *a, const void *b)
 typedef struct result {
     int n, ok, failed;
     double wall, cpu, p50, p99;
+    dbw db; /* registry work during the sessions */
 } result;
 
 static void stats(double *lat, int nlat, result *r)
@@ -337,6 +392,8 @@ static int run_sessions(ota_reg *reg, dev *devs, int first, int n, int rounds, i
             return 1;
         }
         free(list);
+        dbw w0, w1;
+        db_work(&w0);
         c0 = server_cpu();
         t0 = now_s();
         for (int i = 0; i < n; i++) {
@@ -349,6 +406,10 @@ static int run_sessions(ota_reg *reg, dev *devs, int first, int n, int rounds, i
         drive(m, as, n, lat, &nlat, 0);
         r->wall += now_s() - t0;
         r->cpu += server_cpu() - c0;
+        db_work(&w1);
+        r->db.stmts += w1.stmts - w0.stmts;
+        r->db.rts += w1.rts - w0.rts;
+        r->db.commits += w1.commits - w0.commits;
         for (int i = 0; i < n; i++) {
             r->failed += as[i].failed;
             if (!as[i].failed)
@@ -426,6 +487,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--levels")) levels_s = argv[i + 1];
         else if (!strcmp(argv[i], "--rounds1")) rounds1 = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--json")) json = argv[i + 1];
+        else if (!strcmp(argv[i], "--admin")) g_admin = atoi(argv[i + 1]);
     }
     if (!ksdir || !srv || !cards || g_pid <= 0) {
         fprintf(stderr, "usage: ota_bench --ks KS --srv SRV --pid PID --cards DIR [--levels 1,100,1000]\n");
@@ -481,6 +543,9 @@ int main(int argc, char **argv)
         double cs = s.ok ? s.cpu / s.ok * 1000 : 0, cb = b.ok ? b.cpu / b.ok * 1000 : 0;
         printf("%-6d %-9s %9d %10.1f %10.1f %12.1f %10.3f\n", n, "rotation", s.ok,
                s.wall > 0 ? s.ok / s.wall : 0, s.p50 * 1000, s.p99 * 1000, cs);
+        if (g_admin && s.ok)
+            printf("%-6d %-9s per session: %.1f statements, %.1f round trips, %.1f commits\n", n,
+                   "registry", s.db.stmts / s.ok, s.db.rts / s.ok, s.db.commits / s.ok);
         printf("%-6d %-9s %9d %10.1f %10.1f %12.1f %10.3f %10s %6.2fx\n", n, "bare-tls", b.ok,
                b.wall > 0 ? b.ok / b.wall : 0, b.p50 * 1000, b.p99 * 1000, cb, "",
                cb > 0 ? cs / cb : 0);
@@ -489,10 +554,13 @@ int main(int argc, char **argv)
                     "    {\"agents\": %d, \"sessions\": %d, \"failed\": %d, \"sessions_per_s\": %.2f, "
                     "\"p50_ms\": %.2f, \"p99_ms\": %.2f, \"server_cpu_ms_per_session\": %.3f, "
                     "\"bare_requests\": %d, \"bare_per_s\": %.2f, \"bare_p50_ms\": %.2f, "
-                    "\"bare_p99_ms\": %.2f, \"server_cpu_ms_per_bare\": %.3f, \"ratio\": %.2f}%s\n",
+                    "\"bare_p99_ms\": %.2f, \"server_cpu_ms_per_bare\": %.3f, \"ratio\": %.2f, "
+                    "\"db_statements_per_session\": %.2f, \"db_round_trips_per_session\": %.2f, "
+                    "\"db_commits_per_session\": %.2f}%s\n",
                     n, s.ok, s.failed, s.wall > 0 ? s.ok / s.wall : 0, s.p50 * 1000, s.p99 * 1000,
                     cs, b.ok, b.wall > 0 ? b.ok / b.wall : 0, b.p50 * 1000, b.p99 * 1000, cb,
-                    cb > 0 ? cs / cb : 0, l + 1 < nlev ? "," : "");
+                    cb > 0 ? cs / cb : 0, s.ok ? s.db.stmts / s.ok : 0, s.ok ? s.db.rts / s.ok : 0,
+                    s.ok ? s.db.commits / s.ok : 0, l + 1 < nlev ? "," : "");
         fflush(stdout);
     }
     if (jf) {

@@ -26,7 +26,7 @@ static int new_slot(scp_keystore *ks, const char *label, uint32_t *version, char
     ENSURE(*version <= 0xFFFFFFu, SCP_E_ARG);
     ENSURE(ks_db_key_get(ks, label, *version, &k) == SCP_E_NOT_FOUND, SCP_E_STATE);
     GUARD(ks_obj_id(label, *version, id, size));
-    ENSURE(scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h) == SCP_E_NOT_FOUND, SCP_E_STATE);
+    ENSURE(ks_tok_find_key(ks, id, &h) == SCP_E_NOT_FOUND, SCP_E_STATE);
     return SCP_OK;
 }
 
@@ -65,11 +65,13 @@ static int create_key(scp_keystore *ks, const char *label, uint32_t version, scp
     if (rc == SCP_OK) {
         rc = ks_crash_point(gen ? "p11-generate" : "p11-unwrap");
         if (rc == SCP_OK)
-            rc = gen ? ks_tok_generate(ks, id, type) : ks_tok_unwrap(ks, id, type, value, len);
+            rc = gen                        ? ks_tok_generate(ks, id, type)
+                 : scp_ks_type_is_ec(type) ? ks_tok_unwrap_ec(ks, id, type, value, len)
+                                           : ks_tok_unwrap(ks, id, type, value, len);
         if (rc == SCP_OK)
             rc = ks_crash_point(gen ? "p11-generated" : "p11-unwrapped");
         if (rc == SCP_OK)
-            rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
+            rc = ks_tok_find_key(ks, id, &h);
         if (rc == SCP_OK)
             rc = ks_tok_kcv(ks, h, type, k.kcv, &k.kcv_cmac);
         if (rc == SCP_OK && value != NULL)
@@ -135,7 +137,15 @@ int ks_import(scp_keystore *ks, const char *label, uint32_t version, scp_ks_type
 {
     ENSURE(ks != NULL && value != NULL && origin != NULL, SCP_E_ARG);
     ENSURE(strcmp(origin, "generated") != 0 && len == scp_ks_type_len(type), SCP_E_ARG);
+    ENSURE(!scp_ks_type_is_ec(type), SCP_E_ARG); /* scp_keystore_import_ec */
     return create_key(ks, label, version, type, origin, value, len, expect_kcv, info);
+}
+
+int ks_import_ec_der(scp_keystore *ks, const char *label, uint32_t version, scp_ks_type type,
+                     const uint8_t *der, size_t len, scp_ks_key_info *info)
+{
+    ENSURE(ks != NULL && der != NULL && len > 0 && scp_ks_type_is_ec(type), SCP_E_ARG);
+    return create_key(ks, label, version, type, "import", der, len, NULL, info);
 }
 
 int scp_keystore_import(scp_keystore *ks, const char *label, uint32_t version, scp_ks_type type,
@@ -155,6 +165,8 @@ int scp_keystore_get(scp_keystore *ks, const char *label, uint32_t version,
 static int scheme_fits(scp_div_scheme s, scp_ks_type t)
 {
     int des = t == SCP_KS_DES2 || t == SCP_KS_DES3;
+    if (scp_ks_type_is_ec(t))
+        return 0;
     if (s == SCP_DIV_SP800_108 || s == SCP_DIV_KDF3)
         return !des;
     return (s == SCP_DIV_EMV || s == SCP_DIV_VISA2) && des;

@@ -204,6 +204,8 @@ int ota_reg_begin(ota_reg *r)
     int rc;
     if (r->in_txn)
         return SCP_E_STATE;
+    r->held[0] = 0;
+    r->dev_cached = 0;
     rc = r->be->begin(r);
     if (rc == SCP_OK) {
         r->in_txn = 1;
@@ -227,6 +229,8 @@ int ota_reg_commit(ota_reg *r)
     }
     r->in_txn = 0;
     r->txn_failed = 0;
+    r->held[0] = 0;
+    r->dev_cached = 0;
     return rc;
 }
 
@@ -238,6 +242,8 @@ int ota_reg_rollback(ota_reg *r)
     rc = r->be->rollback(r);
     r->in_txn = 0;
     r->txn_failed = 0;
+    r->held[0] = 0;
+    r->dev_cached = 0;
     return rc;
 }
 
@@ -528,10 +534,23 @@ void ota_reg_close(ota_reg *r)
 
 /* ---- devices ---- */
 
+/* The device cache (registry_int.h): only for the device whose lease this
+ * transaction renewed. */
+static int cacheable(ota_reg *r, const char *id)
+{
+    return r->in_txn && r->held[0] && strcmp(r->held, id) == 0;
+}
+static void uncache(ota_reg *r, const char *id)
+{
+    if (!id || strcmp(r->dev.id, id) == 0)
+        r->dev_cached = 0;
+}
+
 int ota_reg_device_add(ota_reg *r, const char *id, const ota_keyref *k, const char *tags)
 {
     if (!id || !*id || strlen(id) > OTA_ID_MAX || !k || k->kvn < 1 || k->kvn > 255)
         return SCP_E_ARG;
+    uncache(r, id);
     return qd(r,
               "INSERT INTO device(id,master,kdf,kvn,tags,updated) VALUES(?,?,?,?,?,?)"
               " ON CONFLICT(id) DO UPDATE SET master=excluded.master, kdf=excluded.kdf,"
@@ -562,10 +581,19 @@ static void device_row(ota_reg *r, ota_res *s, ota_device *d)
 int ota_reg_device_get(ota_reg *r, const char *id, ota_device *d)
 {
     ota_res *s;
-    int rc = q(r, &s, "SELECT " DEVICE_COLS " FROM device WHERE id=?", "t", id);
+    int rc;
+    if (r->dev_cached && cacheable(r, id) && strcmp(r->dev.id, id) == 0) {
+        *d = r->dev;
+        return SCP_OK;
+    }
+    rc = q(r, &s, "SELECT " DEVICE_COLS " FROM device WHERE id=?", "t", id);
     if (rc == 1)
         device_row(r, s, d);
     rfree(r, s);
+    if (rc == 1 && cacheable(r, id)) {
+        r->dev = *d;
+        r->dev_cached = 1;
+    }
     return rc < 0 ? rc : rc == 0 ? SCP_E_NOT_FOUND : SCP_OK;
 }
 
@@ -585,6 +613,8 @@ int ota_reg_device_each(ota_reg *r, void (*fn)(void *arg, const ota_device *d), 
 
 int ota_reg_set_next(ota_reg *r, const char *id, const ota_keyref *n)
 {
+    if (r->dev_cached && strcmp(r->dev.id, id) == 0)
+        r->dev.next = *n;
     return qd(r, "UPDATE device SET next_master=?, next_kdf=?, next_kvn=?, updated=? WHERE id=?",
               "ttiit", n->master, n->kdf, (int64_t)n->kvn, ota_now_ms(), id);
 }
@@ -593,6 +623,11 @@ int ota_reg_set_next(ota_reg *r, const char *id, const ota_keyref *n)
  * as prev until its DELETE KEY is confirmed. */
 int ota_reg_promote_next(ota_reg *r, const char *id)
 {
+    if (r->dev_cached && strcmp(r->dev.id, id) == 0 && r->dev.next.kvn) {
+        r->dev.prev = r->dev.cur;
+        r->dev.cur = r->dev.next;
+        memset(&r->dev.next, 0, sizeof(r->dev.next));
+    }
     return qd(r,
               "UPDATE device SET prev_master=master, prev_kdf=kdf, prev_kvn=kvn,"
               " master=next_master, kdf=next_kdf, kvn=next_kvn,"
@@ -603,6 +638,8 @@ int ota_reg_promote_next(ota_reg *r, const char *id)
 
 int ota_reg_clear_next(ota_reg *r, const char *id)
 {
+    if (r->dev_cached && strcmp(r->dev.id, id) == 0)
+        memset(&r->dev.next, 0, sizeof(r->dev.next));
     return qd(r,
               "UPDATE device SET next_master=NULL, next_kdf=NULL, next_kvn=NULL, updated=?"
               " WHERE id=?",
@@ -611,6 +648,8 @@ int ota_reg_clear_next(ota_reg *r, const char *id)
 
 int ota_reg_clear_prev(ota_reg *r, const char *id)
 {
+    if (r->dev_cached && strcmp(r->dev.id, id) == 0)
+        memset(&r->dev.prev, 0, sizeof(r->dev.prev));
     return qd(r,
               "UPDATE device SET prev_master=NULL, prev_kdf=NULL, prev_kvn=NULL, updated=?"
               " WHERE id=?",
@@ -681,6 +720,11 @@ int ota_reg_lease_hold(ota_reg *r, const char *id, const char *owner, int64_t ms
     int rc;
     if (!r->in_txn)
         return SCP_E_STATE;
+    /* from here the device's row is this transaction's: cache it */
+    if (strlen(id) <= OTA_ID_MAX && strcmp(r->held, id) != 0) {
+        snprintf(r->held, sizeof(r->held), "%s", id);
+        r->dev_cached = 0;
+    }
     if (r->be->kind == OTA_BE_PG) {
         /* pipelined: a lost lease divides by zero, which aborts the
          * transaction, so its COMMIT fails */

@@ -58,6 +58,12 @@ struct ota_reg {
     char where[300];     /* what it is connected to, redacted */
     char err[256];       /* the last error, no secrets */
     ota_reg_stats st;
+    /* Inside a transaction that renewed a device's lease (whose row no
+     * one else can then change until it ends), the device as last read
+     * or written: a second read costs no statement. */
+    char held[OTA_ID_MAX + 1];
+    int dev_cached;
+    ota_device dev;
 };
 
 extern const ota_reg_be ota_be_sqlite;

@@ -54,6 +54,7 @@ typedef struct dlg {
     struct event *timer;
     int64_t started_ms;
     int64_t lease_until; /* renewed by every step's transaction */
+    int released;        /* the lease went with the last step's transaction */
 } dlg;
 
 struct srv {
@@ -94,7 +95,7 @@ static void drop(dlg *g)
         pp = &(*pp)->next;
     if (*pp)
         *pp = g->next;
-    if (ota_reg_release(sv->env.reg, g->dev, g->id) != SCP_OK)
+    if (!g->released && ota_reg_release(sv->env.reg, g->dev, g->id) != SCP_OK)
         fprintf(sv->env.log, "ota event=registry-error msg=\"lease not released\"\n");
     if (g->timer)
         event_free(g->timer);
@@ -218,6 +219,15 @@ static void answer(dlg *g, struct evhttp_request *req, int rc, ota_answer *a,
         }
     }
     reply_answer(g, req, a->script, a->len, a->end);
+}
+
+/* A dialog that ended normally gives its lease back in the transaction of
+ * its last step (one round trip fewer than a release of its own). */
+static void release_in_txn(dlg *g, int rc, const ota_answer *a)
+{
+    if (rc >= 0 && a->end && !a->reason[0] &&
+        ota_reg_release(g->sv->env.reg, g->dev, g->id) == SCP_OK)
+        g->released = 1;
 }
 
 /* One transaction per step: what the step recorded is committed (durable,
@@ -355,7 +365,9 @@ static void begin(srv *sv, struct evhttp_request *req, const char *dev, const ch
         return reply_text(sv, req, 409, "device lease lost");
     }
     rc = ota_dialog_start(g->d, &a);
+    release_in_txn(g, rc, &a);
     if (!commit(sv)) {
+        g->released = 0;
         a.end = 1;
         snprintf(a.reason, sizeof(a.reason), "registry commit failed");
         rc = SCP_E_IO;
@@ -547,9 +559,11 @@ static void on_request(struct evhttp_request *req, void *arg)
                 return reply_text(sv, req, 409, "device lease lost");
             }
             rc = ota_dialog_step(g->d, status, p ? p : (const uint8_t *)"", len, &a);
-            if (!commit(sv))
+            release_in_txn(g, rc, &a);
+            if (!commit(sv)) {
                 rc = SCP_E_IO;
-            else
+                g->released = 0;
+            } else
                 g->lease_until = ota_now_ms() + sv->env.lim.lease_ms;
         }
         if (rc == SCP_E_IO && !a.reason[0])
@@ -566,9 +580,11 @@ static void on_metrics(struct evhttp_request *req, void *arg)
     srv *sv = arg;
     struct evbuffer *b = evbuffer_new();
     struct rusage ru;
+    ota_reg_stats rs;
     if (!b)
         return evhttp_send_error(req, 500, NULL);
     getrusage(RUSAGE_SELF, &ru);
+    ota_reg_stats_get(sv->env.reg, &rs);
     evbuffer_add_printf(b,
                         "# TYPE scpkit_ota_requests_total counter\nscpkit_ota_requests_total %llu\n"
                         "# TYPE scpkit_ota_requests_rejected_total counter\n"
@@ -600,6 +616,18 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                         sv->sess_seconds,
                         (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
                             ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6);
+    /* the registry's work: statements, round trips to the database (SQLite:
+     * one per statement), committed transactions */
+    evbuffer_add_printf(b,
+                        "# TYPE scpkit_ota_registry_statements_total counter\n"
+                        "scpkit_ota_registry_statements_total{backend=\"%s\"} %llu\n"
+                        "# TYPE scpkit_ota_registry_round_trips_total counter\n"
+                        "scpkit_ota_registry_round_trips_total{backend=\"%s\"} %llu\n"
+                        "# TYPE scpkit_ota_registry_commits_total counter\n"
+                        "scpkit_ota_registry_commits_total{backend=\"%s\"} %llu\n",
+                        ota_reg_backend(sv->env.reg), (unsigned long long)rs.statements,
+                        ota_reg_backend(sv->env.reg), (unsigned long long)rs.round_trips,
+                        ota_reg_backend(sv->env.reg), (unsigned long long)rs.commits);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4");
     evhttp_send_reply(req, 200, "OK", b);

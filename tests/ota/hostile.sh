@@ -159,6 +159,9 @@ curl -sS --max-time 5 "http://127.0.0.1:$ADMIN/metrics" >"$T/metrics"
 has "$T/metrics" "^scpkit_ota_sessions_completed_total 2"
 has "$T/metrics" "^scpkit_ota_sessions_aborted_total"
 has "$T/metrics" "^process_cpu_seconds_total"
+BE=sqlite; [ -n "${SCPKIT_OTA_DB:-}" ] && BE=postgresql
+has "$T/metrics" "^scpkit_ota_registry_statements_total{backend=\"$BE\"} [1-9]"
+has "$T/metrics" "^scpkit_ota_registry_round_trips_total"
 # no key material in the log or the registry: the PUT DATA value appears nowhere either
 hasnt srv/server.log "0102 "
 expect 0 reg_sql srv "select count(*) from event where what='session-aborted'"

@@ -26,11 +26,12 @@ device_setup() {
     "$S" info --card "$2" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["device_id"])'
 }
 
-# server_start SRV [OPTIONS...]: sets SRV_PID, PORT, ADMIN (bounded: 120 s)
+# server_start SRV [OPTIONS...]: sets SRV_PID, PORT, ADMIN (bounded: 300 s, OTA_SERVER_LIMIT;
+# converge.sh keeps one server through its whole agent loop)
 server_start() {
     _d=$1; shift
     rm -f "$_d/https.port" "$_d/admin.port"
-    timeout -s KILL 120 "$S" ota serve --dir "$_d" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
+    timeout -s KILL "${OTA_SERVER_LIMIT:-300}" "$S" ota serve --dir "$_d" --listen 127.0.0.1:0 --admin-listen 127.0.0.1:0 \
         --log "$_d/server.log" "$@" 2>>"$_d/server.err" &
     SRV_PID=$!
     if ! wait_for 20 test -s "$_d/admin.port"; then
