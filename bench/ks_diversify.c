@@ -10,6 +10,13 @@
  * fsync, switch): `generate` on a private SoftHSM2 token against the same
  * `generate` on a token written in place (no generations).
  *
+ * Issue 15 (keys at scale): an OTA rotation session's keystore work, as
+ * the server does it (derive the card's current set, derive its next set,
+ * record the card: three commits), against scp_keystore_derive_set (both
+ * sets in one commit, the card record in a second) and the two with the
+ * card record in the same commit (provisioning, the channel hook), with
+ * 1 and 2 processes; commits and C_OpenSession calls counted per session.
+ *
  * Usage: scp_bench_ks [--quick] [--dir DIR] [--seconds S] [--md]
  * The keystore is created in DIR (default: a new directory under /tmp). */
 #include <errno.h>
@@ -33,7 +40,17 @@ static double now(void)
     return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
-/* One worker: derive for `secs`, write "count seconds" to fd. */
+/* What a worker does per iteration. */
+enum {
+    W_TOKEN,     /* the in-token KDF alone */
+    W_DERIVE,    /* scp_keystore_derive (one audit commit) */
+    W_SESS_OLD,  /* derive cur + derive next + card_set: 3 commits */
+    W_SESS_SET,  /* derive_set(cur, next) + card_set: 2 commits */
+    W_SESS_ONE,  /* derive_set(cur, next, card): 1 commit */
+};
+
+/* One worker: iterate for `secs`, write "count seconds commits sessions"
+ * to fd. */
 static void worker(const char *dir, double secs, int audit, int fd)
 {
     scp_ks_config cfg = {dir, NULL, NULL, "bench"};
@@ -51,15 +68,42 @@ static void worker(const char *dir, double secs, int audit, int fd)
     if (scp_keystore_get(ks, "ota", 1, &k) != SCP_OK || ks_obj_id("ota", 1, id, sizeof(id)) ||
         scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h) != SCP_OK)
         _exit(1);
+    unsigned long c0 = ks->commits, s0 = scp_p11_sessions_opened();
     double t0 = now(), t;
     do {
         scp03_keys out;
         kdd[0] = (uint8_t)n;
         kdd[1] = (uint8_t)(n >> 8);
         kdd[2] = (uint8_t)getpid();
-        rc = audit ? scp_keystore_derive(ks, "ota", 1, SCP_DIV_KDF3, kdd, 10, 1, &out)
-                   : ks_tok_derive(ks, h, k.type, SCP_DIV_KDF3, kdd, 10, &out);
+        scp03_keys nx;
+        scp_ks_derive_req q[2] = {{"ota", 1, SCP_DIV_KDF3, 0, &out, 0},
+                                  {"ota2", 1, SCP_DIV_KDF3, 1, &nx, 0}};
+        scp_ks_card_note note = {"ota2", 1, SCP_DIV_KDF3, 2};
+        switch (audit) {
+        case W_TOKEN:
+            rc = ks_tok_derive(ks, h, k.type, SCP_DIV_KDF3, kdd, 10, &out);
+            break;
+        case W_DERIVE:
+            rc = scp_keystore_derive(ks, "ota", 1, SCP_DIV_KDF3, kdd, 10, 1, &out);
+            break;
+        case W_SESS_OLD:
+            rc = scp_keystore_derive(ks, "ota", 1, SCP_DIV_KDF3, kdd, 10, 0, &out);
+            if (rc == SCP_OK)
+                rc = scp_keystore_derive(ks, "ota2", 1, SCP_DIV_KDF3, kdd, 10, 1, &nx);
+            if (rc == SCP_OK)
+                rc = scp_keystore_card_set(ks, kdd, 10, "ota2", 1, SCP_DIV_KDF3, 2);
+            break;
+        case W_SESS_SET:
+            rc = scp_keystore_derive_set(ks, kdd, 10, q, 2, NULL);
+            if (rc == SCP_OK)
+                rc = scp_keystore_card_set(ks, kdd, 10, "ota2", 1, SCP_DIV_KDF3, 2);
+            break;
+        default:
+            rc = scp_keystore_derive_set(ks, kdd, 10, q, 2, &note);
+            break;
+        }
         scp_wipe(&out, sizeof(out));
+        scp_wipe(&nx, sizeof(nx));
         if (rc != SCP_OK) {
             fprintf(stderr, "derive: %s\n", scp_strerror(rc));
             _exit(1);
@@ -67,17 +111,24 @@ static void worker(const char *dir, double secs, int audit, int fd)
         n++;
         t = now();
     } while (t - t0 < secs);
+    unsigned long commits = ks->commits - c0, sess = scp_p11_sessions_opened() - s0;
     scp_keystore_close(ks);
-    char line[64];
-    int l = snprintf(line, sizeof(line), "%ld %.6f\n", n, t - t0);
+    char line[128];
+    int l = snprintf(line, sizeof(line), "%ld %.6f %lu %lu\n", n, t - t0, commits, sess);
     if (write(fd, line, (size_t)l) != l)
         _exit(1);
     _exit(0);
 }
 
 /* P processes at once; per-process and total derives per second. */
+static double last_commits_per_op; /* of the last run(), over all processes */
+static unsigned long last_sessions;  /* C_OpenSession calls in the loops */
+
 static int run(const char *dir, int procs, double secs, int audit, double *per, double *total)
 {
+    long all_n = 0;
+    unsigned long all_c = 0;
+    last_sessions = 0;
     int fds[8][2];
     pid_t pids[8];
     for (int i = 0; i < procs; i++) {
@@ -94,20 +145,24 @@ static int run(const char *dir, int procs, double secs, int audit, double *per, 
     double sum_rate = 0;
     int ok = 1;
     for (int i = 0; i < procs; i++) {
-        char buf[64] = {0};
+        char buf[128] = {0};
         long n = 0;
         double s = 0;
+        unsigned long cm = 0, ss = 0;
         ssize_t r = read(fds[i][0], buf, sizeof(buf) - 1);
         close(fds[i][0]);
         int st = 0;
         waitpid(pids[i], &st, 0);
-        if (r <= 0 || sscanf(buf, "%ld %lf", &n, &s) != 2 || s <= 0 || !WIFEXITED(st) ||
+        if (r <= 0 || sscanf(buf, "%ld %lf %lu %lu", &n, &s, &cm, &ss) != 4 || s <= 0 ||
+            !WIFEXITED(st) ||
             WEXITSTATUS(st) != 0) {
             ok = 0;
             continue;
         }
         sum_rate += (double)n / s;
+        all_n += n, all_c += cm, last_sessions += ss;
     }
+    last_commits_per_op = all_n > 0 ? (double)all_c / (double)all_n : 0;
     *total = sum_rate;
     *per = sum_rate / procs;
     return ok ? 0 : -1;
@@ -226,11 +281,16 @@ static int make_keystore(const char *dir)
     }
     rc = scp_keystore_generate(ks, "ota", 1, SCP_KS_AES128, NULL);
     if (rc == SCP_OK)
+        rc = scp_keystore_generate(ks, "ota2", 1, SCP_KS_AES128, NULL);
+    if (rc == SCP_OK)
         rc = scp_keystore_custodian_add(ks, "a", "pin-of-a");
     if (rc == SCP_OK)
         rc = scp_keystore_custodian_add(ks, "b", "pin-of-b");
     if (rc == SCP_OK)
         rc = scp_keystore_activate_custodians(ks, "ota", 1, "a", "pin-of-a", "b", "pin-of-b",
+                                              "bench");
+    if (rc == SCP_OK)
+        rc = scp_keystore_activate_custodians(ks, "ota2", 1, "a", "pin-of-a", "b", "pin-of-b",
                                               "bench");
     scp_keystore_close(ks);
     return rc;
@@ -265,7 +325,7 @@ int main(int argc, char **argv)
         printf("load average at start: %.2f %.2f %.2f\n", la[0], la[1], la[2]);
     double floor = commit_floor(dir, secs);
     double p1, t1;
-    if (run(ks, 1, secs, 0, &p1, &t1) != 0)
+    if (run(ks, 1, secs, W_TOKEN, &p1, &t1) != 0)
         return 1;
     printf("floor: SQLite commit (WAL, synchronous=FULL): %.0f/s; in-token KDF3 alone, 1 process: "
            "%.0f/s\n",
@@ -274,12 +334,39 @@ int main(int argc, char **argv)
     int fail = 0;
     for (int p = 1; p <= 4; p *= 2) {
         double per, total;
-        if (run(ks, p, secs, 1, &per, &total) != 0) {
+        if (run(ks, p, secs, W_DERIVE, &per, &total) != 0) {
             printf("%-10d failed\n", p);
             fail = 1;
             continue;
         }
         printf("%-10d %14.0f %14.0f %12.2f\n", p, per, total, floor > 0 ? total / floor : 0);
+    }
+    /* an OTA rotation session's keystore work (issue 15 item 6) */
+    static const struct {
+        int mode;
+        const char *name;
+    } sm[] = {{W_SESS_OLD, "derive + derive + card_set (as ota/driver.c)"},
+              {W_SESS_SET, "derive_set(cur, next) + card_set"},
+              {W_SESS_ONE, "derive_set(cur, next, card)"}};
+    printf("rotation session: %-46s %5s %10s %10s %8s %9s\n", "keystore calls", "procs",
+           "sessions/s", "vs first", "commits", "sessions");
+    for (int p = 1; p <= 2; p++) {
+        double base = 0;
+        for (size_t m = 0; m < sizeof(sm) / sizeof(sm[0]); m++) {
+            double per, total;
+            if (run(ks, p, secs, sm[m].mode, &per, &total) != 0) {
+                printf("rotation session: %-46s %5d failed\n", sm[m].name, p);
+                fail = 1;
+                continue;
+            }
+            if (m == 0)
+                base = total;
+            printf("rotation session: %-46s %5d %10.0f %9.2fx %8.2f %9lu\n", sm[m].name, p, total,
+                   base > 0 ? total / base : 0, last_commits_per_op, last_sessions);
+            /* the point of it: fewer commits, and no PKCS#11 session per derive */
+            if (last_sessions != 0 || last_commits_per_op > 3.0 - (double)m + 0.01)
+                fail = 1;
+        }
     }
     int n = quick ? 2 : 10;
     double gms = generate_ms(ks, n);

@@ -15,6 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include "scpkit/ec.h"
 #include "scpkit/gp.h"
 #include "scpkit/scp03.h"
 
@@ -35,6 +36,14 @@ typedef enum scp_ks_type {
     SCP_KS_AES256,
     SCP_KS_DES2, /* two-key 3DES, 16 bytes (EMV/VISA2 masters) */
     SCP_KS_DES3, /* three-key 3DES, 24 bytes */
+    /* EC key pairs (SCP11 off-card entities, lab CAs): CKO_PRIVATE_KEY
+     * (sensitive, not extractable; CKA_DERIVE for CKM_ECDH1_DERIVE, CKA_SIGN
+     * for CKM_ECDSA) with its CKO_PUBLIC_KEY, both labelled "label:version".
+     * Their "KCV" is the first 3 bytes of SHA-256 over the uncompressed
+     * public point 04 X Y. Not for diversification or secret sharing. */
+    SCP_KS_EC_P256,
+    SCP_KS_EC_P384,
+    SCP_KS_EC_BP256, /* brainpoolP256r1 */
 } scp_ks_type;
 
 /* NIST SP 800-57 Part 1 Rev. 5, section 7: key states. */
@@ -69,6 +78,12 @@ SCP_MUST_CHECK int scp_ks_type_parse(const char *s, scp_ks_type *out);
 const char *scp_ks_type_name(scp_ks_type t);
 /* The key length in bytes of a key type; 0 for another value. */
 size_t scp_ks_type_len(scp_ks_type t);
+/* 1 for the EC key-pair types ("ec-p256", "ec-p384", "ec-bp256"). */
+int scp_ks_type_is_ec(scp_ks_type t);
+/* The scp_ec_curve of an EC type; SCP_EC_NONE for another type. */
+int scp_ks_type_curve(scp_ks_type t);
+/* The EC type of an scp_ec_curve (SCP_E_ARG for another curve). */
+SCP_MUST_CHECK int scp_ks_type_from_curve(int curve, scp_ks_type *out);
 /* SP 800-57 state from its name ("pre-activation" ... "destroyed");
  * SCP_E_ARG for any other name (*out untouched). */
 SCP_MUST_CHECK int scp_ks_state_parse(const char *s, scp_ks_state *out);
@@ -129,6 +144,57 @@ SCP_MUST_CHECK int scp_keystore_generate(scp_keystore *ks, const char *label, ui
 SCP_MUST_CHECK int scp_keystore_import(scp_keystore *ks, const char *label, uint32_t version,
                                        scp_ks_type type, const uint8_t *value, size_t len,
                                        const char *origin, scp_ks_key_info *info);
+/* ---- EC key pairs (src/keys/ec.c) ----
+ * scp_keystore_generate with an EC type makes the pair in the token
+ * (CKM_EC_KEY_PAIR_GEN). Import: the private key goes in as PKCS#8,
+ * wrapped (RFC 5649) under a session key made in the token and unwrapped
+ * there, so no CKA_VALUE template ever holds it; the public point read
+ * back must match (else SCP_E_KCV and nothing goes live). origin: "import". */
+SCP_MUST_CHECK int scp_keystore_import_ec(scp_keystore *ks, const char *label, uint32_t version,
+                                          const scp_ec_key *key, scp_ks_key_info *info);
+/* The public half (any state but destroyed): 04 X Y and the curve. */
+SCP_MUST_CHECK int scp_keystore_ec_public(scp_keystore *ks, const char *label, uint32_t version,
+                                          scp_ec_key *pub);
+/* ECDH inside the token (CKM_ECDH1_DERIVE, CKD_NULL) with an active key:
+ * the X coordinate of d * peer (field length) into out; one audit record
+ * ("ecdh", with `purpose` as its card field, may be NULL). */
+SCP_MUST_CHECK int scp_keystore_ecdh(scp_keystore *ks, const char *label, uint32_t version,
+                                     const uint8_t *peer, size_t peer_len, const char *purpose,
+                                     uint8_t *out, size_t out_size, size_t *out_len);
+/* ECDSA inside the token (CKM_ECDSA over SHA-256(msg)) with an active key;
+ * DER signature. One audit record ("sign", purpose as its card field). */
+SCP_MUST_CHECK int scp_keystore_ec_sign(scp_keystore *ks, const char *label, uint32_t version,
+                                        const uint8_t *msg, size_t len, const char *purpose,
+                                        uint8_t *sig, size_t sig_size, size_t *sig_len);
+/* Issue an X.509 certificate (ECDSA-SHA256) signed by the keystore's EC
+ * key ca_label:ca_version (active): subject CN, subject public key `subj`;
+ * self-signed CA when issuer_der is NULL (subj must then be the CA key's
+ * own public key), else issued under that certificate, whose public key
+ * must be the CA key's. ca != 0: a CA (keyCertSign), else a leaf with
+ * keyAgreement (an SCP11 OCE or SD key). DER into out. */
+SCP_MUST_CHECK int scp_keystore_ca_issue(scp_keystore *ks, const char *ca_label,
+                                         uint32_t ca_version, const uint8_t *issuer_der,
+                                         size_t issuer_len, const scp_ec_key *subj,
+                                         const char *cn, int ca, int64_t not_before, int days,
+                                         uint64_t serial, uint8_t *out, size_t out_size,
+                                         size_t *out_len);
+/* An scp11_oce_key-shaped ECDH callback over a key of the keystore (ctx:
+ * an scp_ks_oce from scp_keystore_oce_open). */
+typedef struct scp_ks_oce {
+    scp_keystore *ks;
+    char label[SCP_KS_LABEL_MAX + 1];
+    uint32_t version;
+    int curve;
+} scp_ks_oce;
+/* Resolve ref ("LABEL[:VERSION]") to an active EC key of ks and fill oce
+ * (SCP_E_STATE for a key that is not active, SCP_E_ARG for one that is not
+ * an EC pair; the refusal is audited). */
+SCP_MUST_CHECK int scp_keystore_oce_open(scp_keystore *ks, const char *ref, scp_ks_oce *oce);
+/* scp11_oce_key.ecdh over an scp_ks_oce: scp_keystore_ecdh with the peer
+ * point, the X coordinate into out. */
+int scp_keystore_oce_ecdh(void *ctx, const uint8_t *peer, size_t peer_len, uint8_t *out,
+                          size_t out_size, size_t *out_len);
+
 /* Look up a key (version 0: newest). */
 SCP_MUST_CHECK int scp_keystore_get(scp_keystore *ks, const char *label, uint32_t version,
                                     scp_ks_key_info *info);
@@ -165,6 +231,33 @@ SCP_MUST_CHECK int scp_keystore_activate_custodians(scp_keystore *ks, const char
 SCP_MUST_CHECK int scp_keystore_derive(scp_keystore *ks, const char *label, uint32_t version,
                                        scp_div_scheme scheme, const uint8_t *kdd, size_t kdd_len,
                                        int require_active, scp03_keys *out);
+/* One derivation of scp_keystore_derive_set. */
+typedef struct scp_ks_derive_req {
+    const char *label;
+    uint32_t version; /* 0: newest */
+    scp_div_scheme scheme;
+    int require_active;
+    scp03_keys *out;
+    int rc; /* set: this request's result */
+} scp_ks_derive_req;
+/* The card record scp_keystore_derive_set may write (scp_keystore_card_set). */
+typedef struct scp_ks_card_note {
+    const char *label;
+    uint32_t version;
+    scp_div_scheme scheme;
+    uint8_t kvn;
+} scp_ks_card_note;
+/* Several derivations for one card (one KDD) in one transaction: each
+ * request gets its own audit record, exactly as scp_keystore_derive writes
+ * it, and with `card` (may be NULL) the card record of
+ * scp_keystore_card_set too; then one commit (one fsync) instead of one
+ * per call. An OTA session that needs the card's current and next key
+ * sets derives both at once. Returns the first failure (reqs[i].rc each
+ * one's); then, or if the commit fails, every out is wiped and the card
+ * record not written: no key without its durable audit record. */
+SCP_MUST_CHECK int scp_keystore_derive_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
+                                           scp_ks_derive_req *reqs, size_t n,
+                                           const scp_ks_card_note *card);
 /* Record that card KDD now holds keys from label:version under kvn. */
 SCP_MUST_CHECK int scp_keystore_card_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
                                          const char *label, uint32_t version,

@@ -212,6 +212,11 @@ typedef struct scp11_channel_opts {
     uint8_t oce_ca_kid, oce_ca_kvn; /* the card's OCE CA key; 0: 10 / the SD KVN */
     unsigned pso_flags;
     scp_cert_error *err;   /* why it failed, for the operator (may be NULL) */
+    /* appended C-MAC / R-MAC: 0 or 8 S8, 16 S16. Nothing in the handshake
+     * says which: the card's configuration does (scpkit's virtual card
+     * follows its SCP03 i parameter, b1 = S16, as its recognition data
+     * shows it). */
+    uint8_t mac_len;
 } scp11_channel_opts;
 
 /* Open SCP11 on the selected SD: GET DATA BF21, the SD chain verified

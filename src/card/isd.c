@@ -34,11 +34,19 @@ static void put_recognition(scp_wr *w, uint8_t scp_id, uint8_t i, int bare)
         scp_tlv_end(w, m66);
 }
 
-/* GPC 11.3.3.1 key information template: one C0 per key (ENC, MAC, DEK
- * = key ids 1, 2, 3): key id, KVN, type 88 (AES), length. Bare: the C0
- * entries one after the other; GP form: inside E0. */
-static void put_key_info(scp_wr *w, const card_state *st, int bare)
+/* GPC 11.3.3.1 key information template: one C0 per key. SCP03 (ENC,
+ * MAC, DEK = key ids 1, 2, 3): key id, KVN, type 88 (AES) or 80 (DES),
+ * length. SCP11 keys (GPC Amd F; a YubiKey 5.7.4 answers
+ * E0 18 C0 06 10 03 B0 40 F0 00 C0 06 13 01 B1 20 F0 00 C0 06 11 01 B1 20 F0 00,
+ * which yubikit reads as {type: length} pairs): key id, KVN, B1 (EC
+ * private key) with the field length for an SD key pair, or B0 (EC
+ * public key) with twice the field length for an OCE CA key, then F0 (key
+ * parameter reference) with the curve (00 P-256, 01 P-384, 03
+ * brainpoolP256r1). Bare: the C0 entries one after the other; GP form:
+ * inside E0. */
+static void put_key_info(scp_wr *w, const scp_card *c, int bare)
 {
+    const card_state *st = &c->st;
     scp_tlv_mark m = { 0 };
     if (!bare)
         m = scp_tlv_begin(w, 0xE0);
@@ -48,6 +56,13 @@ static void put_key_info(scp_wr *w, const card_state *st, int bare)
             uint8_t v[4] = { id, st->sets[k].kvn, type, st->sets[k].key_len };
             scp_tlv_put(w, 0xC0, v, sizeof(v));
         }
+    for (uint8_t k = 0; c->s11 != NULL && k < c->s11->st.nkeys; k++) {
+        const c11_key *ek = &c->s11->st.keys[k];
+        uint8_t fl = (uint8_t)scp_ec_field_len(ek->curve);
+        uint8_t v[6] = { ek->kid, ek->kvn, ek->priv ? 0xB1 : 0xB0,
+                         (uint8_t)(ek->priv ? fl : 2 * fl), 0xF0, scp_ec_curve_to_gp(ek->curve) };
+        scp_tlv_put(w, 0xC0, v, sizeof(v));
+    }
     if (!bare)
         scp_tlv_end(w, m);
 }
@@ -73,7 +88,7 @@ int card_get_data_common(scp_card *c, const scp_apdu *a, card_resp *r)
     scp_wr_init(&w, r->data, r->cap);
     switch (tag) {
     case 0x0066: put_recognition(&w, card_profile_of(st)->scp, st->i, bare); break;
-    case 0x00E0: put_key_info(&w, st, bare); break;
+    case 0x00E0: put_key_info(&w, c, bare); break;
     case 0x9F7F: scp_tlv_put(&w, 0x9F7F, st->cplc, sizeof(st->cplc)); break;
     case 0x0042: scp_tlv_put(&w, 0x42, st->iin, st->iin_len); break;
     case 0x0045: scp_tlv_put(&w, 0x45, st->cin, st->cin_len); break;

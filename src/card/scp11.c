@@ -200,7 +200,10 @@ static int authenticate(scp_card *c, const scp_apdu *a, card_resp *r)
     GUARD(c11_key_load(k, &sk));
     ck.sk_sd = &sk;
     ck.pk_oce = cmd.variant == SCP11_B ? NULL : &s->pk_oce;
-    ck.mac_len = 8;
+    /* S8 or S16: the handshake does not say (GPC Amd F); this card answers
+     * in the mode its i parameter names (b1, GPC Amd D v1.2), the one its
+     * recognition data shows hosts */
+    ck.mac_len = (c->st.i & SCP03_I_S16) ? 16 : 8;
     ck.level = 0x33;
     rc = scp11_card_authenticate(&ses, &ck, &cmd, r->data, r->cap, &r->len);
     scp_ec_free(&sk);

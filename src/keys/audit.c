@@ -663,7 +663,7 @@ static int verify_keys(scp_keystore *ks, scp_ks_verify *v)
         rc = ks_obj_id(label, ver, id, sizeof(id));
         if (rc != SCP_OK)
             break;
-        int in_token = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h) == SCP_OK;
+        int in_token = ks_tok_find_key(ks, id, &h) == SCP_OK;
         int busy = sqlite3_column_int(st, 4);
         if (strcmp(state, "destroyed") != 0 && !in_token) {
             snprintf(why, why_size, "key %s is %s in the database but missing from the token",

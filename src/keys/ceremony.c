@@ -49,6 +49,7 @@ int scp_keystore_split_new(scp_keystore *ks, const char *label, uint32_t version
     scp_ks_key_info k = {0};
     int rc;
     ENSURE(ks != NULL && shares != NULL && len != 0 && n >= 2 && n <= 255, SCP_E_ARG);
+    ENSURE(!scp_ks_type_is_ec(type), SCP_E_ARG); /* EC pairs are made in the token */
     ENSURE(xor_scheme || (m >= 2 && m <= n), SCP_E_ARG);
     GUARD_GOTO(scp_random(v, len), done);
     GUARD_GOTO(split_value(v, len, xor_scheme, m, n, vals), done);

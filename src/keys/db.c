@@ -134,6 +134,7 @@ int ks_tx_commit(scp_keystore *ks)
         return rc;
     }
     ks->in_tx = 0;
+    ks->commits++;
     return ks_crash_point("db-committed");
 }
 
@@ -424,34 +425,36 @@ int ks_db_key_state(scp_keystore *ks, const scp_ks_key_info *k, scp_ks_state to,
     return history(ks, k, scp_ks_state_name(k->state), to, reason, n.changed);
 }
 
-int scp_keystore_card_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
-                          const char *label, uint32_t version, scp_div_scheme scheme,
-                          uint8_t kvn)
+int ks_db_card_put(scp_keystore *ks, const char *hex, const char *label, uint32_t version,
+                   scp_div_scheme scheme, uint8_t kvn)
 {
-    char hex[2 * SCP03_KDD_LEN + 1];
     sqlite3_stmt *st;
-    ENSURE(ks != NULL && kdd != NULL && kdd_len == SCP03_KDD_LEN, SCP_E_ARG);
-    for (size_t i = 0; i < kdd_len; i++)
-        snprintf(hex + 2 * i, 3, "%02X", kdd[i]);
-    GUARD(ks_tx_begin(ks));
-    if (prep(ks,
+    ENSURE(ks->in_tx, SCP_E_STATE);
+    GUARD(prep(ks,
                "INSERT OR REPLACE INTO cards(kdd, master_label, master_version, kdf, kvn,"
                " updated) VALUES(?, ?, ?, ?, ?, ?)",
-               &st) != SCP_OK) {
-        ks_tx_rollback(ks);
-        return SCP_E_IO;
-    }
+               &st));
     sqlite3_bind_text(st, 1, hex, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 2, label, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, version);
     sqlite3_bind_text(st, 4, scp_div_name(scheme), -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 5, kvn);
     sqlite3_bind_int64(st, 6, ks_now());
-    int rc = step_done(ks, st);
-    if (rc == SCP_OK)
-        rc = ks_rows_note(ks, KS_T_CARDS, hex);
-    if (rc == SCP_OK)
-        rc = ks_audit_append(ks, "card", label, version, NULL, hex, SCP_OK);
+    GUARD(step_done(ks, st));
+    GUARD(ks_rows_note(ks, KS_T_CARDS, hex));
+    return ks_audit_append(ks, "card", label, version, NULL, hex, SCP_OK);
+}
+
+int scp_keystore_card_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
+                          const char *label, uint32_t version, scp_div_scheme scheme,
+                          uint8_t kvn)
+{
+    char hex[2 * SCP03_KDD_LEN + 1];
+    ENSURE(ks != NULL && kdd != NULL && kdd_len == SCP03_KDD_LEN && label != NULL, SCP_E_ARG);
+    for (size_t i = 0; i < kdd_len; i++)
+        snprintf(hex + 2 * i, 3, "%02X", kdd[i]);
+    GUARD(ks_tx_begin(ks));
+    int rc = ks_db_card_put(ks, hex, label, version, scheme, kvn);
     if (rc == SCP_OK)
         return ks_tx_commit(ks);
     ks_tx_rollback(ks);

@@ -35,6 +35,7 @@ struct scp_keystore {
     char view[48];         /* DIR/view.<pid>.<n>: SoftHSM2 reads this copy */
     int view_fd;           /* flock(LOCK_EX) on its .lock while it lives */
     int in_tx;     /* inside a DB transaction */
+    unsigned long commits; /* DB commits by this handle (each one WAL fsync) */
     long busy_us;  /* time spent waiting for SQLite's lock (db.c) */
     char *rows; /* row digests noted in this transaction (audit.c) */
     size_t rows_len, rows_cap;
@@ -104,6 +105,27 @@ SCP_MUST_CHECK int ks_tok_hmac(scp_keystore *ks, const uint8_t *in, size_t len,
 SCP_MUST_CHECK int ks_tok_head_get(scp_keystore *ks, uint8_t *val, size_t size, size_t *len);
 SCP_MUST_CHECK int ks_tok_head_set(scp_keystore *ks, const uint8_t *val, size_t len);
 
+/* ---- EC key pairs in the token (ec.c) ---- */
+/* A key object "label:version": a secret key (master) or a private key
+ * (EC pair). Destroying one also destroys its public twin, if any. */
+SCP_MUST_CHECK int ks_tok_find_key(scp_keystore *ks, const char *id, CK_OBJECT_HANDLE *h);
+SCP_MUST_CHECK int ks_tok_destroy_key(scp_keystore *ks, const char *id, CK_OBJECT_HANDLE h);
+SCP_MUST_CHECK int ks_tok_generate_ec(scp_keystore *ks, const char *id, scp_ks_type type);
+SCP_MUST_CHECK int ks_tok_unwrap_ec(scp_keystore *ks, const char *id, scp_ks_type type,
+                                    const uint8_t *pkcs8, size_t len);
+SCP_MUST_CHECK int ks_tok_ec_point(scp_keystore *ks, const char *id, uint8_t *pt, size_t size,
+                                   size_t *len);
+/* An EC key's "KCV": SHA-256(04 X Y)[0..2], from the token's public
+ * object (h: the private key) or from a PKCS#8 / SEC 1 value. */
+SCP_MUST_CHECK int ks_tok_kcv_ec(scp_keystore *ks, CK_OBJECT_HANDLE h, uint8_t kcv[3]);
+SCP_MUST_CHECK int ks_kcv_soft_ec(const uint8_t *der, size_t len, uint8_t kcv[3]);
+/* A session AES-256 key for wrapping (token.c). */
+SCP_MUST_CHECK int ks_tok_session_kek(scp_keystore *ks, CK_OBJECT_HANDLE *h);
+/* Import a PKCS#8 EC private key (keys.c, crash-safe like every key). */
+SCP_MUST_CHECK int ks_import_ec_der(scp_keystore *ks, const char *label, uint32_t version,
+                                    scp_ks_type type, const uint8_t *der, size_t len,
+                                    scp_ks_key_info *info);
+
 /* ---- diversification in the token (derive.c) ---- */
 SCP_MUST_CHECK int ks_tok_derive(scp_keystore *ks, CK_OBJECT_HANDLE master, scp_ks_type type,
                                  scp_div_scheme s, const uint8_t *kdd, size_t kdd_len,
@@ -121,6 +143,10 @@ SCP_MUST_CHECK int ks_db_key_next_version(scp_keystore *ks, const char *label, u
 SCP_MUST_CHECK int ks_db_key_insert(scp_keystore *ks, const scp_ks_key_info *k);
 SCP_MUST_CHECK int ks_db_key_state(scp_keystore *ks, const scp_ks_key_info *k, scp_ks_state to,
                                    const char *reason);
+/* Inside a transaction: the card record (KDD hex -> master, kvn) with
+ * its audit record. */
+SCP_MUST_CHECK int ks_db_card_put(scp_keystore *ks, const char *hex, const char *label,
+                                  uint32_t version, scp_div_scheme scheme, uint8_t kvn);
 /* Transactions: BEGIN IMMEDIATE .. COMMIT (a write point on each side). */
 SCP_MUST_CHECK int ks_tx_begin(scp_keystore *ks);
 SCP_MUST_CHECK int ks_tx_commit(scp_keystore *ks);

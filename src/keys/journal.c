@@ -125,15 +125,23 @@ static int explained(scp_keystore *ks, const char *label, uint32_t version)
 
 #define KS_ORPHANS_MAX 64
 
+static int orphans_of(scp_keystore *ks, CK_OBJECT_CLASS cls, int destroy, uint64_t *count);
+
 int ks_tok_orphans(scp_keystore *ks, int destroy, uint64_t *count)
 {
-    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    *count = 0;
+    /* master keys, then EC private keys (their public halves go with them) */
+    GUARD(orphans_of(ks, CKO_SECRET_KEY, destroy, count));
+    return orphans_of(ks, CKO_PRIVATE_KEY, destroy, count);
+}
+
+static int orphans_of(scp_keystore *ks, CK_OBJECT_CLASS cls, int destroy, uint64_t *count)
+{
     CK_BBOOL tru = CK_TRUE;
     CK_ATTRIBUTE t[] = {{CKA_CLASS, &cls, sizeof(cls)}, {CKA_TOKEN, &tru, 1}};
     CK_OBJECT_HANDLE found[256];
     CK_ULONG n = 0;
     scp_p11 *p = &ks->p11;
-    *count = 0;
     GUARD(scp_p11_rc(p, "C_FindObjectsInit", p->f->C_FindObjectsInit(p->sess, t, 2)));
     CK_RV rv = p->f->C_FindObjects(p->sess, found, 256, &n);
     (void)p->f->C_FindObjectsFinal(p->sess);
@@ -155,7 +163,7 @@ int ks_tok_orphans(scp_keystore *ks, int destroy, uint64_t *count)
         if (!destroy)
             continue;
         GUARD(ks_crash_point("p11-destroy-orphan"));
-        GUARD(scp_p11_destroy(p, found[i]));
+        GUARD(ks_tok_destroy_key(ks, id, found[i]));
         GUARD(ks_crash_point("p11-destroyed-orphan"));
         GUARD(ks_tx_begin(ks));
         int rc = ks_audit_append(ks, "reconcile:orphan-destroyed", label, version, NULL, NULL,
@@ -225,14 +233,17 @@ static int next_intent(scp_keystore *ks, intent *in)
 static int destroy_in_token(scp_keystore *ks, const char *id)
 {
     CK_OBJECT_HANDLE h;
-    if (scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h) == SCP_E_NOT_FOUND)
+    if (ks_tok_find_key(ks, id, &h) == SCP_E_NOT_FOUND &&
+        scp_p11_find(&ks->p11, CKO_PUBLIC_KEY, id, &h) == SCP_E_NOT_FOUND)
         return SCP_OK;
     GUARD(ks_gen_begin(ks));
-    int rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
+    int rc = ks_tok_find_key(ks, id, &h);
+    if (rc == SCP_E_NOT_FOUND) /* an EC pair cut short: only its public half */
+        rc = scp_p11_find(&ks->p11, CKO_PUBLIC_KEY, id, &h);
     if (rc == SCP_OK)
         rc = ks_crash_point("p11-destroy");
     if (rc == SCP_OK)
-        rc = scp_p11_destroy(&ks->p11, h);
+        rc = ks_tok_destroy_key(ks, id, h);
     if (rc == SCP_OK)
         rc = ks_crash_point("p11-destroyed");
     if (rc == SCP_OK)
@@ -277,7 +288,7 @@ static int settle(scp_keystore *ks, const intent *in)
     CK_OBJECT_HANDLE h;
     scp_ks_key_info k;
     GUARD(ks_obj_id(in->label, in->version, id, sizeof(id)));
-    int in_token = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h) == SCP_OK;
+    int in_token = ks_tok_find_key(ks, id, &h) == SCP_OK;
     int result = SCP_OK, have_key = 0;
     if (strcmp(in->op, "generate") == 0 && in_token)
         return adopt_generated(ks, in, h);

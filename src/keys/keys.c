@@ -26,7 +26,7 @@ static int new_slot(scp_keystore *ks, const char *label, uint32_t *version, char
     ENSURE(*version <= 0xFFFFFFu, SCP_E_ARG);
     ENSURE(ks_db_key_get(ks, label, *version, &k) == SCP_E_NOT_FOUND, SCP_E_STATE);
     GUARD(ks_obj_id(label, *version, id, size));
-    ENSURE(scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h) == SCP_E_NOT_FOUND, SCP_E_STATE);
+    ENSURE(ks_tok_find_key(ks, id, &h) == SCP_E_NOT_FOUND, SCP_E_STATE);
     return SCP_OK;
 }
 
@@ -65,11 +65,13 @@ static int create_key(scp_keystore *ks, const char *label, uint32_t version, scp
     if (rc == SCP_OK) {
         rc = ks_crash_point(gen ? "p11-generate" : "p11-unwrap");
         if (rc == SCP_OK)
-            rc = gen ? ks_tok_generate(ks, id, type) : ks_tok_unwrap(ks, id, type, value, len);
+            rc = gen                        ? ks_tok_generate(ks, id, type)
+                 : scp_ks_type_is_ec(type) ? ks_tok_unwrap_ec(ks, id, type, value, len)
+                                           : ks_tok_unwrap(ks, id, type, value, len);
         if (rc == SCP_OK)
             rc = ks_crash_point(gen ? "p11-generated" : "p11-unwrapped");
         if (rc == SCP_OK)
-            rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
+            rc = ks_tok_find_key(ks, id, &h);
         if (rc == SCP_OK)
             rc = ks_tok_kcv(ks, h, type, k.kcv, &k.kcv_cmac);
         if (rc == SCP_OK && value != NULL)
@@ -135,7 +137,15 @@ int ks_import(scp_keystore *ks, const char *label, uint32_t version, scp_ks_type
 {
     ENSURE(ks != NULL && value != NULL && origin != NULL, SCP_E_ARG);
     ENSURE(strcmp(origin, "generated") != 0 && len == scp_ks_type_len(type), SCP_E_ARG);
+    ENSURE(!scp_ks_type_is_ec(type), SCP_E_ARG); /* scp_keystore_import_ec */
     return create_key(ks, label, version, type, origin, value, len, expect_kcv, info);
+}
+
+int ks_import_ec_der(scp_keystore *ks, const char *label, uint32_t version, scp_ks_type type,
+                     const uint8_t *der, size_t len, scp_ks_key_info *info)
+{
+    ENSURE(ks != NULL && der != NULL && len > 0 && scp_ks_type_is_ec(type), SCP_E_ARG);
+    return create_key(ks, label, version, type, "import", der, len, NULL, info);
 }
 
 int scp_keystore_import(scp_keystore *ks, const char *label, uint32_t version, scp_ks_type type,
@@ -155,32 +165,33 @@ int scp_keystore_get(scp_keystore *ks, const char *label, uint32_t version,
 static int scheme_fits(scp_div_scheme s, scp_ks_type t)
 {
     int des = t == SCP_KS_DES2 || t == SCP_KS_DES3;
+    if (scp_ks_type_is_ec(t))
+        return 0;
     if (s == SCP_DIV_SP800_108 || s == SCP_DIV_KDF3)
         return !des;
     return (s == SCP_DIV_EMV || s == SCP_DIV_VISA2) && des;
 }
 
-int scp_keystore_derive(scp_keystore *ks, const char *label, uint32_t version,
-                        scp_div_scheme scheme, const uint8_t *kdd, size_t kdd_len,
-                        int require_active, scp03_keys *out)
+/* The token part of one derivation (no audit record): the key row, its
+ * state (SP 800-57 Part 1 5.3.4/7.2: only an active key applies
+ * protection, i.e. opens sessions; a deactivated one only processes,
+ * i.e. checks old data), the scheme, the CMACs in the token. k->label is
+ * empty when there is no such key. */
+static int derive_tok(scp_keystore *ks, const char *label, uint32_t version,
+                      scp_div_scheme scheme, const uint8_t *kdd, size_t kdd_len,
+                      int require_active, scp03_keys *out, scp_ks_key_info *k)
 {
-    scp_ks_key_info k;
-    char card[2 * SCP03_KDD_LEN + 1] = "", id[SCP_KS_LABEL_MAX + 16];
+    char id[SCP_KS_LABEL_MAX + 16];
     CK_OBJECT_HANDLE h;
-    ENSURE(ks != NULL && label != NULL && out != NULL, SCP_E_ARG);
-    ENSURE(kdd != NULL && kdd_len == SCP03_KDD_LEN, SCP_E_ARG);
-    GUARD(ks_db_key_get(ks, label, version, &k));
-    for (size_t i = 0; i < kdd_len; i++)
-        snprintf(card + 2 * i, 3, "%02X", kdd[i]);
-    /* SP 800-57 Part 1 5.3.4/7.2: only an active key applies protection
-     * (opens sessions); a deactivated one only processes (checks) old data. */
+    memset(k, 0, sizeof(*k));
+    GUARD(ks_db_key_get(ks, label, version, k));
     int rc = SCP_OK;
-    if (k.state != SCP_KS_ACTIVE && (require_active || k.state != SCP_KS_DEACTIVATED))
+    if (k->state != SCP_KS_ACTIVE && (require_active || k->state != SCP_KS_DEACTIVATED))
         rc = SCP_E_STATE;
-    if (rc == SCP_OK && !scheme_fits(scheme, k.type))
+    if (rc == SCP_OK && !scheme_fits(scheme, k->type))
         rc = SCP_E_UNSUPPORTED;
     if (rc == SCP_OK)
-        rc = ks_obj_id(k.label, k.version, id, sizeof(id));
+        rc = ks_obj_id(k->label, k->version, id, sizeof(id));
     if (rc == SCP_OK)
         rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
     /* a key generated since this handle copied the token: look at the
@@ -188,13 +199,73 @@ int scp_keystore_derive(scp_keystore *ks, const char *label, uint32_t version,
     if (rc == SCP_E_NOT_FOUND && ks_gen_refresh(ks) == SCP_OK)
         rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
     if (rc == SCP_OK)
-        rc = ks_tok_derive(ks, h, k.type, scheme, kdd, kdd_len, out);
+        rc = ks_tok_derive(ks, h, k->type, scheme, kdd, kdd_len, out);
+    return rc;
+}
+
+static void kdd_hex(const uint8_t *kdd, size_t kdd_len, char *card)
+{
+    for (size_t i = 0; i < kdd_len; i++)
+        snprintf(card + 2 * i, 3, "%02X", kdd[i]);
+}
+
+int scp_keystore_derive(scp_keystore *ks, const char *label, uint32_t version,
+                        scp_div_scheme scheme, const uint8_t *kdd, size_t kdd_len,
+                        int require_active, scp03_keys *out)
+{
+    scp_ks_key_info k;
+    char card[2 * SCP03_KDD_LEN + 1] = "";
+    ENSURE(ks != NULL && label != NULL && out != NULL, SCP_E_ARG);
+    ENSURE(kdd != NULL && kdd_len == SCP03_KDD_LEN, SCP_E_ARG);
+    kdd_hex(kdd, kdd_len, card);
+    int rc = derive_tok(ks, label, version, scheme, kdd, kdd_len, require_active, out, &k);
+    if (k.label[0] == 0) /* no such key: nothing to record against */
+        return rc;
     char op[32];
     snprintf(op, sizeof(op), "derive:%s", scp_div_name(scheme));
     int arc = scp_keystore_audit(ks, op, k.label, k.version, k.kcv, card, rc);
     if (rc == SCP_OK && arc != SCP_OK)
         scp_wipe(out, sizeof(*out)); /* no key without its audit record */
     return rc < 0 ? rc : arc;
+}
+
+int scp_keystore_derive_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
+                            scp_ks_derive_req *reqs, size_t n, const scp_ks_card_note *card)
+{
+    char hex[2 * SCP03_KDD_LEN + 1] = "";
+    int rc = SCP_OK;
+    ENSURE(ks != NULL && kdd != NULL && kdd_len == SCP03_KDD_LEN && (reqs != NULL || n == 0),
+           SCP_E_ARG);
+    ENSURE(n > 0 || card != NULL, SCP_E_ARG);
+    for (size_t i = 0; i < n; i++)
+        ENSURE(reqs[i].label != NULL && reqs[i].out != NULL, SCP_E_ARG);
+    kdd_hex(kdd, kdd_len, hex);
+    GUARD(ks_tx_begin(ks));
+    int frc = SCP_OK;
+    for (size_t i = 0; i < n && frc == SCP_OK; i++) {
+        scp_ks_key_info k;
+        scp_ks_derive_req *q = &reqs[i];
+        q->rc = derive_tok(ks, q->label, q->version, q->scheme, kdd, kdd_len, q->require_active,
+                           q->out, &k);
+        if (q->rc != SCP_OK && rc == SCP_OK)
+            rc = q->rc;
+        if (k.label[0] != 0) { /* each derivation its own record, as derive writes it */
+            char op[32];
+            snprintf(op, sizeof(op), "derive:%s", scp_div_name(q->scheme));
+            frc = ks_audit_append(ks, op, k.label, k.version, k.kcv, hex, q->rc);
+        }
+    }
+    /* the card record only with every key derived */
+    if (frc == SCP_OK && rc == SCP_OK && card != NULL)
+        frc = ks_db_card_put(ks, hex, card->label, card->version, card->scheme, card->kvn);
+    if (frc == SCP_OK)
+        frc = ks_tx_commit(ks); /* one commit: every record durable, or none */
+    else
+        ks_tx_rollback(ks);
+    if (rc != SCP_OK || frc != SCP_OK) /* no key without its audit record */
+        for (size_t i = 0; i < n; i++)
+            scp_wipe(reqs[i].out, sizeof(*reqs[i].out));
+    return rc != SCP_OK ? rc : frc;
 }
 
 /* ---- the channel's derive hook ---- */
@@ -242,13 +313,12 @@ int scp_keystore_derive_cb(void *ctx, const uint8_t *kdd, size_t kdd_len, uint8_
 {
     ks_derive_ctx *c = ctx;
     ENSURE(c != NULL && c->ks != NULL && out != NULL, SCP_E_ARG);
+    /* the keys, their audit record and the card record in one commit */
+    scp_ks_derive_req q = {c->label, c->version, c->scheme, 1, out, SCP_OK};
+    scp_ks_card_note note = {c->label, c->version, c->scheme, kvn};
+    GUARD(scp_keystore_derive_set(c->ks, kdd, kdd_len, &q, 1, &note));
     out->kvn = kvn;
-    GUARD(scp_keystore_derive(c->ks, c->label, c->version, c->scheme, kdd, kdd_len, 1, out));
-    out->kvn = kvn;
-    int rc = scp_keystore_card_set(c->ks, kdd, kdd_len, c->label, c->version, c->scheme, kvn);
-    if (rc != SCP_OK)
-        scp_wipe(out, sizeof(*out));
-    return rc;
+    return SCP_OK;
 }
 
 void scp_keystore_derive_close(void *ctx)

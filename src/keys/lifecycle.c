@@ -24,13 +24,15 @@
 #include "keys/internal.h"
 #include "core/guard.h"
 
-static const char *const type_names[] = {NULL, "aes128", "aes192", "aes256", "des2", "des3"};
-static const uint8_t type_lens[] = {0, 16, 24, 32, 16, 24};
+/* EC key pairs: the length is the private scalar's (the field length). */
+static const char *const type_names[] = {NULL,   "aes128",   "aes192",   "aes256", "des2",
+                                         "des3", "ec-p256", "ec-p384", "ec-bp256"};
+static const uint8_t type_lens[] = {0, 16, 24, 32, 16, 24, 32, 48, 32};
 
 int scp_ks_type_parse(const char *s, scp_ks_type *out)
 {
     ENSURE(s != NULL && out != NULL, SCP_E_ARG);
-    for (int i = SCP_KS_AES128; i <= SCP_KS_DES3; i++) {
+    for (int i = SCP_KS_AES128; i <= SCP_KS_EC_BP256; i++) {
         if (strcmp(s, type_names[i]) == 0) {
             *out = (scp_ks_type)i;
             return SCP_OK;
@@ -41,12 +43,33 @@ int scp_ks_type_parse(const char *s, scp_ks_type *out)
 
 const char *scp_ks_type_name(scp_ks_type t)
 {
-    return (t >= SCP_KS_AES128 && t <= SCP_KS_DES3) ? type_names[t] : "unknown";
+    return (t >= SCP_KS_AES128 && t <= SCP_KS_EC_BP256) ? type_names[t] : "unknown";
+}
+
+int scp_ks_type_is_ec(scp_ks_type t)
+{
+    return t == SCP_KS_EC_P256 || t == SCP_KS_EC_P384 || t == SCP_KS_EC_BP256;
+}
+
+int scp_ks_type_curve(scp_ks_type t)
+{
+    return t == SCP_KS_EC_P256 ? SCP_EC_P256 : t == SCP_KS_EC_P384 ? SCP_EC_P384
+                                           : t == SCP_KS_EC_BP256  ? SCP_EC_BP256
+                                                                   : SCP_EC_NONE;
+}
+
+int scp_ks_type_from_curve(int curve, scp_ks_type *out)
+{
+    ENSURE(out != NULL, SCP_E_ARG);
+    *out = curve == SCP_EC_P256 ? SCP_KS_EC_P256 : curve == SCP_EC_P384 ? SCP_KS_EC_P384
+                                                 : SCP_KS_EC_BP256;
+    ENSURE(curve == SCP_EC_P256 || curve == SCP_EC_P384 || curve == SCP_EC_BP256, SCP_E_ARG);
+    return SCP_OK;
 }
 
 size_t scp_ks_type_len(scp_ks_type t)
 {
-    return (t >= SCP_KS_AES128 && t <= SCP_KS_DES3) ? type_lens[t] : 0;
+    return (t >= SCP_KS_AES128 && t <= SCP_KS_EC_BP256) ? type_lens[t] : 0;
 }
 
 static const char *const state_names[] = {NULL,          "pre-activation", "active",
@@ -131,11 +154,11 @@ static int transition_locked(scp_keystore *ks, const scp_ks_key_info *k0, scp_ks
                         &pid));
         rc = ks_gen_begin(ks);
         if (rc == SCP_OK) {
-            rc = scp_p11_find(&ks->p11, CKO_SECRET_KEY, id, &h);
+            rc = ks_tok_find_key(ks, id, &h);
             if (rc == SCP_OK)
                 rc = ks_crash_point("p11-destroy");
             if (rc == SCP_OK)
-                rc = scp_p11_destroy(&ks->p11, h);
+                rc = ks_tok_destroy_key(ks, id, h);
             if (rc == SCP_OK)
                 rc = ks_crash_point("p11-destroyed");
             if (rc == SCP_OK)

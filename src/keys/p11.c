@@ -172,9 +172,17 @@ int scp_p11_find_free(scp_p11 *p)
     return for_each_slot(p, want_free, NULL);
 }
 
+static unsigned long sessions_opened;
+
+unsigned long scp_p11_sessions_opened(void)
+{
+    return sessions_opened;
+}
+
 static int open_session(scp_p11 *p, int rw)
 {
     CK_FLAGS fl = CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0);
+    sessions_opened++;
     GUARD(scp_p11_rc(p, "C_OpenSession", p->f->C_OpenSession(p->slot, fl, NULL, NULL, &p->sess)));
     p->has_session = 1;
     return SCP_OK;

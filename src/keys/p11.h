@@ -41,6 +41,10 @@ SCP_MUST_CHECK int scp_p11_session_rw(scp_p11 *p, const char *user_pin);
  * process uses the module. scp_p11_reinit: then C_Initialize again. */
 SCP_MUST_CHECK int scp_p11_finalize(scp_p11 *p);
 SCP_MUST_CHECK int scp_p11_reinit(scp_p11 *p);
+/* C_OpenSession calls of this process so far: a keystore handle opens
+ * one session and keeps it for every operation (a new one only when
+ * SoftHSM2 is re-initialised on another token generation). */
+unsigned long scp_p11_sessions_opened(void);
 /* Map a CK_RV (records it). */
 int scp_p11_rc(scp_p11 *p, const char *call, CK_RV rv);
 /* 1 when the token supports mechanism m with all of flags. */

@@ -86,6 +86,8 @@ int ks_shamir_combine(const uint8_t *xs, const uint8_t *shares, size_t k, size_t
 
 int ks_kcv_soft(scp_ks_type t, const uint8_t *v, size_t len, uint8_t kcv[3])
 {
+    if (scp_ks_type_is_ec(t)) /* v: the PKCS#8 value */
+        return ks_kcv_soft_ec(v, len, kcv);
     if (t == SCP_KS_DES2 || t == SCP_KS_DES3)
         return scp_kcv_des3(v, len, kcv);
     return scp_kcv_aes(v, len, kcv);
@@ -172,6 +174,9 @@ int ks_share_parse(const char *text, ks_share *s)
                p[used] == 0,
            SCP_E_FORMAT);
     GUARD_GOTO(scp_ks_type_parse(type, &s->type), done);
+    rc = SCP_E_FORMAT;
+    if (scp_ks_type_is_ec(s->type)) /* EC keys are never shared out */
+        goto done;
     s->len = scp_ks_type_len(s->type);
     rc = SCP_E_FORMAT;
     if (strlen(h) != 2 * s->len || strlen(c) != (s->xor_scheme ? 6u : 8u) || s->x < 1 ||

@@ -41,6 +41,8 @@ static int is_des(scp_ks_type t) { return t == SCP_KS_DES2 || t == SCP_KS_DES3; 
 
 int ks_tok_generate(scp_keystore *ks, const char *id, scp_ks_type type)
 {
+    if (scp_ks_type_is_ec(type))
+        return ks_tok_generate_ec(ks, id, type);
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = ck_type(type);
     CK_BBOOL tru = CK_TRUE, fal = CK_FALSE;
@@ -88,7 +90,7 @@ static int kw_wrap(scp_keystore *ks, CK_OBJECT_HANDLE kek, const uint8_t *p, siz
     return rc;
 }
 
-static int session_kek(scp_keystore *ks, CK_OBJECT_HANDLE *h)
+int ks_tok_session_kek(scp_keystore *ks, CK_OBJECT_HANDLE *h)
 {
     CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
     CK_KEY_TYPE kt = CKK_AES;
@@ -118,7 +120,7 @@ int ks_tok_unwrap(scp_keystore *ks, const char *id, scp_ks_type type, const uint
     int rc;
 
     ENSURE(len == scp_ks_type_len(type) && len % 8 == 0, SCP_E_ARG);
-    GUARD(session_kek(ks, &kek));
+    GUARD(ks_tok_session_kek(ks, &kek));
     GUARD_GOTO(kw_wrap(ks, kek, value, len, wrapped), done);
     rc = scp_p11_rc(&ks->p11, "C_UnwrapKey",
                     ks->p11.f->C_UnwrapKey(ks->p11.sess, &m, kek, wrapped, len + 8, t,
@@ -143,8 +145,10 @@ int ks_tok_kcv(scp_keystore *ks, CK_OBJECT_HANDLE h, scp_ks_type type, uint8_t k
     int des = is_des(type);
     size_t n = des ? 8 : 16, ml = 0;
 
-    memset(in, des ? 0x00 : 0x01, sizeof(in));
     *cmac_kind = 0;
+    if (scp_ks_type_is_ec(type))
+        return ks_tok_kcv_ec(ks, h, kcv);
+    memset(in, des ? 0x00 : 0x01, sizeof(in));
     int rc = scp_p11_encrypt(&ks->p11, des ? CKM_DES3_ECB : CKM_AES_ECB, h, in, n, out,
                              sizeof(out));
     if (rc == SCP_E_UNSUPPORTED && !des) {

@@ -106,7 +106,8 @@ int scp11_channel_open(scp_channel *ch, scp_transport *t, scp11_channel_opts *o)
     p.kid = o->kid ? o->kid : scp11_default_kid(o->variant);
     p.kvn = o->kvn ? o->kvn : (o->variant == SCP11_B ? 0x01 : 0x03);
     p.key_len = o->key_len ? o->key_len : 16;
-    p.mac_len = 8;
+    ENSURE(o->mac_len == 0 || o->mac_len == 8 || o->mac_len == 16, SCP_E_ARG);
+    p.mac_len = o->mac_len ? o->mac_len : 8; /* S16: both ends configured for it */
     GUARD_GOTO(sd_key(ch, o, p.kid, p.kvn, &pk), out);
     if (o->variant != SCP11_B)
         GUARD_GOTO(pso(ch, o, o->oce_ca_kvn ? o->oce_ca_kvn : p.kvn), out);

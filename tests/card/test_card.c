@@ -84,8 +84,10 @@ static void test_select_get_data(void)
     CHECK(scp_tlv_find_path(r.data, r.len, path + 1, 2, &t) == 1);
     CHECK_MEM(t.val, t.len, scp_oid, sizeof(scp_oid));
     CHECK_OK(tc_xfer_hex(c, "80CA00E000", &r));
-    static const uint8_t ki[] = { 0xE0, 0x12, 0xC0, 0x04, 0x01, 0xFF, 0x88, 0x10, 0xC0, 0x04,
-                                  0x02, 0xFF, 0x88, 0x10, 0xC0, 0x04, 0x03, 0xFF, 0x88, 0x10 };
+    /* the SCP03 set, then the SCP11b key 13/01 as a YubiKey 5.7 lists it */
+    static const uint8_t ki[] = { 0xE0, 0x1A, 0xC0, 0x04, 0x01, 0xFF, 0x88, 0x10, 0xC0, 0x04,
+                                  0x02, 0xFF, 0x88, 0x10, 0xC0, 0x04, 0x03, 0xFF, 0x88, 0x10,
+                                  0xC0, 0x06, 0x13, 0x01, 0xB1, 0x20, 0xF0, 0x00 };
     CHECK_MEM(r.data, r.len, ki, sizeof(ki));
     /* CLA 00: the C0 entries one by one (get_key_information) */
     CHECK_OK(tc_xfer_hex(c, "00CA00E000", &r));
@@ -666,7 +668,9 @@ static void test_factory_rule(void)
         CHECK(tc_open(c, &s, &k0, kvn0, 0x33, chal) == 0x9000);
         CHECK(tc_put_key(c, &s, &k0, &k1, 0) == 0x9000);
         CHECK(tc_send_hex(c, &s, "80CA00E000", &r) == 0x9000);
-        CHECK(r.len == 2 + 6u * (cases[k].replaced ? 3 : 6));
+        /* + the yubikey profile's SCP11b key 13/01 (C0 06 13 01 B1 20 F0 00) */
+        CHECK(r.len == 2 + 6u * (cases[k].replaced ? 3 : 6) +
+                           (strcmp(cases[k].profile, "yubikey") == 0 ? 8u : 0u));
         scp03_end(&s);
         CHECK(tc_open(c, &s, &k0, kvn0, 0x33, chal) == (cases[k].replaced ? 0x6A88 : 0x9000));
         scp03_end(&s);

@@ -113,7 +113,7 @@ if [ "$(stat -c %a "$T/k1.json")" = 600 ]; then ok; else bad "key file mode $(st
 hasnt "$T/out" "$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["enc"])' "$T/k1.json")"
 expect 3 "$S" apdu --card "$T/yk" 80CA00E000         # the factory keys are gone
 expect 0 "$S" apdu --card "$T/yk" --keyfile "$T/k1.json" 80CA00E000
-has "$T/out" "^E012C0040101"
+has "$T/out" "^E01AC0040101"   # + the SCP11b key 13/01 (C0 06 13 01 B1 20 F0 00)
 expect 5 "$S" keys rotate --card "$T/yk" --keyfile "$T/k1.json" --new-kvn 2 --generate --out "$T/k1.json"
 has "$T/err" "never overwrites"
 chmod 644 "$T/k1.json"

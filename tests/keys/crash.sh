@@ -5,7 +5,8 @@
 # changes the token; SCP_KS_CRASH_AT=N makes the Nth one of a process raise
 # SIGKILL, SCP_KS_CRASH_TRACE counts them (src/keys/gen.c).
 #
-# For every command (generate, import by combine, split ceremony,
+# For every command (generate, import by combine, split ceremony, EC key
+# pairs generated and imported, a certificate signed by an EC CA key,
 # custodian-add, activate, suspend, deactivate, compromise, destroy from two
 # states, derive, diversify through a card session, rotate, audit
 # checkpoint): the command's write points are counted on a copy of a base
@@ -76,6 +77,12 @@ if q "$S" card init --state "$CARD" &&
 else
     bad "the virtual card could not be provisioned: $(cat "$T/q.err")"
 fi
+# EC key pairs (issue 16): an active CA key with its certificate, and a
+# private key file to import
+q "$S" keystore generate --dir "$KS" --label eca --type ec-p256 || bad "generate ec"
+cust q "$S" keystore activate --dir "$KS" eca:1 --reason base --custodian alice --custodian bob || bad "activate eca"
+q "$S" keystore ca cert --dir "$KS" --ca eca --cn "crash CA" --out "$T/eca.pem" || bad "ca cert"
+q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$T/imp-ec.key" || bad "openssl genpkey"
 q "$S" audit verify --dir "$KS" || bad "base keystore does not verify: $(cat "$T/q.err")"
 q "$S" keystore list --dir "$KS" && awk 'NR > 1 { print $1, $2, $4, $5 }' "$T/q.out" >"$T/base.keys"
 cp -a "$KS" "$T/base"
@@ -110,11 +117,14 @@ run_cmd() { # run_cmd NAME: the command, stdin from /dev/null unless it needs on
     diversify) $EXEC "$S" apdu --card "$CARD" --keystore "$KS" --master xor:1 --kdf kdf3 80CA00E000 ;;
     rotate) $EXEC "$S" keystore rotate --card "$CARD" --keystore "$KS" --master xor:1 --kdf kdf3 --new-master xor:2 --new-kvn 2 ;;
     checkpoint) $EXEC "$S" audit checkpoint --dir "$KS" ;;
+    generate-ec) $EXEC "$S" keystore generate --dir "$KS" --label gec --type ec-bp256 ;;
+    import-ec) $EXEC "$S" keystore import-ec --dir "$KS" --label iec --in "$T/imp-ec.key" ;;
+    ca-issue) $EXEC "$S" keystore ca issue --dir "$KS" --ca eca --ca-cert "$T/eca.pem" --subject eca --cn leaf --out "$T/leaf.pem" ;;
     verify) $EXEC "$S" audit verify --dir "$KS" ;;
     esac
 }
 target() { case $1 in destroy|recovery-destroy*) echo k-deac:1 ;; destroy-pre) echo k-pre:1 ;; *) echo - ;; esac; }
-CMDS="generate generate-des import split custodian-add activate suspend resume deactivate compromise destroy destroy-pre derive checkpoint verify"
+CMDS="generate generate-des generate-ec import-ec ca-issue import split custodian-add activate suspend resume deactivate compromise destroy destroy-pre derive checkpoint verify"
 [ $HAVE_CARD -eq 1 ] && CMDS="$CMDS diversify rotate"
 
 # keys_kept BASE LIST TARGET: every key of BASE ("label version kcv state"

@@ -21,6 +21,6 @@ for key in 404142434445464748494A4B4C4D4E4F 404142434445464748494a4b4c4d4e4f; do
     hasnt "$T/err" "FREED-WITH-SECRET"
 done
 # the hook works: it sees a freed block that holds the needle
-NEEDLE=E012C004 LD_PRELOAD=$H expect 0 "$S" apdu --card "$T/card" --keyfile "$T/k.json" --json 80CA00E000
+NEEDLE=E01AC004 LD_PRELOAD=$H expect 0 "$S" apdu --card "$T/card" --keyfile "$T/k.json" --json 80CA00E000
 has "$T/err" "FREED-WITH-SECRET"
 finish freed_heap

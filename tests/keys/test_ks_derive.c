@@ -205,6 +205,105 @@ static void test_kcv_fallback(scp_keystore *ks)
     scp_wipe(v, sizeof(v));
 }
 
+
+/* The last three records: bit 0 derive of cur, 1 derive of next, 2 card. */
+static void count_recs(void *arg, const scp_ks_audit_rec *r)
+{
+    uint64_t *seen = arg;
+    if (strcmp(r->op, "derive:kdf3") == 0 && strcmp(r->label, "cur") == 0 && r->result == 0 &&
+        strcmp(r->card, "102030405060708090A0") == 0)
+        *seen |= 1u << 0;
+    if (strcmp(r->op, "derive:sp800-108") == 0 && strcmp(r->label, "next") == 0 &&
+        r->result == 0)
+        *seen |= 1u << 1;
+    if (strcmp(r->op, "card") == 0 && strcmp(r->label, "next") == 0)
+        *seen |= 1u << 2;
+}
+
+static void find_kvn7(void *arg, const scp_ks_card *c)
+{
+    if (c->kvn == 0x07)
+        *(int *)arg = 1;
+}
+
+/* One card's derivations in one transaction (scp_keystore_derive_set):
+ * the same keys as one scp_keystore_derive each, one audit record per
+ * derivation plus the card record, one commit instead of one per call;
+ * the channel hook (derive + card) commits once. Twins: a request on a
+ * key that is not active wipes every output and writes no card record
+ * (its refusal is audited); an unknown label. No C_OpenSession per
+ * derive: the handle's one session serves them all. */
+static scp_keystore *test_derive_set(scp_keystore *ks)
+{
+    scp_ks_key_info k;
+    scp03_keys a, b, a1, b1, zero;
+    uint8_t kdd[SCP03_KDD_LEN] = {0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xA0};
+    memset(&zero, 0, sizeof(zero));
+    CHECK_OK(scp_keystore_generate(ks, "cur", 0, SCP_KS_AES128, &k));
+    activate(ks, "cur", 1);
+    CHECK_OK(scp_keystore_generate(ks, "next", 0, SCP_KS_AES256, &k));
+    activate(ks, "next", 1);
+    CHECK_OK(scp_keystore_derive(ks, "cur", 1, SCP_DIV_KDF3, kdd, sizeof(kdd), 0, &a1));
+    CHECK_OK(scp_keystore_derive(ks, "next", 1, SCP_DIV_SP800_108, kdd, sizeof(kdd), 1, &b1));
+    unsigned long c0 = ks->commits, s0 = scp_p11_sessions_opened();
+    scp_ks_derive_req q[2] = {{"cur", 1, SCP_DIV_KDF3, 0, &a, -1},
+                              {"next", 0, SCP_DIV_SP800_108, 1, &b, -1}};
+    scp_ks_card_note note = {"next", 1, SCP_DIV_SP800_108, 0x02};
+    CHECK_OK(scp_keystore_derive_set(ks, kdd, sizeof(kdd), q, 2, &note));
+    CHECK(q[0].rc == SCP_OK && q[1].rc == SCP_OK);
+    CHECK(ks->commits == c0 + 1);
+    CHECK_MEM(a.enc, a.key_len, a1.enc, a1.key_len);
+    CHECK_MEM(a.dek, a.key_len, a1.dek, a1.key_len);
+    CHECK_MEM(b.mac, b.key_len, b1.mac, b1.key_len);
+    /* the log holds what three calls would have written */
+    uint64_t seen = 0;
+    CHECK_OK(scp_keystore_audit_each(ks, 3, count_recs, &seen));
+    CHECK(seen == (1u << 0 | 1u << 1 | 1u << 2));
+    /* the channel hook: derive and card record in one commit (its own
+     * handle: PKCS#11 login state is per process, so this one closes) */
+    void *ctx = NULL;
+    scp_keystore_close(ks);
+    setenv("SCPKIT_USER_PIN", KS_USER_PIN, 1);
+    scp_keystore *k2;
+    CHECK_OK(scp_keystore_derive_open(ks_dir, "cur:1", "kdf3", &ctx));
+    k2 = scp_keystore_derive_keystore(ctx);
+    if (k2 != NULL) {
+        unsigned long c1 = k2->commits;
+        CHECK_OK(scp_keystore_derive_cb(ctx, kdd, sizeof(kdd), 0x01, &a));
+        CHECK(k2->commits == c1 + 1);
+        CHECK_MEM(a.enc, a.key_len, a1.enc, a1.key_len);
+        CHECK(a.kvn == 0x01);
+    }
+    scp_keystore_derive_close(ctx);
+    ks = ks_reopen();
+    s0 = scp_p11_sessions_opened();
+    /* twins: a key that is not active (required), an unknown label */
+    CHECK_OK(scp_keystore_generate(ks, "idle", 0, SCP_KS_AES128, &k));
+    scp_ks_derive_req bad[2] = {{"cur", 1, SCP_DIV_KDF3, 1, &a, -1},
+                                {"idle", 1, SCP_DIV_KDF3, 1, &b, -1}};
+    scp_ks_card_note note2 = {"idle", 1, SCP_DIV_KDF3, 0x07};
+    CHECK_RC(scp_keystore_derive_set(ks, kdd, sizeof(kdd), bad, 2, &note2), SCP_E_STATE);
+    CHECK(bad[0].rc == SCP_OK && bad[1].rc == SCP_E_STATE);
+    CHECK_MEM((const uint8_t *)&a, sizeof(a), (const uint8_t *)&zero, sizeof(zero));
+    CHECK_MEM((const uint8_t *)&b, sizeof(b), (const uint8_t *)&zero, sizeof(zero));
+    int idle_card = 0;
+    CHECK_OK(scp_keystore_card_each(ks, find_kvn7, &idle_card));
+    CHECK(idle_card == 0);
+    scp_ks_derive_req none[1] = {{"nosuch", 1, SCP_DIV_KDF3, 0, &a, -1}};
+    CHECK_RC(scp_keystore_derive_set(ks, kdd, sizeof(kdd), none, 1, NULL), SCP_E_NOT_FOUND);
+    CHECK_RC(scp_keystore_derive_set(ks, kdd, 5, q, 2, NULL), SCP_E_ARG);
+    /* 100 derives, no new PKCS#11 session */
+    s0 = scp_p11_sessions_opened();
+    for (int i = 0; i < 100; i++) {
+        kdd[9] = (uint8_t)i;
+        CHECK_OK(scp_keystore_derive(ks, "cur", 1, SCP_DIV_KDF3, kdd, sizeof(kdd), 1, &a));
+    }
+    CHECK(scp_p11_sessions_opened() == s0);
+    scp_wipe(&a, sizeof(a));
+    scp_wipe(&b, sizeof(b));
+    return ks;
+}
+
 int main(void)
 {
     test_seed(0x6b657973);
@@ -216,6 +315,7 @@ int main(void)
     test_equal_to_software(ks);
     test_known_answers(ks);
     test_kcv_fallback(ks);
+    ks = test_derive_set(ks);
     uint64_t n, bad;
     char why[160];
     CHECK_OK(scp_keystore_audit_verify(ks, &n, &bad, why, sizeof(why)));

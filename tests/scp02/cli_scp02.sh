@@ -29,37 +29,16 @@ expect 1 "$S" card init --state "$T/bad" --profile scp02 --scp-i 71   # not an S
 expect 1 "$S" card init --state "$T/bad2" --profile scp02 --key 000102030405060708090A0B0C0D0E0F0001020304050607
 
 if [ "$MODE" = pcsc ]; then
-    listening() { ss -ltn 2>/dev/null | grep -q "[:.]$1 "; }
-    reader_state() {
-        "$S" readers --json 2>/dev/null | python3 -c '
-import json, sys
-d = json.load(sys.stdin)
-r = [x for x in d.get("readers", []) if x["name"] == sys.argv[1]]
-print("missing" if not r else ("present" if r[0]["card_present"] else "empty"))' "$1"
-    }
-    is_state() { [ "$(reader_state "$1")" = "$2" ]; }
     command -v pcscd >/dev/null || skip "no pcscd"
     [ -f /usr/lib/pcsc/drivers/serial/libifdvpcd.so ] || skip "no vpcd driver"
-    if ! listening 35963; then
-        pcscd --foreground >"$T/pcscd.log" 2>&1 &
-        PCSCD_PID=$!
-        wait_for 15 listening 35963 || skip "pcscd did not open the vpcd port"
-    fi
-    wait_for 10 is_state "Virtual PCD 00 00" empty || is_state "Virtual PCD 00 00" present ||
-        skip "pcscd lists no vpcd reader"
+    # tests/lib.sh: the shared pcscd (started, and ended by PID, only when
+    # none runs), then a free vpcd slot whose card answers with our CIN;
+    # both slots busy: wait (bounded), never skip
+    pcscd_ensure "$T/pcscd.log" || { echo "cli_scp02: pcscd lists no vpcd reader" >&2; exit 1; }
     CIN=$("$S" info --card "$T/card" --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["cin"])')
-    ours() { [ "$("$S" info -r "$R" --json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("cin"))' 2>/dev/null)" = "$CIN" ]; }
-    SLOT=
-    for s in 0 1 0 1; do
-        R="Virtual PCD 00 0$s"
-        is_state "$R" empty || continue
-        "$S" card run --state "$T/card" --vpcd 127.0.0.1:$((35963 + s)) >"$T/card.log" 2>&1 &
-        CARD_PID=$!
-        if wait_for 10 ours; then SLOT=$s; break; fi
-        stop_pid "$CARD_PID"; CARD_PID=
-        sleep 2
-    done
-    [ -n "$SLOT" ] || skip "no free vpcd slot (other PC/SC tests running?)"
+    vpcd_attach "$CIN" 240 "$T/card.log" "$S" card run --state "$T/card" --vpcd ||
+        { echo "cli_scp02: no vpcd slot came free for our card within 240 s" >&2; exit 1; }
+    CARD_PID=$VPCD_PID R=$VPCD_READER
     set -- -r "$R"
 else
     set -- --card "$T/card"

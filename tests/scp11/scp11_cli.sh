@@ -50,4 +50,15 @@ expect 0 "$S" info --card "$T/gp" --json
 json "$T/out" 'd["scp11"] == []'
 expect 4 "$S" apdu --card "$T/gp" --scp 11b --sd-ca "$T/gp/sd-ca.pem" 80CA00E000
 has "$T/err" "6A88"
+# S16: a card whose i parameter has b1 answers SCP11 with 16-byte MACs;
+# the host reads that from the recognition data, as for SCP03
+expect 0 "$S" card init --state "$T/s16" --scp-i 61 --oce-ca "$T/oce-ca.pem"
+expect 0 "$S" apdu --card "$T/s16" --scp 11b --sd-ca "$T/s16/sd-ca.pem" -v 80CA00E000
+has "$T/err" "SCP11b channel open: key 13/01, level 33, S16"
+has "$T/err" "^> 84CA00E010[0-9A-F]\{32\}00 "
+has "$T/out" "^E032.* 9000"
+for v in 11a 11c; do
+    expect 0 "$S" apdu --card "$T/s16" --scp $v --sd-ca "$T/s16/sd-ca.pem" $OCE -v 80CA00E000
+    has "$T/err" "level 33, S16"
+done
 finish scp11_cli

@@ -65,7 +65,7 @@ has "$T/out" "all SCP11 interop checks passed"
 # --- scpkit's host through PC/SC ---
 CA="$T/card/sd-ca.pem"
 expect 0 "$SCPKIT" apdu -r "$READER" --scp 11b --sd-ca "$CA" 80CA00E000
-has "$T/out" "^E012.* 9000"
+has "$T/out" "^E032C00401FF8810.* 9000"   # SCP03 set + 13/01, 10/03, 11/03, 15/03
 hasnt "$T/err" "factory test keys"
 for v in 11a 11c; do
     expect 0 "$SCPKIT" apdu -r "$READER" --scp $v --sd-ca "$CA" --oce-key "$T/oce.key" \

@@ -82,6 +82,8 @@ static scp_card *reopen(scp_card *c, const char *dir)
     return c;
 }
 
+static uint8_t open_mac_len; /* 0/8: S8, 16: S16 (s16 below) */
+
 static int open11(scp_card *c, scp_channel *ch, const char *dir, int variant, uint8_t kid,
                   uint8_t kvn, oce *o, scp_cert_error *err)
 {
@@ -97,6 +99,7 @@ static int open11(scp_card *c, scp_channel *ch, const char *dir, int variant, ui
     CHECK(tc_sw(c, "00A4040008A000000151000000") == 0x9000);
     scp_card_transport(c, &tr);
     opt.variant = variant, opt.kid = kid, opt.kvn = kvn;
+    opt.mac_len = open_mac_len;
     opt.sd_trust = &t, opt.now = now_s(), opt.err = err;
     if (o != NULL) {
         opt.sk_oce = &o->sk;
@@ -499,8 +502,142 @@ static void corrupt_state(void)
     tc_rmdir(dir);
 }
 
+
+/* GET DATA E0 lists the SCP11 keys beside the SCP03 set, as a YubiKey
+ * 5.7.4 does (facts: E0 18 C0 06 10 03 B0 40 F0 00 C0 06 13 01 B1 20 F0 00
+ * C0 06 11 01 B1 20 F0 00): key id, KVN, B1 field length (SD key pair) or
+ * B0 twice the field length (OCE CA public key), F0 curve reference; CLA
+ * 00 gets the bare C0 entries yubikit parses. A key generated on `curve`
+ * shows up with its length and curve, and leaves with DELETE KEY. */
+static void key_info(int curve)
+{
+    char dir[256];
+    scp_card *c;
+    scp_channel ch;
+    scp_cert_error err;
+    uint8_t resp[2048], want[128];
+    size_t rl, wl = 0;
+    oce o;
+    tc_resp r;
+    static const uint8_t head[] = {
+        0xC0, 0x04, 0x01, 0xFF, 0x88, 0x10, 0xC0, 0x04, 0x02, 0xFF, 0x88, 0x10,
+        0xC0, 0x04, 0x03, 0xFF, 0x88, 0x10,                         /* SCP03 KVN FF */
+        0xC0, 0x06, 0x13, 0x01, 0xB1, 0x20, 0xF0, 0x00,             /* SCP11b 13/01 */
+        0xC0, 0x06, 0x10, 0x03, 0xB0, 0x40, 0xF0, 0x00,             /* OCE CA 10/03 */
+        0xC0, 0x06, 0x11, 0x03, 0xB1, 0x20, 0xF0, 0x00,             /* SCP11a 11/03 */
+        0xC0, 0x06, 0x15, 0x03, 0xB1, 0x20, 0xF0, 0x00 };           /* SCP11c 15/03 */
+    uint8_t fl = (uint8_t)scp_ec_field_len(curve);
+    const uint8_t gen[8] = { 0xC0, 0x06, 0x13, 0x02, 0xB1, fl, 0xF0, scp_ec_curve_to_gp(curve) };
+
+    tc_tmpdir(dir, sizeof(dir));
+    oce_make(&o, dir, SCP_EC_P256, 30, now_s() - 3600);
+    c = make(dir, sizeof(dir), "yubikey", o.ca_pem_path);
+    CHECK(tc_sw(c, "00A4040008A000000151000000") == 0x9000);
+    want[wl++] = 0xE0, want[wl++] = sizeof(head);
+    memcpy(want + wl, head, sizeof(head)), wl += sizeof(head);
+    CHECK_OK(tc_xfer_hex(c, "80CA00E000", &r));
+    CHECK(r.sw == 0x9000);
+    CHECK_MEM(r.data, r.len, want, wl);
+    CHECK_OK(tc_xfer_hex(c, "00CA00E000", &r));
+    CHECK_MEM(r.data, r.len, head, sizeof(head));
+    /* a new SD key 13/02 on `curve` (GENERATE KEY over 11a) */
+    CHECK_OK(open11(c, &ch, dir, SCP11_A, 0, 0, &o, &err));
+    uint8_t raw[9] = { 0x80, 0xF1, 0x00, 0x13, 0x04, 0x02, 0xF0, 0x01, scp_ec_curve_to_gp(curve) };
+    uint16_t sw = 0;
+    CHECK_OK(scp_channel_send(&ch, raw, sizeof(raw), resp, sizeof(resp), &rl, &sw));
+    CHECK(sw == 0x9000);
+    /* inside the session too (wrapped), with the new key last */
+    CHECK(send_hex(&ch, "80CA00E000", resp, &rl) == 0x9000);
+    want[1] = (uint8_t)(sizeof(head) + sizeof(gen));
+    memcpy(want + wl, gen, sizeof(gen));
+    CHECK_MEM(resp, rl, want, wl + sizeof(gen));
+    /* DELETE KEY 13/02: gone from the template again */
+    CHECK(send_hex(&ch, "80E4000006D00113D20102", NULL, NULL) == 0x9000);
+    CHECK(send_hex(&ch, "80CA00E000", resp, &rl) == 0x9000);
+    want[1] = sizeof(head);
+    CHECK_MEM(resp, rl, want, wl);
+    scp_channel_close(&ch);
+    /* after a restart (the keys are in DIR/scp11.state) */
+    c = reopen(c, dir);
+    CHECK(tc_sw(c, "00A4040008A000000151000000") == 0x9000);
+    CHECK_OK(tc_xfer_hex(c, "80CA00E000", &r));
+    CHECK_MEM(r.data, r.len, want, wl);
+    scp_card_close(c);
+    oce_free(&o);
+    tc_rmdir(dir);
+}
+
+/* S16 (the Samsung S16 vector's mode): a card whose i parameter has b1
+ * (card init scp_i 61) answers SCP11 a, b and c with 16-byte C-MACs and
+ * R-MACs, checked on the wire; the twins: a host in S8 against it, a
+ * host in S16 against an S8 card, a flipped C-MAC byte at S16. */
+static void s16(void)
+{
+    char dir[256], dir8[256];
+    scp_card *c, *c8;
+    scp_channel ch;
+    scp_cert_error err;
+    uint8_t wire[64], resp[512], plain[512];
+    size_t wl, rl, pl;
+    oce o, o8;
+    static const uint8_t get_e0[] = { 0x80, 0xCA, 0x00, 0xE0, 0x00 };
+    scp_card_init_opts io = { .profile = "yubikey", .scp_i = 0x61, .kvn = -1 };
+
+    tc_tmpdir(dir, sizeof(dir));
+    oce_make(&o, dir, SCP_EC_P256, 30, now_s() - 3600);
+    io.oce_ca = o.ca_pem_path;
+    CHECK_OK(scp_card_init(dir, &io));
+    c = NULL;
+    CHECK_OK(scp_card_open(dir, &c, NULL, 0));
+    open_mac_len = 16;
+    for (int v = SCP11_A; v <= SCP11_C; v++) {
+        CHECK_OK(open11(c, &ch, dir, v, 0, 0, v == SCP11_B ? NULL : &o, &err));
+        CHECK(ch.s.chal_len == 16);
+        /* 84 CA 00 E0 10 <C-MAC, 16 bytes> 00 (an empty body is not encrypted) */
+        CHECK_OK(scp03_host_wrap(&ch.s, get_e0, sizeof(get_e0), wire, sizeof(wire), &wl));
+        CHECK(wl == 4 + 1 + 16 + 1 && wire[4] == 16);
+        CHECK_OK(scp_transmit(ch.t, wire, wl, resp, sizeof(resp), &rl));
+        CHECK(rl >= 2 + 16 && resp[rl - 2] == 0x90 && (rl - 2 - 16) % 16 == 0);
+        CHECK_OK(scp03_host_unwrap(&ch.s, resp, rl, plain, sizeof(plain), &pl));
+        CHECK(pl > 2 && plain[0] == 0xE0 && plain[pl - 2] == 0x90);
+        /* the next command with one C-MAC byte flipped: 6982, session over */
+        CHECK_OK(scp03_host_wrap(&ch.s, get_e0, sizeof(get_e0), wire, sizeof(wire), &wl));
+        wire[wl - 2] ^= 0x01;
+        CHECK_OK(scp_transmit(ch.t, wire, wl, resp, sizeof(resp), &rl));
+        CHECK(rl == 2 && resp[0] == 0x69 && resp[1] == 0x82);
+        scp_channel_close(&ch);
+    }
+    /* a host in S8 against the S16 card: the first command fails */
+    open_mac_len = 8;
+    CHECK_OK(open11(c, &ch, dir, SCP11_B, 0, 0, NULL, &err));
+    CHECK(send_hex(&ch, "80CA00E000", resp, &rl) != 0x9000);
+    scp_channel_close(&ch);
+    /* a host in S16 against an S8 card */
+    tc_tmpdir(dir8, sizeof(dir8));
+    oce_make(&o8, dir8, SCP_EC_P256, 30, now_s() - 3600);
+    c8 = make(dir8, sizeof(dir8), "yubikey", o8.ca_pem_path);
+    open_mac_len = 16;
+    CHECK_OK(open11(c8, &ch, dir8, SCP11_A, 0, 0, &o8, &err));
+    CHECK(send_hex(&ch, "80CA00E000", resp, &rl) != 0x9000);
+    scp_channel_close(&ch);
+    open_mac_len = 0;
+    CHECK_OK(open11(c8, &ch, dir8, SCP11_A, 0, 0, &o8, &err));
+    CHECK(send_hex(&ch, "80CA00E000", resp, &rl) == 0x9000);
+    scp_channel_close(&ch);
+    scp_card_close(c8);
+    scp_card_close(c);
+    oce_free(&o8);
+    oce_free(&o);
+    tc_rmdir(dir8);
+    tc_rmdir(dir);
+}
+
 int main(void)
 {
+    s16();
+    key_info(SCP_EC_P256);
+    key_info(SCP_EC_P384);
+    key_info(SCP_EC_BP256);
     yubikey_11b();
     with_oce(SCP_EC_P256);
     with_oce(SCP_EC_P384);

@@ -53,6 +53,7 @@ typedef struct scp_cli_opts {
     /* SCP11 (tools/scpkit/cli_scp11.c): --scp 03|11a|11b|11c, --kid N,
      * --sd-ca FILE, --oce-key FILE, --oce-chain FILE */
     const char *scp_text, *kid_text, *sd_ca, *oce_key, *oce_chain;
+    const char *oce_label; /* --oce-label L[:V]: SK.OCE in the --keystore token */
     /* what is left for the subcommand, argv[0] being its name (any number:
      * allocated by scp_cli_parse, freed by scp_cli_end / scp_cli_opts_free) */
     int argc;
@@ -154,6 +155,7 @@ int scp_cli_get_data(scp_cli *c, uint16_t tag, uint8_t *out, size_t out_size, si
  * key. *sw is the card's answer; n = 0 unless 9000. */
 typedef struct scp_cli_keyinfo {
     uint8_t id, kvn, type, len;
+    uint8_t curve_ref; /* F0 pair (SCP11 EC keys: 00 P-256 ...); 0xFF: none */
 } scp_cli_keyinfo;
 int scp_cli_read_keyinfo(scp_cli *c, scp_cli_keyinfo *out, size_t max, size_t *n, uint16_t *sw);
 #define SCP_CLI_KEYINFO_MAX 32

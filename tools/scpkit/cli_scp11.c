@@ -18,6 +18,100 @@ int scp_cli_scp11_variant(const scp_cli_opts *o)
     return scp11_variant_from_name(o->scp_text);
 }
 
+#ifdef SCP_HAVE_KEYS
+#include "scpkit/keystore.h"
+typedef scp_ks_oce oce_ctx;
+#else
+typedef int oce_ctx;
+#endif
+
+/* --keystore DIR --oce-label L[:V]: SK.OCE.ECKA stays in the token; the
+ * handshake asks it for ShSes (CKM_ECDH1_DERIVE). The chain's leaf must
+ * hold that key's public half. */
+static int oce_from_keystore(scp_cli *c, scp11_channel_opts *o, void **ksh, oce_ctx *oce,
+                             scp11_oce_key *ext, uint8_t *chain, size_t chain_size, size_t *off,
+                             size_t *lens)
+{
+#ifdef SCP_HAVE_KEYS
+    char pin[128];
+    scp_keystore *ks = NULL;
+    scp_ks_config cfg = { c->o.keystore, NULL, NULL, NULL };
+    scp_cert leaf;
+    scp_ec_key pub = { 0 };
+    uint8_t p1[SCP_EC_MAX_POINT], p2[SCP_EC_MAX_POINT];
+    size_t l1 = 0, l2 = 0;
+    int rc;
+    if (c->o.oce_key != NULL)
+        return scp_cli_fail(c, SCP_EXIT_USAGE, "give --oce-key FILE or --oce-label L, not both");
+    if (c->o.keystore == NULL || c->o.oce_chain == NULL)
+        return scp_cli_fail(c, SCP_EXIT_USAGE,
+                            "--oce-label needs --keystore DIR and --oce-chain FILE");
+    rc = scp_cert_load_file(c->o.oce_chain, chain, chain_size, off, lens, SCP_CERT_MAX_CHAIN,
+                            &o->oce_n);
+    if (rc != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "--oce-chain %s: no certificates (%s)",
+                            c->o.oce_chain, scp_strerror(rc));
+    if (scp_keystore_pin("SCPKIT_USER_PIN", "keystore user PIN: ", pin, sizeof(pin)) != SCP_OK)
+        return scp_cli_fail(c, SCP_EXIT_USAGE,
+                            "no user PIN: set SCPKIT_USER_PIN or run on a terminal");
+    rc = scp_keystore_open(&cfg, pin, &ks);
+    scp_wipe(pin, sizeof(pin));
+    if (rc != SCP_OK) {
+        const char *why = scp_keystore_why(NULL);
+        return scp_cli_fail(c, SCP_EXIT_LOCAL, "keystore %s: %s", c->o.keystore,
+                            why[0] ? why : scp_strerror(rc));
+    }
+    rc = scp_keystore_oce_open(ks, c->o.oce_label, oce);
+    if (rc != SCP_OK) {
+        const char *why = scp_keystore_why(ks);
+        scp_cli_fail(c, rc == SCP_E_ARG ? SCP_EXIT_USAGE : SCP_EXIT_LOCAL,
+                     "--oce-label %s: %s", c->o.oce_label,
+                     why[0] ? why : rc == SCP_E_NOT_FOUND ? "no such key in the keystore"
+                                                          : scp_strerror(rc));
+        scp_keystore_close(ks);
+        return rc == SCP_E_ARG ? SCP_EXIT_USAGE : SCP_EXIT_LOCAL;
+    }
+    /* the leaf certificate must carry this key (else the card computes
+     * another ShSes and the receipt fails: say it now) */
+    rc = scp_keystore_ec_public(ks, oce->label, oce->version, &pub);
+    if (rc == SCP_OK)
+        rc = scp_ec_point(&pub, p1, sizeof(p1), &l1);
+    scp_ec_free(&pub);
+    if (rc == SCP_OK &&
+        (rc = scp_cert_parse(&leaf, chain + off[o->oce_n - 1], lens[o->oce_n - 1])) == SCP_OK) {
+        rc = leaf.ec.pkey != NULL ? scp_ec_point(&leaf.ec, p2, sizeof(p2), &l2) : SCP_E_FORMAT;
+        scp_cert_free(&leaf);
+    }
+    if (rc != SCP_OK || l1 != l2 || memcmp(p1, p2, l1) != 0) {
+        scp_keystore_close(ks);
+        return scp_cli_fail(c, SCP_EXIT_LOCAL,
+                            "--oce-chain %s: its last certificate is not for the keystore key %s",
+                            c->o.oce_chain, c->o.oce_label);
+    }
+    ext->curve = oce->curve;
+    ext->ecdh = scp_keystore_oce_ecdh;
+    ext->ctx = oce;
+    o->oce_ext = ext;
+    o->oce_chain = chain, o->oce_off = off, o->oce_len = lens;
+    *ksh = ks;
+    return SCP_EXIT_OK;
+#else
+    (void)o, (void)ksh, (void)oce, (void)ext, (void)chain, (void)chain_size, (void)off,
+        (void)lens;
+    return scp_cli_fail(c, SCP_EXIT_USAGE, "--oce-label: the keystore is not built into this scpkit");
+#endif
+}
+
+static void oce_close(void *ksh, oce_ctx *oce)
+{
+#ifdef SCP_HAVE_KEYS
+    scp_keystore_close(ksh);
+    scp_wipe(oce, sizeof(*oce));
+#else
+    (void)ksh, (void)oce;
+#endif
+}
+
 int scp_cli_open_scp11(scp_cli *c)
 {
     static uint8_t chain[8192];
@@ -27,6 +121,9 @@ int scp_cli_open_scp11(scp_cli *c)
     scp_trust trust = { 0 };
     scp_ec_key sk = { 0 };
     int v = scp_cli_scp11_variant(&c->o), rc, kid = 0;
+    void *ksh = NULL;
+    oce_ctx oce;
+    scp11_oce_key ext;
 
     if (v == 0)
         return scp_cli_fail(c, SCP_EXIT_USAGE, "--scp: want 03, 11a, 11b or 11c");
@@ -49,7 +146,13 @@ int scp_cli_open_scp11(scp_cli *c)
     o.now = (int64_t)time(NULL);
     o.err = &err;
     memset(&err, 0, sizeof(err));
-    if (v != SCP11_B) {
+    if (v != SCP11_B && c->o.oce_label != NULL) {
+        rc = oce_from_keystore(c, &o, &ksh, &oce, &ext, chain, sizeof(chain), off, lens);
+        if (rc != SCP_EXIT_OK) {
+            scp_trust_free(&trust);
+            return rc;
+        }
+    } else if (v != SCP11_B) {
         if (c->o.oce_key == NULL || c->o.oce_chain == NULL) {
             scp_trust_free(&trust);
             return scp_cli_fail(c, SCP_EXIT_USAGE, "--scp %s needs --oce-key FILE and --oce-chain FILE",
@@ -73,15 +176,21 @@ int scp_cli_open_scp11(scp_cli *c)
         o.sk_oce = &sk;
         o.oce_chain = chain, o.oce_off = off, o.oce_len = lens;
     }
+    /* S8 or S16 from the card's recognition data (its i parameter), as
+     * for SCP03; the SCP11 handshake itself does not say */
+    if (c->chopts.s16 < 0)
+        (void)scp_cli_detect_mode(c);
+    o.mac_len = c->chopts.s16 == 1 ? 16 : 8;
     rc = scp11_channel_open(&c->ch, &c->t, &o);
+    oce_close(ksh, &oce);
     scp_ec_free(&sk);
     scp_trust_free(&trust);
     if (rc == SCP_OK) {
         c->ch_open = 1;
         if (c->o.trace)
-            fprintf(stderr, "scpkit: SCP%s channel open: key %02X/%02X, level %02X, S8\n",
+            fprintf(stderr, "scpkit: SCP%s channel open: key %02X/%02X, level %02X, S%u\n",
                     scp11_variant_name(v) + 0, o.kid ? o.kid : scp11_default_kid(v),
-                    c->ch.kvn, c->ch.level);
+                    c->ch.kvn, c->ch.level, (unsigned)o.mac_len);
         return SCP_EXIT_OK;
     }
     if (err.text[0] != '\0')

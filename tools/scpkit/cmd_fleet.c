@@ -544,7 +544,8 @@ static int card_kvns(scp_transport *t, uint8_t *kvns, size_t max, size_t *n)
         scp_rd_init(&rd, tlv.val, tlv.len);
     while (scp_tlv_next(&rd, &tlv) == 1) {
         int seen = 0;
-        if (tlv.tag != 0xC0 || tlv.len < 4)
+        /* SCP03 key sets only: B0/B1 entries are SCP11 EC keys (13/01) */
+        if (tlv.tag != 0xC0 || tlv.len < 4 || tlv.val[2] == 0xB0 || tlv.val[2] == 0xB1)
             continue;
         for (size_t k = 0; k < *n; k++)
             seen |= kvns[k] == tlv.val[1];

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "scpkit/ec.h"
 #include "scpkit/tlv.h"
 
 /* CPLC layout (GP Card Specification, GET DATA 9F7F): 18 fields, 42 bytes. */
@@ -225,10 +226,24 @@ int scp_cli_show_keyinfo(scp_cli *c)
     return scp_cli_print_keyinfo(c, ki, n, sw);
 }
 
+/* SCP11 (GPC Amd F): B1 = an SD key pair (11 a, 13 b, 15 c), B0 = an OCE
+ * CA public key (10, 20..2F); NULL for an SCP03 key. */
+static const char *ec_role(const scp_cli_keyinfo *k)
+{
+    if (k->type != 0xB0 && k->type != 0xB1)
+        return NULL;
+    return k->id == 0x11 ? "SCP11a" : k->id == 0x13 ? "SCP11b" : k->id == 0x15 ? "SCP11c"
+           : k->type == 0xB0 ? "OCE CA" : "SCP11";
+}
+
 int scp_cli_print_keyinfo(scp_cli *c, const scp_cli_keyinfo *ki, size_t n, uint16_t sw)
 {
-    json_object *arr = json_object_new_array();
+    /* "keys": the SCP03 key sets; "scp11_keys": the SCP11 EC keys (kept
+     * apart: scripts read "keys" as the card's SCP03 KVNs) */
+    json_object *arr = json_object_new_array(), *arr11 = json_object_new_array();
+    int printed11 = 0;
     json_object_object_add(c->doc, "keys", arr);
+    json_object_object_add(c->doc, "scp11_keys", arr11);
     if (sw != 0x9000) {
         if (!c->o.json)
             printf("Key sets:         not given (%04X %s)\n", sw, scp_cli_sw_text(sw));
@@ -238,15 +253,33 @@ int scp_cli_print_keyinfo(scp_cli *c, const scp_cli_keyinfo *ki, size_t n, uint1
         printf("Key sets:\n");
     for (size_t k = 0; k < n; k++) {
         json_object *e = json_object_new_object();
+        const char *role = ec_role(&ki[k]); /* F0: the curve */
+        int ec = role != NULL;
+        const char *curve = ec ? scp_ec_curve_name(scp_ec_curve_from_gp(ki[k].curve_ref)) : NULL;
         json_object_object_add(e, "kvn", json_object_new_int(ki[k].kvn));
         json_object_object_add(e, "id", json_object_new_int(ki[k].id));
         json_object_object_add(e, "type", json_object_new_string(scp_cli_key_type(ki[k].type)));
         json_object_object_add(e, "length", json_object_new_int(ki[k].len));
-        json_object_array_add(arr, e);
+        if (ec) {
+            json_object_object_add(e, "curve", json_object_new_string(curve));
+            json_object_object_add(e, "use", json_object_new_string(role));
+        }
+        json_object_array_add(ec ? arr11 : arr, e);
+        if (ec)
+            continue;
         if (!c->o.json)
             printf("  KVN %02X key %02X: %s-%u%s\n", ki[k].kvn, ki[k].id,
                    scp_cli_key_type(ki[k].type), ki[k].len * 8,
                    ki[k].kvn == 0xFF ? " (factory test keys)" : "");
+    }
+    for (size_t k = 0; k < n && !c->o.json; k++) {
+        const char *role = ec_role(&ki[k]);
+        if (role == NULL)
+            continue;
+        printf("%s KVN %02X key %02X: %s %s (%s)\n",
+               printed11++ ? "                 " : "SCP11 keys:      ", ki[k].kvn, ki[k].id,
+               scp_cli_key_type(ki[k].type),
+               scp_ec_curve_name(scp_ec_curve_from_gp(ki[k].curve_ref)), role);
     }
     return SCP_EXIT_OK;
 }

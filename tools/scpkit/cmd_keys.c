@@ -14,6 +14,8 @@ const char *scp_cli_key_type(uint8_t type)
     switch (type) {
     case SCP_GP_KEY_TYPE_AES: return "AES";
     case SCP_GP_KEY_TYPE_DES: return "DES";
+    case 0xB0: return "EC public";  /* SCP11 OCE CA keys (GPC Amd F) */
+    case 0xB1: return "EC private"; /* SCP11 SD key pairs */
     default: return "other";
     }
 }
@@ -39,6 +41,10 @@ int scp_cli_read_keyinfo(scp_cli *c, scp_cli_keyinfo *out, size_t max, size_t *n
         out[*n].kvn = t.val[1];
         out[*n].type = t.val[2];
         out[*n].len = t.val[3];
+        out[*n].curve_ref = 0xFF;
+        for (size_t p = 4; p + 1 < t.len; p += 2) /* more (type, length) pairs */
+            if (t.val[p] == 0xF0)
+                out[*n].curve_ref = t.val[p + 1];
         (*n)++;
     }
     return SCP_EXIT_OK;
@@ -52,8 +58,8 @@ static int holds(scp_cli *c, uint8_t kvn)
     uint16_t sw;
     if (scp_cli_read_keyinfo(c, ki, SCP_CLI_KEYINFO_MAX, &n, &sw) != SCP_EXIT_OK || sw != 0x9000)
         return -1;
-    for (size_t k = 0; k < n; k++)
-        if (ki[k].kvn == kvn)
+    for (size_t k = 0; k < n; k++) /* SCP03 key sets only, not SCP11 EC keys */
+        if (ki[k].kvn == kvn && ki[k].type != 0xB0 && ki[k].type != 0xB1)
             return 1;
     return 0;
 }

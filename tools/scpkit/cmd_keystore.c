@@ -142,7 +142,8 @@ static int cmd_generate(scp_cli *c, scp_keystore *ks)
     int v = 0, rc;
     if (label == NULL || type == NULL || scp_ks_type_parse(type, &t) != SCP_OK)
         return scp_cli_fail(c, SCP_EXIT_USAGE,
-                            "generate: --label L --type aes128|aes192|aes256|des2|des3");
+                            "generate: --label L --type "
+                            "aes128|aes192|aes256|des2|des3|ec-p256|ec-p384|ec-bp256");
     if (vt != NULL && (rc = scp_cli_number(c, "--version", vt, 0xFFFFFF, &v)) != SCP_EXIT_OK)
         return rc;
     if ((rc = scp_cli_no_more(c, 2)) != SCP_EXIT_OK)
@@ -296,7 +297,13 @@ static int cmd_derive(scp_cli *c, scp_keystore *ks)
 static const char ks_help[] =
     "usage: scpkit keystore COMMAND [--dir DIR] ...\n"
     "  init [--pkcs11-module PATH --token LABEL]\n"
-    "  generate --label L --type aes128|aes192|aes256|des2|des3 [--version V]\n"
+    "  generate --label L --type aes128|aes192|aes256|des2|des3|ec-p256|ec-p384|ec-bp256\n"
+    "        [--version V]      (EC: a key pair for SCP11 OCEs and CAs, made in the token)\n"
+    "  import-ec --label L --in FILE [--version V]   (PEM/DER; unwrapped into the token)\n"
+    "  public L[:V] [--out FILE]                      (an EC key's public half, PEM)\n"
+    "  ca cert --ca L[:V] --cn NAME --out FILE [--days N] [--serial N]\n"
+    "  ca issue --ca L[:V] --ca-cert FILE (--subject L2[:V] | --pub FILE) --cn NAME --out FILE\n"
+    "        [--intermediate]  (FILE: the chain for --oce-chain, leaf last, root left out)\n"
     "  list | cards             (cards: which master each card uses; who is behind)\n"
     "  state LABEL[:V] suspended|deactivated|compromised|destroyed --reason TEXT\n"
     "  activate LABEL[:V] --reason TEXT (--share-file F ... | --custodian A --custodian B)\n"
@@ -322,6 +329,8 @@ static int dispatch(scp_cli *c, const char *dir)
         {"cards", cmd_cards},
         {"derive", cmd_derive},     {"split", scp_ks_cli_split}, {"combine", scp_ks_cli_combine},
         {"activate", scp_ks_cli_activate}, {"custodian-add", scp_ks_cli_custodian_add},
+        {"import-ec", scp_ks_cli_import_ec}, {"public", scp_ks_cli_public},
+        {"ca", scp_ks_cli_ca},
     };
     const char *sub = c->o.argc > 1 ? c->o.argv[1] : "help";
     if (strcmp(sub, "init") == 0)

@@ -23,6 +23,9 @@ static void derive_free(void *ctx)
 int scp_cli_keystore_derive(scp_cli *c)
 {
     void *ctx = NULL;
+    /* SCP11 takes --keystore for SK.OCE (--oce-label, cli_scp11.c) */
+    if (scp_cli_scp11_variant(&c->o) != 0 && c->o.master == NULL && c->o.kdf == NULL)
+        return SCP_EXIT_OK;
     if (c->o.master == NULL || c->o.kdf == NULL)
         return scp_cli_fail(c, SCP_EXIT_USAGE,
                             "--keystore needs --master LABEL[:VERSION] and --kdf SCHEME");

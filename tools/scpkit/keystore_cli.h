@@ -18,6 +18,10 @@ int scp_ks_cli_split(scp_cli *c, scp_keystore *ks);
 int scp_ks_cli_combine(scp_cli *c, scp_keystore *ks);
 int scp_ks_cli_activate(scp_cli *c, scp_keystore *ks);
 int scp_ks_cli_custodian_add(scp_cli *c, scp_keystore *ks);
+/* cmd_keystore_ec.c: EC key pairs and the lab CA */
+int scp_ks_cli_import_ec(scp_cli *c, scp_keystore *ks);
+int scp_ks_cli_public(scp_cli *c, scp_keystore *ks);
+int scp_ks_cli_ca(scp_cli *c, scp_keystore *ks);
 /* cmd_keystore_card.c */
 int scp_cli_keystore_rotate(scp_cli *c, const char *dir);
 

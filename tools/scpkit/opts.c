@@ -28,6 +28,8 @@ const char scp_cli_common_help[] =
     "                            --sd-ca FILE (trust anchor of the card's certificates),\n"
     "                            --kid N/--kvn N (SD key; 13/01, 11/03, 15/03 by default),\n"
     "                            and for 11a/11c --oce-key FILE --oce-chain FILE (PEM)\n"
+    "                            or --keystore DIR --oce-label L[:V] (SK.OCE in the\n"
+    "                            token: the ECDH runs there) with --oce-chain FILE\n"
     "                            (default: the strongest the card offers)\n"
     "Output:\n"
     "  --json                    one JSON document on stdout\n"
@@ -49,6 +51,7 @@ static const char **value_slot(scp_cli_opts *o, const char *a)
         { "--keystore", &o->keystore }, { "--level", &o->level_text },
         { "--scp", &o->scp_text },      { "--kid", &o->kid_text },     { "--sd-ca", &o->sd_ca },
         { "--oce-key", &o->oce_key },   { "--oce-chain", &o->oce_chain },
+        { "--oce-label", &o->oce_label },
     };
     for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++)
         if (strcmp(a, tab[i].name) == 0)
