@@ -8,14 +8,10 @@
 # device whose lease is held is refused (409) until the first one ends.
 set -u
 S=${1:?usage: actions.sh path/to/scpkit}
-T=$(mktemp -d /tmp/scpkit-ota-ac.XXXXXX)
-SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
-ota_backend "$T" || exit 1
-cd "$T" || exit 1
+ota_begin ac
 STORE=F07363706B697401
 
 expect 0 keystore_setup ks

@@ -11,14 +11,10 @@
 set -u
 S=${1:?usage: converge.sh path/to/scpkit [server|agent]}
 WHO=${2:-server agent}
-T=$(mktemp -d /tmp/scpkit-ota-cv.XXXXXX)
-SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
-ota_backend "$T" || exit 1
-cd "$T" || exit 1
+ota_begin cv
 
 expect 0 keystore_setup ks
 ID=$(device_setup ks dev1) && [ -n "$ID" ] && ok || bad "device setup"

@@ -12,15 +12,11 @@
 # refused, plain HTTP gets no answer; /metrics counts what happened.
 set -u
 S=${1:?usage: hostile.sh path/to/scpkit}
-T=$(mktemp -d /tmp/scpkit-ota-ho.XXXXXX)
-SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
-ota_backend "$T" || exit 1
 CODEC="python3 $HERE/script_codec.py"
-cd "$T" || exit 1
+ota_begin ho
 
 expect 0 keystore_setup ks
 expect 0 "$S" ota init --dir srv --keystore ks --self-signed localhost

@@ -8,14 +8,10 @@
 # twin in the same run: a campaign to an active master completes.
 set -u
 S=${1:?usage: lifecycle.sh path/to/scpkit}
-T=$(mktemp -d /tmp/scpkit-ota-lc.XXXXXX)
-SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
-ota_backend "$T" || exit 1
-cd "$T" || exit 1
+ota_begin lc
 
 expect 0 keystore_setup ks
 expect 0 "$S" keystore generate --dir ks --label fleet3 --type aes128   # pre-activation

@@ -61,3 +61,14 @@ reg_sql() {
         sqlite3 "$1/registry.db" "$2"
     fi
 }
+# ota_begin TAG: the common start of an OTA test script: a private
+# directory $T (/tmp/scpkit-ota-TAG.*, kept when KEEP is set), the backend
+# the run asks for (SQLite, or a private PostgreSQL cluster), cd into $T.
+# On exit the server in $SRV_PID and the cluster are stopped by PID.
+ota_begin() {
+    T=$(mktemp -d "/tmp/scpkit-ota-$1.XXXXXX") || exit 1
+    SRV_PID=
+    trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
+    ota_backend "$T" || exit 1
+    cd "$T" || exit 1
+}

@@ -14,14 +14,10 @@
 # binding with client certificates (`--client-ca`, CN = device id).
 set -u
 S=${1:?usage: psk.sh path/to/scpkit}
-T=$(mktemp -d /tmp/scpkit-ota-psk.XXXXXX)
-SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
-ota_backend "$T" || exit 1
-cd "$T" || exit 1
+ota_begin psk
 
 expect 0 keystore_setup ks
 expect 0 "$S" keystore generate --dir ks --label psk --type aes128

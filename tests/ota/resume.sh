@@ -8,14 +8,10 @@
 # file naming another device (ignored: it never touches that dialog).
 set -u
 S=${1:?usage: resume.sh path/to/scpkit}
-T=$(mktemp -d /tmp/scpkit-ota-rs.XXXXXX)
-SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
-ota_backend "$T" || exit 1
-cd "$T" || exit 1
+ota_begin rs
 
 expect 0 keystore_setup ks
 expect 0 "$S" ota init --dir srv --keystore ks --self-signed localhost

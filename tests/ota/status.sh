@@ -17,15 +17,11 @@
 #     other paths are 404; the page is bounded and carries a CSP.
 set -u
 S=${1:?usage: status.sh path/to/scpkit}
-T=$(mktemp -d /tmp/scpkit-ota-st.XXXXXX)
-SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; [ -z "${KEEP:-}" ] && rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
-ota_backend "$T" || exit 1
 CHECK="python3 $HERE/status_page.py"
-cd "$T" || exit 1
+ota_begin st
 command -v chromium >/dev/null || { echo "chromium missing: scripts/deps.sh" >&2; exit 1; }
 
 # shoot URL PNG W H / dom URL OUT: headless chromium, bounded, own profile

@@ -9,14 +9,10 @@
 # agent for a device the registry does not know, both refused.
 set -u
 S=${1:?usage: walkthrough.sh path/to/scpkit}
-T=$(mktemp -d /tmp/scpkit-ota-wt.XXXXXX)
-SRV_PID=
-trap '[ -n "$SRV_PID" ] && stop_pid $SRV_PID; pg_stop; rm -rf "$T"' EXIT INT TERM
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../lib.sh"
 . "$HERE/ota_lib.sh"
-ota_backend "$T" || exit 1
-cd "$T" || exit 1
+ota_begin wt
 
 expect 0 keystore_setup ks
 ID=$(device_setup ks dev1) && [ -n "$ID" ] && ok || bad "device setup"
