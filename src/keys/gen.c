@@ -442,11 +442,20 @@ static int use_live(scp_keystore *ks)
         GUARD(path2(lock, sizeof(lock), ks->dir, ks->view));
         ENSURE(strlen(lock) + 5 < sizeof(lock), SCP_E_ARG);
         strcat(lock, ".lock");
-        ks->view_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        /* The lock file appears under its name already locked (made as
+         * .new, locked, renamed): another process's prune_views, which
+         * removes every view.*.lock it can lock, must never see it free
+         * between its creation and our flock. */
+        char fresh[KS_PATH_MAX];
+        ENSURE(strlen(lock) + 5 < sizeof(fresh), SCP_E_ARG);
+        snprintf(fresh, sizeof(fresh), "%s.new", lock);
+        ks->view_fd = open(fresh, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (ks->view_fd < 0)
-            return io_err(ks, "creating", lock);
+            return io_err(ks, "creating", fresh);
         if (flock(ks->view_fd, LOCK_EX | LOCK_NB) != 0)
-            return io_err(ks, "locking", lock);
+            return io_err(ks, "locking", fresh);
+        if (rename(fresh, lock) != 0)
+            return io_err(ks, "renaming", fresh);
     }
     GUARD(path2(view, sizeof(view), ks->dir, ks->view));
     for (int tries = 0; tries < 50; tries++) {
