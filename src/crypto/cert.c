@@ -554,6 +554,29 @@ static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
     return ok;
 }
 
+int scp_cert_fill_x509(X509 *x, X509 *iss, const scp_ec_key *subj, const char *cn, int ca,
+                       int64_t not_before, int days, uint64_t serial)
+{
+    if (X509_set_version(x, 2) != 1 ||
+        ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial) != 1 ||
+        X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
+                                   (const unsigned char *)cn, -1, -1, 0) != 1 ||
+        X509_set_issuer_name(x, iss != NULL ? X509_get_subject_name(iss)
+                                            : X509_get_subject_name(x)) != 1 ||
+        ASN1_TIME_set(X509_getm_notBefore(x), (time_t)not_before) == NULL ||
+        ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(not_before + (int64_t)days * 86400)) ==
+            NULL ||
+        X509_set_pubkey(x, (EVP_PKEY *)subj->pkey) != 1)
+        return 0;
+    if (!add_ext(x, iss, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE") ||
+        !add_ext(x, iss, NID_key_usage,
+                 ca ? "critical,keyCertSign,cRLSign" : "critical,keyAgreement") ||
+        !add_ext(x, iss, NID_subject_key_identifier, "hash") ||
+        (iss != NULL && !add_ext(x, iss, NID_authority_key_identifier, "keyid:always")))
+        return 0;
+    return 1;
+}
+
 int scp_cert_issue(const scp_ec_key *subj, const char *cn, const scp_ec_key *issuer_key,
                    const uint8_t *issuer_der, size_t issuer_len, int ca, int64_t not_before,
                    int days, uint64_t serial, uint8_t *out, size_t out_size, size_t *out_len)
@@ -573,22 +596,7 @@ int scp_cert_issue(const scp_ec_key *subj, const char *cn, const scp_ec_key *iss
     x = X509_new();
     if (x == NULL)
         goto out;
-    if (X509_set_version(x, 2) != 1 ||
-        ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial) != 1 ||
-        X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
-                                   (const unsigned char *)cn, -1, -1, 0) != 1 ||
-        X509_set_issuer_name(x, iss != NULL ? X509_get_subject_name(iss)
-                                            : X509_get_subject_name(x)) != 1 ||
-        ASN1_TIME_set(X509_getm_notBefore(x), (time_t)not_before) == NULL ||
-        ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(not_before + (int64_t)days * 86400)) ==
-            NULL ||
-        X509_set_pubkey(x, (EVP_PKEY *)subj->pkey) != 1)
-        goto out;
-    if (!add_ext(x, iss, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE") ||
-        !add_ext(x, iss, NID_key_usage,
-                 ca ? "critical,keyCertSign,cRLSign" : "critical,keyAgreement") ||
-        !add_ext(x, iss, NID_subject_key_identifier, "hash") ||
-        (iss != NULL && !add_ext(x, iss, NID_authority_key_identifier, "keyid:always")))
+    if (!scp_cert_fill_x509(x, iss, subj, cn, ca, not_before, days, serial))
         goto out;
     if (X509_sign(x, (EVP_PKEY *)issuer_key->pkey, EVP_sha256()) <= 0)
         goto out;

@@ -14,6 +14,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 #include "keys/internal.h"
+#include "crypto/x509fast.h"
 #include "core/guard.h"
 #include "scpkit/crypto.h"
 
@@ -474,18 +475,6 @@ int scp_keystore_oce_ecdh(void *ctx, const uint8_t *peer, size_t peer_len, uint8
  * places), then its TBSCertificate is signed in the token and the
  * Certificate assembled as SEQUENCE { tbs, algorithm, BIT STRING sig }. */
 
-static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, issuer != NULL ? issuer : x, x, NULL, NULL, 0);
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    if (e == NULL)
-        return 0;
-    int ok = X509_add_ext(x, e, -1);
-    X509_EXTENSION_free(e);
-    return ok;
-}
-
 static size_t der_len(uint8_t *p, size_t n)
 {
     if (n < 128) {
@@ -539,22 +528,7 @@ int scp_keystore_ca_issue(scp_keystore *ks, const char *ca_label, uint32_t ca_ve
     rc = SCP_E_CRYPTO;
     if ((x = X509_new()) == NULL || scp_ec_generate(&tmp, SCP_EC_P256) != SCP_OK)
         goto out;
-    if (X509_set_version(x, 2) != 1 ||
-        ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial) != 1 ||
-        X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_UTF8,
-                                   (const unsigned char *)cn, -1, -1, 0) != 1 ||
-        X509_set_issuer_name(x, iss != NULL ? X509_get_subject_name(iss)
-                                            : X509_get_subject_name(x)) != 1 ||
-        ASN1_TIME_set(X509_getm_notBefore(x), (time_t)not_before) == NULL ||
-        ASN1_TIME_set(X509_getm_notAfter(x), (time_t)(not_before + (int64_t)days * 86400)) ==
-            NULL ||
-        X509_set_pubkey(x, (EVP_PKEY *)subj->pkey) != 1)
-        goto out;
-    if (!add_ext(x, iss, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE") ||
-        !add_ext(x, iss, NID_key_usage,
-                 ca ? "critical,keyCertSign,cRLSign" : "critical,keyAgreement") ||
-        !add_ext(x, iss, NID_subject_key_identifier, "hash") ||
-        (iss != NULL && !add_ext(x, iss, NID_authority_key_identifier, "keyid:always")))
+    if (!scp_cert_fill_x509(x, iss, subj, cn, ca, not_before, days, serial))
         goto out;
     if (X509_sign(x, (EVP_PKEY *)tmp.pkey, EVP_sha256()) <= 0)
         goto out;
