@@ -191,26 +191,11 @@ static int kwp_wrap(scp_keystore *ks, CK_OBJECT_HANDLE kek, const uint8_t *p, si
     size_t padded = (len + 7) / 8 * 8, n = padded / 8;
     uint8_t a[8] = {0xA6, 0x59, 0x59, 0xA6, (uint8_t)(len >> 24), (uint8_t)(len >> 16),
                     (uint8_t)(len >> 8), (uint8_t)len};
-    uint8_t b[16];
-    int rc = SCP_OK;
     ENSURE(n >= 2, SCP_E_ARG);
     memset(out + 8, 0, padded);
     memcpy(out + 8, p, len);
-    for (unsigned j = 0; j <= 5 && rc == SCP_OK; j++) {
-        for (size_t i = 1; i <= n && rc == SCP_OK; i++) {
-            memcpy(b, a, 8);
-            memcpy(b + 8, out + 8 * i, 8);
-            rc = scp_p11_encrypt(&ks->p11, CKM_AES_ECB, kek, b, 16, b, sizeof(b));
-            uint64_t t = (uint64_t)n * j + i;
-            for (int k = 0; k < 8; k++)
-                a[k] = b[k] ^ (uint8_t)(t >> (56 - 8 * k));
-            memcpy(out + 8 * i, b + 8, 8);
-        }
-    }
-    memcpy(out, a, 8);
     *out_len = padded + 8;
-    scp_wipe(b, sizeof(b));
-    return rc;
+    return ks_kw_rounds(ks, kek, a, out, n);
 }
 
 /* Import: PKCS#8 in, wrapped under a session key made in the token, then

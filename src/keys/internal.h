@@ -108,6 +108,10 @@ SCP_MUST_CHECK int ks_tok_head_set(scp_keystore *ks, const uint8_t *val, size_t 
 /* ---- EC key pairs in the token (ec.c) ---- */
 /* A key object "label:version": a secret key (master) or a private key
  * (EC pair). Destroying one also destroys its public twin, if any. */
+/* RFC 3394 2.2.1 wrapping rounds in the token (src/keys/token.c): n blocks
+ * at out + 8 in place, initial value a (wiped), result block to out[0..7]. */
+SCP_MUST_CHECK int ks_kw_rounds(scp_keystore *ks, CK_OBJECT_HANDLE kek, uint8_t a[8],
+                                uint8_t *out, size_t n);
 SCP_MUST_CHECK int ks_tok_find_key(scp_keystore *ks, const char *id, CK_OBJECT_HANDLE *h);
 SCP_MUST_CHECK int ks_tok_destroy_key(scp_keystore *ks, const char *id, CK_OBJECT_HANDLE h);
 SCP_MUST_CHECK int ks_tok_generate_ec(scp_keystore *ks, const char *id, scp_ks_type type);

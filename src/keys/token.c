@@ -61,18 +61,17 @@ int ks_tok_generate(scp_keystore *ks, const char *id, scp_ks_type type)
                       ks->p11.f->C_GenerateKey(ks->p11.sess, &m, t, n, &h));
 }
 
-/* RFC 3394 section 2.2.1 key wrap, each AES block computed by the token
- * with the session wrapping key (CKM_AES_ECB), so the wrapping key never
- * leaves the token and the value never enters a CKA_VALUE template. */
-static int kw_wrap(scp_keystore *ks, CK_OBJECT_HANDLE kek, const uint8_t *p, size_t len,
-                   uint8_t *out)
+/* The RFC 3394 section 2.2.1 wrapping process (also RFC 5649's for two or
+ * more blocks) over the n 64-bit blocks at out + 8, in place, from the
+ * initial value a (RFC 3394: A6 x 8; RFC 5649: its alternative IV); the
+ * result's integrity block goes to out[0..7]. Each AES block is computed
+ * by the token with the session wrapping key (CKM_AES_ECB), so the
+ * wrapping key never leaves the token and the value never enters a
+ * CKA_VALUE template. a is wiped. */
+int ks_kw_rounds(scp_keystore *ks, CK_OBJECT_HANDLE kek, uint8_t a[8], uint8_t *out, size_t n)
 {
-    size_t n = len / 8;
-    uint8_t a[8], b[16];
+    uint8_t b[16];
     int rc = SCP_OK;
-
-    memset(a, 0xA6, sizeof(a));
-    memcpy(out + 8, p, len);
     for (unsigned j = 0; j <= 5 && rc == SCP_OK; j++) {
         for (size_t i = 1; i <= n && rc == SCP_OK; i++) {
             memcpy(b, a, 8);
@@ -86,8 +85,18 @@ static int kw_wrap(scp_keystore *ks, CK_OBJECT_HANDLE kek, const uint8_t *p, siz
     }
     memcpy(out, a, 8);
     scp_wipe(b, sizeof(b));
-    scp_wipe(a, sizeof(a));
+    scp_wipe(a, 8);
     return rc;
+}
+
+/* RFC 3394 key wrap of len bytes (a multiple of 8) from p into out. */
+static int kw_wrap(scp_keystore *ks, CK_OBJECT_HANDLE kek, const uint8_t *p, size_t len,
+                   uint8_t *out)
+{
+    uint8_t a[8];
+    memset(a, 0xA6, sizeof(a));
+    memcpy(out + 8, p, len);
+    return ks_kw_rounds(ks, kek, a, out, len / 8);
 }
 
 int ks_tok_session_kek(scp_keystore *ks, CK_OBJECT_HANDLE *h)
