@@ -447,8 +447,10 @@ static int use_live(scp_keystore *ks)
          * removes every view.*.lock it can lock, must never see it free
          * between its creation and our flock. */
         char fresh[KS_PATH_MAX];
-        ENSURE(strlen(lock) + 5 < sizeof(fresh), SCP_E_ARG);
-        snprintf(fresh, sizeof(fresh), "%s.new", lock);
+        size_t ln = strlen(lock);
+        ENSURE(ln + 5 <= sizeof(fresh), SCP_E_ARG);
+        memcpy(fresh, lock, ln);
+        memcpy(fresh + ln, ".new", 5);
         ks->view_fd = open(fresh, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
         if (ks->view_fd < 0)
             return io_err(ks, "creating", fresh);
