@@ -8,12 +8,12 @@
 #  - scpkit's own host through PC/SC: --scp 11b/11a/11c, `info --json`,
 #    the wrong anchor and the wrong OCE key refused;
 # then a card restart keeps its SCP11 keys. Reuses a running pcscd or
-# starts its own (ended by PID); every wait is bounded.
+# starts its own (ended by PID); the card takes a free vpcd slot and is
+# used only once that reader answers with its CIN (tests/lib.sh
+# vpcd_attach), at the start and after the restart; every wait is bounded.
 set -u
 SCPKIT=${1:?usage: scp11_pcsc.sh path/to/scpkit}
 HERE=$(cd "$(dirname "$0")" && pwd)
-PORT=35963
-READER="Virtual PCD 00 00"
 T=$(mktemp -d "${TMPDIR:-/tmp}/scp11pcsc.XXXXXX")
 PCSCD_PID=""
 CARD_PID=""
@@ -25,8 +25,6 @@ cleanup() {
 }
 trap cleanup EXIT
 die() { echo "FAIL: $*"; tail -20 "$T/card.log" 2>/dev/null; exit 1; }
-reader_listed() { opensc-tool -l 2>/dev/null | grep -q "$READER"; }
-card_present() { opensc-tool -l 2>/dev/null | grep -E "^[0-9]+ +Yes +.*$READER" >/dev/null; }
 
 for t in pcscd opensc-tool; do
     command -v $t >/dev/null || skip "$t not installed"
@@ -39,21 +37,17 @@ for p in /usr/bin/python3 python3; do
 done
 "$PY" -c "import smartcard, cryptography" 2>/dev/null || skip "python3-pyscard or python3-cryptography missing"
 
-if [ -S /run/pcscd/pcscd.comm ] && reader_listed; then
-    echo "reusing the running pcscd"
-else
-    mkdir -p /run/pcscd
-    pcscd --foreground >>"$T/pcscd.log" 2>&1 &
-    PCSCD_PID=$!
-    wait_for 20 reader_listed || die "pcscd did not list $READER"
-fi
+pcscd_ensure "$T/pcscd.log" || die "pcscd lists no vpcd reader"
 
 "$PY" "$HERE/scp11_client.py" mkoce "$T" || die "making the OCE chain"
 "$SCPKIT" card init --state "$T/card" --oce-ca "$T/oce-ca.pem" >/dev/null || die "card init"
+CIN=$("$SCPKIT" card show --state "$T/card" | awk '/^cin / { print $2 }')
+[ ${#CIN} -eq 16 ] || die "no CIN in card show"
 start_card() {
-    "$SCPKIT" card run --state "$T/card" --vpcd 127.0.0.1:$PORT >>"$T/card.log" 2>&1 &
-    CARD_PID=$!
-    wait_for 30 card_present || die "the card did not appear in $READER"
+    vpcd_attach "$CIN" 240 "$T/card.log" "$SCPKIT" card run --state "$T/card" --vpcd ||
+        die "no free vpcd slot took our card within 240 s"
+    CARD_PID=$VPCD_PID READER=$VPCD_READER
+    echo "our card is in $READER"
 }
 start_card
 
@@ -91,5 +85,5 @@ CARD_PID=""
 start_card
 # (pcscd may still be noticing the old card's removal: poll, bounded)
 opens_11b() { "$SCPKIT" apdu -r "$READER" --scp 11b --sd-ca "$CA" 80CA00E000; }
-if wait_for 20 opens_11b; then ok; else bad "SCP11b after a card restart"; fi
+if wait_for 60 opens_11b; then ok; else bad "SCP11b after a card restart"; fi
 finish scp11_pcsc
