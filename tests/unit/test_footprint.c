@@ -2,8 +2,9 @@
  *  - sizeof(scp03_session), the state a server keeps per card;
  *  - the stack one protected exchange takes: host wrap, card unwrap, card
  *    wrap, host unwrap at level 33 with 240 and 4096 bytes each way, on
- *    the default backend and on OpenSSL's; and scp_channel_send with
- *    command chaining over an in-process transport;
+ *    the default backend and on OpenSSL's; the handshake (both roles,
+ *    S8 and S16, pseudo-random card challenge, AES-128 and AES-256); and
+ *    scp_channel_send with command chaining over an in-process transport;
  *  - no heap on the APDU path: malloc is counted around the exchanges.
  * The stack is measured by painting 64 KiB below this frame, running the
  * operation, and finding the deepest byte it changed. Without sanitizers
@@ -26,6 +27,7 @@
 #define SESSION_MAX 512
 #define EXCHANGE_STACK_MAX 4096
 #define CHANNEL_SEND_STACK_MAX 4096
+#define HANDSHAKE_STACK_MAX 4096
 
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #if defined(__GNUC__) && !defined(__clang__)
@@ -95,6 +97,22 @@ static void open_pair(const scp_ctx *ctx, size_t key_len, uint8_t i)
     CHECK_OK(test_pair_open(&h, &c, &k, &k, &prm, NULL, 0x33));
 }
 
+static const scp_ctx *hs_ctx;
+static size_t hs_key_len;
+static uint8_t hs_i;
+
+/* INITIALIZE UPDATE and EXTERNAL AUTHENTICATE, host and card */
+__attribute__((noinline)) static void handshake(void)
+{
+    scp03_card_params prm = { .i = hs_i, .seq = 3, .aid = aid, .aid_len = sizeof(aid) };
+    scp03_keys k = { 0 };
+    k.key_len = (uint8_t)hs_key_len, k.kvn = 0x30;
+    memset(k.enc, 0x41, hs_key_len), memset(k.mac, 0x42, hs_key_len);
+    memset(prm.kdd, 0x22, sizeof(prm.kdd));
+    h.ctx = c.ctx = hs_ctx;
+    op_rc = test_pair_open(&h, &c, &k, &k, &prm, NULL, 0x33);
+}
+
 /* ---- scp_channel_send over an in-process card-role engine ---- */
 
 static int card_transmit(void *ctx, const uint8_t *capdu, size_t len, uint8_t *rapdu,
@@ -158,6 +176,24 @@ int main(void)
         }
     }
     CHECK(worst > 0 && worst <= EXCHANGE_STACK_MAX);
+    worst = 0;
+    for (int b = 0; b < 2; b++) {
+        for (hs_key_len = 16; hs_key_len <= 32; hs_key_len += 16) {
+            for (int s16 = 0; s16 < 2; s16++) {
+                hs_ctx = b ? &ossl : NULL;
+                hs_i = (uint8_t)(0x70 | (s16 ? SCP03_I_S16 : 0));
+                handshake(); /* lazy binding done */
+                st = measure(handshake);
+                CHECK_OK(op_rc);
+                printf("handshake, %s, AES-%zu, S%d: %zu bytes of stack\n",
+                       scp_ctx_backend_name(hs_ctx), hs_key_len * 8, s16 ? 16 : 8, st);
+                worst = st > worst ? st : worst;
+                scp03_end(&h);
+                scp03_end(&c);
+            }
+        }
+    }
+    CHECK(worst > 0 && worst <= HANDSHAKE_STACK_MAX);
     /* the blocking channel: a session opened by the pair, handed over */
     open_pair(NULL, 16, 0x71);
     memset(&ch, 0, sizeof(ch));
