@@ -18,6 +18,7 @@
 #include "crypto/internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 /* The CPU probe and the environment default, once per process, whichever
  * thread asks first (pthread_once: no race, no torn read). */
@@ -29,23 +30,34 @@ static int cpu_has_aesni, env_openssl;
 
 #define SCP_AESNI __attribute__((target("aes,sse4.1")))
 
+/* Set (release) once the probe's results are written; every later call
+ * reads it (acquire) and skips pthread_once, a library call per key. */
+static _Atomic int probed;
+
 static void probe(void)
 {
     const char *e = getenv("SCP_AES_IMPL");
     env_openssl = e != NULL && strcmp(e, "openssl") == 0;
     __builtin_cpu_init();
     cpu_has_aesni = __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1");
+    atomic_store_explicit(&probed, 1, memory_order_release);
+}
+
+static inline void probe_once_only(void)
+{
+    if (!atomic_load_explicit(&probed, memory_order_acquire))
+        (void)pthread_once(&probe_once, probe);
 }
 
 int scp_aesni_cpu(void)
 {
-    (void)pthread_once(&probe_once, probe);
+    probe_once_only();
     return cpu_has_aesni;
 }
 
 int scp_aesni_default(void)
 {
-    (void)pthread_once(&probe_once, probe);
+    probe_once_only();
     return cpu_has_aesni && !env_openssl;
 }
 
@@ -202,6 +214,11 @@ SCP_AESNI HOT __m128i next4(__m128i k, __m128i t)
 {
     k = VXOR(k, _mm_slli_si128(k, 4));
     k = VXOR(k, _mm_slli_si128(k, 8));
+#if defined(__OPTIMIZE__)
+    /* the prefix is ready before t (AESENCLAST): one XOR after it, not
+     * two, on the schedule's critical path (the compiler reassociated) */
+    __asm__("" : "+x"(k));
+#endif
     return VXOR(k, t);
 }
 
@@ -701,6 +718,22 @@ SCP_AESNI static inline __attribute__((always_inline)) void expand_key(__m128i *
         expand128(rk, k0);
 }
 
+/* A challenge, 8 or 16 bytes (public), zero above. */
+SCP_AESNI HOT __m128i load_chal(const uint8_t *p, size_t n)
+{
+    uint64_t lo;
+    if (n == 16)
+        return LD(p);
+    memcpy(&lo, p, 8);
+    return (__m128i)(__v2du){ lo, 0 };
+}
+
+/* keep_tab + 16 - p: FF in bytes 0..p-1; pad_tab + 16 - p: 80 in byte p
+ * (none for p = 16) */
+static const uint8_t keep_tab[32] = { 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                      0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF };
+static const uint8_t pad_tab[32] = { [16] = 0x80 };
+
 /* Challenge and cryptograms (public values: they travel in the clear) go
  * out by vector stores, no library call: n is 8 or 16. */
 SCP_AESNI HOT void put(uint8_t *p, __m128i v, size_t n)
@@ -719,23 +752,23 @@ hs_run(const scp03_hs_keys *h, int k256, int derive)
     const int nr = k256 ? 14 : 10, nb = k256 ? 2 : 1, nx = 2 + 3 * nb + derive;
     const size_t cl = h->chal_len, ccl = derive ? h->chal_ctx_len : 0;
     const unsigned bits = (unsigned)cl * 8;
-    _Alignas(16) uint8_t in[3][16] = { { 0 } }; /* host challenge, card challenge, pad */
-    __m128i sk[2][15], x[9], t0, t1, host, card, sub[2], l1;
+    __m128i sk[2][15], x[9], t0, t1, host, card, sub[2], l1, in[2];
     const __m128i *kk[9];
     const __m128i zero = VZERO;
 
-    /* the public inputs laid out first: no library call once key
-     * material is in registers */
-    memcpy(in[0], h->host_chal, cl);
-    if (!derive)
-        memcpy(in[1], h->card_chal, cl);
-    else
-        memcpy(in[1], h->chal_ctx, ccl < 16 ? ccl : 16);
-    if (ccl > 16)
-        memcpy(in[2], h->chal_ctx + 16, ccl - 16);
-    if (ccl % 16 != 0)
-        in[1 + ccl / 16][ccl % 16] = 0x80;
-    host = LD(in[0]);
+    /* the public inputs loaded first, no copies: the challenges (8 or 16
+     * bytes, zero above), and counter | AID with its CMAC padding (80
+     * 00..) in two blocks; chal_ctx has 32 readable bytes (crypto/
+     * internal.h), masked to ccl here */
+    host = load_chal(h->host_chal, cl);
+    card = derive ? zero : load_chal(h->card_chal, cl);
+    ALL (int b = 0; b < 2; b++) {
+        size_t p = ccl > 16 * (size_t)b ? ccl - 16 * (size_t)b : 0;
+        p = p > 16 ? 16 : p;
+        in[b] = derive ? VOR(_mm_and_si128(LD(h->chal_ctx + 16 * b), LD(keep_tab + 16 - p)),
+                             LD(pad_tab + 16 - p))
+                       : zero;
+    }
 
     /* 1: static schedules, subkey blocks, first blocks */
     ALL (int c = 0; c < 2; c++) {
@@ -754,13 +787,11 @@ hs_run(const scp03_hs_keys *h, int k256, int derive)
         sub[c] = dbl(x[c]);
 
     /* 2: GPC Amd D 6.2.2.1, challenge = KDF(Key-ENC, 02, counter | AID) */
-    if (!derive) {
-        card = LD(in[1]);
-    } else {
+    if (derive) {
         __m128i c = x[nx - 1];
         size_t m = (ccl + 15) / 16;
         for (size_t b = 0; b < m; b++) {
-            c = VXOR(c, LD(in[1 + b]));
+            c = VXOR(c, in[b]);
             if (b == m - 1) /* K2 unless the input ends a block */
                 c = VXOR(c, ccl % 16 != 0 ? dbl(sub[0]) : sub[0]);
             enc_n(1, nr, kk, &c);
