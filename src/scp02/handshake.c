@@ -112,7 +112,7 @@ void scp02_cmac(scp02_session *s, int first, const uint8_t hdr[5], const uint8_t
     if (first)
         memset(icv, 0, 8);
     else if (s->i & SCP02_I_ICV_ENC)
-        scp_des_block(&s->s_cmac.ks[0], 0, s->cmac, icv); /* E.4.4: ICV encryption */
+        scp_des1_block(&s->s_cmac, 0, s->cmac, icv); /* E.4.4: ICV encryption (K1) */
     else
         memcpy(icv, s->cmac, 8);
     scp_des_mac_init(&m, &s->s_cmac, 0, icv);

@@ -27,7 +27,7 @@ static void rmac_end(scp02_session *s, const uint8_t *data, size_t len, uint16_t
                      uint8_t mac[8])
 {
     uint8_t lr = (uint8_t)len, t[2] = { (uint8_t)(sw >> 8), (uint8_t)sw };
-    s->rmac.key = &s->s_rmac; /* the session may have moved since */
+    scp_des_mac_rekey(&s->rmac, &s->s_rmac); /* the session may have moved since */
     scp_des_mac_update(&s->rmac, &lr, 1);
     scp_des_mac_update(&s->rmac, data, len);
     scp_des_mac_update(&s->rmac, t, 2);
