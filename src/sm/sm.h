@@ -1,0 +1,203 @@
+/* scpkit internal: the secure-messaging core (issue 13 item 1), one
+ * MAC/cipher engine for SCP03, SCP02 and ISO/IEC 7816-4 secure messaging,
+ * driven by a per-protocol description (scp_sm_desc).
+ *
+ * Layer: above crypto (AES, CMAC, 3DES, the retail MAC, M2 padding), below
+ * the protocols. It knows nothing of APDUs, data objects or sessions: a
+ * protocol's framing (src/scp03/wrap.c, src/scp02/wrap.c,
+ * src/iso7816/sm.c) lays out "pre | payload | post", keeps its chaining
+ * state in an scp_sm_chain and calls these functions. What differs between
+ * the protocols and what does not:
+ *
+ *              SCP03 S8/S16     SCP02 i=15/55     ISO SM 3DES    ISO SM AES
+ *  block       16               8                 8              16
+ *  cipher      AES              3DES (2 keys)     3DES (2 keys)  AES
+ *  MAC         CMAC, 8/16       retail, 8         retail, 8      CMAC, 8
+ *  C-MAC ICV   chain (1st blk)  chain as IV, enc  SSC (1st blk)  SSC (1st blk)
+ *  R-MAC ICV   chain (1st blk)  R-MAC chain, IV   SSC (1st blk)  SSC (1st blk)
+ *  enc. ICV    E(counter blk)   zero              zero           E(SSC)
+ *  data pad    M2, long ok      M2                M2             M2
+ *  MAC pad     CMAC's own       M2                M2             M2, then CMAC
+ *  order       enc-then-MAC     MAC-then-enc      enc-then-MAC   enc-then-MAC
+ *
+ * AES fast path: when the description says AES, CMAC, chain as the first
+ * block, CMAC's own padding and an encrypted ICV (SCP03), scp_sm_seal and
+ * scp_sm_open run the CBC and CMAC chains in one pass
+ * (scp_cbc_enc_cmac_ahead / scp_cmac_cbc_dec, src/crypto: the fused AES-NI
+ * kernels of src/crypto/aesni.c). Short CMAC inputs otherwise are put
+ * together in one buffer for one CMAC call (the AES-NI CMAC runs it in
+ * registers). */
+#ifndef SCPKIT_SM_SM_H
+#define SCPKIT_SM_SM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/guard.h"
+#include "crypto/aes.h"
+#include "scpkit/des.h"
+
+/* cipher */
+#define SCP_SMC_AES 1
+#define SCP_SMC_3DES2 2 /* two-key 3DES, EDE */
+/* MAC algorithm */
+#define SCP_SMM_CMAC 1   /* AES-CMAC (RFC 4493), 16-byte tag */
+#define SCP_SMM_RETAIL 2 /* ISO/IEC 9797-1 MAC algorithm 3, 8-byte tag */
+/* MAC ICV rule: what the MAC starts from */
+#define SCP_SMI_ZERO 0       /* zero IV, nothing before the input */
+#define SCP_SMI_CHAIN 1      /* the chaining value is the first block (SCP03) */
+#define SCP_SMI_CHAIN_IV 2   /* the chaining value is the CBC-MAC IV (SCP02) */
+#define SCP_SMI_CHAIN_ENC 3  /* ... encrypted first with single DES under the
+                                MAC key's first half (SCP02, i bit 10) */
+#define SCP_SMI_SSC 4        /* the SSC is the first block (ISO SM) */
+/* encryption ICV rule */
+#define SCP_SME_ZERO 0    /* zero IV */
+#define SCP_SME_COUNTER 1 /* IV = E(K_enc, 00|80 .. counter) (SCP03) */
+#define SCP_SME_SSC 2     /* IV = E(K_enc, SSC) (ISO SM with AES) */
+/* data padding rule (ISO/IEC 9797-1 method 2 when there is data; empty
+ * data is not encrypted, by every protocol here) */
+#define SCP_SMP_M2 0      /* the 80 is in the last block (checked in constant time) */
+#define SCP_SMP_M2_LONG 1 /* any run of 00 after the 80 (SCP03: peers in the
+                             field pad further; checked after the MAC) */
+/* MAC input padding */
+#define SCP_SMQ_CMAC 0 /* CMAC's own (SCP03) */
+#define SCP_SMQ_M2 1   /* method 2 on the whole MAC input, always (retail; ISO CMAC) */
+/* order */
+#define SCP_SMO_ETM 0 /* encrypt, then MAC the ciphertext */
+#define SCP_SMO_MTE 1 /* MAC the plain data, then encrypt */
+
+typedef struct scp_sm_desc {
+    const char *name;
+    uint8_t block;    /* 8 or 16: cipher block, SSC and padding unit */
+    uint8_t cipher;   /* SCP_SMC_* */
+    uint8_t mac_alg;  /* SCP_SMM_* */
+    uint8_t mac_len;  /* tag bytes on the wire */
+    uint8_t cmac_icv; /* SCP_SMI_*: command MACs */
+    uint8_t rmac_icv; /* SCP_SMI_*: response MACs */
+    uint8_t enc_icv;  /* SCP_SME_* */
+    uint8_t pad;      /* SCP_SMP_* */
+    uint8_t mac_pad;  /* SCP_SMQ_* */
+    uint8_t order;    /* SCP_SMO_* */
+} scp_sm_desc;
+
+/* The table (src/sm/desc.c). */
+extern const scp_sm_desc scp_sm_desc_scp03_s8, scp_sm_desc_scp03_s16;
+extern const scp_sm_desc scp_sm_desc_scp02_icv_enc; /* i = 15, 55 (i bit 10 set) */
+extern const scp_sm_desc scp_sm_desc_scp02_icv;     /* i = 05, 45 (ICV not encrypted) */
+extern const scp_sm_desc scp_sm_desc_iso_3des, scp_sm_desc_iso_aes;
+/* SCP03's description for a MAC length of 8 (S8) or 16 (S16). */
+const scp_sm_desc *scp_sm_desc_scp03(size_t mac_len);
+/* SCP02's description for the i parameter. */
+const scp_sm_desc *scp_sm_desc_scp02(uint8_t i);
+
+/* The keys of one pass: enc and mac of the description's cipher (mac is
+ * the command MAC key or the R-MAC key, as the framing chooses). */
+typedef struct scp_sm_keys {
+    const scp_aes *aes_enc, *aes_mac;
+    const scp_des3 *des_enc, *des_mac;
+} scp_sm_keys;
+
+/* ISO SM: SSC + 1 (big-endian, block bytes). */
+void scp_sm_ssc_inc(const scp_sm_desc *d, uint8_t ssc[16]);
+/* SCP03: the encryption ICV input for counter: 00 (command) or 80
+ * (response), then the counter, as 16 bytes big-endian (GPC Amd D 6.2.6,
+ * 6.2.7). */
+void scp_sm_counter_block(uint32_t counter, int response, uint8_t blk[16]);
+/* The encryption ICV input of the rule SCP_SME_*: the counter block
+ * (response or not; made in blk) or ssc; NULL for a zero IV. */
+const uint8_t *scp_sm_enc_icv(const scp_sm_desc *d, const uint8_t *ssc, uint32_t counter,
+                              int response, uint8_t blk[16]);
+
+/* Data padding: the padded length of n bytes (0 for 0), padding written
+ * in place after p[n]; unpad per the description's rule. */
+size_t scp_sm_padded_len(const scp_sm_desc *d, size_t n);
+void scp_sm_pad(const scp_sm_desc *d, uint8_t *p, size_t n);
+SCP_MUST_CHECK int scp_sm_unpad(const scp_sm_desc *d, const uint8_t *p, size_t n,
+                                size_t *plain_len);
+
+/* ---- streaming MAC over CMAC and the retail MAC ---- */
+
+typedef struct scp_sm_mac_ctx {
+    const scp_sm_desc *d;
+    union {
+        scp_cmac c;
+        scp_des_mac r; /* the retail MAC's state (SCP02 parks it between
+                          a command and its response) */
+    } u;
+    size_t n;    /* bytes fed (CMAC with M2: the padding) */
+    uint8_t bad; /* a CMAC update failed (a key without subkeys) */
+} scp_sm_mac_ctx;
+
+/* Start a MAC under k->aes_mac / k->des_mac from the rule (SCP_SMI_*)
+ * and icv (block bytes for CHAIN and SSC, 8 for CHAIN_IV / CHAIN_ENC,
+ * ignored for ZERO). */
+void scp_sm_mac_begin(scp_sm_mac_ctx *m, const scp_sm_desc *d, const scp_sm_keys *k, int rule,
+                      const uint8_t *icv);
+void scp_sm_mac_update(scp_sm_mac_ctx *m, const uint8_t *p, size_t len);
+/* The full tag (16 bytes for CMAC, 8 for the retail MAC), after the
+ * description's MAC padding; wipes m. SCP_E_STATE for an AES key without
+ * CMAC subkeys. */
+SCP_MUST_CHECK int scp_sm_mac_final(scp_sm_mac_ctx *m, uint8_t tag[16]);
+/* One shot: tag = MAC(icv | pre | p | post). */
+SCP_MUST_CHECK int scp_sm_mac_once(const scp_sm_desc *d, const scp_sm_keys *k, int rule,
+                              const uint8_t *icv, const uint8_t *pre, size_t pre_len,
+                              const uint8_t *p, size_t len, const uint8_t *post,
+                              size_t post_len, uint8_t tag[16]);
+/* The same, then tag[0..mac_len) compared in constant time with rx:
+ * SCP_E_MAC when it differs (tag still written: a chaining value). */
+SCP_MUST_CHECK int scp_sm_verify(const scp_sm_desc *d, const scp_sm_keys *k, int rule,
+                                 const uint8_t *icv, const uint8_t *pre, size_t pre_len,
+                                 const uint8_t *p, size_t len, const uint8_t *post,
+                                 size_t post_len, const uint8_t *rx, uint8_t tag[16]);
+
+/* ---- the cipher ---- */
+
+/* CBC over whole blocks, IV from the ICV input (NULL: zero; otherwise IV
+ * = E(K_enc, icv_in)); in place or in -> out. */
+SCP_MUST_CHECK int scp_sm_encrypt(const scp_sm_desc *d, const scp_sm_keys *k,
+                                  const uint8_t *icv_in, uint8_t *buf, size_t len);
+SCP_MUST_CHECK int scp_sm_decrypt(const scp_sm_desc *d, const scp_sm_keys *k,
+                                  const uint8_t *icv_in, const uint8_t *in, size_t len,
+                                  uint8_t *out);
+
+/* ---- a whole protection pass ---- */
+
+/* The next command's encryption IV made beside this one (SCP03 host): see
+ * scp_cbc_enc_cmac_ahead in src/crypto/internal.h. */
+typedef struct scp_sm_ahead {
+    const uint8_t *iv_pre;  /* E(K_enc, icv_in), made earlier; NULL: none */
+    const uint8_t *next_in; /* the next ICV input; NULL: none */
+    uint8_t *next_out;      /* receives E(K_enc, next_in) */
+} scp_sm_ahead;
+
+/* Protect: buf holds n plain bytes (and room for the padding). With enc
+ * (and n > 0) the data is padded and encrypted in place under icv_in
+ * (scp_sm_enc_icv); the MAC is MAC(icv | pre | data | post), over the
+ * ciphertext (EtM) or the plain data (MtE), under rule. *out_n: the bytes
+ * of buf now (padded or n). tag gets the full tag (it may be icv: icv is
+ * read first). ahead may be NULL. */
+SCP_MUST_CHECK int scp_sm_seal(const scp_sm_desc *d, const scp_sm_keys *k, int rule,
+                               const uint8_t *icv, const uint8_t *icv_in,
+                               const scp_sm_ahead *ahead, const uint8_t *pre, size_t pre_len,
+                               uint8_t *buf, size_t n, int enc, const uint8_t *post,
+                               size_t post_len, size_t *out_n, uint8_t tag[16]);
+/* Verify and unprotect an enc-then-MAC pass: tag = MAC(icv | pre | ct |
+ * post) checked against rx (mac_len bytes, constant time); with dec (and
+ * n > 0) ct is decrypted into out (which may be ct) under icv_in and
+ * unpadded, *plain_len its length; without, ct is not copied. Nothing
+ * decrypted stays in out unless the MAC matches and the padding is good
+ * (out is wiped: n bytes). SCP_E_MAC, SCP_E_PADDING (data not a whole
+ * number of blocks, or bad padding). tag may be icv (read first) only
+ * when the caller does not need icv on failure. */
+SCP_MUST_CHECK int scp_sm_open(const scp_sm_desc *d, const scp_sm_keys *k, int rule,
+                               const uint8_t *icv, const uint8_t *icv_in, const uint8_t *pre,
+                               size_t pre_len, const uint8_t *ct, size_t n, int dec,
+                               const uint8_t *post, size_t post_len, const uint8_t *rx,
+                               uint8_t *out, size_t *plain_len, uint8_t tag[16]);
+/* Decrypt and unpad (the first half of a MAC-then-encrypt open: the MAC
+ * over the plain data follows, scp_sm_verify). out wiped on bad padding. */
+SCP_MUST_CHECK int scp_sm_decrypt_unpad(const scp_sm_desc *d, const scp_sm_keys *k,
+                                        const uint8_t *icv_in, const uint8_t *ct, size_t n,
+                                        uint8_t *out, size_t *plain_len);
+
+#endif
