@@ -130,6 +130,28 @@ int scp_sm_mac_final(scp_sm_mac_ctx *m, uint8_t tag[16])
     return rc;
 }
 
+int scp_sm_mac_check(scp_sm_mac_ctx *m, const uint8_t *rx, uint8_t tag[16])
+{
+    size_t n = m->d->mac_len;
+    GUARD(scp_sm_mac_final(m, tag));
+    return scp_ct_eq(tag, rx, n) ? SCP_OK : SCP_E_MAC;
+}
+
+void scp_sm_mac_park(const scp_sm_mac_ctx *m, scp_des_mac *slot)
+{
+    *slot = m->u.r;
+}
+
+void scp_sm_mac_resume(scp_sm_mac_ctx *m, const scp_sm_desc *d, const scp_sm_keys *k,
+                       const scp_des_mac *slot)
+{
+    m->d = d;
+    m->n = 0;
+    m->bad = 0;
+    m->u.r = *slot;
+    m->u.r.key = k->des_mac;
+}
+
 /* Short CMAC inputs laid out in one buffer for one CMAC call (the AES-NI
  * CMAC runs it in registers); longer ones stream. */
 #define SM_MAC_BUF 512

@@ -138,6 +138,15 @@ void scp_sm_mac_update(scp_sm_mac_ctx *m, const uint8_t *p, size_t len);
  * description's MAC padding; wipes m. SCP_E_STATE for an AES key without
  * CMAC subkeys. */
 SCP_MUST_CHECK int scp_sm_mac_final(scp_sm_mac_ctx *m, uint8_t tag[16]);
+/* The tag as scp_sm_mac_final, then tag[0..mac_len) compared in
+ * constant time with rx: SCP_E_MAC when it differs. */
+SCP_MUST_CHECK int scp_sm_mac_check(scp_sm_mac_ctx *m, const uint8_t *rx, uint8_t tag[16]);
+/* A retail MAC kept between two calls (SCP02's R-MAC runs from a command
+ * to its response): park copies the state out, resume takes it back
+ * under k->des_mac (the session may have moved since). */
+void scp_sm_mac_park(const scp_sm_mac_ctx *m, scp_des_mac *slot);
+void scp_sm_mac_resume(scp_sm_mac_ctx *m, const scp_sm_desc *d, const scp_sm_keys *k,
+                       const scp_des_mac *slot);
 /* One shot: tag = MAC(icv | pre | p | post). */
 SCP_MUST_CHECK int scp_sm_mac_once(const scp_sm_desc *d, const scp_sm_keys *k, int rule,
                               const uint8_t *icv, const uint8_t *pre, size_t pre_len,
