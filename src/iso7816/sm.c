@@ -161,7 +161,7 @@ int scp_sm_protect_command(scp_sm *sm, const uint8_t *capdu, size_t len, uint8_t
     const scp_sm_desc *sd;
     scp_sm_keys k;
     scp_apdu a;
-    uint8_t hdr[4], pre[16 + 5], tag[16];
+    uint8_t hdr[4], pre[16 + 5], tag[16], blk[16];
     size_t do87, do97 = 0, le_bytes = 0, body, hdr_len, total, pos, pre_len, at, n;
     int odd, ext, rc;
 
@@ -221,7 +221,7 @@ int scp_sm_protect_command(scp_sm *sm, const uint8_t *capdu, size_t len, uint8_t
             out[pos++] = (uint8_t)(a.le >> 8); /* 65536 -> 00 00 */
         out[pos++] = (uint8_t)a.le;         /* 256 -> 00 */
     }
-    GUARD_GOTO(scp_sm_seal(sd, &k, sd->cmac_icv, sm->ssc, scp_sm_enc_icv(sd, sm->ssc, 0, 0, NULL),
+    GUARD_GOTO(scp_sm_seal(sd, &k, sd->cmac_icv, sm->ssc, scp_sm_enc_icv(sd, sm->ssc, 0, 0, blk),
                            NULL, pre, pre_len, out + at, a.lc, 1, out + pos - do97, do97, &n,
                            tag),
                fail);
@@ -330,8 +330,9 @@ static int open_ct(const scp_sm *sm, const sm_dos *d, uint8_t *out, size_t *plai
 {
     const scp_sm_desc *sd = desc_of(sm);
     scp_sm_keys k;
+    uint8_t blk[16];
     keys_of(sm, &k);
-    return scp_sm_decrypt_unpad(sd, &k, scp_sm_enc_icv(sd, sm->ssc, 0, 0, NULL), d->ct, d->ct_len, out,
+    return scp_sm_decrypt_unpad(sd, &k, scp_sm_enc_icv(sd, sm->ssc, 0, 0, blk), d->ct, d->ct_len, out,
                                 plain_len);
 }
 
@@ -440,7 +441,7 @@ int scp_sm_protect_response(scp_sm *sm, const uint8_t *data, size_t len, uint16_
 {
     const scp_sm_desc *sd;
     scp_sm_keys k;
-    uint8_t tag[16];
+    uint8_t tag[16], blk[16];
     size_t total, pos = 0, hl = 0, n;
     int rc;
 
@@ -467,7 +468,7 @@ int scp_sm_protect_response(scp_sm *sm, const uint8_t *data, size_t len, uint16_
     out[pos++] = 2;
     out[pos++] = (uint8_t)(sw >> 8);
     out[pos++] = (uint8_t)sw;
-    GUARD_GOTO(scp_sm_seal(sd, &k, sd->rmac_icv, sm->ssc, scp_sm_enc_icv(sd, sm->ssc, 0, 0, NULL),
+    GUARD_GOTO(scp_sm_seal(sd, &k, sd->rmac_icv, sm->ssc, scp_sm_enc_icv(sd, sm->ssc, 0, 0, blk),
                            NULL, out, hl, out + hl, len, 1, out + pos - 4, 4, &n, tag),
                fail);
     out[pos++] = 0x8E;

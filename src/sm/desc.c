@@ -44,11 +44,6 @@ const scp_sm_desc scp_sm_desc_iso_aes = {
     SCP_SME_SSC, SCP_SMP_M2, SCP_SMQ_M2, SCP_SMO_ETM,
 };
 
-const scp_sm_desc *scp_sm_desc_scp03(size_t mac_len)
-{
-    return mac_len == 16 ? &scp_sm_desc_scp03_s16 : &scp_sm_desc_scp03_s8;
-}
-
 const scp_sm_desc *scp_sm_desc_scp02(uint8_t i)
 {
     return (i & 0x10) /* SCP02_I_ICV_ENC, GPC 2.2.1 E.1.1 */ ? &scp_sm_desc_scp02_icv_enc : &scp_sm_desc_scp02_icv;

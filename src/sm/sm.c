@@ -7,37 +7,7 @@
 #include "crypto/internal.h"
 #include "scpkit/buf.h"
 
-void scp_sm_ssc_inc(const scp_sm_desc *d, uint8_t ssc[16])
-{
-    for (size_t i = d->block; i-- > 0;)
-        if (++ssc[i] != 0)
-            break;
-}
-
-void scp_sm_counter_block(uint32_t c, int response, uint8_t blk[16])
-{
-    memset(blk, 0, 12);
-    blk[0] = response ? 0x80 : 0x00;
-    blk[12] = (uint8_t)(c >> 24), blk[13] = (uint8_t)(c >> 16);
-    blk[14] = (uint8_t)(c >> 8), blk[15] = (uint8_t)c;
-}
-
-const uint8_t *scp_sm_enc_icv(const scp_sm_desc *d, const uint8_t *ssc, uint32_t counter,
-                              int response, uint8_t blk[16])
-{
-    if (d->enc_icv == SCP_SME_COUNTER) {
-        scp_sm_counter_block(counter, response, blk);
-        return blk;
-    }
-    return d->enc_icv == SCP_SME_SSC ? ssc : NULL;
-}
-
 /* ---- padding (ISO/IEC 9797-1 method 2) ---- */
-
-size_t scp_sm_padded_len(const scp_sm_desc *d, size_t n)
-{
-    return n == 0 ? 0 : (n / d->block + 1) * d->block;
-}
 
 void scp_sm_pad(const scp_sm_desc *d, uint8_t *p, size_t n)
 {
@@ -67,7 +37,7 @@ static int unpad_long(const uint8_t *p, size_t n, size_t *out_len)
 
 int scp_sm_unpad(const scp_sm_desc *d, const uint8_t *p, size_t n, size_t *plain_len)
 {
-    ENSURE(n > 0 && n % d->block == 0, SCP_E_PADDING);
+    ENSURE(n > 0 && scp_sm_rem(d, n) == 0, SCP_E_PADDING);
     if (d->pad == SCP_SMP_M2_LONG)
         return unpad_long(p, n, plain_len);
     /* constant time over the last block (src/crypto/des_mac.c) */
@@ -160,7 +130,7 @@ static int cmac_flat(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const
                      const uint8_t *pre, size_t pre_len, const uint8_t *p, size_t len,
                      const uint8_t *post, size_t post_len, uint8_t tag[16])
 {
-    uint8_t buf[SM_MAC_BUF];
+    _Alignas(64) uint8_t buf[SM_MAC_BUF];
     size_t n = 0;
     int rc;
     if (rule == SCP_SMI_CHAIN || rule == SCP_SMI_SSC) {
@@ -178,8 +148,9 @@ static int cmac_flat(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const
         while (n % 16 != 0)
             buf[n++] = 0;
     }
+    /* not wiped: the input is ciphertext (encrypt-then-MAC) or data that
+     * goes out in the clear (MAC only); the key is not here */
     rc = scp_cmac_once(k->aes_mac, buf, n, tag);
-    scp_wipe(buf, n);
     return rc;
 }
 
@@ -223,7 +194,7 @@ int scp_sm_encrypt(const scp_sm_desc *d, const scp_sm_keys *k, const uint8_t *ic
 {
     uint8_t iv[16];
     int rc;
-    ENSURE(len % d->block == 0, SCP_E_ARG);
+    ENSURE(scp_sm_rem(d, len) == 0, SCP_E_ARG);
     make_iv(d, k, icv_in, iv);
     rc = d->cipher == SCP_SMC_AES ? scp_aes_cbc_encrypt(k->aes_enc, iv, buf, len, buf)
                                   : scp_des3_cbc_encrypt(k->des_enc, iv, buf, len, buf);
@@ -236,7 +207,7 @@ int scp_sm_decrypt(const scp_sm_desc *d, const scp_sm_keys *k, const uint8_t *ic
 {
     uint8_t iv[16];
     int rc;
-    ENSURE(len % d->block == 0, SCP_E_ARG);
+    ENSURE(scp_sm_rem(d, len) == 0, SCP_E_ARG);
     make_iv(d, k, icv_in, iv);
     rc = d->cipher == SCP_SMC_AES ? scp_aes_cbc_decrypt(k->aes_enc, iv, in, len, out)
                                   : scp_des3_cbc_decrypt(k->des_enc, iv, in, len, out);
@@ -247,11 +218,17 @@ int scp_sm_decrypt(const scp_sm_desc *d, const scp_sm_keys *k, const uint8_t *ic
 int scp_sm_decrypt_unpad(const scp_sm_desc *d, const scp_sm_keys *k, const uint8_t *icv_in,
                          const uint8_t *ct, size_t n, uint8_t *out, size_t *plain_len)
 {
+    uint8_t iv[16];
     int rc;
-    ENSURE(n > 0 && n % d->block == 0, SCP_E_PADDING);
-    rc = scp_sm_decrypt(d, k, icv_in, ct, n, out);
-    if (rc == SCP_OK)
-        rc = scp_sm_unpad(d, out, n, plain_len);
+    ENSURE(n > 0 && scp_sm_rem(d, n) == 0, SCP_E_PADDING);
+    make_iv(d, k, icv_in, iv);
+    rc = d->cipher == SCP_SMC_AES ? scp_aes_cbc_decrypt(k->aes_enc, iv, ct, n, out)
+                                  : scp_des3_cbc_decrypt(k->des_enc, iv, ct, n, out);
+    scp_wipe(iv, sizeof(iv));
+    if (rc == SCP_OK && d->pad == SCP_SMP_M2_LONG)
+        rc = unpad_long(out, n, plain_len);
+    else if (rc == SCP_OK && scp_unpad_m2(out, n, d->block, plain_len) != SCP_OK)
+        rc = SCP_E_PADDING;
     if (rc != SCP_OK)
         scp_wipe(out, n);
     return rc;
@@ -313,7 +290,7 @@ int scp_sm_open(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const uint
     int rc;
 
     *plain_len = n;
-    if (!dec || n == 0 || n % d->block != 0) {
+    if (!dec || n == 0 || scp_sm_rem(d, n) != 0) {
         /* MAC only; data that is not whole blocks fails after the MAC */
         GUARD(scp_sm_verify(d, k, rule, icv, pre, pre_len, ct, n, post, post_len, rx, tag));
         return dec && n > 0 ? SCP_E_PADDING : SCP_OK;

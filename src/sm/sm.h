@@ -32,6 +32,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/guard.h"
 #include "crypto/aes.h"
@@ -80,13 +81,16 @@ typedef struct scp_sm_desc {
     uint8_t order;    /* SCP_SMO_* */
 } scp_sm_desc;
 
-/* The table (src/sm/desc.c). */
+/* The table (src/sm/desc.c). block is a power of two (8 or 16). */
 extern const scp_sm_desc scp_sm_desc_scp03_s8, scp_sm_desc_scp03_s16;
 extern const scp_sm_desc scp_sm_desc_scp02_icv_enc; /* i = 15, 55 (i bit 10 set) */
 extern const scp_sm_desc scp_sm_desc_scp02_icv;     /* i = 05, 45 (ICV not encrypted) */
 extern const scp_sm_desc scp_sm_desc_iso_3des, scp_sm_desc_iso_aes;
 /* SCP03's description for a MAC length of 8 (S8) or 16 (S16). */
-const scp_sm_desc *scp_sm_desc_scp03(size_t mac_len);
+static inline const scp_sm_desc *scp_sm_desc_scp03(size_t mac_len)
+{
+    return mac_len == 16 ? &scp_sm_desc_scp03_s16 : &scp_sm_desc_scp03_s8;
+}
 /* SCP02's description for the i parameter. */
 const scp_sm_desc *scp_sm_desc_scp02(uint8_t i);
 
@@ -97,20 +101,48 @@ typedef struct scp_sm_keys {
     const scp_des3 *des_enc, *des_mac;
 } scp_sm_keys;
 
+
+
 /* ISO SM: SSC + 1 (big-endian, block bytes). */
-void scp_sm_ssc_inc(const scp_sm_desc *d, uint8_t ssc[16]);
+static inline void scp_sm_ssc_inc(const scp_sm_desc *d, uint8_t ssc[16])
+{
+    for (size_t i = d->block; i-- > 0;)
+        if (++ssc[i] != 0)
+            break;
+}
 /* SCP03: the encryption ICV input for counter: 00 (command) or 80
  * (response), then the counter, as 16 bytes big-endian (GPC Amd D 6.2.6,
  * 6.2.7). */
-void scp_sm_counter_block(uint32_t counter, int response, uint8_t blk[16]);
+static inline void scp_sm_counter_block(uint32_t c, int response, uint8_t blk[16])
+{
+    memset(blk, 0, 12);
+    blk[0] = response ? 0x80 : 0x00;
+    blk[12] = (uint8_t)(c >> 24), blk[13] = (uint8_t)(c >> 16);
+    blk[14] = (uint8_t)(c >> 8), blk[15] = (uint8_t)c;
+}
 /* The encryption ICV input of the rule SCP_SME_*: the counter block
  * (response or not; made in blk) or ssc; NULL for a zero IV. */
-const uint8_t *scp_sm_enc_icv(const scp_sm_desc *d, const uint8_t *ssc, uint32_t counter,
-                              int response, uint8_t blk[16]);
+static inline const uint8_t *scp_sm_enc_icv(const scp_sm_desc *d, const uint8_t *ssc,
+                                            uint32_t counter, int response, uint8_t blk[16])
+{
+    if (d->enc_icv == SCP_SME_COUNTER) {
+        scp_sm_counter_block(counter, response, blk);
+        return blk;
+    }
+    return d->enc_icv == SCP_SME_SSC ? ssc : NULL;
+}
 
 /* Data padding: the padded length of n bytes (0 for 0), padding written
  * in place after p[n]; unpad per the description's rule. */
-size_t scp_sm_padded_len(const scp_sm_desc *d, size_t n);
+/* n mod the block (8 or 16: a mask, not a division, on the APDU path) */
+static inline size_t scp_sm_rem(const scp_sm_desc *d, size_t n)
+{
+    return n & (size_t)(d->block - 1);
+}
+static inline size_t scp_sm_padded_len(const scp_sm_desc *d, size_t n)
+{
+    return n == 0 ? 0 : n - scp_sm_rem(d, n) + d->block;
+}
 void scp_sm_pad(const scp_sm_desc *d, uint8_t *p, size_t n);
 SCP_MUST_CHECK int scp_sm_unpad(const scp_sm_desc *d, const uint8_t *p, size_t n,
                                 size_t *plain_len);
