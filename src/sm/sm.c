@@ -9,13 +9,6 @@
 
 /* ---- padding (ISO/IEC 9797-1 method 2) ---- */
 
-void scp_sm_pad(const scp_sm_desc *d, uint8_t *p, size_t n)
-{
-    size_t m = scp_sm_padded_len(d, n);
-    p[n] = 0x80;
-    memset(p + n + 1, 0, m - n - 1);
-}
-
 /* SCP03: minimal padding is at most one block, but peers in the field
  * (OpenSCP's card) pad further; the data is already MAC-verified, so any
  * run of 00 after the 80 is accepted. */
@@ -168,14 +161,6 @@ int scp_sm_mac_once(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const 
     return scp_sm_mac_final(&m, tag);
 }
 
-int scp_sm_verify(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const uint8_t *icv,
-                  const uint8_t *pre, size_t pre_len, const uint8_t *p, size_t len,
-                  const uint8_t *post, size_t post_len, const uint8_t *rx, uint8_t tag[16])
-{
-    GUARD(scp_sm_mac_once(d, k, rule, icv, pre, pre_len, p, len, post, post_len, tag));
-    return scp_ct_eq(tag, rx, d->mac_len) ? SCP_OK : SCP_E_MAC;
-}
-
 /* ---- the cipher ---- */
 
 static void make_iv(const scp_sm_desc *d, const scp_sm_keys *k, const uint8_t *icv_in,
@@ -236,15 +221,6 @@ int scp_sm_decrypt_unpad(const scp_sm_desc *d, const scp_sm_keys *k, const uint8
 
 /* ---- whole passes ---- */
 
-/* The AES fast path's shape: the chaining value as the first CMAC block,
- * CMAC's own padding, IV = AES(K_enc, ICV input) (SCP03). The fused
- * kernels choose AES-NI or OpenSSL themselves. */
-static int fused(const scp_sm_desc *d, int rule, const uint8_t *icv_in)
-{
-    return d->cipher == SCP_SMC_AES && d->mac_alg == SCP_SMM_CMAC &&
-           d->mac_pad == SCP_SMQ_CMAC && rule == SCP_SMI_CHAIN && icv_in != NULL;
-}
-
 static int encrypt_ahead(const scp_sm_desc *d, const scp_sm_keys *k, const uint8_t *icv_in,
                          const scp_sm_ahead *ah, uint8_t *buf, size_t len)
 {
@@ -257,7 +233,7 @@ static int encrypt_ahead(const scp_sm_desc *d, const scp_sm_keys *k, const uint8
     return scp_aes_cbc_encrypt(k->aes_enc, ah->iv_pre, buf, len, buf);
 }
 
-int scp_sm_seal(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const uint8_t *icv,
+int scp_sm_seal_slow(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const uint8_t *icv,
                 const uint8_t *icv_in, const scp_sm_ahead *ah, const uint8_t *pre,
                 size_t pre_len, uint8_t *buf, size_t n, int enc, const uint8_t *post,
                 size_t post_len, size_t *out_n, uint8_t tag[16])
@@ -272,7 +248,7 @@ int scp_sm_seal(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const uint
     }
     if (m == n) /* nothing to encrypt */
         return scp_sm_mac_once(d, k, rule, icv, pre, pre_len, buf, n, post, post_len, tag);
-    if (fused(d, rule, icv_in))
+    if (scp_sm_fused(d, rule, icv_in))
         return scp_cbc_enc_cmac_ahead(k->aes_enc, k->aes_mac, icv_in,
                                       ah ? ah->iv_pre : NULL, ah ? ah->next_in : NULL,
                                       ah ? ah->next_out : NULL, icv, pre, pre_len, buf, m,
@@ -281,7 +257,7 @@ int scp_sm_seal(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const uint
     return scp_sm_mac_once(d, k, rule, icv, pre, pre_len, buf, m, post, post_len, tag);
 }
 
-int scp_sm_open(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const uint8_t *icv,
+int scp_sm_open_slow(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const uint8_t *icv,
                 const uint8_t *icv_in, const uint8_t *pre, size_t pre_len, const uint8_t *ct,
                 size_t n, int dec, const uint8_t *post, size_t post_len, const uint8_t *rx,
                 uint8_t *out, size_t *plain_len, uint8_t tag[16])
@@ -296,7 +272,7 @@ int scp_sm_open(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const uint
         return dec && n > 0 ? SCP_E_PADDING : SCP_OK;
     }
     memcpy(want, rx, d->mac_len); /* out may overlap the received MAC */
-    if (fused(d, rule, icv_in)) {
+    if (scp_sm_fused(d, rule, icv_in)) {
         /* MAC and decryption in one pass, in place (pre and post are
          * not in out); nothing decrypted leaves unless the MAC matches */
         if (out != ct)

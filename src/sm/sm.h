@@ -36,6 +36,7 @@
 
 #include "core/guard.h"
 #include "crypto/aes.h"
+#include "crypto/internal.h"
 #include "scpkit/des.h"
 
 /* cipher */
@@ -143,7 +144,12 @@ static inline size_t scp_sm_padded_len(const scp_sm_desc *d, size_t n)
 {
     return n == 0 ? 0 : n - scp_sm_rem(d, n) + d->block;
 }
-void scp_sm_pad(const scp_sm_desc *d, uint8_t *p, size_t n);
+static inline void scp_sm_pad(const scp_sm_desc *d, uint8_t *p, size_t n)
+{
+    size_t m = scp_sm_padded_len(d, n);
+    p[n] = 0x80;
+    memset(p + n + 1, 0, m - n - 1);
+}
 SCP_MUST_CHECK int scp_sm_unpad(const scp_sm_desc *d, const uint8_t *p, size_t n,
                                 size_t *plain_len);
 
@@ -186,10 +192,15 @@ SCP_MUST_CHECK int scp_sm_mac_once(const scp_sm_desc *d, const scp_sm_keys *k, i
                               size_t post_len, uint8_t tag[16]);
 /* The same, then tag[0..mac_len) compared in constant time with rx:
  * SCP_E_MAC when it differs (tag still written: a chaining value). */
-SCP_MUST_CHECK int scp_sm_verify(const scp_sm_desc *d, const scp_sm_keys *k, int rule,
-                                 const uint8_t *icv, const uint8_t *pre, size_t pre_len,
-                                 const uint8_t *p, size_t len, const uint8_t *post,
-                                 size_t post_len, const uint8_t *rx, uint8_t tag[16]);
+SCP_MUST_CHECK static inline int scp_sm_verify(const scp_sm_desc *d, const scp_sm_keys *k,
+                                               int rule, const uint8_t *icv, const uint8_t *pre,
+                                               size_t pre_len, const uint8_t *p, size_t len,
+                                               const uint8_t *post, size_t post_len,
+                                               const uint8_t *rx, uint8_t tag[16])
+{
+    GUARD(scp_sm_mac_once(d, k, rule, icv, pre, pre_len, p, len, post, post_len, tag));
+    return scp_ct_eq(tag, rx, d->mac_len) ? SCP_OK : SCP_E_MAC;
+}
 
 /* ---- the cipher ---- */
 
@@ -217,11 +228,43 @@ typedef struct scp_sm_ahead {
  * ciphertext (EtM) or the plain data (MtE), under rule. *out_n: the bytes
  * of buf now (padded or n). tag gets the full tag (it may be icv: icv is
  * read first). ahead may be NULL. */
-SCP_MUST_CHECK int scp_sm_seal(const scp_sm_desc *d, const scp_sm_keys *k, int rule,
-                               const uint8_t *icv, const uint8_t *icv_in,
-                               const scp_sm_ahead *ahead, const uint8_t *pre, size_t pre_len,
-                               uint8_t *buf, size_t n, int enc, const uint8_t *post,
-                               size_t post_len, size_t *out_n, uint8_t tag[16]);
+SCP_MUST_CHECK int scp_sm_seal_slow(const scp_sm_desc *d, const scp_sm_keys *k, int rule,
+                                    const uint8_t *icv, const uint8_t *icv_in,
+                                    const scp_sm_ahead *ahead, const uint8_t *pre,
+                                    size_t pre_len, uint8_t *buf, size_t n, int enc,
+                                    const uint8_t *post, size_t post_len, size_t *out_n,
+                                    uint8_t tag[16]);
+
+/* The AES fast path's shape: the chaining value as the first CMAC block,
+ * CMAC's own padding, IV = AES(K_enc, ICV input) (SCP03). The fused
+ * kernels choose AES-NI or OpenSSL themselves. */
+static inline int scp_sm_fused(const scp_sm_desc *d, int rule, const uint8_t *icv_in)
+{
+    return d->cipher == SCP_SMC_AES && d->mac_alg == SCP_SMM_CMAC &&
+           d->mac_pad == SCP_SMQ_CMAC && rule == SCP_SMI_CHAIN && icv_in != NULL;
+}
+
+/* (inline: the fast path goes straight to the fused kernel, no call
+ * between the framing and it) */
+SCP_MUST_CHECK static inline int scp_sm_seal(const scp_sm_desc *d, const scp_sm_keys *k,
+                                             int rule, const uint8_t *icv, const uint8_t *icv_in,
+                                             const scp_sm_ahead *ah, const uint8_t *pre,
+                                             size_t pre_len, uint8_t *buf, size_t n, int enc,
+                                             const uint8_t *post, size_t post_len,
+                                             size_t *out_n, uint8_t tag[16])
+{
+    if (enc && n > 0 && d->order == SCP_SMO_ETM && scp_sm_fused(d, rule, icv_in)) {
+        size_t m = scp_sm_padded_len(d, n);
+        *out_n = m;
+        scp_sm_pad(d, buf, n);
+        return scp_cbc_enc_cmac_ahead(k->aes_enc, k->aes_mac, icv_in, ah ? ah->iv_pre : NULL,
+                                      ah ? ah->next_in : NULL, ah ? ah->next_out : NULL, icv,
+                                      pre, pre_len, buf, m, post, post_len, tag);
+    }
+    return scp_sm_seal_slow(d, k, rule, icv, icv_in, ah, pre, pre_len, buf, n, enc, post,
+                            post_len, out_n, tag);
+}
+
 /* Verify and unprotect an enc-then-MAC pass: tag = MAC(icv | pre | ct |
  * post) checked against rx (mac_len bytes, constant time); with dec (and
  * n > 0) ct is decrypted into out (which may be ct) under icv_in and
@@ -230,11 +273,42 @@ SCP_MUST_CHECK int scp_sm_seal(const scp_sm_desc *d, const scp_sm_keys *k, int r
  * (out is wiped: n bytes). SCP_E_MAC, SCP_E_PADDING (data not a whole
  * number of blocks, or bad padding). tag may be icv (read first) only
  * when the caller does not need icv on failure. */
-SCP_MUST_CHECK int scp_sm_open(const scp_sm_desc *d, const scp_sm_keys *k, int rule,
-                               const uint8_t *icv, const uint8_t *icv_in, const uint8_t *pre,
-                               size_t pre_len, const uint8_t *ct, size_t n, int dec,
-                               const uint8_t *post, size_t post_len, const uint8_t *rx,
-                               uint8_t *out, size_t *plain_len, uint8_t tag[16]);
+SCP_MUST_CHECK int scp_sm_open_slow(const scp_sm_desc *d, const scp_sm_keys *k, int rule,
+                                    const uint8_t *icv, const uint8_t *icv_in,
+                                    const uint8_t *pre, size_t pre_len, const uint8_t *ct,
+                                    size_t n, int dec, const uint8_t *post, size_t post_len,
+                                    const uint8_t *rx, uint8_t *out, size_t *plain_len,
+                                    uint8_t tag[16]);
+SCP_MUST_CHECK static inline int scp_sm_open(const scp_sm_desc *d, const scp_sm_keys *k,
+                                             int rule, const uint8_t *icv, const uint8_t *icv_in,
+                                             const uint8_t *pre, size_t pre_len,
+                                             const uint8_t *ct, size_t n, int dec,
+                                             const uint8_t *post, size_t post_len,
+                                             const uint8_t *rx, uint8_t *out,
+                                             size_t *plain_len, uint8_t tag[16])
+{
+    if (dec && n > 0 && scp_sm_rem(d, n) == 0 && scp_sm_fused(d, rule, icv_in)) {
+        /* MAC and decryption in one pass, in place (pre and post are not
+         * in out); nothing decrypted leaves unless the MAC matches */
+        uint8_t want[16];
+        int rc;
+        memcpy(want, rx, d->mac_len); /* out may overlap the received MAC */
+        if (out != ct)
+            memmove(out, ct, n);
+        rc = scp_cmac_cbc_dec(k->aes_enc, k->aes_mac, icv_in, icv, pre, pre_len, out, n, post,
+                              post_len, out, tag);
+        if (rc == SCP_OK && !scp_ct_eq(tag, want, d->mac_len))
+            rc = SCP_E_MAC;
+        if (rc == SCP_OK)
+            rc = scp_sm_unpad(d, out, n, plain_len);
+        if (rc != SCP_OK)
+            scp_wipe(out, n);
+        return rc;
+    }
+    return scp_sm_open_slow(d, k, rule, icv, icv_in, pre, pre_len, ct, n, dec, post, post_len,
+                            rx, out, plain_len, tag);
+}
+
 /* Decrypt and unpad (the first half of a MAC-then-encrypt open: the MAC
  * over the plain data follows, scp_sm_verify). out wiped on bad padding. */
 SCP_MUST_CHECK int scp_sm_decrypt_unpad(const scp_sm_desc *d, const scp_sm_keys *k,

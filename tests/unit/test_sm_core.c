@@ -260,6 +260,8 @@ static void test_roundtrip(void)
             CHECK_OK(scp_sm_seal(d, &k, rule, icv, iin, NULL, pre, 7, buf, len, 1, post, 2, &n,
                                  tag));
             CHECK(n == scp_sm_padded_len(d, len));
+            if (n < d->block || n > sizeof(buf))
+                continue; /* (reported above) */
             /* the same bytes from the plain steps */
             memcpy(ref, plain, len);
             scp_sm_pad(d, ref, len);
@@ -285,7 +287,7 @@ static void test_roundtrip(void)
             CHECK_OK(scp_sm_open(d, &k, rule, icv, iin, pre, 7, buf, n, 1, post, 2, tag, out, &pl,
                                  rtag));
             CHECK_MEM(out, pl, plain, len);
-            buf[n - 1] ^= 0x01;
+            buf[0] ^= 0x01;
             memset(out, 0x5A, sizeof(out));
             CHECK_RC(scp_sm_open(d, &k, rule, icv, iin, pre, 7, buf, n, 1, post, 2, tag, out, &pl,
                                  rtag),
@@ -294,7 +296,7 @@ static void test_roundtrip(void)
                 CHECK(out[j] == 0x5A || out[j] == 0x00); /* untouched or wiped */
             /* data that is not whole blocks: the MAC first (SCP_E_MAC),
              * then, with a good MAC, SCP_E_PADDING */
-            buf[n - 1] ^= 0x01;
+            buf[0] ^= 0x01;
             CHECK_RC(scp_sm_open(d, &k, rule, icv, iin, pre, 7, buf, n - 1, 1, post, 2, tag, out,
                                  &pl, rtag),
                      SCP_E_MAC);
