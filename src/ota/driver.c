@@ -105,8 +105,6 @@ static int same_ref(const ota_keyref *a, const ota_keyref *b)
     return a->kvn == b->kvn && strcmp(a->master, b->master) == 0 && strcmp(a->kdf, b->kdf) == 0;
 }
 
-static int same_ref(const ota_keyref *a, const ota_keyref *b);
-
 /* The card's static keys for a registry key reference, diversified inside
  * the keystore's token (the new set once per session: see cache). */
 static int derive(ota_dialog *d, const ota_keyref *k, int require_active, scp03_keys *out)
@@ -131,6 +129,61 @@ static int derive(ota_dialog *d, const ota_keyref *k, int require_active, scp03_
         d->cache_ok = 1;
     }
     return SCP_OK;
+}
+
+/* A rotation about to put the job's target on a card that holds `cur`:
+ * the next probe's success leads to PUT KEY of the target (see decide). */
+static int rotation_ahead(ota_dialog *d)
+{
+    return d->has_job && d->job.action == OTA_ACT_ROTATE && d->open_isd && !d->dev.next.kvn &&
+           !d->dev.prev.kvn && !same_ref(&d->dev.cur, &d->job.target) &&
+           d->job.target.kvn != d->dev.cur.kvn;
+}
+
+static int target_unusable(ota_dialog *d, const ota_keyref *k, char *why, size_t size);
+
+/* The card's current keys and the rotation's target in one keystore
+ * transaction (scp_keystore_derive_set: each derivation its own audit
+ * record, one durable commit for both instead of one each). The target goes
+ * to the session's cache for PUT KEY and the session that proves it; both
+ * are wiped unless every derivation and the commit succeeded. */
+static int derive_cur_and_target(ota_dialog *d, scp03_keys *out)
+{
+    char lc[SCP_KS_LABEL_MAX + 1], lt[SCP_KS_LABEL_MAX + 1];
+    uint32_t vc, vt;
+    scp_div_scheme sc, st;
+    scp03_keys nk;
+    const ota_keyref *c = &d->dev.cur, *t = &d->job.target;
+    GUARD(scp_ks_parse_ref(c->master, lc, &vc));
+    GUARD(scp_div_parse(c->kdf, &sc));
+    GUARD(scp_ks_parse_ref(t->master, lt, &vt));
+    GUARD(scp_div_parse(t->kdf, &st));
+    scp_ks_derive_req q[2] = { { lc, vc, sc, 0, out, SCP_OK }, { lt, vt, st, 1, &nk, SCP_OK } };
+    int rc = scp_keystore_derive_set(d->env->ks, d->kdd, SCP03_KDD_LEN, q, 2, NULL);
+    if (rc == SCP_OK) {
+        out->kvn = (uint8_t)c->kvn;
+        nk.kvn = (uint8_t)t->kvn;
+        d->cache = nk;
+        d->cache_ref = *t;
+        memcpy(d->cache_kdd, d->kdd, SCP03_KDD_LEN);
+        d->cache_ok = 1;
+    }
+    scp_wipe(&nk, sizeof(nk));
+    return rc;
+}
+
+/* The keys for candidate k after its INITIALIZE UPDATE answer: with a
+ * rotation ahead, the current set and the target together (one commit),
+ * else k's alone. */
+static int derive_for_iu(ota_dialog *d, const ota_keyref *k, int is_next, scp03_keys *out)
+{
+    char why[OTA_MASTER_MAX + 48];
+    if (!is_next && rotation_ahead(d) && !target_unusable(d, &d->job.target, why, sizeof(why)) &&
+        derive_cur_and_target(d, out) == SCP_OK)
+        return SCP_OK;
+    /* no rotation, or the target cannot be derived: the job's own check in
+     * decide() says why; the current set alone opens the session */
+    return derive(d, k, is_next, out);
 }
 
 int ota_dialog_new(ota_env *env, const char *dev, const char *id, ota_dialog **out)
@@ -557,7 +610,7 @@ static int on_iu(ota_dialog *d, ota_answer *a, const ota_slice *r)
         if (ir.kvn != k->kvn)
             return fail_step(d, a, "card answered with KVN %02X, asked for %02X", ir.kvn, k->kvn);
         memcpy(d->kdd, ir.kdd, sizeof(d->kdd));
-        rc = derive(d, k, d->cand[d->ci] == CAND_NEXT, &keys);
+        rc = derive_for_iu(d, k, d->cand[d->ci] == CAND_NEXT, &keys);
         if (rc != SCP_OK) {
             scp_wipe(&keys, sizeof(keys));
             return fail_step(d, a, "keystore: %s for %s", scp_strerror(rc), k->master);

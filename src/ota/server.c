@@ -624,10 +624,13 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                         "# TYPE scpkit_ota_registry_round_trips_total counter\n"
                         "scpkit_ota_registry_round_trips_total{backend=\"%s\"} %llu\n"
                         "# TYPE scpkit_ota_registry_commits_total counter\n"
-                        "scpkit_ota_registry_commits_total{backend=\"%s\"} %llu\n",
+                        "scpkit_ota_registry_commits_total{backend=\"%s\"} %llu\n"
+                        "# TYPE scpkit_ota_keystore_commits_total counter\n"
+                        "scpkit_ota_keystore_commits_total %lu\n",
                         ota_reg_backend(sv->env.reg), (unsigned long long)rs.statements,
                         ota_reg_backend(sv->env.reg), (unsigned long long)rs.round_trips,
-                        ota_reg_backend(sv->env.reg), (unsigned long long)rs.commits);
+                        ota_reg_backend(sv->env.reg), (unsigned long long)rs.commits,
+                        scp_keystore_commits(sv->env.ks));
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4");
     evhttp_send_reply(req, 200, "OK", b);

@@ -43,6 +43,12 @@ expect 4 "$S" agent --server "https://localhost:$PORT/" --ca srv/tls/cert.pem --
 has "$T/err" "unknown device"
 # the agent as the walkthrough runs it
 expect 0 "$S" agent --server "https://localhost:$PORT/" --ca srv/tls/cert.pem --card dev1
+# the session's keystore work: the card's current and new key sets derived
+# in one transaction (each with its audit record), the card record in a
+# second; three commits before the sets were derived together
+curl -s "http://127.0.0.1:$ADMIN/metrics" >"$T/metrics"
+has "$T/metrics" "^scpkit_ota_sessions_completed_total 1$"
+has "$T/metrics" "^scpkit_ota_keystore_commits_total 2$"
 expect 0 "$S" ota campaign show --dir srv r2 --json
 json "$T/out" "d['done'] == 1 and d['pending'] == 1 and d['failed'] == 0 and d['total'] == 2"
 expect 0 "$S" ota campaign show --dir srv r2
