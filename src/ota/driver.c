@@ -62,6 +62,10 @@ struct ota_dialog {
     ota_keyref cache_ref;
     uint8_t cache_kdd[SCP03_KDD_LEN];
     int cache_ok;
+    /* this step recorded an intent or an outcome, or its answer changes
+     * the card or ends the dialog: its commit must be durable before the
+     * answer leaves (else it may be lazy: ota_dialog_durable) */
+    int durable;
 };
 
 void ota_limits_default(ota_limits *l)
@@ -74,6 +78,7 @@ void ota_limits_default(ota_limits *l)
 }
 
 const char *ota_dialog_device(const ota_dialog *d) { return d->dev.id; }
+int ota_dialog_durable(const ota_dialog *d) { return d->durable; }
 int ota_dialog_scripts(const ota_dialog *d) { return d->scripts; }
 
 /* One log line per step: key=value, no key material ever. */
@@ -321,6 +326,7 @@ static int send_wrapped(ota_dialog *d, ota_answer *a, const uint8_t *cmd, size_t
         ap[n].p = d->ea;
         ap[n++].len = d->ea_len;
     }
+    d->durable = 1; /* the step before a card-changing command is recorded first */
     rc = scp03_host_wrap(&d->s, cmd, len, wire, sizeof(wire), &wl);
     if (rc != SCP_OK)
         return rc;
@@ -396,6 +402,7 @@ static int job_cmd(ota_dialog *d, int step, uint8_t *out, size_t out_size, size_
 
 static void job_fail(ota_dialog *d, const char *reason)
 {
+    d->durable = 1;
     if (d->has_job && ota_reg_job_set(d->env->reg, d->job.id, "failed", d->job.step, reason) != SCP_OK)
         dlog(d, "registry-error", "msg=\"%s\"", ota_reg_errmsg(d->env->reg));
     ota_reg_event(d->env->reg, d->dev.id, d->id, "job-failed", reason);
@@ -409,6 +416,7 @@ void ota_dialog_abort(ota_dialog *d, const char *reason)
         return;
     end_session(d);
     d->phase = PH_NONE;
+    d->durable = 1;
     ota_reg_event(d->env->reg, d->dev.id, d->id, "session-aborted", reason);
     dlog(d, "abort", "reason=\"%s\"", reason);
     if (d->has_job) {
@@ -436,6 +444,7 @@ static int fail_step(ota_dialog *d, ota_answer *a, const char *fmt, ...)
 
 static int finish(ota_dialog *d, ota_answer *a)
 {
+    d->durable = 1;
     end_session(d);
     d->phase = PH_NONE;
     a->end = 1;
@@ -492,6 +501,7 @@ static int pick_job(ota_dialog *d)
 
 static int job_done(ota_dialog *d)
 {
+    d->durable = 1;
     GUARD(ota_reg_job_set(d->env->reg, d->job.id, "done", d->job.step, ""));
     ota_reg_event(d->env->reg, d->dev.id, d->id, "job-done", d->job.campaign);
     dlog(d, "job-done", "campaign=%s", d->job.campaign);
@@ -513,6 +523,7 @@ static int decide(ota_dialog *d, ota_answer *a)
             if (d->dev.prev.kvn && d->dev.prev.kvn != d->dev.cur.kvn)
                 return send_delete(d, a);
             if (d->dev.prev.kvn) { /* same KVN replaced: nothing left to delete */
+                d->durable = 1;
                 GUARD(ota_reg_clear_prev(d->env->reg, d->dev.id));
                 continue;
             }
@@ -523,6 +534,7 @@ static int decide(ota_dialog *d, ota_answer *a)
                     return send_putkey(d, a);
                 if (rotate && same_ref(&d->dev.next, &d->job.target))
                     job_fail(d, why); /* the card does not hold it: the intent goes too */
+                d->durable = 1;
                 GUARD(ota_reg_clear_next(d->env->reg, d->dev.id));
                 ota_reg_event(d->env->reg, d->dev.id, d->id, "intent-dropped",
                               "the card does not hold the intended key set");
@@ -542,6 +554,7 @@ static int decide(ota_dialog *d, ota_answer *a)
                     continue;
                 }
                 /* intent first: the registry knows the keys before the card can */
+                d->durable = 1;
                 GUARD(ota_reg_set_next(d->env->reg, d->dev.id, &d->job.target));
                 ota_reg_event(d->env->reg, d->dev.id, d->id, "put-key-intent", d->job.target.master);
                 GUARD(ota_reg_device_get(d->env->reg, d->dev.id, &d->dev));
@@ -569,6 +582,7 @@ static int decide(ota_dialog *d, ota_answer *a)
         }
         if (d->ea_pending) { /* finish the authentication the card counted */
             ota_slice ap = { d->ea, d->ea_len };
+            d->durable = 1;
             d->phase = PH_EA_ONLY;
             return answer_script(d, a, &ap, 1);
         }
@@ -580,6 +594,7 @@ static int decide(ota_dialog *d, ota_answer *a)
 int ota_dialog_start(ota_dialog *d, ota_answer *a)
 {
     a->reason[0] = 0;
+    d->durable = 0;
     GUARD(pick_job(d));
     dlog(d, "start", "kvn=%02X next=%02X prev=%02X", d->dev.cur.kvn, d->dev.next.kvn,
          d->dev.prev.kvn);
@@ -639,6 +654,7 @@ static int on_iu(ota_dialog *d, ota_answer *a, const ota_slice *r)
                 char label[SCP_KS_LABEL_MAX + 1];
                 uint32_t v;
                 scp_div_scheme sch;
+                d->durable = 1;
                 GUARD(ota_reg_promote_next(d->env->reg, d->dev.id));
                 ota_reg_event(d->env->reg, d->dev.id, d->id, "new-keys-confirmed", k->master);
                 if (scp_ks_parse_ref(k->master, label, &v) == SCP_OK &&
@@ -695,6 +711,7 @@ static int on_cmd(ota_dialog *d, ota_answer *a, const ota_slice *r, size_t n)
         if (sw != 0x9000) {
             char why[64];
             /* refused: nothing was written on the card */
+            d->durable = 1;
             GUARD(ota_reg_clear_next(d->env->reg, d->dev.id));
             snprintf(why, sizeof(why), "PUT KEY refused: SW %04X", sw);
             job_fail(d, why);
@@ -715,6 +732,7 @@ static int on_cmd(ota_dialog *d, ota_answer *a, const ota_slice *r, size_t n)
             snprintf(why, sizeof(why), "DELETE KEY refused: SW %04X", sw);
             return fail_step(d, a, "%s", why);
         }
+        d->durable = 1;
         GUARD(ota_reg_clear_prev(d->env->reg, d->dev.id));
         ota_reg_event(d->env->reg, d->dev.id, d->id, "old-keys-deleted", d->dev.prev.master);
         return decide(d, a);
@@ -727,6 +745,7 @@ static int on_cmd(ota_dialog *d, ota_answer *a, const ota_slice *r, size_t n)
             return decide(d, a);
         }
         d->job.step++;
+        d->durable = 1;
         GUARD(ota_reg_job_set(d->env->reg, d->job.id, "running", d->job.step, NULL));
         return decide(d, a);
     }
@@ -741,6 +760,7 @@ int ota_dialog_step(ota_dialog *d, const char *status, const uint8_t *body, size
     int rc;
 
     a->reason[0] = 0;
+    d->durable = 0;
     if (d->phase == PH_NONE)
         return fail_step(d, a, "no script outstanding");
     if (!status || strcmp(status, "ok") != 0)

@@ -214,7 +214,7 @@ int ota_reg_begin(ota_reg *r)
     return rc;
 }
 
-int ota_reg_commit(ota_reg *r)
+static int commit_as(ota_reg *r, int lazy)
 {
     int rc;
     if (!r->in_txn)
@@ -223,15 +223,27 @@ int ota_reg_commit(ota_reg *r)
         (void)r->be->rollback(r);
         rc = SCP_E_IO;
     } else {
-        rc = r->be->commit(r);
+        rc = r->be->commit(r, lazy);
         if (rc == SCP_OK)
             r->st.commits++;
+        if (rc == SCP_OK && lazy)
+            r->st.lazy_commits++;
     }
     r->in_txn = 0;
     r->txn_failed = 0;
     r->held[0] = 0;
     r->dev_cached = 0;
     return rc;
+}
+
+int ota_reg_commit(ota_reg *r)
+{
+    return commit_as(r, 0);
+}
+
+int ota_reg_commit_lazy(ota_reg *r)
+{
+    return commit_as(r, 1);
 }
 
 int ota_reg_rollback(ota_reg *r)
