@@ -66,6 +66,10 @@ struct ota_dialog {
      * the card or ends the dialog: its commit must be durable before the
      * answer leaves (else it may be lazy: ota_dialog_durable) */
     int durable;
+    /* this step derived the rotation's target active-only (the keystore
+     * checked its state): decide() need not look it up again */
+    int target_ok;
+    ota_keyref target_ok_ref;
 };
 
 void ota_limits_default(ota_limits *l)
@@ -166,6 +170,8 @@ static int derive_cur_and_target(ota_dialog *d, scp03_keys *out)
     scp_ks_derive_req q[2] = { { lc, vc, sc, 0, out, SCP_OK }, { lt, vt, st, 1, &nk, SCP_OK } };
     int rc = scp_keystore_derive_set(d->env->ks, d->kdd, SCP03_KDD_LEN, q, 2, NULL);
     if (rc == SCP_OK) {
+        d->target_ok = 1;
+        d->target_ok_ref = *t;
         out->kvn = (uint8_t)c->kvn;
         nk.kvn = (uint8_t)t->kvn;
         d->cache = nk;
@@ -549,7 +555,8 @@ static int decide(ota_dialog *d, ota_answer *a)
                     job_fail(d, "new KVN equals the device's current KVN");
                     continue;
                 }
-                if (target_unusable(d, &d->job.target, why, sizeof(why))) {
+                if (!(d->target_ok && same_ref(&d->target_ok_ref, &d->job.target)) &&
+                    target_unusable(d, &d->job.target, why, sizeof(why))) {
                     job_fail(d, why);
                     continue;
                 }
@@ -595,6 +602,7 @@ int ota_dialog_start(ota_dialog *d, ota_answer *a)
 {
     a->reason[0] = 0;
     d->durable = 0;
+    d->target_ok = 0;
     GUARD(pick_job(d));
     dlog(d, "start", "kvn=%02X next=%02X prev=%02X", d->dev.cur.kvn, d->dev.next.kvn,
          d->dev.prev.kvn);
@@ -761,6 +769,7 @@ int ota_dialog_step(ota_dialog *d, const char *status, const uint8_t *body, size
 
     a->reason[0] = 0;
     d->durable = 0;
+    d->target_ok = 0;
     if (d->phase == PH_NONE)
         return fail_step(d, a, "no script outstanding");
     if (!status || strcmp(status, "ok") != 0)
