@@ -19,7 +19,8 @@
  *   db:     with --admin PORT (the server's admin listener), the registry's
  *           work per rotation session from the server's /metrics counters
  *           read before and after: statements, round trips to the
- *           database, committed transactions.
+ *           database, committed transactions (and how many of them lazy:
+ *           not flushed on their own), and the keystore's commits.
  *
  * Usage: ota_bench --ks KS --srv SRV --pid SERVER_PID --cards DIR
  *                  [--levels 1,100,1000] [--rounds1 20] [--json FILE]
