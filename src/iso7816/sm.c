@@ -11,8 +11,7 @@
 #include "scpkit/buf.h"
 #include "scpkit/iso7816sm.h"
 #include "crypto/aes.h"
-
-static const uint8_t zero16[16];
+#include "sm/sm.h"
 
 static int sm_fail(scp_sm *sm, int rc)
 {
@@ -67,126 +66,27 @@ int scp_sm_init(scp_sm *sm, int family, int role, const uint8_t *k_enc, const ui
     return SCP_OK;
 }
 
-static void ssc_inc(scp_sm *sm)
+/* The core's description and keys for this session (src/sm/sm.h). */
+static const scp_sm_desc *desc_of(const scp_sm *sm)
 {
-    for (size_t i = sm->block; i-- > 0;)
-        if (++sm->ssc[i] != 0)
-            break;
+    return sm->family == SCP_SM_AES ? &scp_sm_desc_iso_aes : &scp_sm_desc_iso_3des;
 }
 
-/* ---- the MAC: SSC | ... | M2 padding, 8 bytes out ---- */
-
-typedef struct sm_mac {
-    scp_des_mac d;
-    scp_cmac c;
-    size_t n; /* bytes fed (AES: for the padding) */
-    uint8_t aes;
-    uint8_t bad;
-} sm_mac;
-
-static void mac_update(sm_mac *m, const uint8_t *p, size_t len)
+static void keys_of(const scp_sm *sm, scp_sm_keys *k)
 {
-    if (m->aes) {
-        if (scp_cmac_update(&m->c, p, len) != SCP_OK) /* a key without subkeys */
-            m->bad = 1;
-        m->n += len;
-    } else {
-        scp_des_mac_update(&m->d, p, len);
-    }
+    k->aes_enc = SCP_AES_OF(&sm->aes_enc);
+    k->aes_mac = SCP_AES_OF(&sm->aes_mac);
+    k->des_enc = &sm->des_enc;
+    k->des_mac = &sm->des_mac;
 }
 
-static void mac_begin(const scp_sm *sm, sm_mac *m)
+/* CLA' INS P1 P2 80 00 .., one block: the start of a command's MAC input
+ * after the SSC (ICAO 9303-11 9.8.6.1). */
+static void header_block(const uint8_t hdr[4], uint8_t b[16])
 {
-    m->aes = sm->family == SCP_SM_AES;
-    m->bad = 0;
-    m->n = 0;
-    if (m->aes)
-        scp_cmac_init(&m->c, SCP_AES_OF(&sm->aes_mac));
-    else
-        scp_des_mac_init(&m->d, &sm->des_mac, 0, zero16);
-    mac_update(m, sm->ssc, sm->block);
-}
-
-/* CLA' INS P1 P2, padded to one block */
-static void mac_header(sm_mac *m, size_t block, const uint8_t hdr[4])
-{
-    uint8_t b[16] = { 0 };
+    memset(b, 0, 16);
     memcpy(b, hdr, 4);
     b[4] = 0x80;
-    mac_update(m, b, block);
-}
-
-static int mac_final(sm_mac *m, uint8_t mac[SCP_SM_MAC_LEN])
-{
-    uint8_t pad[16] = { 0x80 }, full[16];
-    int rc = SCP_OK;
-    if (m->aes) {
-        mac_update(m, pad, 16 - m->n % 16);
-        rc = scp_cmac_final(&m->c, full);
-        if (m->bad)
-            rc = SCP_E_STATE;
-        memcpy(mac, full, SCP_SM_MAC_LEN);
-        scp_wipe(full, sizeof(full));
-        scp_wipe(&m->c, sizeof(m->c));
-    } else {
-        scp_des_mac_final(&m->d, mac);
-    }
-    return rc;
-}
-
-/* The whole MAC: SSC | [header block] | p | padding. Short AES inputs are
- * put together in one buffer for a single CMAC call (the AES-NI CMAC runs
- * it in registers); everything else streams. */
-#define SM_MAC_BUF 512
-
-static int sm_mac_of(const scp_sm *sm, const uint8_t *hdr, const uint8_t *p, size_t len,
-                     uint8_t mac[SCP_SM_MAC_LEN])
-{
-    sm_mac m;
-    if (sm->family == SCP_SM_AES && len <= SM_MAC_BUF - 48) {
-        uint8_t buf[SM_MAC_BUF], full[16];
-        size_t n = 16;
-        int rc;
-        memcpy(buf, sm->ssc, 16);
-        if (hdr != NULL) {
-            memcpy(buf + 16, hdr, 4);
-            buf[20] = 0x80;
-            memset(buf + 21, 0, 11);
-            n = 32;
-        }
-        if (len > 0)
-            memcpy(buf + n, p, len);
-        n += len;
-        buf[n++] = 0x80;
-        while (n % 16 != 0)
-            buf[n++] = 0;
-        rc = scp_cmac_once(SCP_AES_OF(&sm->aes_mac), buf, n, full);
-        memcpy(mac, full, SCP_SM_MAC_LEN);
-        scp_wipe(full, sizeof(full));
-        return rc;
-    }
-    mac_begin(sm, &m);
-    if (hdr != NULL)
-        mac_header(&m, sm->block, hdr);
-    mac_update(&m, p, len);
-    return mac_final(&m, mac);
-}
-
-/* ---- encryption of a data object's value ---- */
-
-static int sm_crypt(const scp_sm *sm, int decrypt, uint8_t *buf, size_t len, const uint8_t *in)
-{
-    uint8_t iv[16];
-    int rc;
-    if (sm->family == SCP_SM_3DES)
-        return decrypt ? scp_des3_cbc_decrypt(&sm->des_enc, zero16, in, len, buf)
-                       : scp_des3_cbc_encrypt(&sm->des_enc, zero16, in, len, buf);
-    /* ICAO 9303-11 9.8.6.1 / BSI TR-03110-3 F.2: IV = E(K_enc, SSC) */
-    scp_aes_block(SCP_AES_OF(&sm->aes_enc), sm->ssc, iv);
-    rc = decrypt ? scp_aes_cbc_decrypt(SCP_AES_OF(&sm->aes_enc), iv, in, len, buf)
-                 : scp_aes_cbc_encrypt(SCP_AES_OF(&sm->aes_enc), iv, in, len, buf);
-    scp_wipe(iv, sizeof(iv));
-    return rc;
 }
 
 /* ---- BER lengths of the data objects ---- */
@@ -232,23 +132,16 @@ static int ber_len_get(scp_rd *r, size_t *n)
     return SCP_OK;
 }
 
-/* The encrypted data object: 87 L 01 ct (even INS) or 85 L ct (odd).
- * Writes it at p (room checked by the caller) from plain data; returns
- * its size. */
-static int put_crypto_do(const scp_sm *sm, int odd, const uint8_t *data, size_t len, uint8_t *p,
-                         size_t *do_len)
+/* The encrypted data object's header: 87 L 01 (even INS) or 85 L (odd),
+ * for plen padded bytes; returns its size (5 at most). */
+static size_t crypto_do_header(int odd, size_t plen, uint8_t *p)
 {
-    size_t plen = len + sm->block - len % sm->block, vlen = plen + (odd ? 0 : 1), pos = 0;
+    size_t pos = 0;
     p[pos++] = odd ? 0x85 : 0x87;
-    pos += ber_len_put(p + pos, vlen);
+    pos += ber_len_put(p + pos, plen + (odd ? 0 : 1));
     if (!odd)
         p[pos++] = 0x01; /* padding indicator: ISO 9797-1 method 2 */
-    memmove(p + pos, data, len);
-    p[pos + len] = 0x80;
-    memset(p + pos + len + 1, 0, plen - len - 1);
-    GUARD(sm_crypt(sm, 0, p + pos, plen, p + pos));
-    *do_len = pos + plen;
-    return SCP_OK;
+    return pos;
 }
 
 static size_t crypto_do_size(const scp_sm *sm, int odd, size_t len)
@@ -265,9 +158,11 @@ static size_t crypto_do_size(const scp_sm *sm, int odd, size_t len)
 int scp_sm_protect_command(scp_sm *sm, const uint8_t *capdu, size_t len, uint8_t *out,
                            size_t out_size, size_t *out_len)
 {
+    const scp_sm_desc *sd;
+    scp_sm_keys k;
     scp_apdu a;
-    uint8_t hdr[4], mac[SCP_SM_MAC_LEN];
-    size_t do87, do97 = 0, le_bytes = 0, body, hdr_len, total, pos, n;
+    uint8_t hdr[4], pre[16 + 5], tag[16], blk[16];
+    size_t do87, do97 = 0, le_bytes = 0, body, hdr_len, total, pos, pre_len, at, n;
     int odd, ext, rc;
 
     ENSURE(sm != NULL && capdu != NULL && out != NULL && out_len != NULL, SCP_E_ARG);
@@ -290,11 +185,26 @@ int scp_sm_protect_command(scp_sm *sm, const uint8_t *capdu, size_t len, uint8_t
     total = hdr_len + body + (ext ? 2 : 1);
     ENSURE(total <= out_size, SCP_E_BUFFER_TOO_SMALL);
 
-    ssc_inc(sm);
+    sd = desc_of(sm);
+    keys_of(sm, &k);
+    scp_sm_ssc_inc(sd, sm->ssc);
     hdr[0] = (uint8_t)(a.cla | 0x0C);
     hdr[1] = a.ins;
     hdr[2] = a.p1;
     hdr[3] = a.p2;
+    /* MAC input (ICAO 9303-11 9.8.6.1): SSC | header block | DO87 header
+     * | ciphertext | DO97, M2-padded: the header parts as the core's pre */
+    header_block(hdr, pre);
+    pre_len = sm->block;
+    pos = hdr_len;
+    at = pos; /* where the data goes */
+    if (a.lc > 0) {
+        n = crypto_do_header(odd, scp_sm_padded_len(sd, a.lc), pre + pre_len);
+        at = pos + n;
+        memmove(out + at, a.data, a.lc); /* capdu may be out: the data first */
+        memcpy(out + pos, pre + pre_len, n);
+        pre_len += n;
+    }
     memcpy(out, hdr, 4);
     if (ext) {
         out[4] = 0;
@@ -303,11 +213,7 @@ int scp_sm_protect_command(scp_sm *sm, const uint8_t *capdu, size_t len, uint8_t
     } else {
         out[4] = (uint8_t)body;
     }
-    pos = hdr_len;
-    if (a.lc > 0) {
-        GUARD_GOTO(put_crypto_do(sm, odd, a.data, a.lc, out + pos, &n), fail);
-        pos += n;
-    }
+    pos = at + scp_sm_padded_len(sd, a.lc);
     if (a.has_le) {
         out[pos++] = 0x97;
         out[pos++] = (uint8_t)le_bytes;
@@ -315,15 +221,19 @@ int scp_sm_protect_command(scp_sm *sm, const uint8_t *capdu, size_t len, uint8_t
             out[pos++] = (uint8_t)(a.le >> 8); /* 65536 -> 00 00 */
         out[pos++] = (uint8_t)a.le;         /* 256 -> 00 */
     }
-    GUARD_GOTO(sm_mac_of(sm, hdr, out + hdr_len, pos - hdr_len, mac), fail);
+    GUARD_GOTO(scp_sm_seal(sd, &k, sd->cmac_icv, sm->ssc, scp_sm_enc_icv(sd, sm->ssc, 0, 0, blk),
+                           NULL, pre, pre_len, out + at, a.lc, 1, out + pos - do97, do97, &n,
+                           tag),
+               fail);
     out[pos++] = 0x8E;
     out[pos++] = SCP_SM_MAC_LEN;
-    memcpy(out + pos, mac, SCP_SM_MAC_LEN);
+    memcpy(out + pos, tag, SCP_SM_MAC_LEN);
     pos += SCP_SM_MAC_LEN;
     out[pos++] = 0;
     if (ext)
         out[pos++] = 0;
     *out_len = pos;
+    scp_wipe(tag, sizeof(tag));
     sm->resp_pending = 1;
     sm->odd_ins = (uint8_t)odd;
     return SCP_OK;
@@ -397,25 +307,33 @@ static int parse_dos(const uint8_t *p, size_t len, int response, int odd, size_t
     return SCP_OK;
 }
 
-/* Decrypt the ciphertext of d into out and strip its padding. */
-static int open_ct(const scp_sm *sm, const sm_dos *d, uint8_t *out, size_t *plain_len)
-{
-    GUARD(sm_crypt(sm, 1, out, d->ct_len, d->ct));
-    if (scp_unpad_m2(out, d->ct_len, sm->block, plain_len) != SCP_OK) {
-        scp_wipe(out, d->ct_len);
-        return SCP_E_PADDING;
-    }
-    return SCP_OK;
-}
-
+/* The MAC of d (everything before 8E, after the header block for a
+ * command), then the ciphertext decrypted into out and unpadded:
+ * encrypt-then-MAC on the core, nothing decrypted before the MAC
+ * matches. */
 static int check_mac(const scp_sm *sm, const uint8_t *hdr, const uint8_t *p, const sm_dos *d)
 {
-    uint8_t mac[SCP_SM_MAC_LEN];
-    int ok;
-    GUARD(sm_mac_of(sm, hdr, p, d->mac_at, mac));
-    ok = scp_ct_eq(mac, d->mac, SCP_SM_MAC_LEN);
-    scp_wipe(mac, sizeof(mac));
-    return ok ? SCP_OK : SCP_E_MAC;
+    const scp_sm_desc *sd = desc_of(sm);
+    scp_sm_keys k;
+    uint8_t blk[16], tag[16];
+    int rc;
+    keys_of(sm, &k);
+    if (hdr != NULL)
+        header_block(hdr, blk);
+    rc = scp_sm_verify(sd, &k, hdr != NULL ? sd->cmac_icv : sd->rmac_icv, sm->ssc, blk, hdr != NULL ? sd->block : 0, p,
+                       d->mac_at, NULL, 0, d->mac, tag);
+    scp_wipe(tag, sizeof(tag));
+    return rc;
+}
+
+static int open_ct(const scp_sm *sm, const sm_dos *d, uint8_t *out, size_t *plain_len)
+{
+    const scp_sm_desc *sd = desc_of(sm);
+    scp_sm_keys k;
+    uint8_t blk[16];
+    keys_of(sm, &k);
+    return scp_sm_decrypt_unpad(sd, &k, scp_sm_enc_icv(sd, sm->ssc, 0, 0, blk), d->ct, d->ct_len, out,
+                                plain_len);
 }
 
 /* ---- host: unprotect a response ---- */
@@ -446,7 +364,7 @@ int scp_sm_unprotect_response(scp_sm *sm, const uint8_t *rapdu, size_t len, uint
         (void)sm_fail(sm, SCP_E_SW);
         return SCP_OK;
     }
-    ssc_inc(sm);
+    scp_sm_ssc_inc(desc_of(sm), sm->ssc);
     GUARD_GOTO(parse_dos(rapdu, body, 1, sm->odd_ins, sm->block, &d), fail);
     GUARD_GOTO(check_mac(sm, NULL, rapdu, &d), fail);
     /* the status word under the MAC is the one that counts */
@@ -483,7 +401,7 @@ int scp_sm_unprotect_command(scp_sm *sm, const uint8_t *capdu, size_t len, uint8
     /* a command without SM in an SM session ends it (ICAO 9303-11 9.8.5) */
     ENSURE((a.cla & 0x40) == 0 && (a.cla & 0x0C) == 0x0C && a.lc > 0,
            sm_fail(sm, SCP_E_MAC));
-    ssc_inc(sm);
+    scp_sm_ssc_inc(desc_of(sm), sm->ssc);
     GUARD_GOTO(parse_dos(a.data, a.lc, 0, a.ins & 1, sm->block, &d), fail);
     hdr[0] = a.cla;
     hdr[1] = a.ins;
@@ -521,8 +439,10 @@ fail:
 int scp_sm_protect_response(scp_sm *sm, const uint8_t *data, size_t len, uint16_t sw,
                             uint8_t *out, size_t out_size, size_t *out_len)
 {
-    uint8_t mac[SCP_SM_MAC_LEN];
-    size_t total, pos = 0, n;
+    const scp_sm_desc *sd;
+    scp_sm_keys k;
+    uint8_t tag[16], blk[16];
+    size_t total, pos = 0, hl = 0, n;
     int rc;
 
     ENSURE(sm != NULL && out != NULL && out_len != NULL && (len == 0 || data != NULL), SCP_E_ARG);
@@ -532,24 +452,33 @@ int scp_sm_protect_response(scp_sm *sm, const uint8_t *data, size_t len, uint16_
     ENSURE(len <= 65536 - 64, SCP_E_LENGTH);
     total = crypto_do_size(sm, sm->odd_ins, len) + 4 + 2 + SCP_SM_MAC_LEN + 2;
     ENSURE(total <= out_size, SCP_E_BUFFER_TOO_SMALL);
+    sd = desc_of(sm);
+    keys_of(sm, &k);
     sm->resp_pending = 0;
-    ssc_inc(sm);
+    scp_sm_ssc_inc(sd, sm->ssc);
+    /* [DO87|DO85] DO99 DO8E SW: the MAC over SSC | the objects before 8E */
     if (len > 0) {
-        GUARD_GOTO(put_crypto_do(sm, sm->odd_ins, data, len, out, &n), fail);
-        pos = n;
+        uint8_t h[5];
+        hl = crypto_do_header(sm->odd_ins, scp_sm_padded_len(sd, len), h);
+        memmove(out + hl, data, len); /* data may be out */
+        memcpy(out, h, hl);
     }
+    pos = hl + scp_sm_padded_len(sd, len);
     out[pos++] = 0x99;
     out[pos++] = 2;
     out[pos++] = (uint8_t)(sw >> 8);
     out[pos++] = (uint8_t)sw;
-    GUARD_GOTO(sm_mac_of(sm, NULL, out, pos, mac), fail);
+    GUARD_GOTO(scp_sm_seal(sd, &k, sd->rmac_icv, sm->ssc, scp_sm_enc_icv(sd, sm->ssc, 0, 0, blk),
+                           NULL, out, hl, out + hl, len, 1, out + pos - 4, 4, &n, tag),
+               fail);
     out[pos++] = 0x8E;
     out[pos++] = SCP_SM_MAC_LEN;
-    memcpy(out + pos, mac, SCP_SM_MAC_LEN);
+    memcpy(out + pos, tag, SCP_SM_MAC_LEN);
     pos += SCP_SM_MAC_LEN;
     out[pos++] = (uint8_t)(sw >> 8);
     out[pos++] = (uint8_t)sw;
     *out_len = pos;
+    scp_wipe(tag, sizeof(tag));
     return SCP_OK;
 fail:
     scp_wipe(out, total);

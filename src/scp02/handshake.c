@@ -104,25 +104,6 @@ static void pseudo_random_chal(const scp02_session *s, const uint8_t *aid, size_
     memcpy(out, mac, 6);
 }
 
-void scp02_cmac(scp02_session *s, int first, const uint8_t hdr[5], const uint8_t *data,
-                size_t len, uint8_t mac[8])
-{
-    scp_des_mac m;
-    uint8_t icv[8];
-    if (first)
-        memset(icv, 0, 8);
-    else if (s->i & SCP02_I_ICV_ENC)
-        scp_des_block(&s->s_cmac.ks[0], 0, s->cmac, icv); /* E.4.4: ICV encryption */
-    else
-        memcpy(icv, s->cmac, 8);
-    scp_des_mac_init(&m, &s->s_cmac, 0, icv);
-    scp_des_mac_update(&m, hdr, 5);
-    scp_des_mac_update(&m, data, len);
-    scp_des_mac_final(&m, mac);
-    memcpy(s->cmac, mac, 8);
-    scp_wipe(icv, sizeof(icv));
-}
-
 int scp02_iu_resp_parse(const uint8_t *p, size_t len, scp02_iu_resp *out)
 {
     scp_rd r;

@@ -5,34 +5,72 @@
 #include "scp02/internal.h"
 #include "scpkit/apdu.h"
 #include "scpkit/buf.h"
-
-static const uint8_t zero8[8];
+#include "sm/sm.h"
 
 /* Short APDUs only (GP 2.1.1): data (+ padding) + C-MAC within 255. */
 #define SCP02_MAX_PLAIN_ENC (255 - SCP02_WRAP_OVERHEAD)
 #define SCP02_MAX_PLAIN_MAC (255 - 8)
 
-/* E.4.5: the R-MAC input starts with the command: CLA (logical channel
- * and SM bits clear) INS P1 P2 Lc plain data (as GlobalPlatformPro). */
-static void rmac_begin(scp02_session *s, const scp_apdu *a)
+/* The core's keys for a pass (src/sm/sm.h): S-ENC and the MAC key. */
+static scp_sm_keys keys_of(const scp02_session *s, const scp_des3 *mac)
 {
-    uint8_t hdr[5] = { (uint8_t)(a->cla & ~0x07), a->ins, a->p1, a->p2, (uint8_t)a->lc };
-    scp_des_mac_init(&s->rmac, &s->s_rmac, 0, s->rmac_icv);
-    scp_des_mac_update(&s->rmac, hdr, 5);
-    scp_des_mac_update(&s->rmac, a->data, a->lc);
+    scp_sm_keys k = { NULL, NULL, &s->s_enc, mac };
+    return k;
 }
 
-/* ... and ends with Lr, the response data and SW1 SW2. */
-static void rmac_end(scp02_session *s, const uint8_t *data, size_t len, uint16_t sw,
-                     uint8_t mac[8])
+/* E.4.4: the C-MAC, on the core (description by i: ICV encrypted or
+ * not), from a zero ICV for EXTERNAL AUTHENTICATE. */
+void scp02_cmac(scp02_session *s, int first, const uint8_t hdr[5], const uint8_t *data,
+                size_t len, uint8_t mac[8])
 {
-    uint8_t lr = (uint8_t)len, t[2] = { (uint8_t)(sw >> 8), (uint8_t)sw };
-    s->rmac.key = &s->s_rmac; /* the session may have moved since */
-    scp_des_mac_update(&s->rmac, &lr, 1);
-    scp_des_mac_update(&s->rmac, data, len);
-    scp_des_mac_update(&s->rmac, t, 2);
-    scp_des_mac_final(&s->rmac, mac);
-    memcpy(s->rmac_icv, mac, 8);
+    const scp_sm_desc *d = scp_sm_desc_scp02(s->i);
+    scp_sm_keys k = keys_of(s, &s->s_cmac);
+    uint8_t tag[16];
+    if (scp_sm_mac_once(d, &k, first ? SCP_SMI_ZERO : d->cmac_icv, s->cmac, hdr, 5, data, len,
+                        NULL, 0, tag) != SCP_OK)
+        memset(tag, 0, sizeof(tag)); /* the retail MAC cannot fail */
+    memcpy(mac, tag, 8);
+    memcpy(s->cmac, tag, 8);
+    scp_wipe(tag, sizeof(tag));
+}
+
+/* E.4.5: the R-MAC input starts with the command: CLA (logical channel
+ * and SM bits clear) INS P1 P2 Lc plain data (as GlobalPlatformPro); the
+ * MAC runs from the R-MAC chaining value and waits in the session for
+ * the response. */
+static void rmac_begin(scp02_session *s, const scp_apdu *a)
+{
+    const scp_sm_desc *d = scp_sm_desc_scp02(s->i);
+    scp_sm_keys k = keys_of(s, &s->s_rmac);
+    uint8_t hdr[5] = { (uint8_t)(a->cla & ~0x07), a->ins, a->p1, a->p2, (uint8_t)a->lc };
+    scp_sm_mac_ctx m;
+    scp_sm_mac_begin(&m, d, &k, d->rmac_icv, s->rmac_icv);
+    scp_sm_mac_update(&m, hdr, 5);
+    scp_sm_mac_update(&m, a->data, a->lc);
+    scp_sm_mac_park(&m, &s->rmac);
+    scp_wipe(&m, sizeof(m));
+}
+
+/* ... and ends with Lr, the response data and SW1 SW2; rx NULL: make the
+ * R-MAC (card), otherwise check it (host: SCP_E_MAC). The R-MAC is the
+ * next chaining value. */
+static int rmac_end(scp02_session *s, const uint8_t *data, size_t len, uint16_t sw,
+                    const uint8_t *rx, uint8_t mac[8])
+{
+    const scp_sm_desc *d = scp_sm_desc_scp02(s->i);
+    scp_sm_keys k = keys_of(s, &s->s_rmac);
+    uint8_t lr = (uint8_t)len, t[2] = { (uint8_t)(sw >> 8), (uint8_t)sw }, tag[16];
+    scp_sm_mac_ctx m;
+    int rc;
+    scp_sm_mac_resume(&m, d, &k, &s->rmac);
+    scp_sm_mac_update(&m, &lr, 1);
+    scp_sm_mac_update(&m, data, len);
+    scp_sm_mac_update(&m, t, 2);
+    rc = rx != NULL ? scp_sm_mac_check(&m, rx, tag) : scp_sm_mac_final(&m, tag);
+    memcpy(mac, tag, 8);
+    memcpy(s->rmac_icv, tag, 8);
+    scp_wipe(tag, sizeof(tag));
+    return rc;
 }
 
 static void cmac_header(const scp02_session *s, const scp_apdu *a, size_t plain_len,
@@ -78,22 +116,28 @@ int scp02_host_wrap(scp02_session *s, const uint8_t *capdu, size_t len, uint8_t 
     if (s->level & 0x10)
         rmac_begin(s, &a);
     cmac_header(s, &a, a.lc, hdr);
-    scp02_cmac(s, 0, hdr, a.data, a.lc, mac);
+    if (a.lc > 0)
+        memmove(out + 5, a.data, a.lc); /* capdu may be out */
+    {
+        /* E.4.4 C-MAC over the plain data, then E.4.6 C-DECRYPTION
+         * (3DES-CBC, zero ICV, M2 padding): MAC-then-encrypt on the core */
+        const scp_sm_desc *d = scp_sm_desc_scp02(s->i);
+        scp_sm_keys k = keys_of(s, &s->s_cmac);
+        uint8_t tag[16];
+        rc = scp_sm_seal(d, &k, d->cmac_icv, s->cmac, NULL, NULL, hdr, 5, out + 5, a.lc, enc,
+                         NULL, 0, &dl, tag);
+        memcpy(s->cmac, tag, 8);
+        memcpy(mac, tag, 8);
+        scp_wipe(tag, sizeof(tag));
+        if (rc != SCP_OK)
+            return scp02_fail(s, rc);
+    }
     out[0] = (uint8_t)(a.cla | 0x04);
     out[1] = a.ins;
     out[2] = a.p1;
     out[3] = a.p2;
     out[4] = (uint8_t)(dl + 8);
-    pos = 5;
-    if (enc) {
-        /* E.4.6: C-DECRYPTION, 3DES-CBC under S-ENC, zero ICV, 80 00
-         * padding always added */
-        GUARD_GOTO(scp_pad_m2(a.data, a.lc, 8, out + pos, out_size - pos, &dl), fail);
-        GUARD_GOTO(scp_des3_cbc_encrypt(&s->s_enc, zero8, out + pos, dl, out + pos), fail);
-    } else if (a.lc > 0) {
-        memcpy(out + pos, a.data, a.lc);
-    }
-    pos += dl;
+    pos = 5 + dl;
     memcpy(out + pos, mac, 8);
     pos += 8;
     if (a.has_le)
@@ -101,8 +145,6 @@ int scp02_host_wrap(scp02_session *s, const uint8_t *capdu, size_t len, uint8_t 
     *out_len = pos;
     s->resp_pending = 1;
     return SCP_OK;
-fail:
-    return scp02_fail(s, rc);
 }
 
 int scp02_host_unwrap(scp02_session *s, const uint8_t *rapdu, size_t len, uint8_t *out,
@@ -130,8 +172,7 @@ int scp02_host_unwrap(scp02_session *s, const uint8_t *rapdu, size_t len, uint8_
     dl = len - 10;
     ENSURE(dl + 2 <= out_size, SCP_E_BUFFER_TOO_SMALL);
     sw = (uint16_t)(rapdu[len - 2] << 8 | rapdu[len - 1]);
-    rmac_end(s, rapdu, dl, sw, mac);
-    ok = scp_ct_eq(mac, rapdu + dl, 8);
+    ok = rmac_end(s, rapdu, dl, sw, rapdu + dl, mac) == SCP_OK;
     scp_wipe(mac, sizeof(mac));
     if (!ok)
         return scp02_fail(s, SCP_E_MAC);
@@ -146,7 +187,7 @@ int scp02_card_unwrap(scp02_session *s, const uint8_t *capdu, size_t len, uint8_
                       size_t out_size, size_t *out_len)
 {
     scp_apdu a, p;
-    uint8_t hdr[5], mac[8], buf[256];
+    uint8_t hdr[5], buf[256];
     size_t fl, pl;
     int ok, rc;
 
@@ -164,21 +205,26 @@ int scp02_card_unwrap(scp02_session *s, const uint8_t *capdu, size_t len, uint8_
     /* a command without the SM bit at a MACing level ends the session */
     ENSURE((a.cla & 0x04) && a.lc >= 8 && !a.extended, scp02_fail(s, SCP_E_MAC));
     fl = a.lc - 8;
-    if ((s->level & 0x02) && fl > 0) {
-        ENSURE(fl % 8 == 0, scp02_fail(s, SCP_E_PADDING));
-        GUARD_GOTO(scp_des3_cbc_decrypt(&s->s_enc, zero8, a.data, fl, buf), fail);
-        if (scp_unpad_m2(buf, fl, 8, &pl) != SCP_OK) {
-            scp_wipe(buf, fl);
-            return scp02_fail(s, SCP_E_PADDING);
+    {
+        /* MAC-then-encrypt opened on the core: E.4.6 decryption and
+         * padding first, then the E.4.4 C-MAC over the plain data */
+        const scp_sm_desc *d = scp_sm_desc_scp02(s->i);
+        scp_sm_keys k = keys_of(s, &s->s_cmac);
+        uint8_t tag[16];
+        if ((s->level & 0x02) && fl > 0) {
+            rc = scp_sm_decrypt_unpad(d, &k, NULL, a.data, fl, buf, &pl);
+            if (rc != SCP_OK)
+                return scp02_fail(s, rc);
+        } else {
+            memcpy(buf, a.data, fl);
+            pl = fl;
         }
-    } else {
-        memcpy(buf, a.data, fl);
-        pl = fl;
+        cmac_header(s, &a, pl, hdr);
+        ok = scp_sm_verify(d, &k, d->cmac_icv, s->cmac, hdr, 5, buf, pl, NULL, 0, a.data + fl,
+                           tag) == SCP_OK;
+        memcpy(s->cmac, tag, 8);
+        scp_wipe(tag, sizeof(tag));
     }
-    cmac_header(s, &a, pl, hdr);
-    scp02_cmac(s, 0, hdr, buf, pl, mac);
-    ok = scp_ct_eq(mac, a.data + fl, 8);
-    scp_wipe(mac, sizeof(mac));
     if (!ok) {
         scp_wipe(buf, sizeof(buf));
         return scp02_fail(s, SCP_E_MAC);
@@ -220,7 +266,8 @@ int scp02_card_wrap(scp02_session *s, const uint8_t *data, size_t len, uint16_t 
     s->resp_pending = 0;
     memmove(out, data, len);
     if (rmac) {
-        rmac_end(s, out, len, sw, mac);
+        if (rmac_end(s, out, len, sw, NULL, mac) != SCP_OK)
+            return scp02_fail(s, SCP_E_CRYPTO);
         memcpy(out + len, mac, 8);
         len += 8;
     }

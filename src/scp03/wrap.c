@@ -7,6 +7,7 @@
 #include "scpkit/scp03.h"
 #include "scp03/internal.h"
 #include "crypto/internal.h"
+#include "sm/sm.h"
 
 uint8_t scp03_sm_cla(uint8_t cla)
 {
@@ -33,104 +34,15 @@ size_t scp03_max_plain_data(const scp03_session *s, int extended)
     return max - mac;
 }
 
-/* GPC Amd D 6.2.6: ICV = AES(S-ENC, counter) for commands, and
- * AES(S-ENC, 80 | counter) for responses; counter as 16 bytes big-endian. */
-static void icv_input(const scp03_session *s, int response, uint8_t blk[16])
+/* The core's description (src/sm/sm.h): S8 or S16. */
+static const scp_sm_desc *desc_of(const scp03_session *s)
 {
-    uint64_t c = s->counter;
-    memset(blk, 0, 8);
-    blk[0] = response ? 0x80 : 0x00;
-    /* written out so the compiler stores it as one big-endian word */
-    blk[8] = (uint8_t)(c >> 56), blk[9] = (uint8_t)(c >> 48), blk[10] = (uint8_t)(c >> 40);
-    blk[11] = (uint8_t)(c >> 32), blk[12] = (uint8_t)(c >> 24), blk[13] = (uint8_t)(c >> 16);
-    blk[14] = (uint8_t)(c >> 8), blk[15] = (uint8_t)c;
+    return scp_sm_desc_scp03(s->chal_len);
 }
 
 /* S-ENC and S-RMAC are kept raw (the session stays small): each use
- * expands the one it needs into an scp_aes on this stack, which
- * scp_aes_close wipes (src/crypto/backend.c). */
-
-/* ISO/IEC 9797-1 method 2: 80 then zeros up to a whole block. */
-static size_t pad_len(size_t n) { return (n / 16 + 1) * 16; }
-
-static void pad(uint8_t *p, size_t n)
-{
-    p[n] = 0x80;
-    memset(p + n + 1, 0, pad_len(n) - n - 1);
-}
-
-/* Strip ISO/IEC 9797-1 method 2 padding; SCP_E_PADDING when it is bad. */
-static int unpad(const uint8_t *p, size_t n, size_t *out_len)
-{
-    size_t i;
-    /* ISO/IEC 9797-1 method 2. Minimal padding is at most one block, but
-     * peers in the field (OpenSCP's card) pad further; the data is already
-     * MAC-verified, so any run of 00 after the 80 is accepted. */
-    for (i = n; i >= 8; i -= 8) { /* eight zero bytes at a time, then one */
-        uint64_t w;
-        memcpy(&w, p + i - 8, 8);
-        if (w != 0)
-            break;
-    }
-    for (; i > 0 && p[i - 1] == 0x00; i--)
-        ;
-    ENSURE(i > 0 && p[i - 1] == 0x80, SCP_E_PADDING);
-    *out_len = i - 1;
-    return SCP_OK;
-}
-
-/* Decrypt in place and strip the padding; SCP_E_PADDING when it is bad. */
-static int decrypt_data(const scp03_session *s, int response, uint8_t *p, size_t n,
-                        size_t *out_len)
-{
-    uint8_t iv[16];
-    scp_aes ke;
-    int rc;
-    ENSURE(n > 0 && n % 16 == 0, SCP_E_PADDING);
-    GUARD(scp_aes_open(&ke, SCP_RAW_OF(&s->s_enc)));
-    icv_input(s, response, iv);
-    scp_aes_block(&ke, iv, iv);
-    rc = scp_aes_cbc_decrypt(&ke, iv, p, n, p);
-    scp_aes_close(&ke);
-    GUARD(rc);
-    return unpad(p, n, out_len);
-}
-
-/* C-MAC = CMAC(S-MAC, chain | CLA' INS P1 P2 Lc' | data); the full value
- * becomes the next chaining value. hdr is the encoded header with Lc'. */
-static int cmac_command(scp03_session *s, const uint8_t *hdr, size_t hdr_len,
-                        const uint8_t *data, size_t n, uint8_t mac[16])
-{
-    scp_cmac c;
-    scp_cmac_init(&c, SCP_AES_OF(&s->s_mac));
-    GUARD(scp_cmac_update(&c, s->mac_chain, 16));
-    GUARD(scp_cmac_update(&c, hdr, hdr_len));
-    GUARD(scp_cmac_update(&c, data, n));
-    return scp_cmac_final(&c, mac);
-}
-
-/* R-MAC = CMAC(S-RMAC, chain | data | SW1 SW2) */
-static int rmac_response(const scp03_session *s, const uint8_t *data, size_t n, uint16_t sw,
-                         uint8_t mac[16])
-{
-    uint8_t swb[2] = { (uint8_t)(sw >> 8), (uint8_t)sw };
-    scp_aes kr;
-    scp_cmac c;
-    int rc;
-    GUARD(scp_aes_open(&kr, SCP_RAW_OF(&s->s_rmac)));
-    scp_cmac_init(&c, &kr);
-    rc = scp_cmac_update(&c, s->mac_chain, 16);
-    if (rc == SCP_OK)
-        rc = scp_cmac_update(&c, data, n);
-    if (rc == SCP_OK)
-        rc = scp_cmac_update(&c, swb, 2);
-    if (rc == SCP_OK)
-        rc = scp_cmac_final(&c, mac);
-    scp_aes_close(&kr);
-    return rc;
-}
-
-/* The two keys of an encrypt-and-MAC or MAC-and-decrypt pass. */
+ * expands the ones it needs into scp_aes keys on this stack, which
+ * scp_aes_close wipes (src/crypto/backend.c). r2 may be NULL. */
 static int open2(const scp_aes_raw *r1, scp_aes *k1, const scp_aes_raw *r2, scp_aes *k2)
 {
     GUARD(scp_aes_open(k1, r1));
@@ -195,7 +107,7 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
         return SCP_OK;
     }
     enc = (s->level & SCP_LEVEL_CDEC) && a.lc > 0;
-    dl = enc ? pad_len(a.lc) : a.lc;
+    dl = enc ? scp_sm_padded_len(desc_of(s), a.lc) : a.lc;
     a.cla = scp03_sm_cla(a.cla);
     ext = a.extended || dl + s->chal_len > 255 || (a.has_le && a.le > 256);
     hl = encode_header(hdr, &a, dl + s->chal_len, ext);
@@ -209,28 +121,31 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
         memmove(out + hl, a.data, a.lc); /* capdu may be out */
     if (enc) {
         /* GPC Amd D 6.2.6 C-DEC then 6.2.4 C-MAC over the ciphertext, in
-         * one pass: the CBC and CMAC chains run interleaved */
+         * one pass on the core's AES fast path (the CBC and CMAC chains
+         * interleaved); the next command's ICV is made now, off this
+         * command's chains. The new chaining value replaces the old one
+         * in place (it is read first). */
         uint8_t next[16];
-        const uint8_t *iv_pre = s->icv_ahead_for == s->counter ? s->icv_ahead : NULL;
-        pad(out + hl, a.lc);
-        icv_input(s, 0, blk);
-        /* the next command's ICV is made now, off this command's chains */
+        scp_sm_ahead ah = { s->icv_ahead_for == s->counter ? s->icv_ahead : NULL, next,
+                            s->icv_ahead };
+        scp_aes ke;
+        scp_sm_counter_block(s->counter, 0, blk);
         memcpy(next, blk, 16);
         for (int k = 15; k >= 8 && ++next[k] == 0; k--)
             ;
-        /* the new chaining value replaces the old one in place (it is
-         * read first); it is kept in the session anyway, so no copy */
-        scp_aes ke;
         rc = scp_aes_open(&ke, SCP_RAW_OF(&s->s_enc));
         if (rc == SCP_OK) {
-            rc = scp_cbc_enc_cmac_ahead(&ke, SCP_AES_OF(&s->s_mac), blk, iv_pre, next, s->icv_ahead,
-                                        s->mac_chain, hdr, hl, out + hl, dl, NULL, 0,
-                                        s->mac_chain);
+            scp_sm_keys k = { &ke, SCP_AES_OF(&s->s_mac), NULL, NULL };
+            rc = scp_sm_seal(desc_of(s), &k, SCP_SMI_CHAIN, s->mac_chain, blk, &ah, hdr, hl,
+                             out + hl, a.lc, 1, NULL, 0, &dl, s->mac_chain);
             scp_aes_close(&ke);
         }
         s->icv_ahead_for = s->counter + 1;
     } else {
-        rc = cmac_command(s, hdr, hl, out + hl, dl, s->mac_chain);
+        /* GPC Amd D 6.2.4: C-MAC = CMAC(S-MAC, chain | header | data) */
+        scp_sm_keys k = { NULL, SCP_AES_OF(&s->s_mac), NULL, NULL };
+        rc = scp_sm_seal(desc_of(s), &k, SCP_SMI_CHAIN, s->mac_chain, NULL, NULL, hdr, hl,
+                         out + hl, a.lc, 0, NULL, 0, &dl, s->mac_chain);
     }
     if (rc != SCP_OK)
         return scp03_fail(s, rc);
@@ -252,7 +167,7 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
 int scp03_host_unwrap(scp03_session *s, const uint8_t *rapdu, size_t len, uint8_t *out,
                       size_t out_size, size_t *out_len)
 {
-    uint8_t mac[16], rmac[16], blk[16], swb[2];
+    uint8_t mac[16], blk[16], swb[2];
     scp_rapdu r;
     size_t n, pl;
     int rc;
@@ -280,81 +195,35 @@ int scp03_host_unwrap(scp03_session *s, const uint8_t *rapdu, size_t len, uint8_
     if (r.len < s->chal_len)
         return scp03_fail(s, SCP_E_MAC);
     n = r.len - s->chal_len;
-    if ((s->level & SCP_LEVEL_RENC) && n > 0 && n % 16 == 0) {
-        /* GPC Amd D 6.2.5 R-MAC and 6.2.7 R-ENC in one pass; nothing
-         * decrypted leaves unless the R-MAC matches */
-        memcpy(rmac, r.data + n, s->chal_len); /* out may overlap the R-APDU */
-        if (out != r.data)
-            memmove(out, r.data, n);
-        swb[0] = (uint8_t)(r.sw >> 8), swb[1] = (uint8_t)r.sw;
-        icv_input(s, 1, blk);
+    {
+        /* GPC Amd D 6.2.5 R-MAC = CMAC(S-RMAC, chain | data | SW1 SW2),
+         * and 6.2.7 R-ENC (ICV = AES(S-ENC, 80 | counter)) in one pass on
+         * the core when the data is whole blocks; nothing decrypted
+         * leaves unless the R-MAC matches */
+        int dec = (s->level & SCP_LEVEL_RENC) && n > 0;
         scp_aes ke, kr;
-        rc = open2(SCP_RAW_OF(&s->s_enc), &ke, SCP_RAW_OF(&s->s_rmac), &kr);
+        swb[0] = (uint8_t)(r.sw >> 8), swb[1] = (uint8_t)r.sw;
+        scp_sm_counter_block(s->counter, 1, blk);
+        if (dec && n % 16 == 0)
+            rc = open2(SCP_RAW_OF(&s->s_rmac), &kr, SCP_RAW_OF(&s->s_enc), &ke);
+        else
+            rc = open2(SCP_RAW_OF(&s->s_rmac), &kr, NULL, NULL);
         if (rc == SCP_OK) {
-            rc = scp_cmac_cbc_dec(&ke, &kr, blk, s->mac_chain, NULL, 0, out, n, swb, 2, out,
-                                  mac);
-            scp_aes_close(&ke), scp_aes_close(&kr);
+            scp_sm_keys k = { dec && n % 16 == 0 ? &ke : NULL, &kr, NULL, NULL };
+            rc = scp_sm_open(desc_of(s), &k, SCP_SMI_CHAIN, s->mac_chain, blk, NULL, 0, r.data,
+                             n, dec, swb, 2, r.data + n, out, &pl, mac);
+            if (k.aes_enc != NULL)
+                scp_aes_close(&ke);
+            scp_aes_close(&kr);
         }
-        if (rc == SCP_OK && !scp_ct_eq(mac, rmac, s->chal_len))
-            rc = SCP_E_MAC;
-        if (rc == SCP_OK)
-            rc = unpad(out, n, &pl);
-        if (rc != SCP_OK) {
-            scp_wipe(out, n);
+        if (rc != SCP_OK)
             return scp03_fail(s, rc);
-        }
-        goto done;
+        if (!dec && n > 0)
+            memmove(out, r.data, n);
     }
-    rc = rmac_response(s, r.data, n, r.sw, mac);
-    if (rc != SCP_OK)
-        return scp03_fail(s, rc);
-    if (!scp_ct_eq(mac, r.data + n, s->chal_len))
-        return scp03_fail(s, SCP_E_MAC);
-    memmove(out, r.data, n);
-    pl = n;
-    if ((s->level & SCP_LEVEL_RENC) && n > 0) {
-        rc = decrypt_data(s, 1, out, n, &pl);
-        if (rc != SCP_OK) {
-            scp_wipe(out, n);
-            return scp03_fail(s, rc);
-        }
-    }
-done:
     out[pl] = (uint8_t)(r.sw >> 8);
     out[pl + 1] = (uint8_t)r.sw;
     *out_len = pl + 2;
-    return SCP_OK;
-}
-
-/* Card side, C-DEC with whole blocks: GPC Amd D 6.2.4 C-MAC and 6.2.6
- * C-DEC in one pass into out + 7; nothing decrypted stays in out unless the
- * C-MAC matches and the padding is good. */
-static int card_verify_decrypt(scp03_session *s, const uint8_t *hdr, size_t hl,
-                               const uint8_t *data, size_t n, uint8_t *out, size_t *pl)
-{
-    uint8_t mac[16], rx[16], blk[16];
-    scp_aes ke;
-    int rc;
-
-    memcpy(rx, data + n, s->chal_len); /* capdu may be out */
-    memmove(out + 7, data, n);
-    icv_input(s, 0, blk);
-    rc = scp_aes_open(&ke, SCP_RAW_OF(&s->s_enc));
-    if (rc == SCP_OK) {
-        rc = scp_cmac_cbc_dec(&ke, SCP_AES_OF(&s->s_mac), blk, s->mac_chain, hdr, hl, out + 7, n, NULL, 0,
-                              out + 7, mac);
-        scp_aes_close(&ke);
-    }
-    if (rc == SCP_OK && !scp_ct_eq(mac, rx, s->chal_len))
-        rc = SCP_E_MAC;
-    if (rc == SCP_OK)
-        rc = unpad(out + 7, n, pl);
-    if (rc != SCP_OK) {
-        scp_wipe(out, 7 + n);
-        return scp03_fail(s, rc);
-    }
-    memcpy(s->mac_chain, mac, 16);
-    scp_wipe(mac, sizeof(mac));
     return SCP_OK;
 }
 
@@ -388,27 +257,36 @@ int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_
         return scp03_fail(s, SCP_E_MAC);
     n = a.lc - s->chal_len;
     hl = encode_header(hdr, &a, a.lc, a.extended);
-    if ((s->level & SCP_LEVEL_CDEC) && n > 0 && n % 16 == 0) {
-        GUARD(card_verify_decrypt(s, hdr, hl, a.data, n, out, &pl));
-        goto plain;
-    }
-    rc = cmac_command(s, hdr, hl, a.data, n, mac);
-    if (rc != SCP_OK)
-        return scp03_fail(s, rc);
-    if (!scp_ct_eq(mac, a.data + n, s->chal_len))
-        return scp03_fail(s, SCP_E_MAC);
-    memcpy(s->mac_chain, mac, 16);
-    scp_wipe(mac, sizeof(mac));
-    memmove(out + 7, a.data, n);
-    pl = n;
-    if ((s->level & SCP_LEVEL_CDEC) && n > 0) {
-        rc = decrypt_data(s, 0, out + 7, n, &pl);
+    {
+        /* GPC Amd D 6.2.4 C-MAC and 6.2.6 C-DEC in one pass on the core
+         * into out + 7 (nothing decrypted stays there unless the C-MAC
+         * matches and the padding is good); the full C-MAC is the next
+         * chaining value */
+        int dec = (s->level & SCP_LEVEL_CDEC) && n > 0;
+        uint8_t blk[16];
+        scp_aes ke;
+        scp_sm_keys k = { NULL, SCP_AES_OF(&s->s_mac), NULL, NULL };
+        rc = SCP_OK;
+        if (dec && n % 16 == 0) {
+            rc = scp_aes_open(&ke, SCP_RAW_OF(&s->s_enc));
+            k.aes_enc = &ke;
+        }
+        scp_sm_counter_block(s->counter, 0, blk);
+        if (rc == SCP_OK) {
+            rc = scp_sm_open(desc_of(s), &k, SCP_SMI_CHAIN, s->mac_chain, blk, hdr, hl, a.data, n,
+                             dec, NULL, 0, a.data + n, out + 7, &pl, mac);
+            if (k.aes_enc != NULL)
+                scp_aes_close(&ke);
+        }
         if (rc != SCP_OK) {
-            scp_wipe(out, 7 + n);
+            scp_wipe(mac, sizeof(mac));
             return scp03_fail(s, rc);
         }
+        memcpy(s->mac_chain, mac, 16);
+        scp_wipe(mac, sizeof(mac));
+        if (!dec)
+            memmove(out + 7, a.data, n);
     }
-plain:
     a.cla = cla_plain(a.cla);
     a.lc = pl;
     a.data = pl ? out + 7 : NULL;
@@ -455,25 +333,28 @@ int scp03_card_wrap(scp03_session *s, const uint8_t *data, size_t len, uint16_t 
         return SCP_OK;
     }
     if ((s->level & SCP_LEVEL_RENC) && len > 0)
-        n = pad_len(len);
+        n = scp_sm_padded_len(desc_of(s), len);
     ENSURE(n + s->chal_len <= 65536, SCP_E_LENGTH);
     /* exactly what is written; the session is untouched until here */
     ENSURE(out_size >= n + s->chal_len + 2, SCP_E_BUFFER_TOO_SMALL);
     s->resp_pending = 0;
     if (len > 0)
         memmove(out, data, len);
-    if (n > len) {
-        /* GPC Amd D 6.2.7 R-ENC then 6.2.5 R-MAC, in one pass */
-        pad(out, len);
+    {
+        /* GPC Amd D 6.2.7 R-ENC then 6.2.5 R-MAC, in one pass on the core */
+        int enc = n > len;
         scp_aes ke, kr;
-        icv_input(s, 1, blk);
-        rc = open2(SCP_RAW_OF(&s->s_enc), &ke, SCP_RAW_OF(&s->s_rmac), &kr);
+        scp_sm_counter_block(s->counter, 1, blk);
+        rc = enc ? open2(SCP_RAW_OF(&s->s_rmac), &kr, SCP_RAW_OF(&s->s_enc), &ke)
+                 : open2(SCP_RAW_OF(&s->s_rmac), &kr, NULL, NULL);
         if (rc == SCP_OK) {
-            rc = scp_cbc_enc_cmac(&ke, &kr, blk, s->mac_chain, NULL, 0, out, n, swb, 2, mac);
-            scp_aes_close(&ke), scp_aes_close(&kr);
+            scp_sm_keys k = { enc ? &ke : NULL, &kr, NULL, NULL };
+            rc = scp_sm_seal(desc_of(s), &k, SCP_SMI_CHAIN, s->mac_chain, blk, NULL, NULL, 0, out,
+                             len, enc, swb, 2, &n, mac);
+            if (enc)
+                scp_aes_close(&ke);
+            scp_aes_close(&kr);
         }
-    } else {
-        rc = rmac_response(s, out, n, sw, mac);
     }
     if (rc != SCP_OK)
         return scp03_fail(s, rc);

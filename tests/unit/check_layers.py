@@ -1,18 +1,19 @@
 #!/usr/bin/env python3
 """The include graph of libscpkit points one way (issue 13 item 1):
 
-    core -> crypto -> sm/protocols -> gp -> transports -> applications
+    core -> crypto -> sm -> protocols -> gp -> transports -> applications
 
 A source file or public header may include headers of its own layer and of
 the layers below it, never above. Layers, by directory and public header:
 
   0 core        src/core        rc.h buf.h tlv.h apdu.h
   1 crypto      src/crypto      crypto.h des.h ec.h cert.h
-  2 protocols   src/scp03 src/scp02 src/scp11 src/iso7816
+  2 sm          src/sm          (internal only: the secure-messaging core)
+  3 protocols   src/scp03 src/scp02 src/scp11 src/iso7816
                                 scp03.h scp02.h scp11.h iso7816sm.h
-  3 gp          src/gp          gp.h
-  4 transports  src/transport   transport.h channel.h
-  5 apps        src/card src/keys src/ota tools   card.h keystore.h ...
+  4 gp          src/gp          gp.h
+  5 transports  src/transport   transport.h channel.h
+  6 apps        src/card src/keys src/ota tools   card.h keystore.h ...
 
 Internal headers ("<dir>/internal.h" and the like) belong to their
 directory's layer. A header or directory not listed is an error (so a new
@@ -27,11 +28,11 @@ import re
 import sys
 import tempfile
 
-CORE, CRYPTO, PROTO, GP, TRANSPORT, APPS = range(6)
-NAMES = ["core", "crypto", "protocols", "gp", "transports", "apps"]
+CORE, CRYPTO, SM, PROTO, GP, TRANSPORT, APPS = range(7)
+NAMES = ["core", "crypto", "sm", "protocols", "gp", "transports", "apps"]
 
 DIRS = {
-    "core": CORE, "crypto": CRYPTO,
+    "core": CORE, "crypto": CRYPTO, "sm": SM,
     "scp03": PROTO, "scp02": PROTO, "scp11": PROTO, "iso7816": PROTO,
     "gp": GP, "transport": TRANSPORT,
     "card": APPS, "keys": APPS, "ota": APPS,
@@ -128,8 +129,18 @@ def selftest():
         if len(bad) != 1 or "src/crypto/bad.c" not in bad[0]:
             print("selftest: the upward include was not reported:", bad)
             return 1
-        os.remove(os.path.join(t, "src/scp11/b.c"))
         os.remove(os.path.join(t, "src/crypto/bad.c"))
+        # the secure-messaging core sits below the protocols it serves
+        put("include/scpkit/scp02.h", '#include "scpkit/crypto.h"\n')
+        put("src/sm/ok.c", '#include "crypto/aes.h"\n')
+        put("src/scp02/w.c", '#include "sm/sm.h"\n')
+        put("src/sm/bad.c", '#include "scpkit/scp02.h"\n')
+        bad = check(t, known)
+        if len(bad) != 1 or "src/sm/bad.c" not in bad[0]:
+            print("selftest: sm including a protocol was not reported:", bad)
+            return 1
+        os.remove(os.path.join(t, "src/sm/bad.c"))
+        os.remove(os.path.join(t, "src/scp11/b.c"))
         gone = check(t, known)
         if len(gone) != 1 or "no longer occurs" not in gone[0]:
             print("selftest: a stale known exception was not reported:", gone)
