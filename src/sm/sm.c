@@ -117,43 +117,11 @@ void scp_sm_mac_resume(scp_sm_mac_ctx *m, const scp_sm_desc *d, const scp_sm_key
 
 /* Short CMAC inputs laid out in one buffer for one CMAC call (the AES-NI
  * CMAC runs it in registers); longer ones stream. */
-#define SM_MAC_BUF 512
-
-static int cmac_flat(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const uint8_t *icv,
-                     const uint8_t *pre, size_t pre_len, const uint8_t *p, size_t len,
-                     const uint8_t *post, size_t post_len, uint8_t tag[16])
-{
-    _Alignas(64) uint8_t buf[SM_MAC_BUF];
-    size_t n = 0;
-    int rc;
-    if (rule == SCP_SMI_CHAIN || rule == SCP_SMI_SSC) {
-        memcpy(buf, icv, 16);
-        n = 16;
-    }
-    if (pre_len > 0)
-        memcpy(buf + n, pre, pre_len), n += pre_len;
-    if (len > 0)
-        memcpy(buf + n, p, len), n += len;
-    if (post_len > 0)
-        memcpy(buf + n, post, post_len), n += post_len;
-    if (d->mac_pad == SCP_SMQ_M2) {
-        buf[n++] = 0x80;
-        while (n % 16 != 0)
-            buf[n++] = 0;
-    }
-    /* not wiped: the input is ciphertext (encrypt-then-MAC) or data that
-     * goes out in the clear (MAC only); the key is not here */
-    rc = scp_cmac_once(k->aes_mac, buf, n, tag);
-    return rc;
-}
-
-int scp_sm_mac_once(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const uint8_t *icv,
-               const uint8_t *pre, size_t pre_len, const uint8_t *p, size_t len,
-               const uint8_t *post, size_t post_len, uint8_t tag[16])
+int scp_sm_mac_stream(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const uint8_t *icv,
+                      const uint8_t *pre, size_t pre_len, const uint8_t *p, size_t len,
+                      const uint8_t *post, size_t post_len, uint8_t tag[16])
 {
     scp_sm_mac_ctx m;
-    if (d->mac_alg == SCP_SMM_CMAC && 16 + pre_len + len + post_len + 16 <= SM_MAC_BUF)
-        return cmac_flat(d, k, rule, icv, pre, pre_len, p, len, post, post_len, tag);
     scp_sm_mac_begin(&m, d, k, rule, icv);
     scp_sm_mac_update(&m, pre, pre_len);
     scp_sm_mac_update(&m, p, len);

@@ -185,11 +185,48 @@ SCP_MUST_CHECK int scp_sm_mac_check(scp_sm_mac_ctx *m, const uint8_t *rx, uint8_
 void scp_sm_mac_park(const scp_sm_mac_ctx *m, scp_des_mac *slot);
 void scp_sm_mac_resume(scp_sm_mac_ctx *m, const scp_sm_desc *d, const scp_sm_keys *k,
                        const scp_des_mac *slot);
-/* One shot: tag = MAC(icv | pre | p | post). */
-SCP_MUST_CHECK int scp_sm_mac_once(const scp_sm_desc *d, const scp_sm_keys *k, int rule,
-                              const uint8_t *icv, const uint8_t *pre, size_t pre_len,
-                              const uint8_t *p, size_t len, const uint8_t *post,
-                              size_t post_len, uint8_t tag[16]);
+/* The streaming form of scp_sm_mac_once (src/sm/sm.c). */
+SCP_MUST_CHECK int scp_sm_mac_stream(const scp_sm_desc *d, const scp_sm_keys *k, int rule,
+                                     const uint8_t *icv, const uint8_t *pre, size_t pre_len,
+                                     const uint8_t *p, size_t len, const uint8_t *post,
+                                     size_t post_len, uint8_t tag[16]);
+
+/* One shot: tag = MAC(icv | pre | p | post). Short CMAC inputs are laid
+ * out in one buffer for one CMAC call (the AES-NI CMAC runs it in
+ * registers; inline, so the buffer is the caller's frame as the kernel's
+ * input), longer ones and the retail MAC stream. The buffer is not
+ * wiped: its input is ciphertext (encrypt-then-MAC) or data that goes out
+ * in the clear (MAC only); no key is in it. */
+#define SCP_SM_MAC_BUF 512
+SCP_MUST_CHECK static inline int scp_sm_mac_once(const scp_sm_desc *d, const scp_sm_keys *k,
+                                                 int rule, const uint8_t *icv,
+                                                 const uint8_t *pre, size_t pre_len,
+                                                 const uint8_t *p, size_t len,
+                                                 const uint8_t *post, size_t post_len,
+                                                 uint8_t tag[16])
+{
+    _Alignas(16) uint8_t buf[SCP_SM_MAC_BUF];
+    size_t n = 0;
+    if (d->mac_alg != SCP_SMM_CMAC || 16 + pre_len + len + post_len + 16 > SCP_SM_MAC_BUF)
+        return scp_sm_mac_stream(d, k, rule, icv, pre, pre_len, p, len, post, post_len, tag);
+    if (rule == SCP_SMI_CHAIN || rule == SCP_SMI_SSC) {
+        memcpy(buf, icv, 16);
+        n = 16;
+    }
+    if (pre_len > 0)
+        memcpy(buf + n, pre, pre_len), n += pre_len;
+    if (len > 0)
+        memcpy(buf + n, p, len), n += len;
+    if (post_len > 0)
+        memcpy(buf + n, post, post_len), n += post_len;
+    if (d->mac_pad == SCP_SMQ_M2) {
+        buf[n++] = 0x80;
+        while ((n & 15) != 0)
+            buf[n++] = 0;
+    }
+    return scp_cmac_once(k->aes_mac, buf, n, tag);
+}
+
 /* The same, then tag[0..mac_len) compared in constant time with rx:
  * SCP_E_MAC when it differs (tag still written: a chaining value). */
 SCP_MUST_CHECK static inline int scp_sm_verify(const scp_sm_desc *d, const scp_sm_keys *k,
