@@ -149,7 +149,7 @@ int main(void)
         int good = 1;
         if (state[k] != 1)
             continue;
-        for (size_t b = 0; b < dl; b++)
+        for (size_t b = 0; b < dl && b < sizeof(data); b++) /* (gcc -O3 cannot see dl <= 16) */
             data[b] = (uint8_t)(k + b);
         cmd[0] = 0x80, cmd[1] = 0xEE, cmd[2] = 0x00, cmd[3] = 0x00, cmd[4] = (uint8_t)dl;
         memcpy(cmd + 5, data, dl);
