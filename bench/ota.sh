@@ -6,8 +6,9 @@
 # OTA_DB=pg: the registry on a private PostgreSQL cluster (tests/lib.sh
 # pg_start, fsync on), figures to bench/ota_results_pg.json
 # (SCPKIT_PG_PIPELINE=0 as well: bench/ota_results_pg_nopipe.json).
-# The registry's work per session (statements, round trips, commits) is
-# read from the server's /metrics.
+# The registry's work per session (statements, round trips, commits and
+# how many of them lazy) and the keystore's commits are read from the
+# server's /metrics.
 set -u
 B=${1:?usage: bench/ota.sh BUILD [LEVELS]}
 LEVELS=${2:-1,100,1000}

@@ -19,7 +19,8 @@
  *   db:     with --admin PORT (the server's admin listener), the registry's
  *           work per rotation session from the server's /metrics counters
  *           read before and after: statements, round trips to the
- *           database, committed transactions.
+ *           database, committed transactions (and how many of them lazy:
+ *           not flushed on their own), and the keystore's commits.
  *
  * Usage: ota_bench --ks KS --srv SRV --pid SERVER_PID --cards DIR
  *                  [--levels 1,100,1000] [--rounds1 20] [--json FILE]
@@ -68,7 +69,7 @@ static int g_pid, g_admin;
 /* The server's registry counters (statements, round trips, commits) from
  * its /metrics; 0 when there is no admin listener. */
 typedef struct dbw {
-    double stmts, rts, commits;
+    double stmts, rts, commits, lazy, ks_commits;
 } dbw;
 static size_t grow(char *p, size_t sz, size_t n, void *arg)
 {
@@ -109,6 +110,8 @@ static void db_work(dbw *w)
         w->stmts = metric(buf, "scpkit_ota_registry_statements_total");
         w->rts = metric(buf, "scpkit_ota_registry_round_trips_total");
         w->commits = metric(buf, "scpkit_ota_registry_commits_total");
+        w->lazy = metric(buf, "scpkit_ota_registry_lazy_commits_total");
+        w->ks_commits = metric(buf, "scpkit_ota_keystore_commits_total");
     }
     curl_easy_cleanup(e);
     free(buf);
@@ -410,6 +413,8 @@ static int run_sessions(ota_reg *reg, dev *devs, int first, int n, int rounds, i
         r->db.stmts += w1.stmts - w0.stmts;
         r->db.rts += w1.rts - w0.rts;
         r->db.commits += w1.commits - w0.commits;
+        r->db.ks_commits += w1.ks_commits - w0.ks_commits;
+        r->db.lazy += w1.lazy - w0.lazy;
         for (int i = 0; i < n; i++) {
             r->failed += as[i].failed;
             if (!as[i].failed)
@@ -544,8 +549,10 @@ int main(int argc, char **argv)
         printf("%-6d %-9s %9d %10.1f %10.1f %12.1f %10.3f\n", n, "rotation", s.ok,
                s.wall > 0 ? s.ok / s.wall : 0, s.p50 * 1000, s.p99 * 1000, cs);
         if (g_admin && s.ok)
-            printf("%-6d %-9s per session: %.1f statements, %.1f round trips, %.1f commits\n", n,
-                   "registry", s.db.stmts / s.ok, s.db.rts / s.ok, s.db.commits / s.ok);
+            printf("%-6d %-9s per session: %.1f statements, %.1f round trips, %.1f commits"
+                   " (%.1f lazy); keystore %.1f commits\n",
+                   n, "registry", s.db.stmts / s.ok, s.db.rts / s.ok, s.db.commits / s.ok,
+                   s.db.lazy / s.ok, s.db.ks_commits / s.ok);
         printf("%-6d %-9s %9d %10.1f %10.1f %12.1f %10.3f %10s %6.2fx\n", n, "bare-tls", b.ok,
                b.wall > 0 ? b.ok / b.wall : 0, b.p50 * 1000, b.p99 * 1000, cb, "",
                cb > 0 ? cs / cb : 0);
@@ -556,11 +563,13 @@ int main(int argc, char **argv)
                     "\"bare_requests\": %d, \"bare_per_s\": %.2f, \"bare_p50_ms\": %.2f, "
                     "\"bare_p99_ms\": %.2f, \"server_cpu_ms_per_bare\": %.3f, \"ratio\": %.2f, "
                     "\"db_statements_per_session\": %.2f, \"db_round_trips_per_session\": %.2f, "
-                    "\"db_commits_per_session\": %.2f}%s\n",
+                    "\"db_commits_per_session\": %.2f, \"db_lazy_commits_per_session\": %.2f, \"keystore_commits_per_session\": %.2f}%s\n",
                     n, s.ok, s.failed, s.wall > 0 ? s.ok / s.wall : 0, s.p50 * 1000, s.p99 * 1000,
                     cs, b.ok, b.wall > 0 ? b.ok / b.wall : 0, b.p50 * 1000, b.p99 * 1000, cb,
                     cb > 0 ? cs / cb : 0, s.ok ? s.db.stmts / s.ok : 0, s.ok ? s.db.rts / s.ok : 0,
-                    s.ok ? s.db.commits / s.ok : 0, l + 1 < nlev ? "," : "");
+                    s.ok ? s.db.commits / s.ok : 0, s.ok ? s.db.lazy / s.ok : 0,
+                    s.ok ? s.db.ks_commits / s.ok : 0,
+                    l + 1 < nlev ? "," : "");
         fflush(stdout);
     }
     if (jf) {

@@ -258,6 +258,10 @@ typedef struct scp_ks_card_note {
 SCP_MUST_CHECK int scp_keystore_derive_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
                                            scp_ks_derive_req *reqs, size_t n,
                                            const scp_ks_card_note *card);
+/* Durable commits (each one fsync of the keystore's WAL) this handle has
+ * made since it was opened: a server exports it to show its keystore work
+ * per session. */
+unsigned long scp_keystore_commits(const scp_keystore *ks);
 /* Record that card KDD now holds keys from label:version under kvn. */
 SCP_MUST_CHECK int scp_keystore_card_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
                                          const char *label, uint32_t version,

@@ -229,6 +229,11 @@ int scp_keystore_derive(scp_keystore *ks, const char *label, uint32_t version,
     return rc < 0 ? rc : arc;
 }
 
+unsigned long scp_keystore_commits(const scp_keystore *ks)
+{
+    return ks != NULL ? ks->commits : 0;
+}
+
 int scp_keystore_derive_set(scp_keystore *ks, const uint8_t *kdd, size_t kdd_len,
                             scp_ks_derive_req *reqs, size_t n, const scp_ks_card_note *card)
 {

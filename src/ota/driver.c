@@ -62,6 +62,14 @@ struct ota_dialog {
     ota_keyref cache_ref;
     uint8_t cache_kdd[SCP03_KDD_LEN];
     int cache_ok;
+    /* this step recorded an intent or an outcome, or its answer changes
+     * the card or ends the dialog: its commit must be durable before the
+     * answer leaves (else it may be lazy: ota_dialog_durable) */
+    int durable;
+    /* this step derived the rotation's target active-only (the keystore
+     * checked its state): decide() need not look it up again */
+    int target_ok;
+    ota_keyref target_ok_ref;
 };
 
 void ota_limits_default(ota_limits *l)
@@ -74,6 +82,7 @@ void ota_limits_default(ota_limits *l)
 }
 
 const char *ota_dialog_device(const ota_dialog *d) { return d->dev.id; }
+int ota_dialog_durable(const ota_dialog *d) { return d->durable; }
 int ota_dialog_scripts(const ota_dialog *d) { return d->scripts; }
 
 /* One log line per step: key=value, no key material ever. */
@@ -105,8 +114,6 @@ static int same_ref(const ota_keyref *a, const ota_keyref *b)
     return a->kvn == b->kvn && strcmp(a->master, b->master) == 0 && strcmp(a->kdf, b->kdf) == 0;
 }
 
-static int same_ref(const ota_keyref *a, const ota_keyref *b);
-
 /* The card's static keys for a registry key reference, diversified inside
  * the keystore's token (the new set once per session: see cache). */
 static int derive(ota_dialog *d, const ota_keyref *k, int require_active, scp03_keys *out)
@@ -131,6 +138,63 @@ static int derive(ota_dialog *d, const ota_keyref *k, int require_active, scp03_
         d->cache_ok = 1;
     }
     return SCP_OK;
+}
+
+/* A rotation about to put the job's target on a card that holds `cur`:
+ * the next probe's success leads to PUT KEY of the target (see decide). */
+static int rotation_ahead(ota_dialog *d)
+{
+    return d->has_job && d->job.action == OTA_ACT_ROTATE && d->open_isd && !d->dev.next.kvn &&
+           !d->dev.prev.kvn && !same_ref(&d->dev.cur, &d->job.target) &&
+           d->job.target.kvn != d->dev.cur.kvn;
+}
+
+static int target_unusable(ota_dialog *d, const ota_keyref *k, char *why, size_t size);
+
+/* The card's current keys and the rotation's target in one keystore
+ * transaction (scp_keystore_derive_set: each derivation its own audit
+ * record, one durable commit for both instead of one each). The target goes
+ * to the session's cache for PUT KEY and the session that proves it; both
+ * are wiped unless every derivation and the commit succeeded. */
+static int derive_cur_and_target(ota_dialog *d, scp03_keys *out)
+{
+    char lc[SCP_KS_LABEL_MAX + 1], lt[SCP_KS_LABEL_MAX + 1];
+    uint32_t vc, vt;
+    scp_div_scheme sc, st;
+    scp03_keys nk;
+    const ota_keyref *c = &d->dev.cur, *t = &d->job.target;
+    GUARD(scp_ks_parse_ref(c->master, lc, &vc));
+    GUARD(scp_div_parse(c->kdf, &sc));
+    GUARD(scp_ks_parse_ref(t->master, lt, &vt));
+    GUARD(scp_div_parse(t->kdf, &st));
+    scp_ks_derive_req q[2] = { { lc, vc, sc, 0, out, SCP_OK }, { lt, vt, st, 1, &nk, SCP_OK } };
+    int rc = scp_keystore_derive_set(d->env->ks, d->kdd, SCP03_KDD_LEN, q, 2, NULL);
+    if (rc == SCP_OK) {
+        d->target_ok = 1;
+        d->target_ok_ref = *t;
+        out->kvn = (uint8_t)c->kvn;
+        nk.kvn = (uint8_t)t->kvn;
+        d->cache = nk;
+        d->cache_ref = *t;
+        memcpy(d->cache_kdd, d->kdd, SCP03_KDD_LEN);
+        d->cache_ok = 1;
+    }
+    scp_wipe(&nk, sizeof(nk));
+    return rc;
+}
+
+/* The keys for candidate k after its INITIALIZE UPDATE answer: with a
+ * rotation ahead, the current set and the target together (one commit),
+ * else k's alone. */
+static int derive_for_iu(ota_dialog *d, const ota_keyref *k, int is_next, scp03_keys *out)
+{
+    char why[OTA_MASTER_MAX + 48];
+    if (!is_next && rotation_ahead(d) && !target_unusable(d, &d->job.target, why, sizeof(why)) &&
+        derive_cur_and_target(d, out) == SCP_OK)
+        return SCP_OK;
+    /* no rotation, or the target cannot be derived: the job's own check in
+     * decide() says why; the current set alone opens the session */
+    return derive(d, k, is_next, out);
 }
 
 int ota_dialog_new(ota_env *env, const char *dev, const char *id, ota_dialog **out)
@@ -268,6 +332,7 @@ static int send_wrapped(ota_dialog *d, ota_answer *a, const uint8_t *cmd, size_t
         ap[n].p = d->ea;
         ap[n++].len = d->ea_len;
     }
+    d->durable = 1; /* the step before a card-changing command is recorded first */
     rc = scp03_host_wrap(&d->s, cmd, len, wire, sizeof(wire), &wl);
     if (rc != SCP_OK)
         return rc;
@@ -343,6 +408,7 @@ static int job_cmd(ota_dialog *d, int step, uint8_t *out, size_t out_size, size_
 
 static void job_fail(ota_dialog *d, const char *reason)
 {
+    d->durable = 1;
     if (d->has_job && ota_reg_job_set(d->env->reg, d->job.id, "failed", d->job.step, reason) != SCP_OK)
         dlog(d, "registry-error", "msg=\"%s\"", ota_reg_errmsg(d->env->reg));
     ota_reg_event(d->env->reg, d->dev.id, d->id, "job-failed", reason);
@@ -356,6 +422,7 @@ void ota_dialog_abort(ota_dialog *d, const char *reason)
         return;
     end_session(d);
     d->phase = PH_NONE;
+    d->durable = 1;
     ota_reg_event(d->env->reg, d->dev.id, d->id, "session-aborted", reason);
     dlog(d, "abort", "reason=\"%s\"", reason);
     if (d->has_job) {
@@ -383,6 +450,7 @@ static int fail_step(ota_dialog *d, ota_answer *a, const char *fmt, ...)
 
 static int finish(ota_dialog *d, ota_answer *a)
 {
+    d->durable = 1;
     end_session(d);
     d->phase = PH_NONE;
     a->end = 1;
@@ -439,6 +507,7 @@ static int pick_job(ota_dialog *d)
 
 static int job_done(ota_dialog *d)
 {
+    d->durable = 1;
     GUARD(ota_reg_job_set(d->env->reg, d->job.id, "done", d->job.step, ""));
     ota_reg_event(d->env->reg, d->dev.id, d->id, "job-done", d->job.campaign);
     dlog(d, "job-done", "campaign=%s", d->job.campaign);
@@ -460,6 +529,7 @@ static int decide(ota_dialog *d, ota_answer *a)
             if (d->dev.prev.kvn && d->dev.prev.kvn != d->dev.cur.kvn)
                 return send_delete(d, a);
             if (d->dev.prev.kvn) { /* same KVN replaced: nothing left to delete */
+                d->durable = 1;
                 GUARD(ota_reg_clear_prev(d->env->reg, d->dev.id));
                 continue;
             }
@@ -470,6 +540,7 @@ static int decide(ota_dialog *d, ota_answer *a)
                     return send_putkey(d, a);
                 if (rotate && same_ref(&d->dev.next, &d->job.target))
                     job_fail(d, why); /* the card does not hold it: the intent goes too */
+                d->durable = 1;
                 GUARD(ota_reg_clear_next(d->env->reg, d->dev.id));
                 ota_reg_event(d->env->reg, d->dev.id, d->id, "intent-dropped",
                               "the card does not hold the intended key set");
@@ -484,11 +555,13 @@ static int decide(ota_dialog *d, ota_answer *a)
                     job_fail(d, "new KVN equals the device's current KVN");
                     continue;
                 }
-                if (target_unusable(d, &d->job.target, why, sizeof(why))) {
+                if (!(d->target_ok && same_ref(&d->target_ok_ref, &d->job.target)) &&
+                    target_unusable(d, &d->job.target, why, sizeof(why))) {
                     job_fail(d, why);
                     continue;
                 }
                 /* intent first: the registry knows the keys before the card can */
+                d->durable = 1;
                 GUARD(ota_reg_set_next(d->env->reg, d->dev.id, &d->job.target));
                 ota_reg_event(d->env->reg, d->dev.id, d->id, "put-key-intent", d->job.target.master);
                 GUARD(ota_reg_device_get(d->env->reg, d->dev.id, &d->dev));
@@ -516,6 +589,7 @@ static int decide(ota_dialog *d, ota_answer *a)
         }
         if (d->ea_pending) { /* finish the authentication the card counted */
             ota_slice ap = { d->ea, d->ea_len };
+            d->durable = 1;
             d->phase = PH_EA_ONLY;
             return answer_script(d, a, &ap, 1);
         }
@@ -527,6 +601,8 @@ static int decide(ota_dialog *d, ota_answer *a)
 int ota_dialog_start(ota_dialog *d, ota_answer *a)
 {
     a->reason[0] = 0;
+    d->durable = 0;
+    d->target_ok = 0;
     GUARD(pick_job(d));
     dlog(d, "start", "kvn=%02X next=%02X prev=%02X", d->dev.cur.kvn, d->dev.next.kvn,
          d->dev.prev.kvn);
@@ -557,7 +633,7 @@ static int on_iu(ota_dialog *d, ota_answer *a, const ota_slice *r)
         if (ir.kvn != k->kvn)
             return fail_step(d, a, "card answered with KVN %02X, asked for %02X", ir.kvn, k->kvn);
         memcpy(d->kdd, ir.kdd, sizeof(d->kdd));
-        rc = derive(d, k, d->cand[d->ci] == CAND_NEXT, &keys);
+        rc = derive_for_iu(d, k, d->cand[d->ci] == CAND_NEXT, &keys);
         if (rc != SCP_OK) {
             scp_wipe(&keys, sizeof(keys));
             return fail_step(d, a, "keystore: %s for %s", scp_strerror(rc), k->master);
@@ -586,6 +662,7 @@ static int on_iu(ota_dialog *d, ota_answer *a, const ota_slice *r)
                 char label[SCP_KS_LABEL_MAX + 1];
                 uint32_t v;
                 scp_div_scheme sch;
+                d->durable = 1;
                 GUARD(ota_reg_promote_next(d->env->reg, d->dev.id));
                 ota_reg_event(d->env->reg, d->dev.id, d->id, "new-keys-confirmed", k->master);
                 if (scp_ks_parse_ref(k->master, label, &v) == SCP_OK &&
@@ -642,6 +719,7 @@ static int on_cmd(ota_dialog *d, ota_answer *a, const ota_slice *r, size_t n)
         if (sw != 0x9000) {
             char why[64];
             /* refused: nothing was written on the card */
+            d->durable = 1;
             GUARD(ota_reg_clear_next(d->env->reg, d->dev.id));
             snprintf(why, sizeof(why), "PUT KEY refused: SW %04X", sw);
             job_fail(d, why);
@@ -662,6 +740,7 @@ static int on_cmd(ota_dialog *d, ota_answer *a, const ota_slice *r, size_t n)
             snprintf(why, sizeof(why), "DELETE KEY refused: SW %04X", sw);
             return fail_step(d, a, "%s", why);
         }
+        d->durable = 1;
         GUARD(ota_reg_clear_prev(d->env->reg, d->dev.id));
         ota_reg_event(d->env->reg, d->dev.id, d->id, "old-keys-deleted", d->dev.prev.master);
         return decide(d, a);
@@ -674,6 +753,7 @@ static int on_cmd(ota_dialog *d, ota_answer *a, const ota_slice *r, size_t n)
             return decide(d, a);
         }
         d->job.step++;
+        d->durable = 1;
         GUARD(ota_reg_job_set(d->env->reg, d->job.id, "running", d->job.step, NULL));
         return decide(d, a);
     }
@@ -688,6 +768,8 @@ int ota_dialog_step(ota_dialog *d, const char *status, const uint8_t *body, size
     int rc;
 
     a->reason[0] = 0;
+    d->durable = 0;
+    d->target_ok = 0;
     if (d->phase == PH_NONE)
         return fail_step(d, a, "no script outstanding");
     if (!status || strcmp(status, "ok") != 0)

@@ -125,9 +125,10 @@ SCP_MUST_CHECK int ota_reg_schema_version(ota_reg *r, int *version);
  * default "HOST:PID". */
 void ota_reg_set_holder(ota_reg *r, const char *holder);
 /* Work done so far on this connection: statements sent, round trips to
- * the database (SQLite: one per statement), transactions committed. */
+ * the database (SQLite: one per statement), transactions committed (of
+ * which lazy: not flushed on their own, ota_reg_commit_lazy). */
 typedef struct ota_reg_stats {
-    uint64_t statements, round_trips, commits;
+    uint64_t statements, round_trips, commits, lazy_commits;
 } ota_reg_stats;
 void ota_reg_stats_get(const ota_reg *r, ota_reg_stats *st);
 /* Transactions: BEGIN IMMEDIATE (SQLite) / BEGIN (PostgreSQL). Inside
@@ -136,6 +137,16 @@ void ota_reg_stats_get(const ota_reg *r, ota_reg_stats *st);
  * COMMIT; their failure fails the commit. */
 SCP_MUST_CHECK int ota_reg_begin(ota_reg *r);
 SCP_MUST_CHECK int ota_reg_commit(ota_reg *r);
+/* A commit that need not be durable at once: atomic and ordered like any
+ * other (a later durable commit makes it durable too: SQLite's WAL and
+ * PostgreSQL's WAL are written in order), but without its own flush to
+ * disk (SQLite: synchronous=NORMAL for this commit; PostgreSQL:
+ * synchronous_commit=off for this transaction). A crash of the process
+ * loses nothing; only a crash of the machine (or of PostgreSQL's) may lose
+ * it, with every later lazy commit and no durable one. For a step that
+ * recorded no intent and no outcome and sends nothing that changes a card
+ * (a probe): losing it leaves the registry as it was before the step. */
+SCP_MUST_CHECK int ota_reg_commit_lazy(ota_reg *r);
 int ota_reg_rollback(ota_reg *r); /* best effort: nothing to do when it fails */
 SCP_MUST_CHECK int ota_reg_device_add(ota_reg *r, const char *id, const ota_keyref *k,
                                       const char *tags);
@@ -277,6 +288,12 @@ SCP_MUST_CHECK int ota_dialog_step(ota_dialog *d, const char *status, const uint
 /* End the dialog abnormally (timeout, shutdown, hostile input). */
 void ota_dialog_abort(ota_dialog *d, const char *reason);
 const char *ota_dialog_device(const ota_dialog *d);
+/* 1 when the last start/step recorded an intent or an outcome, or
+ * answered with a command that changes the card or with the end: its
+ * transaction must be committed durably before the answer leaves. 0 for a
+ * probe (SELECT, INITIALIZE UPDATE) after nothing but events and the job's
+ * "running": a lazy commit (ota_reg_commit_lazy) may carry it. */
+int ota_dialog_durable(const ota_dialog *d);
 int ota_dialog_scripts(const ota_dialog *d);
 
 /* Fault injection for the convergence tests: SCPKIT_OTA_FAULT=WHO:N makes

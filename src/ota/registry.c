@@ -214,7 +214,7 @@ int ota_reg_begin(ota_reg *r)
     return rc;
 }
 
-int ota_reg_commit(ota_reg *r)
+static int commit_as(ota_reg *r, int lazy)
 {
     int rc;
     if (!r->in_txn)
@@ -223,15 +223,27 @@ int ota_reg_commit(ota_reg *r)
         (void)r->be->rollback(r);
         rc = SCP_E_IO;
     } else {
-        rc = r->be->commit(r);
+        rc = r->be->commit(r, lazy);
         if (rc == SCP_OK)
             r->st.commits++;
+        if (rc == SCP_OK && lazy)
+            r->st.lazy_commits++;
     }
     r->in_txn = 0;
     r->txn_failed = 0;
     r->held[0] = 0;
     r->dev_cached = 0;
     return rc;
+}
+
+int ota_reg_commit(ota_reg *r)
+{
+    return commit_as(r, 0);
+}
+
+int ota_reg_commit_lazy(ota_reg *r)
+{
+    return commit_as(r, 1);
 }
 
 int ota_reg_rollback(ota_reg *r)
@@ -927,20 +939,12 @@ void ota_job_free(ota_job *j)
     }
 }
 
-int ota_reg_job_next(ota_reg *r, const char *dev, ota_job *j)
+/* The job's row into j (params: "master|kdf|kvn" for rotate, "AID|HEX;HEX;..."
+ * for script and put-data). */
+static void job_row(ota_reg *r, ota_res *s, ota_job *j)
 {
-    ota_res *s;
     const char *params;
-    int rc = q(r, &s,
-               "SELECT job.id, job.campaign, campaign.action, campaign.params, job.step,"
-               " job.attempts FROM job JOIN campaign ON campaign.name=job.campaign"
-               " WHERE job.device=? AND job.state IN ('pending','running')"
-               " AND campaign.state='active' ORDER BY job.id LIMIT 1",
-               "t", dev);
-    if (rc <= 0) {
-        rfree(r, s);
-        return rc;
-    }
+    free(j->cmds_hex);
     memset(j, 0, sizeof(*j));
     j->id = r->be->integer(s, 0);
     col_text(r, s, 1, j->campaign, sizeof(j->campaign));
@@ -948,7 +952,6 @@ int ota_reg_job_next(ota_reg *r, const char *dev, ota_job *j)
     params = r->be->text(s, 3);
     j->step = (int)r->be->integer(s, 4);
     j->attempts = (int)r->be->integer(s, 5);
-    /* params: "master|kdf|kvn" (rotate) or "AID|HEX;HEX;..." (script, put-data) */
     if (params) {
         const char *bar = strchr(params, '|');
         if (j->action == OTA_ACT_ROTATE) {
@@ -967,6 +970,29 @@ int ota_reg_job_next(ota_reg *r, const char *dev, ota_job *j)
             j->cmds_hex = strdup(bar + 1);
         }
     }
+}
+
+int ota_reg_job_next(ota_reg *r, const char *dev, ota_job *j)
+{
+    ota_res *s;
+    /* the device's oldest open job: its few rows come by the job_dev index
+     * and the oldest is picked here (ORDER BY id LIMIT 1 made SQLite build
+     * a temporary B-tree per call, a tenth of a rotation's server CPU) */
+    int rc = q(r, &s,
+               "SELECT job.id, job.campaign, campaign.action, campaign.params, job.step,"
+               " job.attempts FROM job JOIN campaign ON campaign.name=job.campaign"
+               " WHERE job.device=? AND job.state IN ('pending','running')"
+               " AND campaign.state='active'",
+               "t", dev);
+    if (rc <= 0) {
+        rfree(r, s);
+        return rc;
+    }
+    memset(j, 0, sizeof(*j));
+    job_row(r, s, j);
+    while (r->be->next(s))
+        if (r->be->integer(s, 0) < j->id)
+            job_row(r, s, j);
     rfree(r, s);
     if (j->action != OTA_ACT_ROTATE && !j->cmds_hex)
         return SCP_E_NOMEM;

@@ -45,7 +45,7 @@ typedef struct ota_reg_be {
     /* Several statements, no parameters (migrations). */
     int (*script)(ota_reg *r, const char *sql);
     int (*begin)(ota_reg *r);
-    int (*commit)(ota_reg *r);
+    int (*commit)(ota_reg *r, int lazy); /* lazy: see ota_reg_commit_lazy */
     int (*rollback)(ota_reg *r);
 } ota_reg_be;
 
@@ -68,6 +68,9 @@ struct ota_reg {
 
 extern const ota_reg_be ota_be_sqlite;
 extern const ota_reg_be ota_be_pg; /* NULL-like stub when built without libpq */
+/* The SQLite connection of a SQLite registry (NULL otherwise): for tests
+ * that check the connection's settings. */
+struct sqlite3 *ota_reg_sqlite_db(ota_reg *r);
 void ota_reg_seterr(ota_reg *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -327,7 +327,7 @@ static int pg_begin(ota_reg *r)
     return H(r)->batch ? SCP_OK : drain(r, NULL);
 }
 
-static int pg_commit(ota_reg *r)
+static int pg_commit(ota_reg *r, int lazy)
 {
     PGresult *p;
     int rc;
@@ -335,6 +335,11 @@ static int pg_commit(ota_reg *r)
         conn_err(r, "postgresql connection lost");
         return SCP_E_IO;
     }
+    /* lazy: this transaction's commit does not wait for its WAL flush
+     * (the WAL writer flushes it within wal_writer_delay; a later
+     * synchronous commit flushes it with its own) */
+    if (lazy && (rc = send1(r, "SET LOCAL synchronous_commit TO OFF", 0, NULL)) != SCP_OK)
+        goto fail;
     if ((rc = send1(r, "COMMIT", 0, NULL)) != SCP_OK || (rc = drain(r, &p)) != SCP_OK)
         goto fail;
     /* a transaction that failed answers COMMIT with ROLLBACK */

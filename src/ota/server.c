@@ -230,11 +230,17 @@ static void release_in_txn(dlg *g, int rc, const ota_answer *a)
         g->released = 1;
 }
 
-/* One transaction per step: what the step recorded is committed (durable,
- * synchronous=FULL) before its answer leaves, or the answer does not leave. */
-static int commit(srv *sv)
+/* One transaction per step: what the step recorded is committed before its
+ * answer leaves, or the answer does not leave. Durably (synchronous=FULL,
+ * fsync) when the step recorded an intent or an outcome or its answer
+ * changes the card or ends the dialog; lazily when it only probes the card
+ * (ota_dialog_durable): a probe step lost with the machine leaves the
+ * registry as before it, and the next durable commit makes it durable. */
+static int commit(dlg *g, int rc, const ota_answer *a)
 {
-    if (ota_reg_commit(sv->env.reg) == SCP_OK)
+    srv *sv = g->sv;
+    int lazy = rc >= 0 && !a->end && !ota_dialog_durable(g->d);
+    if ((lazy ? ota_reg_commit_lazy(sv->env.reg) : ota_reg_commit(sv->env.reg)) == SCP_OK)
         return 1;
     fprintf(sv->env.log, "ota event=registry-error msg=\"commit failed: %s\"\n",
             ota_reg_errmsg(sv->env.reg));
@@ -323,7 +329,13 @@ static void begin(srv *sv, struct evhttp_request *req, const char *dev, const ch
         snprintf(id, sizeof(id), "%s", id_in);
     else if (new_dialog_id(id) != SCP_OK)
         return reply_text(sv, req, 500, "no randomness");
+    /* the lease is taken in the first step's transaction: one commit for
+     * both, and a dialog that cannot start leaves no lease behind */
+    if (ota_reg_begin(sv->env.reg) != SCP_OK)
+        return reply_text(sv, req, 503, "registry busy");
     rc = ota_reg_lease(sv->env.reg, dev, id, sv->env.lim.lease_ms, &until);
+    if (rc != 1)
+        (void)ota_reg_rollback(sv->env.reg);
     if (rc == SCP_E_NOT_FOUND) {
         ota_reg_event(sv->env.reg, dev, NULL, "refused", "unknown device");
         fprintf(sv->env.log, "ota t=%lld device=%s event=refused reason=\"unknown device\"\n",
@@ -349,24 +361,20 @@ static void begin(srv *sv, struct evhttp_request *req, const char *dev, const ch
             g->step = step_in;
     }
     if (!g) {
-        if (ota_reg_release(sv->env.reg, dev, id) != SCP_OK)
-            fprintf(sv->env.log, "ota event=registry-error msg=\"lease not released\"\n");
+        (void)ota_reg_rollback(sv->env.reg); /* the lease with it */
         return reply_text(sv, req, 500, "cannot start a dialog");
     }
     /* every step's transaction renews the lease and commits only while
      * this dialog holds it (ota_reg_lease_hold) */
-    if (ota_reg_begin(sv->env.reg) != SCP_OK) {
-        drop(g);
-        return reply_text(sv, req, 503, "registry busy");
-    }
     if (ota_reg_lease_hold(sv->env.reg, dev, id, sv->env.lim.lease_ms) != SCP_OK) {
         (void)ota_reg_rollback(sv->env.reg);
+        g->released = 1; /* never committed */
         drop(g);
         return reply_text(sv, req, 409, "device lease lost");
     }
     rc = ota_dialog_start(g->d, &a);
     release_in_txn(g, rc, &a);
-    if (!commit(sv)) {
+    if (!commit(g, rc, &a)) {
         g->released = 0;
         a.end = 1;
         snprintf(a.reason, sizeof(a.reason), "registry commit failed");
@@ -560,7 +568,7 @@ static void on_request(struct evhttp_request *req, void *arg)
             }
             rc = ota_dialog_step(g->d, status, p ? p : (const uint8_t *)"", len, &a);
             release_in_txn(g, rc, &a);
-            if (!commit(sv)) {
+            if (!commit(g, rc, &a)) {
                 rc = SCP_E_IO;
                 g->released = 0;
             } else
@@ -624,10 +632,16 @@ static void on_metrics(struct evhttp_request *req, void *arg)
                         "# TYPE scpkit_ota_registry_round_trips_total counter\n"
                         "scpkit_ota_registry_round_trips_total{backend=\"%s\"} %llu\n"
                         "# TYPE scpkit_ota_registry_commits_total counter\n"
-                        "scpkit_ota_registry_commits_total{backend=\"%s\"} %llu\n",
+                        "scpkit_ota_registry_commits_total{backend=\"%s\"} %llu\n"
+                        "# TYPE scpkit_ota_registry_lazy_commits_total counter\n"
+                        "scpkit_ota_registry_lazy_commits_total{backend=\"%s\"} %llu\n"
+                        "# TYPE scpkit_ota_keystore_commits_total counter\n"
+                        "scpkit_ota_keystore_commits_total %lu\n",
                         ota_reg_backend(sv->env.reg), (unsigned long long)rs.statements,
                         ota_reg_backend(sv->env.reg), (unsigned long long)rs.round_trips,
-                        ota_reg_backend(sv->env.reg), (unsigned long long)rs.commits);
+                        ota_reg_backend(sv->env.reg), (unsigned long long)rs.commits,
+                        ota_reg_backend(sv->env.reg), (unsigned long long)rs.lazy_commits,
+                        scp_keystore_commits(sv->env.ks));
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4");
     evhttp_send_reply(req, 200, "OK", b);

@@ -12,7 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "ota/ota.h"
+#include "ota/registry_int.h"
 #include "test.h"
 
 static const char *g_db; /* NULL: SQLite */
@@ -241,6 +244,37 @@ int main(int argc, char **argv)
         CHECK_OK(ota_reg_campaign_counts(r2, "r2", &c2));
         CHECK(c2.done == 1 && c2.cancelled == 2);
         ota_reg_close(r2);
+    }
+
+    /* a lazy commit (a probe step's): committed and visible like any
+     * other, counted apart; rolled back, nothing; and the connection is
+     * back to a durable commit per transaction after it (SQLite:
+     * synchronous=FULL, 2, outside transactions; PostgreSQL: SET LOCAL
+     * ends with its transaction) */
+    ota_reg_stats_get(r, &s0);
+    CHECK_OK(ota_reg_begin(r));
+    CHECK_OK(ota_reg_device_add(r, "DEV-L", &k1, ""));
+    CHECK_OK(ota_reg_commit_lazy(r));
+    ota_reg_stats_get(r, &s1);
+    CHECK(s1.commits - s0.commits == 1 && s1.lazy_commits - s0.lazy_commits == 1);
+    CHECK_OK(ota_reg_device_get(r, "DEV-L", &d));
+    CHECK_OK(ota_reg_begin(r));
+    CHECK_OK(ota_reg_device_add(r, "DEV-LR", &k1, ""));
+    CHECK_OK(ota_reg_rollback(r));
+    CHECK_RC(ota_reg_device_get(r, "DEV-LR", &d), SCP_E_NOT_FOUND);
+    CHECK_RC(ota_reg_commit_lazy(r), SCP_E_STATE);
+    ota_reg_stats_get(r, &s0);
+    CHECK(s0.lazy_commits == s1.lazy_commits);
+    if (!g_db) {
+        sqlite3_stmt *st = NULL;
+        sqlite3 *db = ota_reg_sqlite_db(r);
+        CHECK(db != NULL);
+        if (db && sqlite3_prepare_v2(db, "PRAGMA synchronous", -1, &st, NULL) == SQLITE_OK &&
+            sqlite3_step(st) == SQLITE_ROW)
+            CHECK(sqlite3_column_int(st, 0) == 2);
+        else
+            CHECK(0);
+        sqlite3_finalize(st);
     }
 
     /* a schema from a newer scpkit is refused, untouched */

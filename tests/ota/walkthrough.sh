@@ -43,6 +43,18 @@ expect 4 "$S" agent --server "https://localhost:$PORT/" --ca srv/tls/cert.pem --
 has "$T/err" "unknown device"
 # the agent as the walkthrough runs it
 expect 0 "$S" agent --server "https://localhost:$PORT/" --ca srv/tls/cert.pem --card dev1
+# the session's keystore work: the card's current and new key sets derived
+# in one transaction (each with its audit record), the card record in a
+# second; three commits before the sets were derived together
+curl -s "http://127.0.0.1:$ADMIN/metrics" >"$T/metrics"
+has "$T/metrics" "^scpkit_ota_sessions_completed_total 1$"
+has "$T/metrics" "^scpkit_ota_keystore_commits_total 2$"
+BE=sqlite; [ -n "${SCPKIT_OTA_DB:-}" ] && BE=postgresql
+# and the registry's: one transaction per step, the lease in the first;
+# the two that only probe the card (the first step, and the one after PUT
+# KEY's answer) commit lazily, the intent, the promotion and the end durably
+has "$T/metrics" "^scpkit_ota_registry_commits_total{backend=\"$BE\"} 5$"
+has "$T/metrics" "^scpkit_ota_registry_lazy_commits_total{backend=\"$BE\"} 2$"
 expect 0 "$S" ota campaign show --dir srv r2 --json
 json "$T/out" "d['done'] == 1 and d['pending'] == 1 and d['failed'] == 0 and d['total'] == 2"
 expect 0 "$S" ota campaign show --dir srv r2
