@@ -204,7 +204,7 @@ static void test_scp02_icv(void)
     CHECK_OK(scp_des3_init(&dm, key, 16));
     k.des_mac = &dm;
     CHECK_OK(scp_sm_mac_once(d, &k, SCP_SMI_CHAIN_ENC, icv, data, 5, data + 5, 8, NULL, 0, t1));
-    scp_des_block(&dm.ks[0], 0, icv, enc_icv);
+    scp_des1_block(&dm, 0, icv, enc_icv);
     CHECK_OK(scp_sm_mac_once(d, &k, SCP_SMI_CHAIN_IV, enc_icv, data, 5, data + 5, 8, NULL, 0,
                              t2));
     CHECK_MEM(t1, 8, t2, 8);
