@@ -181,7 +181,7 @@ static void unprotect_once(void *p)
     sm_ctx *c = p;
     size_t n;
     /* the same response again: put the SSC back (16 bytes) */
-    memcpy(c->host.ssc, c->snap.ssc, sizeof(c->host.ssc));
+    memcpy(c->host.chain.u.icv, c->snap.chain.u.icv, sizeof(c->host.chain.u.icv));
     c->host.resp_pending = 1;
     bench_must(scp_sm_unprotect_response(&c->host, c->resp, c->resp_len, c->out,
                                          sizeof(c->out), &n),

@@ -113,8 +113,8 @@ static void op_card(void *p)
 {
     op_job *j = p;
     size_t l;
-    memcpy(j->s.c.mac_chain, j->chain0, 16); /* replay the same command */
-    j->s.c.counter = j->ctr0;
+    memcpy(j->s.c.chain.u.icv, j->chain0, 16); /* replay the same command */
+    j->s.c.chain.counter = j->ctr0;
     bench_must(scp03_card_unwrap(&j->s.c, wcmd, j->wcmd_len, out, sizeof(out), &l), "card unwrap");
     bench_must(scp03_card_wrap(&j->s.c, data, j->n, 0x9000, out, sizeof(out), &l), "card wrap");
 }
@@ -138,8 +138,8 @@ static void op_prepare(op_job *j, size_t key_len, size_t chal, size_t n)
     j->cmd_len += n;
     bench_must(scp03_host_wrap(&j->s.h, cmd, j->cmd_len, wcmd, sizeof(wcmd), &j->wcmd_len),
                "prepare wrap");
-    memcpy(j->chain0, j->s.c.mac_chain, 16);
-    j->ctr0 = j->s.c.counter;
+    memcpy(j->chain0, j->s.c.chain.u.icv, 16);
+    j->ctr0 = j->s.c.chain.counter;
     bench_must(scp03_card_unwrap(&j->s.c, wcmd, j->wcmd_len, out, sizeof(out), &l),
                "prepare card unwrap");
     bench_must(scp03_card_wrap(&j->s.c, data, n, 0x9000, wresp, sizeof(wresp), &j->wresp_len),

@@ -231,7 +231,7 @@ int scp03_host_external_authenticate_ex(scp03_session *s, uint8_t level, unsigne
     memcpy(out + hl, s->host_cryptogram, s->chal_len);
     memcpy(out + hl + s->chal_len, mac, s->chal_len);
     *out_len = hl + lc;
-    memcpy(s->mac_chain, mac, 16);
+    memcpy(s->chain.u.icv, mac, 16);
     scp_wipe(s->host_cryptogram, sizeof(s->host_cryptogram));
     s->level = level;
     s->state = SCP03_EA_SENT;
@@ -248,7 +248,7 @@ int scp03_host_ea_result(scp03_session *s, uint16_t sw)
     if (sw != 0x9000)
         return scp03_fail(s, SCP_E_AUTH);
     s->state = SCP03_OPEN;
-    s->counter = 0; /* the first protected command uses counter 1 */
+    s->chain.counter = 0; /* the first protected command uses counter 1 */
     return SCP_OK;
 }
 
@@ -360,9 +360,9 @@ int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, siz
     if (!scp_ct_eq(s->host_cryptogram, a.data, s->chal_len))
         goto fail;
     scp_wipe(s->host_cryptogram, sizeof(s->host_cryptogram));
-    memcpy(s->mac_chain, mac, 16);
+    memcpy(s->chain.u.icv, mac, 16);
     s->level = a.p1;
-    s->counter = 0;
+    s->chain.counter = 0;
     s->state = SCP03_OPEN;
     return SCP_OK;
 fail:
@@ -391,9 +391,9 @@ int scp03_session_from_keys(scp03_session *s, const scp03_open_params *p)
     GUARD_GOTO(scp_aes_raw_init(SCP_RAW_OF(&s->s_enc), s->ctx, p->enc, p->key_len, 1, 0), fail);
     GUARD_GOTO(scp_aes_init_ctx(SCP_AES_OF(&s->s_mac), s->ctx, p->mac, p->key_len, 0), fail);
     GUARD_GOTO(scp_aes_raw_init(SCP_RAW_OF(&s->s_rmac), s->ctx, p->rmac, p->key_len, 0, 1), fail);
-    memcpy(s->mac_chain, p->mac_chain, 16);
+    memcpy(s->chain.u.icv, p->mac_chain, 16);
     s->level = p->level;
-    s->counter = 0;
+    s->chain.counter = 0;
     s->state = SCP03_OPEN;
     return SCP_OK;
 fail:
