@@ -14,6 +14,7 @@
 /* ---- harness.c ---- */
 typedef void (*bench_fn)(void *ctx);
 extern int bench_quick;      /* fewer, shorter runs */
+extern int bench_cpu_clock;  /* time runs by the thread's CPU clock, not the wall clock */
 extern unsigned long bench_allocs; /* malloc/calloc/realloc calls so far */
 int bench_allocs_counted(void);    /* 1 when the interposer is built in */
 /* Median over several runs of ns per call of fn(ctx). */

@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "bench.h"
+#include "crypto/des_ct.h"
 #include "scpkit/apdu.h"
 #include "scpkit/des.h"
 #include "scpkit/iso7816sm.h"
@@ -72,7 +73,7 @@ static void floor_once(void *p)
 {
     floor_ctx *f = p;
     for (size_t i = 0; i < f->des; i++)
-        scp_des_block(&floor_des.ks[0], 0, f->x, f->x);
+        scp_des_block(&SCP_DES3_OF(&floor_des)->ks[0], 0, f->x, f->x);
     for (size_t i = 0; i < f->aes; i++)
         scp_aes_block(&floor_aes, f->x, f->x);
 }
@@ -180,7 +181,7 @@ static void unprotect_once(void *p)
     sm_ctx *c = p;
     size_t n;
     /* the same response again: put the SSC back (16 bytes) */
-    memcpy(c->host.ssc, c->snap.ssc, sizeof(c->host.ssc));
+    memcpy(c->host.chain.u.icv, c->snap.chain.u.icv, sizeof(c->host.chain.u.icv));
     c->host.resp_pending = 1;
     bench_must(scp_sm_unprotect_response(&c->host, c->resp, c->resp_len, c->out,
                                          sizeof(c->out), &n),

@@ -7,7 +7,14 @@
  * diversifications, in-process card APDUs, session bytes and heap
  * allocations per APDU. Table on stdout; JSON with --json PATH.
  *
- *   scp_bench [--quick] [--json PATH]
+ *   scp_bench [--quick] [--cpu] [--json PATH]
+ *   scp_bench --sessions N   session set-up only: N rounds of each size,
+ *                            each a ratio to its own floor, then the
+ *                            median and the least of the N
+ * --cpu times every run by the thread's CPU clock instead of the wall
+ * clock: on a shared machine it leaves out the time other processes held
+ * the core (operation and floor alike; their cache and pipeline
+ * contention stays in).
  *
  * No figure here is asserted: timings depend on the machine and its load. */
 #include <stdlib.h>
@@ -106,8 +113,8 @@ static void op_card(void *p)
 {
     op_job *j = p;
     size_t l;
-    memcpy(j->s.c.mac_chain, j->chain0, 16); /* replay the same command */
-    j->s.c.counter = j->ctr0;
+    memcpy(j->s.c.chain.u.icv, j->chain0, 16); /* replay the same command */
+    j->s.c.chain.counter = j->ctr0;
     bench_must(scp03_card_unwrap(&j->s.c, wcmd, j->wcmd_len, out, sizeof(out), &l), "card unwrap");
     bench_must(scp03_card_wrap(&j->s.c, data, j->n, 0x9000, out, sizeof(out), &l), "card wrap");
 }
@@ -131,8 +138,8 @@ static void op_prepare(op_job *j, size_t key_len, size_t chal, size_t n)
     j->cmd_len += n;
     bench_must(scp03_host_wrap(&j->s.h, cmd, j->cmd_len, wcmd, sizeof(wcmd), &j->wcmd_len),
                "prepare wrap");
-    memcpy(j->chain0, j->s.c.mac_chain, 16);
-    j->ctr0 = j->s.c.counter;
+    memcpy(j->chain0, j->s.c.chain.u.icv, 16);
+    j->ctr0 = j->s.c.chain.counter;
     bench_must(scp03_card_unwrap(&j->s.c, wcmd, j->wcmd_len, out, sizeof(out), &l),
                "prepare card unwrap");
     bench_must(scp03_card_wrap(&j->s.c, data, n, 0x9000, wresp, sizeof(wresp), &j->wresp_len),
@@ -289,19 +296,60 @@ static void bench_sessions(size_t kl, size_t chal)
         printf("  (heap allocations per session on the OpenSSL path: %lu)\n", ossl_allocs);
 }
 
+static int cmp_ratio(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* --sessions: the session rows alone, rounds times over (short runs, as
+ * --quick), each round's ratio to the floor measured beside it. */
+static int session_rounds(int rounds)
+{
+    static sess_job j;
+    static const size_t kls[] = { 16, 16, 32, 32 }, chs[] = { 8, 16, 8, 16 };
+    double r[4][64], ns[4][64];
+
+    if (rounds < 1 || rounds > 64)
+        return 2;
+    bench_quick = 1;
+    for (int k = 0; k < rounds; k++)
+        for (int v = 0; v < 4; v++) {
+            size_t t = session_blocks(kls[v], chs[v]);
+            double fl;
+            sess_init(&j, kls[v], chs[v]);
+            handshake(&j);
+            floor_pair(handshake, &j, SCP_AES_OF(&j.h.s_mac), (t + 1) / 2, t / 2, &ns[v][k], &fl);
+            r[v][k] = fl > 0 ? ns[v][k] / fl : -1;
+            scp03_end(&j.h), scp03_end(&j.c);
+        }
+    for (int v = 0; v < 4; v++) {
+        printf("session AES-%zu S%zu:", kls[v] * 8, chs[v]);
+        for (int k = 0; k < rounds; k++)
+            printf(" %.0fns/%.2fx", ns[v][k], r[v][k]);
+        qsort(r[v], (size_t)rounds, sizeof(double), cmp_ratio);
+        printf("  median %.2fx min %.2fx\n", r[v][rounds / 2], r[v][0]);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *json = NULL;
-    int only_scp11 = 0;
+    int only_scp11 = 0, sessions = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--quick") == 0)
             bench_quick = 1;
+        else if (strcmp(argv[i], "--cpu") == 0)
+            bench_cpu_clock = 1;
         else if (strcmp(argv[i], "--scp11") == 0)
             only_scp11 = 1; /* bench/scp11.c's rows alone */
+        else if (strcmp(argv[i], "--sessions") == 0 && i + 1 < argc)
+            sessions = atoi(argv[++i]);
         else if (strcmp(argv[i], "--json") == 0 && i + 1 < argc)
             json = argv[++i];
         else {
-            fprintf(stderr, "usage: scp_bench [--quick] [--scp11] [--json PATH]\n");
+            fprintf(stderr, "usage: scp_bench [--quick] [--cpu] [--scp11] [--json PATH] [--sessions N]\n");
             return 2;
         }
     }
@@ -311,6 +359,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "scp_bench: session floor block counts are not 32/44/44/62\n");
         return 1;
     }
+    if (sessions != 0)
+        return session_rounds(sessions);
     report_begin(sizeof(scp03_session));
     if (only_scp11) {
         bench_scp11();

@@ -17,17 +17,13 @@
 
 #define SCP_DES_BLOCK 8
 
-/* One DES key schedule: 16 rounds x 8 six-bit subkeys, each widened to a
- * 32-bit lane for the masked table scan. */
-typedef struct scp_des_ks {
-    uint32_t k[16][8];
-} scp_des_ks;
-
-/* A DES, two-key or three-key 3DES key, expanded once. ks[0] = K1,
- * ks[1] = K2, ks[2] = K3 (= K1 for two-key, = K1 = K2 for single DES). */
+/* A DES, two-key or three-key 3DES key, expanded once (three key
+ * schedules). Caller-allocated and opaque: what it holds is private to the
+ * library (src/crypto/des_ct.h), not part of the API or the ABI beyond its
+ * size and alignment, and changes between releases; never read or write
+ * it. */
 typedef struct scp_des3 {
-    scp_des_ks ks[3];
-    uint8_t key_len; /* 8, 16 or 24 */
+    _Alignas(4) unsigned char opaque_[1540];
 } scp_des3;
 
 /* Expand a DES key: key_len 8 (single DES), 16 (two-key 3DES) or 24
@@ -37,8 +33,10 @@ SCP_MUST_CHECK int scp_des3_init(scp_des3 *d, const uint8_t *key, size_t key_len
 /* Wipe d's key schedules. */
 void scp_des3_clear(scp_des3 *d);
 
-/* Single DES with schedule `ks` (encrypt or decrypt). */
-void scp_des_block(const scp_des_ks *ks, int decrypt, const uint8_t in[8], uint8_t out[8]);
+/* Single DES under the first key of d (K1; the whole key for single
+ * DES): encrypt, or decrypt when decrypt is not 0. in and out may be the
+ * same. (SCP02's ICV encryption, GPC 2.2 E.4.4.) */
+void scp_des1_block(const scp_des3 *d, int decrypt, const uint8_t in[8], uint8_t out[8]);
 /* 3DES EDE (encrypt) and its inverse. */
 /* 3DES EDE of one 8-byte block (in and out may be the same). */
 void scp_des3_encrypt(const scp_des3 *d, const uint8_t in[8], uint8_t out[8]);
@@ -80,11 +78,7 @@ SCP_MUST_CHECK int scp_des3_cbc_mac(const scp_des3 *d, const uint8_t icv[8], con
 /* Streaming form of both MACs, M2 padding applied by the final call:
  * full3 = 0 for MAC algorithm 3 (retail), 1 for algorithm 1 with 3DES. */
 typedef struct scp_des_mac {
-    const scp_des3 *key;
-    uint32_t l, r; /* the chain, in DES's IP domain */
-    uint8_t buf[8];
-    uint8_t n;
-    uint8_t full3;
+    _Alignas(8) unsigned char opaque_[32]; /* private to the library, as scp_des3 */
 } scp_des_mac;
 
 /* Start a CBC-MAC under key from icv: full3 0 chains single DES under the
@@ -94,6 +88,10 @@ typedef struct scp_des_mac {
 void scp_des_mac_init(scp_des_mac *m, const scp_des3 *key, int full3, const uint8_t icv[8]);
 /* Absorb len bytes (any length; the context keeps a partial block). */
 void scp_des_mac_update(scp_des_mac *m, const uint8_t *p, size_t len);
+/* A running MAC keeps a pointer to its key: after the key moved (a
+ * structure holding both was copied), point m at the key's new place.
+ * The key must be the same bytes. */
+void scp_des_mac_rekey(scp_des_mac *m, const scp_des3 *key);
 /* Pads (M2), finishes, writes the 8-byte MAC and wipes the context. */
 void scp_des_mac_final(scp_des_mac *m, uint8_t mac[8]);
 

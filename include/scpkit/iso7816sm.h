@@ -20,6 +20,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "scpkit/smchain.h"
 #include "scpkit/crypto.h"
 #include "scpkit/des.h"
 
@@ -45,7 +46,7 @@ typedef struct scp_sm {
     uint8_t dead;
     uint8_t resp_pending; /* a command was protected/unprotected; its response is due */
     uint8_t odd_ins;      /* that command's INS was odd: response data in DO85 */
-    uint8_t ssc[16];
+    scp_sm_chain chain; /* chain.u.icv: the SSC (block bytes) <scpkit/smchain.h> */
     scp_des3 des_enc, des_mac;
     scp_aes_slot aes_enc, aes_mac; /* private to the library */
     int dead_rc;

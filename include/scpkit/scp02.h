@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "scpkit/smchain.h"
 #include "scpkit/des.h"
 
 #ifdef __cplusplus
@@ -67,10 +68,10 @@ typedef struct scp02_session {
     uint8_t kdd[SCP02_KDD_LEN];
     uint8_t host_cryptogram[8];
     uint8_t static_enc[16], static_mac[16], static_dek[16]; /* host: until IU response */
-    /* the last C-MAC (before ICV encryption); zero before EA */
-    uint8_t cmac[8];
-    /* the R-MAC chaining value: the EA C-MAC, then each R-MAC */
-    uint8_t rmac_icv[8];
+    /* the last C-MAC (before ICV encryption; zero before EA) and the R-MAC
+     * chaining value (the EA C-MAC, then each R-MAC): chain.u.scp02.cmac,
+     * chain.u.scp02.rmac <scpkit/smchain.h> */
+    scp_sm_chain chain;
     /* R-MAC input of the pending command: CLA (channel and SM bits clear)
      * INS P1 P2 Lc data; the response part is added when it comes */
     scp_des_mac rmac;

@@ -31,6 +31,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "scpkit/smchain.h"
 #include "scpkit/crypto.h"
 
 #ifdef __cplusplus
@@ -103,13 +104,13 @@ typedef struct scp03_session {
     uint8_t seq[SCP03_SEQ_LEN];
     uint8_t has_seq;
     int dead_rc; /* the error that ended the session */
-    /* C-DEC / R-ENC counter of the last command (below 2^32: Amd D 6.2.6
-     * ends the session before it wraps) */
-    uint32_t counter;
+    /* the MAC chaining value (chain.u.icv) and the C-DEC / R-ENC counter
+     * of the last command (chain.counter, below 2^32: Amd D 6.2.6 ends the
+     * session before it wraps) <scpkit/smchain.h> */
+    scp_sm_chain chain;
     /* host: the C-DEC ICV for counter icv_ahead_for, made during the
      * previous command (0: none; counters start at 1) */
     uint32_t icv_ahead_for;
-    uint8_t mac_chain[16];
     union {
         /* The host cryptogram, made with the card cryptogram (GPC Amd D
          * 6.2.2.3): the host sends it, the card expects it, at EXTERNAL

@@ -18,6 +18,7 @@
 #include "crypto/internal.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 /* The CPU probe and the environment default, once per process, whichever
  * thread asks first (pthread_once: no race, no torn read). */
@@ -29,23 +30,34 @@ static int cpu_has_aesni, env_openssl;
 
 #define SCP_AESNI __attribute__((target("aes,sse4.1")))
 
+/* Set (release) once the probe's results are written; every later call
+ * reads it (acquire) and skips pthread_once, a library call per key. */
+static _Atomic int probed;
+
 static void probe(void)
 {
     const char *e = getenv("SCP_AES_IMPL");
     env_openssl = e != NULL && strcmp(e, "openssl") == 0;
     __builtin_cpu_init();
     cpu_has_aesni = __builtin_cpu_supports("aes") && __builtin_cpu_supports("sse4.1");
+    atomic_store_explicit(&probed, 1, memory_order_release);
+}
+
+static inline void probe_once_only(void)
+{
+    if (!atomic_load_explicit(&probed, memory_order_acquire))
+        (void)pthread_once(&probe_once, probe);
 }
 
 int scp_aesni_cpu(void)
 {
-    (void)pthread_once(&probe_once, probe);
+    probe_once_only();
     return cpu_has_aesni;
 }
 
 int scp_aesni_default(void)
 {
-    (void)pthread_once(&probe_once, probe);
+    probe_once_only();
     return cpu_has_aesni && !env_openssl;
 }
 
@@ -144,8 +156,24 @@ __attribute__((noinline)) static void wipe_below(uintptr_t low)
     __asm__ volatile("cld\n\trep stosb" : "+D"(p), "+c"(n) : "a"(0) : "memory", "cc");
 }
 
-#define LD(p) _mm_loadu_si128((const __m128i *)(const void *)(p))
-#define ST(p, v) _mm_storeu_si128((__m128i *)(void *)(p), (v))
+/* The operations the kernels repeat, as the compiler builtins and vector
+ * operators the <immintrin.h> wrappers stand for: the same instructions
+ * when optimising, but at -O0 every inlined wrapper takes stack slots
+ * for its arguments, and the kernels' frames grew past 2 KiB each
+ * (tests/unit/test_footprint bounds an exchange's stack at 4 KiB in
+ * every build). */
+typedef long long v128u __attribute__((vector_size(16), may_alias, aligned(1)));
+#define LD(p) ((__m128i) * (const v128u *)(const void *)(p))
+#define ST(p, v) (*(v128u *)(void *)(p) = (v128u)(v))
+#define VXOR(a, b) ((__m128i)((__v2du)(a) ^ (__v2du)(b)))
+#define VOR(a, b) ((__m128i)((__v2du)(a) | (__v2du)(b)))
+#define AESENC(b, k) ((__m128i)__builtin_ia32_aesenc128((__v2di)(b), (__v2di)(k)))
+#define AESENCLAST(b, k) ((__m128i)__builtin_ia32_aesenclast128((__v2di)(b), (__v2di)(k)))
+#define AESDEC(b, k) ((__m128i)__builtin_ia32_aesdec128((__v2di)(b), (__v2di)(k)))
+#define AESDECLAST(b, k) ((__m128i)__builtin_ia32_aesdeclast128((__v2di)(b), (__v2di)(k)))
+#define AESIMC(b) ((__m128i)__builtin_ia32_aesimc128((__v2di)(b)))
+#define VZERO ((__m128i)(__v2di){ 0, 0 })
+#define PSHUFB(a, m) ((__m128i)__builtin_ia32_pshufb128((__v16qi)(a), (__v16qi)(m)))
 #define RK(a) ((const __m128i *)(const void *)(a)->u.rk)
 
 /* FIPS 197 5.2, one word at a time for Nk = 4, 6, 8. SubWord comes from
@@ -184,42 +212,51 @@ SCP_AESNI HELPER void expand_words(scp_aes *a, const uint8_t *key, size_t key_le
  * xored with the broadcast SubWord word `t`. */
 SCP_AESNI HOT __m128i next4(__m128i k, __m128i t)
 {
-    k = _mm_xor_si128(k, _mm_slli_si128(k, 4));
-    k = _mm_xor_si128(k, _mm_slli_si128(k, 8));
-    return _mm_xor_si128(k, t);
+    k = VXOR(k, _mm_slli_si128(k, 4));
+    k = VXOR(k, _mm_slli_si128(k, 8));
+#if defined(__OPTIMIZE__)
+    /* the prefix is ready before t (AESENCLAST): one XOR after it, not
+     * two, on the schedule's critical path (the compiler reassociated) */
+    __asm__("" : "+x"(k));
+#endif
+    return VXOR(k, t);
 }
 
 /* SubWord without AESKEYGENASSIST (slow on many cores): broadcast the last
  * word to all four columns (rotated for RotWord, with PSHUFB), then
  * AESENCLAST does SubBytes (its ShiftRows moves nothing when the columns
  * are equal) and xors in rcon in every column. */
-#define ROT_W3 _mm_set1_epi32(0x0c0f0e0d) /* bytes 13 14 15 12: RotWord(w3) */
-#define SUB_ROT(k, rcon) _mm_aesenclast_si128(_mm_shuffle_epi8((k), ROT_W3), _mm_set1_epi32(rcon))
-#define SUB(k) _mm_aesenclast_si128(_mm_shuffle_epi32((k), 0xff), _mm_setzero_si128())
+#define SPLAT(w) ((__m128i)(__v4si){ (w), (w), (w), (w) })
+#define ROT_W3 SPLAT(0x0c0f0e0d) /* bytes 13 14 15 12: RotWord(w3) */
+#define SUB_ROT(k, rcon) AESENCLAST(PSHUFB((k), ROT_W3), SPLAT(rcon))
+#define SUB(k) AESENCLAST(_mm_shuffle_epi32((k), 0xff), VZERO)
 
-#define K128(i, rcon) rk[i] = next4(rk[i - 1], SUB_ROT(rk[i - 1], rcon))
+/* The round constants of FIPS 197 5.2 (public). */
+static const uint8_t rcon_tab[10] = { 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80, 0x1b, 0x36 };
 
-/* FIPS 197 5.2 for Nk = 4, one round key per step. */
+/* FIPS 197 5.2 for Nk = 4, one round key per step. Written as loops that
+ * the compiler unrolls (and folds rcon into) when optimising: at -O0
+ * every inlined intrinsic takes its own stack slots, and the unrolled
+ * text made each expansion about 4 KiB of frame. */
 SCP_AESNI static inline __attribute__((always_inline)) void expand128(__m128i *rk, __m128i key)
 {
     rk[0] = key;
-    K128(1, 0x01); K128(2, 0x02); K128(3, 0x04); K128(4, 0x08); K128(5, 0x10);
-    K128(6, 0x20); K128(7, 0x40); K128(8, 0x80); K128(9, 0x1b); K128(10, 0x36);
+    _Pragma("GCC unroll 10") for (int i = 1; i <= 10; i++)
+        rk[i] = next4(rk[i - 1], SUB_ROT(rk[i - 1], rcon_tab[i - 1]));
 }
 
 /* Nk = 8: even round keys take RotWord+SubWord+rcon of the last word,
  * odd ones SubWord only. */
-#define K256(i, rcon) rk[i] = next4(rk[i - 2], SUB_ROT(rk[i - 1], rcon))
-#define K256B(i) rk[i] = next4(rk[i - 2], SUB(rk[i - 1]))
-
 SCP_AESNI static inline __attribute__((always_inline)) void expand256(__m128i *rk, __m128i k0,
                                                                     __m128i k1)
 {
     rk[0] = k0;
     rk[1] = k1;
-    K256(2, 0x01); K256B(3); K256(4, 0x02); K256B(5); K256(6, 0x04); K256B(7);
-    K256(8, 0x08); K256B(9); K256(10, 0x10); K256B(11); K256(12, 0x20); K256B(13);
-    K256(14, 0x40);
+    _Pragma("GCC unroll 6") for (int i = 2; i < 14; i += 2) {
+        rk[i] = next4(rk[i - 2], SUB_ROT(rk[i - 1], rcon_tab[i / 2 - 1]));
+        rk[i + 1] = next4(rk[i - 1], SUB(rk[i]));
+    }
+    rk[14] = next4(rk[12], SUB_ROT(rk[13], 0x40));
 }
 
 SCP_AESNI HELPER void expand_enc(scp_aes *a, const uint8_t *key, size_t key_len)
@@ -238,7 +275,7 @@ SCP_AESNI static inline __attribute__((always_inline)) void dec_schedule(__m128i
 {
     d[0] = e[nr];
     _Pragma("GCC unroll 14") for (int r = 1; r < nr; r++)
-        d[r] = _mm_aesimc_si128(e[nr - r]);
+        d[r] = AESIMC(e[nr - r]);
     d[nr] = e[0];
 }
 
@@ -263,44 +300,60 @@ int scp_aesni_init(scp_aes *a, const uint8_t *key, size_t key_len)
 
 /* RFC 4493 2.3 doubling in registers: the block as a big-endian 128-bit
  * number, shifted left, 87 xored in by mask (no branch on the msb). */
+static const uint8_t rev_bytes[16] = { 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0 };
+
 SCP_AESNI HOT __m128i dbl(__m128i l)
 {
-    const __m128i rev = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    __m128i v = _mm_shuffle_epi8(l, rev), top = _mm_srli_epi64(v, 63);
-    __m128i red = _mm_and_si128(_mm_sub_epi64(_mm_setzero_si128(), _mm_srli_si128(top, 8)),
-                                _mm_set_epi64x(0, 0x87));
-    v = _mm_xor_si128(_mm_slli_epi64(v, 1), _mm_slli_si128(top, 8));
-    return _mm_shuffle_epi8(_mm_xor_si128(v, red), rev);
+    const __m128i rev = LD(rev_bytes);
+    __v2du v = (__v2du)PSHUFB(l, rev), top = v >> 63;
+    __v2du red = -(__v2du)_mm_srli_si128((__m128i)top, 8) & (__v2du){ 0x87, 0 };
+    v = (v << 1) ^ (__v2du)_mm_slli_si128((__m128i)top, 8);
+    return PSHUFB((__m128i)(v ^ red), rev);
 }
 
-/* The CMAC subkeys from the key's L: K1 = dbl(L), K2 = dbl(K1). */
-#define K1(a) dbl(LD((a)->l))
-#define K2(a) dbl(dbl(LD((a)->l)))
+/* The CMAC subkeys from the key's L: K1 = dbl(L) (n = 1), K2 = dbl(K1)
+ * (n = 2); n is public (whether the message ends a block). One doubling
+ * in a loop: at -O0 each inlined copy takes its own stack slots. */
+SCP_AESNI HOT __m128i subkey(const uint8_t l[16], int n)
+{
+    __m128i v = LD(l);
+    _Pragma("GCC unroll 2") for (int i = 0; i < n; i++)
+        v = dbl(v);
+    return v;
+}
+#define K2(a) subkey((a)->l, 2)
 
 /* One block, unrolled: a round loop costs more instructions than the
  * rounds themselves at APDU sizes. The branches test the (public) round
  * count only. */
 SCP_AESNI HOT __m128i enc1(const __m128i *rk, int nr, __m128i b)
 {
-    b = _mm_xor_si128(b, rk[0]);
-    b = _mm_aesenc_si128(b, rk[1]);
-    b = _mm_aesenc_si128(b, rk[2]);
-    b = _mm_aesenc_si128(b, rk[3]);
-    b = _mm_aesenc_si128(b, rk[4]);
-    b = _mm_aesenc_si128(b, rk[5]);
-    b = _mm_aesenc_si128(b, rk[6]);
-    b = _mm_aesenc_si128(b, rk[7]);
-    b = _mm_aesenc_si128(b, rk[8]);
-    b = _mm_aesenc_si128(b, rk[9]);
+#if !defined(__OPTIMIZE__) /* one round in a loop: no spilled copies per round */
+    b = VXOR(b, rk[0]);
+    for (int r = 1; r < nr; r++)
+        b = AESENC(b, rk[r]);
+    return AESENCLAST(b, rk[nr]);
+#else
+    b = VXOR(b, rk[0]);
+    b = AESENC(b, rk[1]);
+    b = AESENC(b, rk[2]);
+    b = AESENC(b, rk[3]);
+    b = AESENC(b, rk[4]);
+    b = AESENC(b, rk[5]);
+    b = AESENC(b, rk[6]);
+    b = AESENC(b, rk[7]);
+    b = AESENC(b, rk[8]);
+    b = AESENC(b, rk[9]);
     if (nr > 10) {
-        b = _mm_aesenc_si128(b, rk[10]);
-        b = _mm_aesenc_si128(b, rk[11]);
+        b = AESENC(b, rk[10]);
+        b = AESENC(b, rk[11]);
     }
     if (nr > 12) {
-        b = _mm_aesenc_si128(b, rk[12]);
-        b = _mm_aesenc_si128(b, rk[13]);
+        b = AESENC(b, rk[12]);
+        b = AESENC(b, rk[13]);
     }
-    return _mm_aesenclast_si128(b, rk[nr]);
+    return AESENCLAST(b, rk[nr]);
+#endif
 }
 
 SCP_AESNI BODY uintptr_t block_body(const scp_aes *a, const uint8_t in[16], uint8_t out[16])
@@ -319,7 +372,7 @@ SCP_AESNI BODY uintptr_t cbc_encrypt_body(const scp_aes *a, const uint8_t iv[16]
 {
     __m128i x = LD(iv);
     for (size_t i = 0; i < len; i += 16) {
-        x = enc1(RK(a), a->nr, _mm_xor_si128(x, LD(in + i)));
+        x = enc1(RK(a), a->nr, VXOR(x, LD(in + i)));
         ST(out + i, x);
     }
     return frame_low();
@@ -344,16 +397,16 @@ SCP_AESNI HELPER void dec8(const __m128i *dk, int nr, __m128i *prev, const uint8
 
     for (int j = 0; j < 8; j++) {
         c[j] = LD(in + 16 * j);
-        b[j] = _mm_xor_si128(c[j], dk[0]);
+        b[j] = VXOR(c[j], dk[0]);
     }
     for (int r = 1; r < nr; r++)
         for (int j = 0; j < 8; j++)
-            b[j] = _mm_aesdec_si128(b[j], dk[r]);
+            b[j] = AESDEC(b[j], dk[r]);
     for (int j = 0; j < 8; j++)
-        b[j] = _mm_aesdeclast_si128(b[j], dk[nr]);
-    ST(out, _mm_xor_si128(b[0], *prev));
+        b[j] = AESDECLAST(b[j], dk[nr]);
+    ST(out, VXOR(b[0], *prev));
     for (int j = 1; j < 8; j++)
-        ST(out + 16 * j, _mm_xor_si128(b[j], c[j - 1]));
+        ST(out + 16 * j, VXOR(b[j], c[j - 1]));
     *prev = c[7];
 }
 
@@ -367,10 +420,10 @@ SCP_AESNI SPILLS uintptr_t cbc_decrypt_body(const scp_aes *a, const uint8_t iv[1
     for (; i + 128 <= len; i += 128)
         dec8(dk, a->nr, &prev, in + i, out + i);
     for (; i < len; i += 16) {
-        __m128i c = LD(in + i), b = _mm_xor_si128(c, dk[0]);
+        __m128i c = LD(in + i), b = VXOR(c, dk[0]);
         for (int r = 1; r < a->nr; r++)
-            b = _mm_aesdec_si128(b, dk[r]);
-        ST(out + i, _mm_xor_si128(_mm_aesdeclast_si128(b, dk[a->nr]), prev));
+            b = AESDEC(b, dk[r]);
+        ST(out + i, VXOR(AESDECLAST(b, dk[a->nr]), prev));
         prev = c;
     }
     scrub_xmm();
@@ -391,7 +444,7 @@ SCP_AESNI BODY uintptr_t cbcmac_body(const scp_aes *a, uint8_t x[16], const uint
 {
     __m128i v = LD(x);
     for (size_t i = 0; i < nblocks; i++)
-        v = enc1(RK(a), a->nr, _mm_xor_si128(v, LD(p + 16 * i)));
+        v = enc1(RK(a), a->nr, VXOR(v, LD(p + 16 * i)));
     ST(x, v);
     return frame_low();
 }
@@ -409,10 +462,10 @@ SCP_AESNI BODY uintptr_t cmac_body(const scp_aes *a, const uint8_t *p, size_t le
 {
     _Alignas(16) uint8_t last[16] = { 0 };
     size_t full = len == 0 ? 0 : (len - 1) / 16, rem = len - full * 16;
-    __m128i v = _mm_setzero_si128();
+    __m128i v = VZERO;
 
     for (size_t i = 0; i < full; i++)
-        v = enc1(RK(a), a->nr, _mm_xor_si128(v, LD(p + 16 * i)));
+        v = enc1(RK(a), a->nr, VXOR(v, LD(p + 16 * i)));
     /* message bytes only (no key in last); the empty asm keeps gcc from
      * turning the loop into a memcpy call, which would spill the round
      * keys held in registers and hand them to a lazily bound PLT stub */
@@ -422,7 +475,7 @@ SCP_AESNI BODY uintptr_t cmac_body(const scp_aes *a, const uint8_t *p, size_t le
     }
     if (rem < 16)
         last[rem] = 0x80;
-    v = _mm_xor_si128(v, _mm_xor_si128(LD(last), (rem == 16 ? K1(a) : K2(a))));
+    v = VXOR(v, VXOR(LD(last), subkey(a->l, rem == 16 ? 1 : 2)));
     ST(mac, enc1(RK(a), a->nr, v));
     scrub_xmm(); /* static keys come through here too (KDFs, diversification) */
     return frame_low();
@@ -446,14 +499,14 @@ SCP_AESNI BODY uintptr_t cmac_ea_body(const scp_aes *a, const uint8_t hdr[5],
     h = _mm_insert_epi8(_mm_cvtsi32_si128((int)h4), hdr[4], 4);
     if (hc_len == 8) {
         c = _mm_loadl_epi64((const __m128i *)(const void *)hc);
-        h = _mm_or_si128(h, _mm_slli_si128(c, 5));
+        h = VOR(h, _mm_slli_si128(c, 5));
         h = _mm_insert_epi8(h, 0x80, 13);
-        v = enc1(RK(a), a->nr, _mm_xor_si128(v, _mm_xor_si128(h, k2)));
+        v = enc1(RK(a), a->nr, VXOR(v, VXOR(h, k2)));
     } else {
         c = LD(hc);
-        v = enc1(RK(a), a->nr, _mm_xor_si128(v, _mm_or_si128(h, _mm_slli_si128(c, 5))));
+        v = enc1(RK(a), a->nr, VXOR(v, VOR(h, _mm_slli_si128(c, 5))));
         c = _mm_insert_epi8(_mm_srli_si128(c, 11), 0x80, 5);
-        v = enc1(RK(a), a->nr, _mm_xor_si128(v, _mm_xor_si128(c, k2)));
+        v = enc1(RK(a), a->nr, VXOR(v, VXOR(c, k2)));
     }
     ST(mac, v);
     return frame_low();
@@ -485,7 +538,7 @@ typedef struct splice {
 } splice;
 
 #define JOIN(sp, prev, cur)                                                                        \
-    _mm_or_si128(_mm_shuffle_epi8((prev), (sp).tail), _mm_shuffle_epi8((cur), (sp).head))
+    VOR(PSHUFB((prev), (sp).tail), PSHUFB((cur), (sp).head))
 
 /* Masks for pre_len k, the first "previous block" (pre at its top bytes)
  * and the block that closes the message (post, 80, zeros). The callers
@@ -524,13 +577,13 @@ SCP_AESNI SPILLS uintptr_t enc_cmac_body(const scp_aes *ke, const scp_aes *km,
     if (next_in != NULL) /* the next command's ICV, off every chain here */
         ST(next_out, enc1(ek, ke->nr, LD(next_in)));
     for (size_t i = 0; i < len; i += 16) {
-        c = enc1(ek, ke->nr, _mm_xor_si128(c, LD(buf + i)));
+        c = enc1(ek, ke->nr, VXOR(c, LD(buf + i)));
         ST(buf + i, c);
         /* the CMAC of block j runs while block j+1 is being encrypted */
-        x = enc1(mk, km->nr, _mm_xor_si128(x, JOIN(sp, prev, c)));
+        x = enc1(mk, km->nr, VXOR(x, JOIN(sp, prev, c)));
         prev = c;
     }
-    x = _mm_xor_si128(x, _mm_xor_si128(JOIN(sp, prev, closing), K2(km)));
+    x = VXOR(x, VXOR(JOIN(sp, prev, closing), K2(km)));
     ST(tag, enc1(mk, km->nr, x));
     scrub_xmm();
     return frame_low();
@@ -548,25 +601,32 @@ SCP_AESNI void scp_aesni_enc_cmac(const scp_aes *ke, const scp_aes *km, const ui
 
 SCP_AESNI HOT __m128i dec1(const __m128i *dk, int nr, __m128i b)
 {
-    b = _mm_xor_si128(b, dk[0]);
-    b = _mm_aesdec_si128(b, dk[1]);
-    b = _mm_aesdec_si128(b, dk[2]);
-    b = _mm_aesdec_si128(b, dk[3]);
-    b = _mm_aesdec_si128(b, dk[4]);
-    b = _mm_aesdec_si128(b, dk[5]);
-    b = _mm_aesdec_si128(b, dk[6]);
-    b = _mm_aesdec_si128(b, dk[7]);
-    b = _mm_aesdec_si128(b, dk[8]);
-    b = _mm_aesdec_si128(b, dk[9]);
+#if !defined(__OPTIMIZE__) /* one round in a loop: no spilled copies per round */
+    b = VXOR(b, dk[0]);
+    for (int r = 1; r < nr; r++)
+        b = AESDEC(b, dk[r]);
+    return AESDECLAST(b, dk[nr]);
+#else
+    b = VXOR(b, dk[0]);
+    b = AESDEC(b, dk[1]);
+    b = AESDEC(b, dk[2]);
+    b = AESDEC(b, dk[3]);
+    b = AESDEC(b, dk[4]);
+    b = AESDEC(b, dk[5]);
+    b = AESDEC(b, dk[6]);
+    b = AESDEC(b, dk[7]);
+    b = AESDEC(b, dk[8]);
+    b = AESDEC(b, dk[9]);
     if (nr > 10) {
-        b = _mm_aesdec_si128(b, dk[10]);
-        b = _mm_aesdec_si128(b, dk[11]);
+        b = AESDEC(b, dk[10]);
+        b = AESDEC(b, dk[11]);
     }
     if (nr > 12) {
-        b = _mm_aesdec_si128(b, dk[12]);
-        b = _mm_aesdec_si128(b, dk[13]);
+        b = AESDEC(b, dk[12]);
+        b = AESDEC(b, dk[13]);
     }
-    return _mm_aesdeclast_si128(b, dk[nr]);
+    return AESDECLAST(b, dk[nr]);
+#endif
 }
 
 SCP_AESNI SPILLS uintptr_t cmac_dec_body(const scp_aes *ke, const scp_aes *km,
@@ -585,13 +645,13 @@ SCP_AESNI SPILLS uintptr_t cmac_dec_body(const scp_aes *ke, const scp_aes *km,
     x = enc1(mk, km->nr, LD(chain));
     for (size_t i = 0; i < len; i += 16) {
         __m128i c = LD(ct + i);
-        x = enc1(mk, km->nr, _mm_xor_si128(x, JOIN(sp, prev, c)));
+        x = enc1(mk, km->nr, VXOR(x, JOIN(sp, prev, c)));
         /* decryption is off the CMAC chain: it fills the pipeline's gaps */
-        ST(out + i, _mm_xor_si128(dec1(dk, ke->nr, c), iv));
+        ST(out + i, VXOR(dec1(dk, ke->nr, c), iv));
         iv = c;
         prev = c;
     }
-    x = _mm_xor_si128(x, _mm_xor_si128(JOIN(sp, prev, closing), K2(km)));
+    x = VXOR(x, VXOR(JOIN(sp, prev, closing), K2(km)));
     ST(tag, enc1(mk, km->nr, x));
     scrub_xmm();
     return frame_low();
@@ -631,20 +691,22 @@ SCP_AESNI static inline __attribute__((always_inline)) void
 enc_n(int n, int nr, const __m128i *const k[], __m128i x[])
 {
     ALL (int c = 0; c < n; c++)
-        x[c] = _mm_xor_si128(x[c], k[c][0]);
+        x[c] = VXOR(x[c], k[c][0]);
     ALL (int r = 1; r < nr; r++)
         ALL (int c = 0; c < n; c++)
-            x[c] = _mm_aesenc_si128(x[c], k[c][r]);
+            x[c] = AESENC(x[c], k[c][r]);
     ALL (int c = 0; c < n; c++)
-        x[c] = _mm_aesenclast_si128(x[c], k[c][nr]);
+        x[c] = AESENCLAST(x[c], k[c][nr]);
 }
 
 /* GPC Amd D 4.1.5: the KDF's first block, 11 x 00 | constant | 00 |
  * L (bits, big-endian) | i. */
 SCP_AESNI HOT __m128i kdf_label(uint8_t cst, unsigned bits, int i)
 {
-    return _mm_set_epi8((char)i, (char)bits, (char)(bits >> 8), 0, (char)cst, 0, 0, 0, 0, 0, 0,
-                        0, 0, 0, 0, 0);
+    /* bytes 8..15 as one little-endian word: 00 00 00 cst 00 L L i */
+    uint64_t hi = (uint64_t)cst << 24 | (uint64_t)((bits >> 8) & 0xff) << 40 |
+                  (uint64_t)(bits & 0xff) << 48 | (uint64_t)(uint8_t)i << 56;
+    return (__m128i)(__v2du){ 0, hi };
 }
 
 SCP_AESNI static inline __attribute__((always_inline)) void expand_key(__m128i *rk, __m128i k0,
@@ -655,6 +717,22 @@ SCP_AESNI static inline __attribute__((always_inline)) void expand_key(__m128i *
     else
         expand128(rk, k0);
 }
+
+/* A challenge, 8 or 16 bytes (public), zero above. */
+SCP_AESNI HOT __m128i load_chal(const uint8_t *p, size_t n)
+{
+    uint64_t lo;
+    if (n == 16)
+        return LD(p);
+    memcpy(&lo, p, 8);
+    return (__m128i)(__v2du){ lo, 0 };
+}
+
+/* keep_tab + 16 - p: FF in bytes 0..p-1; pad_tab + 16 - p: 80 in byte p
+ * (none for p = 16) */
+static const uint8_t keep_tab[32] = { 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+                                      0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF };
+static const uint8_t pad_tab[32] = { [16] = 0x80 };
 
 /* Challenge and cryptograms (public values: they travel in the clear) go
  * out by vector stores, no library call: n is 8 or 16. */
@@ -674,27 +752,29 @@ hs_run(const scp03_hs_keys *h, int k256, int derive)
     const int nr = k256 ? 14 : 10, nb = k256 ? 2 : 1, nx = 2 + 3 * nb + derive;
     const size_t cl = h->chal_len, ccl = derive ? h->chal_ctx_len : 0;
     const unsigned bits = (unsigned)cl * 8;
-    _Alignas(16) uint8_t in[3][16] = { { 0 } }; /* host challenge, card challenge, pad */
-    __m128i sk[2][15], x[9], t0, t1, host, card, sub[2], l1;
+    __m128i sk[2][15], x[9], t0, t1, host, card, sub[2], l1, in[2];
     const __m128i *kk[9];
-    const __m128i zero = _mm_setzero_si128();
+    const __m128i zero = VZERO;
 
-    /* the public inputs laid out first: no library call once key
-     * material is in registers */
-    memcpy(in[0], h->host_chal, cl);
-    if (!derive)
-        memcpy(in[1], h->card_chal, cl);
-    else
-        memcpy(in[1], h->chal_ctx, ccl < 16 ? ccl : 16);
-    if (ccl > 16)
-        memcpy(in[2], h->chal_ctx + 16, ccl - 16);
-    if (ccl % 16 != 0)
-        in[1 + ccl / 16][ccl % 16] = 0x80;
-    host = LD(in[0]);
+    /* the public inputs loaded first, no copies: the challenges (8 or 16
+     * bytes, zero above), and counter | AID with its CMAC padding (80
+     * 00..) in two blocks; chal_ctx has 32 readable bytes (crypto/
+     * internal.h), masked to ccl here */
+    host = load_chal(h->host_chal, cl);
+    card = derive ? zero : load_chal(h->card_chal, cl);
+    ALL (int b = 0; b < 2; b++) {
+        size_t p = ccl > 16 * (size_t)b ? ccl - 16 * (size_t)b : 0;
+        p = p > 16 ? 16 : p;
+        in[b] = derive ? VOR(_mm_and_si128(LD(h->chal_ctx + 16 * b), LD(keep_tab + 16 - p)),
+                             LD(pad_tab + 16 - p))
+                       : zero;
+    }
 
     /* 1: static schedules, subkey blocks, first blocks */
-    expand_key(sk[0], LD(h->enc), k256 ? LD(h->enc + 16) : zero, k256);
-    expand_key(sk[1], LD(h->mac), k256 ? LD(h->mac + 16) : zero, k256);
+    ALL (int c = 0; c < 2; c++) {
+        const uint8_t *k = c ? h->mac : h->enc;
+        expand_key(sk[c], LD(k), k256 ? LD(k + 16) : zero, k256);
+    }
     x[0] = x[1] = zero, kk[0] = sk[0], kk[1] = sk[1];
     ALL (int c = 0; c < 3 * nb; c++) {
         x[2 + c] = kdf_label(dd[c % 3], 128u * (unsigned)nb, 1 + c / 3);
@@ -703,18 +783,17 @@ hs_run(const scp03_hs_keys *h, int k256, int derive)
     if (derive)
         x[nx - 1] = kdf_label(SCP03_DDC_CARD_CHALLENGE, bits, 1), kk[nx - 1] = sk[0];
     enc_n(nx, nr, kk, x);
-    sub[0] = dbl(x[0]), sub[1] = dbl(x[1]); /* K1 of Key-ENC, Key-MAC */
+    ALL (int c = 0; c < 2; c++) /* K1 of Key-ENC, Key-MAC */
+        sub[c] = dbl(x[c]);
 
     /* 2: GPC Amd D 6.2.2.1, challenge = KDF(Key-ENC, 02, counter | AID) */
-    if (!derive) {
-        card = LD(in[1]);
-    } else {
+    if (derive) {
         __m128i c = x[nx - 1];
         size_t m = (ccl + 15) / 16;
         for (size_t b = 0; b < m; b++) {
-            c = _mm_xor_si128(c, LD(in[1 + b]));
+            c = VXOR(c, in[b]);
             if (b == m - 1) /* K2 unless the input ends a block */
-                c = _mm_xor_si128(c, ccl % 16 != 0 ? dbl(sub[0]) : sub[0]);
+                c = VXOR(c, ccl % 16 != 0 ? dbl(sub[0]) : sub[0]);
             enc_n(1, nr, kk, &c);
         }
         card = c; /* the challenge: the output's first cl bytes */
@@ -726,16 +805,16 @@ hs_run(const scp03_hs_keys *h, int k256, int derive)
 
     /* 3: the session-key KDFs' last blocks (K1: the input ends a block) */
     ALL (int c = 0; c < 3 * nb; c++) {
-        x[c] = _mm_xor_si128(x[2 + c], t0);
+        x[c] = VXOR(x[2 + c], t0);
         kk[c] = sk[c % 3 == 0 ? 0 : 1];
     }
     if (cl == 16) {
         enc_n(3 * nb, nr, kk, x);
         ALL (int c = 0; c < 3 * nb; c++)
-            x[c] = _mm_xor_si128(x[c], t1);
+            x[c] = VXOR(x[c], t1);
     }
     ALL (int c = 0; c < 3 * nb; c++)
-        x[c] = _mm_xor_si128(x[c], sub[c % 3 == 0 ? 0 : 1]);
+        x[c] = VXOR(x[c], sub[c % 3 == 0 ? 0 : 1]);
     enc_n(3 * nb, nr, kk, x);
 
     /* 4: S-ENC and S-RMAC kept raw (expanded per use); the S-MAC
@@ -746,8 +825,9 @@ hs_run(const scp03_hs_keys *h, int k256, int derive)
     if (k256)
         ST(h->s_enc->u.key + 16, x[3]), ST(h->s_rmac->u.key + 16, x[5]);
     kk[1] = (__m128i *)(void *)h->s_mac->u.rk;
-    expand_key((__m128i *)(void *)h->s_mac->u.rk, x[1], k256 ? x[4] : zero, k256);
-    expand_key(sk[0], x[2], k256 ? x[5] : zero, k256);
+    ALL (int c = 0; c < 2; c++) /* S-MAC (kept), S-RMAC (for its L) */
+        expand_key(c ? sk[0] : (__m128i *)(void *)h->s_mac->u.rk, x[1 + c],
+                   k256 ? x[4 + c] : zero, k256);
     kk[2] = sk[0];
     x[0] = kdf_label(SCP03_DDC_CARD_CRYPTOGRAM, bits, 1);
     x[1] = kdf_label(SCP03_DDC_HOST_CRYPTOGRAM, bits, 1);
@@ -763,14 +843,14 @@ hs_run(const scp03_hs_keys *h, int k256, int derive)
 
     /* 5: the cryptograms' last blocks (same context, K1 of S-MAC) */
     ALL (int c = 0; c < 2; c++) {
-        x[c] = _mm_xor_si128(x[c], t0);
+        x[c] = VXOR(x[c], t0);
         kk[c] = kk[1];
     }
     if (cl == 16) {
         enc_n(2, nr, kk, x);
-        x[0] = _mm_xor_si128(x[0], t1), x[1] = _mm_xor_si128(x[1], t1);
+        x[0] = VXOR(x[0], t1), x[1] = VXOR(x[1], t1);
     }
-    x[0] = _mm_xor_si128(x[0], l1), x[1] = _mm_xor_si128(x[1], l1);
+    x[0] = VXOR(x[0], l1), x[1] = VXOR(x[1], l1);
     enc_n(2, nr, kk, x);
     put(h->card_cryptogram, x[0], cl), put(h->host_cryptogram, x[1], cl);
     h->s_mac->nr = (uint8_t)nr;

@@ -227,16 +227,17 @@ int scp_des3_init(scp_des3 *d, const uint8_t *key, size_t key_len)
     if (d == NULL || key == NULL || (key_len != 8 && key_len != 16 && key_len != 24))
         return SCP_E_ARG;
     pthread_once(&tables_once, build_tables);
-    ks_init(&d->ks[0], key);
+    scp_des3_ks *k = SCP_DES3_OF(d);
+    ks_init(&k->ks[0], key);
     if (key_len == 8)
-        d->ks[1] = d->ks[0];
+        k->ks[1] = k->ks[0];
     else
-        ks_init(&d->ks[1], key + 8);
+        ks_init(&k->ks[1], key + 8);
     if (key_len == 24)
-        ks_init(&d->ks[2], key + 16);
+        ks_init(&k->ks[2], key + 16);
     else
-        d->ks[2] = d->ks[0];
-    d->key_len = (uint8_t)key_len;
+        k->ks[2] = k->ks[0];
+    k->key_len = (uint8_t)key_len;
     return SCP_OK;
 }
 
@@ -266,13 +267,18 @@ void scp_des_block(const scp_des_ks *ks, int decrypt, const uint8_t in[8], uint8
     scp_des_fp(l, r, out);
 }
 
+void scp_des1_block(const scp_des3 *d, int decrypt, const uint8_t in[8], uint8_t out[8])
+{
+    scp_des_block(&SCP_DES3_OF(d)->ks[0], decrypt, in, out);
+}
+
 void scp_des3_encrypt(const scp_des3 *d, const uint8_t in[8], uint8_t out[8])
 {
     uint32_t l, r;
     scp_des_ip(in, &l, &r);
-    scp_des_rounds(&d->ks[0], 0, &l, &r);
-    scp_des_rounds(&d->ks[1], 1, &l, &r);
-    scp_des_rounds(&d->ks[2], 0, &l, &r);
+    scp_des_rounds(&SCP_DES3_OF(d)->ks[0], 0, &l, &r);
+    scp_des_rounds(&SCP_DES3_OF(d)->ks[1], 1, &l, &r);
+    scp_des_rounds(&SCP_DES3_OF(d)->ks[2], 0, &l, &r);
     scp_des_fp(l, r, out);
 }
 
@@ -280,9 +286,9 @@ void scp_des3_decrypt(const scp_des3 *d, const uint8_t in[8], uint8_t out[8])
 {
     uint32_t l, r;
     scp_des_ip(in, &l, &r);
-    scp_des_rounds(&d->ks[2], 1, &l, &r);
-    scp_des_rounds(&d->ks[1], 0, &l, &r);
-    scp_des_rounds(&d->ks[0], 1, &l, &r);
+    scp_des_rounds(&SCP_DES3_OF(d)->ks[2], 1, &l, &r);
+    scp_des_rounds(&SCP_DES3_OF(d)->ks[1], 0, &l, &r);
+    scp_des_rounds(&SCP_DES3_OF(d)->ks[0], 1, &l, &r);
     scp_des_fp(l, r, out);
 }
 

@@ -68,10 +68,10 @@ int scp_des_retail_mac(const scp_des3 *d, const uint8_t icv[8], const uint8_t *p
     if (d == NULL || icv == NULL || p == NULL || mac == NULL || len == 0 || len % 8 != 0)
         return SCP_E_ARG;
     scp_des_ip(icv, &l, &r);
-    cbc_chain(&d->ks[0], &l, &r, p, len);
+    cbc_chain(&SCP_DES3_OF(d)->ks[0], &l, &r, p, len);
     /* ISO/IEC 9797-1 output transformation 3: D(K2) then E(K1) */
-    scp_des_rounds(&d->ks[1], 1, &l, &r);
-    scp_des_rounds(&d->ks[0], 0, &l, &r);
+    scp_des_rounds(&SCP_DES3_OF(d)->ks[1], 1, &l, &r);
+    scp_des_rounds(&SCP_DES3_OF(d)->ks[0], 0, &l, &r);
     scp_des_fp(l, r, mac);
     return SCP_OK;
 }
@@ -87,15 +87,15 @@ int scp_des3_cbc_mac(const scp_des3 *d, const uint8_t icv[8], const uint8_t *p, 
         scp_des_ip(p + i, &ml, &mr);
         l ^= ml;
         r ^= mr;
-        scp_des_rounds(&d->ks[0], 0, &l, &r);
-        scp_des_rounds(&d->ks[1], 1, &l, &r);
-        scp_des_rounds(&d->ks[2], 0, &l, &r);
+        scp_des_rounds(&SCP_DES3_OF(d)->ks[0], 0, &l, &r);
+        scp_des_rounds(&SCP_DES3_OF(d)->ks[1], 1, &l, &r);
+        scp_des_rounds(&SCP_DES3_OF(d)->ks[2], 0, &l, &r);
     }
     scp_des_fp(l, r, mac);
     return SCP_OK;
 }
 
-static void mac_block(scp_des_mac *m, const uint8_t b[8])
+static void mac_block(scp_des_mac_st *m, const uint8_t b[8])
 {
     uint32_t ml, mr;
     scp_des_ip(b, &ml, &mr);
@@ -108,16 +108,23 @@ static void mac_block(scp_des_mac *m, const uint8_t b[8])
     }
 }
 
-void scp_des_mac_init(scp_des_mac *m, const scp_des3 *key, int full3, const uint8_t icv[8])
+void scp_des_mac_init(scp_des_mac *mac, const scp_des3 *key, int full3, const uint8_t icv[8])
 {
-    m->key = key;
+    scp_des_mac_st *m = SCP_DES_MAC_OF(mac);
+    m->key = SCP_DES3_OF(key);
     m->full3 = full3 ? 1 : 0;
     m->n = 0;
     scp_des_ip(icv, &m->l, &m->r);
 }
 
-void scp_des_mac_update(scp_des_mac *m, const uint8_t *p, size_t len)
+void scp_des_mac_rekey(scp_des_mac *mac, const scp_des3 *key)
 {
+    SCP_DES_MAC_OF(mac)->key = SCP_DES3_OF(key);
+}
+
+void scp_des_mac_update(scp_des_mac *mac, const uint8_t *p, size_t len)
+{
+    scp_des_mac_st *m = SCP_DES_MAC_OF(mac);
     if (len == 0)
         return;
     if (m->n > 0) {
@@ -139,8 +146,9 @@ void scp_des_mac_update(scp_des_mac *m, const uint8_t *p, size_t len)
     }
 }
 
-void scp_des_mac_final(scp_des_mac *m, uint8_t mac[8])
+void scp_des_mac_final(scp_des_mac *mac_ctx, uint8_t mac[8])
 {
+    scp_des_mac_st *m = SCP_DES_MAC_OF(mac_ctx);
     m->buf[m->n] = 0x80;
     memset(m->buf + m->n + 1, 0, 7u - m->n);
     mac_block(m, m->buf);
@@ -150,5 +158,5 @@ void scp_des_mac_final(scp_des_mac *m, uint8_t mac[8])
         scp_des_rounds(&m->key->ks[0], 0, &m->l, &m->r);
     }
     scp_des_fp(m->l, m->r, mac);
-    scp_wipe(m, sizeof(*m));
+    scp_wipe(mac_ctx, sizeof(*mac_ctx));
 }

@@ -70,8 +70,9 @@ void scp_aes_close(scp_aes *a);
 /* One side's SCP03 handshake crypto (GPC Amd D 6.2.1-6.2.2), all in one
  * call (scp_scp03_keys, src/scp03/keys.c):
  *   card_chal = KDF(Key-ENC, 02, chal_ctx), when chal_ctx is not NULL (the
- *     pseudo-random card challenge: counter | AID, 1..32 bytes); otherwise
- *     card_chal is read;
+ *     pseudo-random card challenge: counter | AID, 1..32 bytes, in a
+ *     buffer of 32 readable bytes: the AES-NI batch loads two whole
+ *     blocks and masks them); otherwise card_chal is read;
  *   s_enc, s_mac, s_rmac = KDF(Key-ENC, 04), KDF(Key-MAC, 06),
  *     KDF(Key-MAC, 07), key_len bytes each: s_mac expanded (as by
  *     scp_aes_init), s_enc and s_rmac kept raw (as by scp_aes_raw_init,
@@ -82,14 +83,17 @@ void scp_aes_close(scp_aes *a);
  * every KDF over the context host_chal | card_chal (chal_len 8 or 16). On
  * the AES-NI path (key_len 16 or 32) the independent AES blocks of all of
  * it run side by side (src/crypto/aesni.c); otherwise one KDF after the
- * other, the same bytes either way. On failure no session key is set. */
+ * other, the same bytes either way. On failure no session key is set.
+ * enc and mac may lie in s_enc's and s_rmac's key bytes (the host keeps
+ * its static keys there until the INITIALIZE UPDATE response): both are
+ * read before any session key is stored. */
 typedef struct scp03_hs_keys {
     const uint8_t *enc, *mac; /* static keys */
     size_t key_len;
     const uint8_t *chal_ctx;
     size_t chal_ctx_len;
-    const uint8_t *host_chal;
-    uint8_t *card_chal;
+    const uint8_t *host_chal; /* SCP03_CHAL_MAX (16) readable bytes */
+    uint8_t *card_chal;       /* SCP03_CHAL_MAX bytes */
     size_t chal_len;
     scp_aes_raw *s_enc;
     scp_aes *s_mac;

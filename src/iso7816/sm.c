@@ -19,7 +19,7 @@ static int sm_fail(scp_sm *sm, int rc)
     scp_des3_clear(&sm->des_mac);
     scp_aes_clear(SCP_AES_OF(&sm->aes_enc));
     scp_aes_clear(SCP_AES_OF(&sm->aes_mac));
-    scp_wipe(sm->ssc, sizeof(sm->ssc));
+    scp_wipe(sm->chain.u.icv, sizeof(sm->chain.u.icv));
     sm->dead = 1;
     sm->dead_rc = rc;
     sm->resp_pending = 0;
@@ -62,7 +62,7 @@ int scp_sm_init(scp_sm *sm, int family, int role, const uint8_t *k_enc, const ui
     }
     sm->family = (uint8_t)family;
     sm->role = (uint8_t)role;
-    memcpy(sm->ssc, ssc, ssc_len);
+    memcpy(sm->chain.u.icv, ssc, ssc_len);
     return SCP_OK;
 }
 
@@ -187,7 +187,7 @@ int scp_sm_protect_command(scp_sm *sm, const uint8_t *capdu, size_t len, uint8_t
 
     sd = desc_of(sm);
     keys_of(sm, &k);
-    scp_sm_ssc_inc(sd, sm->ssc);
+    scp_sm_ssc_inc(sd, sm->chain.u.icv);
     hdr[0] = (uint8_t)(a.cla | 0x0C);
     hdr[1] = a.ins;
     hdr[2] = a.p1;
@@ -221,7 +221,7 @@ int scp_sm_protect_command(scp_sm *sm, const uint8_t *capdu, size_t len, uint8_t
             out[pos++] = (uint8_t)(a.le >> 8); /* 65536 -> 00 00 */
         out[pos++] = (uint8_t)a.le;         /* 256 -> 00 */
     }
-    GUARD_GOTO(scp_sm_seal(sd, &k, sd->cmac_icv, sm->ssc, scp_sm_enc_icv(sd, sm->ssc, 0, 0, blk),
+    GUARD_GOTO(scp_sm_seal(sd, &k, sd->cmac_icv, sm->chain.u.icv, scp_sm_enc_icv(sd, &sm->chain, 0, blk),
                            NULL, pre, pre_len, out + at, a.lc, 1, out + pos - do97, do97, &n,
                            tag),
                fail);
@@ -320,7 +320,7 @@ static int check_mac(const scp_sm *sm, const uint8_t *hdr, const uint8_t *p, con
     keys_of(sm, &k);
     if (hdr != NULL)
         header_block(hdr, blk);
-    rc = scp_sm_verify(sd, &k, hdr != NULL ? sd->cmac_icv : sd->rmac_icv, sm->ssc, blk, hdr != NULL ? sd->block : 0, p,
+    rc = scp_sm_verify(sd, &k, hdr != NULL ? sd->cmac_icv : sd->rmac_icv, sm->chain.u.icv, blk, hdr != NULL ? sd->block : 0, p,
                        d->mac_at, NULL, 0, d->mac, tag);
     scp_wipe(tag, sizeof(tag));
     return rc;
@@ -332,7 +332,7 @@ static int open_ct(const scp_sm *sm, const sm_dos *d, uint8_t *out, size_t *plai
     scp_sm_keys k;
     uint8_t blk[16];
     keys_of(sm, &k);
-    return scp_sm_decrypt_unpad(sd, &k, scp_sm_enc_icv(sd, sm->ssc, 0, 0, blk), d->ct, d->ct_len, out,
+    return scp_sm_decrypt_unpad(sd, &k, scp_sm_enc_icv(sd, &sm->chain, 0, blk), d->ct, d->ct_len, out,
                                 plain_len);
 }
 
@@ -364,7 +364,7 @@ int scp_sm_unprotect_response(scp_sm *sm, const uint8_t *rapdu, size_t len, uint
         (void)sm_fail(sm, SCP_E_SW);
         return SCP_OK;
     }
-    scp_sm_ssc_inc(desc_of(sm), sm->ssc);
+    scp_sm_ssc_inc(desc_of(sm), sm->chain.u.icv);
     GUARD_GOTO(parse_dos(rapdu, body, 1, sm->odd_ins, sm->block, &d), fail);
     GUARD_GOTO(check_mac(sm, NULL, rapdu, &d), fail);
     /* the status word under the MAC is the one that counts */
@@ -401,7 +401,7 @@ int scp_sm_unprotect_command(scp_sm *sm, const uint8_t *capdu, size_t len, uint8
     /* a command without SM in an SM session ends it (ICAO 9303-11 9.8.5) */
     ENSURE((a.cla & 0x40) == 0 && (a.cla & 0x0C) == 0x0C && a.lc > 0,
            sm_fail(sm, SCP_E_MAC));
-    scp_sm_ssc_inc(desc_of(sm), sm->ssc);
+    scp_sm_ssc_inc(desc_of(sm), sm->chain.u.icv);
     GUARD_GOTO(parse_dos(a.data, a.lc, 0, a.ins & 1, sm->block, &d), fail);
     hdr[0] = a.cla;
     hdr[1] = a.ins;
@@ -455,7 +455,7 @@ int scp_sm_protect_response(scp_sm *sm, const uint8_t *data, size_t len, uint16_
     sd = desc_of(sm);
     keys_of(sm, &k);
     sm->resp_pending = 0;
-    scp_sm_ssc_inc(sd, sm->ssc);
+    scp_sm_ssc_inc(sd, sm->chain.u.icv);
     /* [DO87|DO85] DO99 DO8E SW: the MAC over SSC | the objects before 8E */
     if (len > 0) {
         uint8_t h[5];
@@ -468,7 +468,7 @@ int scp_sm_protect_response(scp_sm *sm, const uint8_t *data, size_t len, uint16_
     out[pos++] = 2;
     out[pos++] = (uint8_t)(sw >> 8);
     out[pos++] = (uint8_t)sw;
-    GUARD_GOTO(scp_sm_seal(sd, &k, sd->rmac_icv, sm->ssc, scp_sm_enc_icv(sd, sm->ssc, 0, 0, blk),
+    GUARD_GOTO(scp_sm_seal(sd, &k, sd->rmac_icv, sm->chain.u.icv, scp_sm_enc_icv(sd, &sm->chain, 0, blk),
                            NULL, out, hl, out + hl, len, 1, out + pos - 4, 4, &n, tag),
                fail);
     out[pos++] = 0x8E;

@@ -242,7 +242,7 @@ int scp02_host_ea_result(scp02_session *s, uint16_t sw)
         return scp02_fail(s, SCP_E_AUTH);
     /* the R-MAC chain starts from the EXTERNAL AUTHENTICATE C-MAC (as
      * GlobalPlatformPro) */
-    memcpy(s->rmac_icv, s->cmac, 8);
+    memcpy(s->chain.u.scp02.rmac, s->chain.u.scp02.cmac, 8);
     scp_wipe(s->host_cryptogram, 8);
     s->state = SCP02_OPEN;
     return SCP_OK;
@@ -316,7 +316,7 @@ int scp02_card_external_authenticate(scp02_session *s, const uint8_t *capdu, siz
         return scp02_fail(s, SCP_E_MAC);
     if (!scp_ct_eq(s->host_cryptogram, a.data, 8))
         return scp02_fail(s, SCP_E_CRYPTOGRAM);
-    memcpy(s->rmac_icv, s->cmac, 8);
+    memcpy(s->chain.u.scp02.rmac, s->chain.u.scp02.cmac, 8);
     scp_wipe(s->host_cryptogram, 8);
     s->level = a.p1;
     s->state = SCP02_OPEN;

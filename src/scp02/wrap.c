@@ -26,11 +26,11 @@ void scp02_cmac(scp02_session *s, int first, const uint8_t hdr[5], const uint8_t
     const scp_sm_desc *d = scp_sm_desc_scp02(s->i);
     scp_sm_keys k = keys_of(s, &s->s_cmac);
     uint8_t tag[16];
-    if (scp_sm_mac_once(d, &k, first ? SCP_SMI_ZERO : d->cmac_icv, s->cmac, hdr, 5, data, len,
+    if (scp_sm_mac_once(d, &k, first ? SCP_SMI_ZERO : d->cmac_icv, s->chain.u.scp02.cmac, hdr, 5, data, len,
                         NULL, 0, tag) != SCP_OK)
         memset(tag, 0, sizeof(tag)); /* the retail MAC cannot fail */
     memcpy(mac, tag, 8);
-    memcpy(s->cmac, tag, 8);
+    memcpy(s->chain.u.scp02.cmac, tag, 8);
     scp_wipe(tag, sizeof(tag));
 }
 
@@ -44,7 +44,7 @@ static void rmac_begin(scp02_session *s, const scp_apdu *a)
     scp_sm_keys k = keys_of(s, &s->s_rmac);
     uint8_t hdr[5] = { (uint8_t)(a->cla & ~0x07), a->ins, a->p1, a->p2, (uint8_t)a->lc };
     scp_sm_mac_ctx m;
-    scp_sm_mac_begin(&m, d, &k, d->rmac_icv, s->rmac_icv);
+    scp_sm_mac_begin(&m, d, &k, d->rmac_icv, s->chain.u.scp02.rmac);
     scp_sm_mac_update(&m, hdr, 5);
     scp_sm_mac_update(&m, a->data, a->lc);
     scp_sm_mac_park(&m, &s->rmac);
@@ -68,7 +68,7 @@ static int rmac_end(scp02_session *s, const uint8_t *data, size_t len, uint16_t 
     scp_sm_mac_update(&m, t, 2);
     rc = rx != NULL ? scp_sm_mac_check(&m, rx, tag) : scp_sm_mac_final(&m, tag);
     memcpy(mac, tag, 8);
-    memcpy(s->rmac_icv, tag, 8);
+    memcpy(s->chain.u.scp02.rmac, tag, 8);
     scp_wipe(tag, sizeof(tag));
     return rc;
 }
@@ -124,9 +124,9 @@ int scp02_host_wrap(scp02_session *s, const uint8_t *capdu, size_t len, uint8_t 
         const scp_sm_desc *d = scp_sm_desc_scp02(s->i);
         scp_sm_keys k = keys_of(s, &s->s_cmac);
         uint8_t tag[16];
-        rc = scp_sm_seal(d, &k, d->cmac_icv, s->cmac, NULL, NULL, hdr, 5, out + 5, a.lc, enc,
+        rc = scp_sm_seal(d, &k, d->cmac_icv, s->chain.u.scp02.cmac, NULL, NULL, hdr, 5, out + 5, a.lc, enc,
                          NULL, 0, &dl, tag);
-        memcpy(s->cmac, tag, 8);
+        memcpy(s->chain.u.scp02.cmac, tag, 8);
         memcpy(mac, tag, 8);
         scp_wipe(tag, sizeof(tag));
         if (rc != SCP_OK)
@@ -220,9 +220,9 @@ int scp02_card_unwrap(scp02_session *s, const uint8_t *capdu, size_t len, uint8_
             pl = fl;
         }
         cmac_header(s, &a, pl, hdr);
-        ok = scp_sm_verify(d, &k, d->cmac_icv, s->cmac, hdr, 5, buf, pl, NULL, 0, a.data + fl,
+        ok = scp_sm_verify(d, &k, d->cmac_icv, s->chain.u.scp02.cmac, hdr, 5, buf, pl, NULL, 0, a.data + fl,
                            tag) == SCP_OK;
-        memcpy(s->cmac, tag, 8);
+        memcpy(s->chain.u.scp02.cmac, tag, 8);
         scp_wipe(tag, sizeof(tag));
     }
     if (!ok) {

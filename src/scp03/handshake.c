@@ -51,6 +51,8 @@ void scp03_end(scp03_session *s)
     s->ctx = ctx;
 }
 
+_Static_assert(SCP03_SEQ_LEN + SCP03_AID_MAX <= 32, "counter | AID fits the 32-byte context");
+
 /* GPC Amd D 6.2.1-6.2.2: the session keys, the card cryptogram into cc
  * and the host cryptogram (kept for EXTERNAL AUTHENTICATE), in one batch;
  * with chal_ctx (counter | AID), the card challenge too (6.2.2.1). */
@@ -144,7 +146,7 @@ int scp03_host_initialize_update(scp03_session *s, uint8_t cla, uint8_t *out, si
 int scp03_host_iu_response(scp03_session *s, const uint8_t *resp, size_t len)
 {
     scp03_iu_resp ir;
-    uint8_t cc[SCP03_CHAL_MAX], st[2][SCP_AES_MAX_KEY];
+    uint8_t cc[SCP03_CHAL_MAX];
     int rc;
 
     ENSURE(s != NULL && s->role == SCP03_ROLE_HOST, SCP_E_ARG);
@@ -163,11 +165,11 @@ int scp03_host_iu_response(scp03_session *s, const uint8_t *resp, size_t len)
     memcpy(s->card_chal, ir.card_chal, s->chal_len);
     memcpy(s->seq, ir.seq, SCP03_SEQ_LEN);
     s->has_seq = ir.has_seq;
-    /* the static keys move out of the places the session keys take */
-    memcpy(st[0], SCP_RAW_OF(&s->s_enc)->u.key, sizeof(st[0]));
-    memcpy(st[1], SCP_RAW_OF(&s->s_rmac)->u.key, sizeof(st[1]));
-    rc = session_crypto(s, st[0], st[1], NULL, 0, cc);
-    scp_wipe(st, sizeof(st));
+    /* the static keys wait in the raw S-ENC and S-RMAC places, which the
+     * session keys overwrite: scp_scp03_keys reads both static keys before
+     * it stores any session key (crypto/internal.h), so no copy */
+    rc = session_crypto(s, SCP_RAW_OF(&s->s_enc)->u.key, SCP_RAW_OF(&s->s_rmac)->u.key, NULL, 0,
+                        cc);
     if (rc != SCP_OK)
         goto fail;
     rc = SCP_E_CRYPTOGRAM;
@@ -229,7 +231,7 @@ int scp03_host_external_authenticate_ex(scp03_session *s, uint8_t level, unsigne
     memcpy(out + hl, s->host_cryptogram, s->chal_len);
     memcpy(out + hl + s->chal_len, mac, s->chal_len);
     *out_len = hl + lc;
-    memcpy(s->mac_chain, mac, 16);
+    memcpy(s->chain.u.icv, mac, 16);
     scp_wipe(s->host_cryptogram, sizeof(s->host_cryptogram));
     s->level = level;
     s->state = SCP03_EA_SENT;
@@ -246,7 +248,7 @@ int scp03_host_ea_result(scp03_session *s, uint16_t sw)
     if (sw != 0x9000)
         return scp03_fail(s, SCP_E_AUTH);
     s->state = SCP03_OPEN;
-    s->counter = 0; /* the first protected command uses counter 1 */
+    s->chain.counter = 0; /* the first protected command uses counter 1 */
     return SCP_OK;
 }
 
@@ -257,7 +259,8 @@ int scp03_card_initialize_update(scp03_session *s, const scp03_card_params *prm,
                                  size_t chal_len, uint8_t *out, size_t out_size,
                                  size_t *out_len)
 {
-    uint8_t cc[SCP03_CHAL_MAX], ctx[SCP03_SEQ_LEN + SCP03_AID_MAX];
+    /* ctx: 32 bytes, as scp_scp03_keys reads (crypto/internal.h) */
+    uint8_t cc[SCP03_CHAL_MAX], ctx[32] = { 0 };
     size_t chal_ctx_len = 0;
     scp_wr w;
     int rc;
@@ -292,7 +295,10 @@ int scp03_card_initialize_update(scp03_session *s, const scp03_card_params *prm,
         ENSURE(prm->aid != NULL && prm->aid_len >= 5 && prm->aid_len <= SCP03_AID_MAX,
                SCP_E_ARG);
         ENSURE(prm->seq <= 0xFFFFFF, SCP_E_COUNTER);
-        memcpy(ctx, s->seq, SCP03_SEQ_LEN);
+        /* from prm->seq, not s->seq: reading back the bytes just stored
+         * one by one stalls the load */
+        ctx[0] = (uint8_t)(prm->seq >> 16), ctx[1] = (uint8_t)(prm->seq >> 8);
+        ctx[2] = (uint8_t)prm->seq;
         memcpy(ctx + SCP03_SEQ_LEN, prm->aid, prm->aid_len);
         chal_ctx_len = SCP03_SEQ_LEN + prm->aid_len;
     } else {
@@ -354,9 +360,9 @@ int scp03_card_external_authenticate(scp03_session *s, const uint8_t *capdu, siz
     if (!scp_ct_eq(s->host_cryptogram, a.data, s->chal_len))
         goto fail;
     scp_wipe(s->host_cryptogram, sizeof(s->host_cryptogram));
-    memcpy(s->mac_chain, mac, 16);
+    memcpy(s->chain.u.icv, mac, 16);
     s->level = a.p1;
-    s->counter = 0;
+    s->chain.counter = 0;
     s->state = SCP03_OPEN;
     return SCP_OK;
 fail:
@@ -385,9 +391,9 @@ int scp03_session_from_keys(scp03_session *s, const scp03_open_params *p)
     GUARD_GOTO(scp_aes_raw_init(SCP_RAW_OF(&s->s_enc), s->ctx, p->enc, p->key_len, 1, 0), fail);
     GUARD_GOTO(scp_aes_init_ctx(SCP_AES_OF(&s->s_mac), s->ctx, p->mac, p->key_len, 0), fail);
     GUARD_GOTO(scp_aes_raw_init(SCP_RAW_OF(&s->s_rmac), s->ctx, p->rmac, p->key_len, 0, 1), fail);
-    memcpy(s->mac_chain, p->mac_chain, 16);
+    memcpy(s->chain.u.icv, p->mac_chain, 16);
     s->level = p->level;
-    s->counter = 0;
+    s->chain.counter = 0;
     s->state = SCP03_OPEN;
     return SCP_OK;
 fail:

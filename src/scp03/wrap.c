@@ -97,11 +97,11 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
     GUARD(scp_apdu_parse(capdu, len, &a));
     ENSURE(!cla_has_sm(a.cla), SCP_E_ARG);
     ENSURE(a.lc <= scp03_max_plain_data(s, 1), SCP_E_LENGTH);
-    ENSURE(s->counter < 0xFFFFFFFFu, SCP_E_COUNTER);
+    ENSURE(s->chain.counter < 0xFFFFFFFFu, SCP_E_COUNTER);
     if (s->level == SCP_LEVEL_NONE) { /* no secure messaging after EA */
         /* a parsed APDU encodes back to the same bytes */
         ENSURE(out_size >= len, SCP_E_BUFFER_TOO_SMALL);
-        s->counter++; /* GPC Amd D 6.2.6: for every command */
+        s->chain.counter++; /* GPC Amd D 6.2.6: for every command */
         memmove(out, capdu, len);
         *out_len = len;
         return SCP_OK;
@@ -115,7 +115,7 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
      * before this check (a caller may retry with a bigger buffer) */
     need = hl + dl + s->chal_len + le_bytes(&a, ext);
     ENSURE(out_size >= need, SCP_E_BUFFER_TOO_SMALL);
-    s->counter++; /* GPC Amd D 6.2.6: for every command, with or without data */
+    s->chain.counter++; /* GPC Amd D 6.2.6: for every command, with or without data */
     /* the data goes to its place in out, after the header */
     if (a.lc > 0)
         memmove(out + hl, a.data, a.lc); /* capdu may be out */
@@ -126,31 +126,31 @@ int scp03_host_wrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_t 
          * command's chains. The new chaining value replaces the old one
          * in place (it is read first). */
         uint8_t next[16];
-        scp_sm_ahead ah = { s->icv_ahead_for == s->counter ? s->icv_ahead : NULL, next,
+        scp_sm_ahead ah = { s->icv_ahead_for == s->chain.counter ? s->icv_ahead : NULL, next,
                             s->icv_ahead };
         scp_aes ke;
-        scp_sm_counter_block(s->counter, 0, blk);
+        (void)scp_sm_enc_icv(desc_of(s), &s->chain, 0, blk);
         memcpy(next, blk, 16);
         for (int k = 15; k >= 8 && ++next[k] == 0; k--)
             ;
         rc = scp_aes_open(&ke, SCP_RAW_OF(&s->s_enc));
         if (rc == SCP_OK) {
             scp_sm_keys k = { &ke, SCP_AES_OF(&s->s_mac), NULL, NULL };
-            rc = scp_sm_seal(desc_of(s), &k, SCP_SMI_CHAIN, s->mac_chain, blk, &ah, hdr, hl,
-                             out + hl, a.lc, 1, NULL, 0, &dl, s->mac_chain);
+            rc = scp_sm_seal(desc_of(s), &k, SCP_SMI_CHAIN, s->chain.u.icv, blk, &ah, hdr, hl,
+                             out + hl, a.lc, 1, NULL, 0, &dl, s->chain.u.icv);
             scp_aes_close(&ke);
         }
-        s->icv_ahead_for = s->counter + 1;
+        s->icv_ahead_for = s->chain.counter + 1;
     } else {
         /* GPC Amd D 6.2.4: C-MAC = CMAC(S-MAC, chain | header | data) */
         scp_sm_keys k = { NULL, SCP_AES_OF(&s->s_mac), NULL, NULL };
-        rc = scp_sm_seal(desc_of(s), &k, SCP_SMI_CHAIN, s->mac_chain, NULL, NULL, hdr, hl,
-                         out + hl, a.lc, 0, NULL, 0, &dl, s->mac_chain);
+        rc = scp_sm_seal(desc_of(s), &k, SCP_SMI_CHAIN, s->chain.u.icv, NULL, NULL, hdr, hl,
+                         out + hl, a.lc, 0, NULL, 0, &dl, s->chain.u.icv);
     }
     if (rc != SCP_OK)
         return scp03_fail(s, rc);
     memcpy(out, hdr, hl);
-    memcpy(out + hl + dl, s->mac_chain, s->chal_len);
+    memcpy(out + hl + dl, s->chain.u.icv, s->chal_len);
     *out_len = hl + dl + s->chal_len;
     if (a.has_le) {
         if (ext) {
@@ -203,14 +203,14 @@ int scp03_host_unwrap(scp03_session *s, const uint8_t *rapdu, size_t len, uint8_
         int dec = (s->level & SCP_LEVEL_RENC) && n > 0;
         scp_aes ke, kr;
         swb[0] = (uint8_t)(r.sw >> 8), swb[1] = (uint8_t)r.sw;
-        scp_sm_counter_block(s->counter, 1, blk);
+        (void)scp_sm_enc_icv(desc_of(s), &s->chain, 1, blk);
         if (dec && n % 16 == 0)
             rc = open2(SCP_RAW_OF(&s->s_rmac), &kr, SCP_RAW_OF(&s->s_enc), &ke);
         else
             rc = open2(SCP_RAW_OF(&s->s_rmac), &kr, NULL, NULL);
         if (rc == SCP_OK) {
             scp_sm_keys k = { dec && n % 16 == 0 ? &ke : NULL, &kr, NULL, NULL };
-            rc = scp_sm_open(desc_of(s), &k, SCP_SMI_CHAIN, s->mac_chain, blk, NULL, 0, r.data,
+            rc = scp_sm_open(desc_of(s), &k, SCP_SMI_CHAIN, s->chain.u.icv, blk, NULL, 0, r.data,
                              n, dec, swb, 2, r.data + n, out, &pl, mac);
             if (k.aes_enc != NULL)
                 scp_aes_close(&ke);
@@ -240,12 +240,12 @@ int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_
     rc = scp_apdu_parse(capdu, len, &a);
     if (rc != SCP_OK)
         return scp03_fail(s, rc);
-    ENSURE(s->counter < 0xFFFFFFFFu, SCP_E_COUNTER);
+    ENSURE(s->chain.counter < 0xFFFFFFFFu, SCP_E_COUNTER);
     /* the plain command is never longer than the protected one, and the
      * work area (data at out + 7) fits in len too: the C-MAC is at least
      * 8 bytes, the header at least 5 */
     ENSURE(out_size >= len, SCP_E_BUFFER_TOO_SMALL);
-    s->counter++;
+    s->chain.counter++;
     s->resp_pending = 1;
     if (s->level == SCP_LEVEL_NONE) {
         memmove(out, capdu, len);
@@ -271,9 +271,9 @@ int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_
             rc = scp_aes_open(&ke, SCP_RAW_OF(&s->s_enc));
             k.aes_enc = &ke;
         }
-        scp_sm_counter_block(s->counter, 0, blk);
+        (void)scp_sm_enc_icv(desc_of(s), &s->chain, 0, blk);
         if (rc == SCP_OK) {
-            rc = scp_sm_open(desc_of(s), &k, SCP_SMI_CHAIN, s->mac_chain, blk, hdr, hl, a.data, n,
+            rc = scp_sm_open(desc_of(s), &k, SCP_SMI_CHAIN, s->chain.u.icv, blk, hdr, hl, a.data, n,
                              dec, NULL, 0, a.data + n, out + 7, &pl, mac);
             if (k.aes_enc != NULL)
                 scp_aes_close(&ke);
@@ -282,7 +282,7 @@ int scp03_card_unwrap(scp03_session *s, const uint8_t *capdu, size_t len, uint8_
             scp_wipe(mac, sizeof(mac));
             return scp03_fail(s, rc);
         }
-        memcpy(s->mac_chain, mac, 16);
+        memcpy(s->chain.u.icv, mac, 16);
         scp_wipe(mac, sizeof(mac));
         if (!dec)
             memmove(out + 7, a.data, n);
@@ -344,12 +344,12 @@ int scp03_card_wrap(scp03_session *s, const uint8_t *data, size_t len, uint16_t 
         /* GPC Amd D 6.2.7 R-ENC then 6.2.5 R-MAC, in one pass on the core */
         int enc = n > len;
         scp_aes ke, kr;
-        scp_sm_counter_block(s->counter, 1, blk);
+        (void)scp_sm_enc_icv(desc_of(s), &s->chain, 1, blk);
         rc = enc ? open2(SCP_RAW_OF(&s->s_rmac), &kr, SCP_RAW_OF(&s->s_enc), &ke)
                  : open2(SCP_RAW_OF(&s->s_rmac), &kr, NULL, NULL);
         if (rc == SCP_OK) {
             scp_sm_keys k = { enc ? &ke : NULL, &kr, NULL, NULL };
-            rc = scp_sm_seal(desc_of(s), &k, SCP_SMI_CHAIN, s->mac_chain, blk, NULL, NULL, 0, out,
+            rc = scp_sm_seal(desc_of(s), &k, SCP_SMI_CHAIN, s->chain.u.icv, blk, NULL, NULL, 0, out,
                              len, enc, swb, 2, &n, mac);
             if (enc)
                 scp_aes_close(&ke);

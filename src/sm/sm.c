@@ -52,7 +52,7 @@ void scp_sm_mac_begin(scp_sm_mac_ctx *m, const scp_sm_desc *d, const scp_sm_keys
         if (rule == SCP_SMI_CHAIN_IV)
             memcpy(iv, icv, 8);
         else if (rule == SCP_SMI_CHAIN_ENC) /* GPC 2.2.1 E.4.4: ICV encryption */
-            scp_des_block(&k->des_mac->ks[0], 0, icv, iv);
+            scp_des1_block(k->des_mac, 0, icv, iv); /* K1 */
         else
             memset(iv, 0, 8);
         scp_des_mac_init(&m->u.r, k->des_mac, 0, iv);
@@ -112,7 +112,7 @@ void scp_sm_mac_resume(scp_sm_mac_ctx *m, const scp_sm_desc *d, const scp_sm_key
     m->n = 0;
     m->bad = 0;
     m->u.r = *slot;
-    m->u.r.key = k->des_mac;
+    scp_des_mac_rekey(&m->u.r, k->des_mac);
 }
 
 /* Short CMAC inputs laid out in one buffer for one CMAC call (the AES-NI

@@ -38,6 +38,7 @@
 #include "crypto/aes.h"
 #include "crypto/internal.h"
 #include "scpkit/des.h"
+#include "scpkit/smchain.h"
 
 /* cipher */
 #define SCP_SMC_AES 1
@@ -121,16 +122,17 @@ static inline void scp_sm_counter_block(uint32_t c, int response, uint8_t blk[16
     blk[12] = (uint8_t)(c >> 24), blk[13] = (uint8_t)(c >> 16);
     blk[14] = (uint8_t)(c >> 8), blk[15] = (uint8_t)c;
 }
-/* The encryption ICV input of the rule SCP_SME_*: the counter block
- * (response or not; made in blk) or ssc; NULL for a zero IV. */
-static inline const uint8_t *scp_sm_enc_icv(const scp_sm_desc *d, const uint8_t *ssc,
-                                            uint32_t counter, int response, uint8_t blk[16])
+/* The encryption ICV input of the rule SCP_SME_* from a session's chain
+ * (<scpkit/smchain.h>): the counter block (response or not; made in blk)
+ * or the SSC; NULL for a zero IV. */
+static inline const uint8_t *scp_sm_enc_icv(const scp_sm_desc *d, const scp_sm_chain *c,
+                                            int response, uint8_t blk[16])
 {
     if (d->enc_icv == SCP_SME_COUNTER) {
-        scp_sm_counter_block(counter, response, blk);
+        scp_sm_counter_block(c->counter, response, blk);
         return blk;
     }
-    return d->enc_icv == SCP_SME_SSC ? ssc : NULL;
+    return d->enc_icv == SCP_SME_SSC ? c->u.icv : NULL;
 }
 
 /* Data padding: the padded length of n bytes (0 for 0), padding written

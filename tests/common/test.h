@@ -101,4 +101,25 @@ int test_pair_open(scp03_session *h, scp03_session *c, const scp03_keys *hk,
                    const scp03_keys *ck, const scp03_card_params *prm, const uint8_t *host_chal,
                    uint8_t level);
 
+/* test_pair_open with options: ea_flags for
+ * scp03_host_external_authenticate_ex (SCP03_EA_EXTENDED), and a driver
+ * that each handshake call writing an APDU goes through (NULL: called
+ * once with the whole buffer). The driver gets the step, the session the
+ * call changes, and call(call_ctx, step, out, size, &len) to make it as
+ * often as it likes; what it returns is the step's result, and *out_len
+ * must then hold what the last call wrote (tests/unit/test_scp03_retry
+ * retries every too-small size). */
+enum { TEST_STEP_HOST_IU, TEST_STEP_CARD_IU, TEST_STEP_HOST_EA };
+typedef int (*test_step_call)(void *call_ctx, int step, uint8_t *out, size_t out_size,
+                              size_t *out_len);
+typedef struct test_pair_opts {
+    unsigned ea_flags;
+    int (*drive)(void *drive_ctx, int step, scp03_session *s, test_step_call call,
+                 void *call_ctx, uint8_t *out, size_t out_size, size_t *out_len);
+    void *drive_ctx;
+} test_pair_opts;
+int test_pair_open_ex(scp03_session *h, scp03_session *c, const scp03_keys *hk,
+                      const scp03_keys *ck, const scp03_card_params *prm,
+                      const uint8_t *host_chal, uint8_t level, const test_pair_opts *o);
+
 #endif

@@ -39,6 +39,12 @@ done
 nm -D --defined-only "$pcsc" | grep -q ' scp_pcsc_open' && ok || bad "libscpkit-pcsc lacks scp_pcsc_open"
 nm -D --defined-only "$card" | grep -q ' scp_card_open' && ok || bad "libscpkit-card lacks scp_card_open"
 nm -D --defined-only "$card" | grep -q ' scp03_host_wrap' && bad "libscpkit-card exports the engine" || ok
+# the public headers' layouts hold no crypto internals: AES and DES keys and
+# MAC states are opaque slots (scp_aes_slot, scp_des3, scp_des_mac), whose
+# contents live in src/crypto (aes.h, des_ct.h)
+if grep -nE 'scp_des_ks|uint32_t[[:space:]]+k\[|rk\[|^[[:space:]]*(const[[:space:]]+)?EVP_|__m128i' "$inc"/*.h >"$T/internals"; then
+    bad "public headers expose crypto internals: $(head -3 "$T/internals")"
+else ok; fi
 # an embedded host links libcrypto alone
 needed=$(objdump -p "$core" | awk '$1 == "NEEDED" { print $2 }' | sort | tr '\n' ' ')
 echo "libscpkit needs: $needed"

@@ -136,8 +136,8 @@ static void test_bac_auth(void)
     CHECK_OK(scp_bac_card_auth(kenc, kmac, rnd_ic, k_ic, out, 40, bad, &card));
     CHECK_MEM(bad, 40, resp, 40);
     CHECK_OK(scp_bac_host_finish(&b, resp, &host));
-    CHECK_MEM(host.ssc, 8, ssc, 8);
-    CHECK_MEM(card.ssc, 8, ssc, 8);
+    CHECK_MEM(host.chain.u.icv, 8, ssc, 8);
+    CHECK_MEM(card.chain.u.icv, 8, ssc, 8);
     scp_sm_end(&host);
     scp_sm_end(&card);
     /* tampered twins */
@@ -183,8 +183,8 @@ static void test_bac_sm(void)
     }
     /* the SSC went up twice per pair: 887022120C06C226 + 6 */
     HX(ssc_end, "887022120C06C22C");
-    CHECK_MEM(host.ssc, 8, ssc_end, 8);
-    CHECK_MEM(card.ssc, 8, ssc_end, 8);
+    CHECK_MEM(host.chain.u.icv, 8, ssc_end, 8);
+    CHECK_MEM(card.chain.u.icv, 8, ssc_end, 8);
     scp_sm_end(&host);
     scp_sm_end(&card);
 }
@@ -279,7 +279,7 @@ static void test_aes_vectors(void)
     CHECK_OK(scp_sm_init(&host, SCP_SM_AES, SCP_SM_HOST, ke, km, 16, ssc, 16));
     CHECK_OK(scp_sm_protect_command(&host, cmd, cmd_len, out, sizeof(out), &n));
     CHECK_MEM(out, n, want, want_len);
-    CHECK(host.ssc[15] == 0xbb);
+    CHECK(host.chain.u.icv[15] == 0xbb);
     scp_sm_end(&host);
 
     HX(ke2, "a8e85e938514ec67ae33cda3d43d3c48");
@@ -313,7 +313,7 @@ static void test_aes_vectors(void)
         } else {
             CHECK_OK(rc);
             CHECK_MEM(out, n, p, p_len);
-            CHECK(host.ssc[15] == 0x0c);
+            CHECK(host.chain.u.icv[15] == 0x0c);
         }
         scp_sm_end(&host);
     }

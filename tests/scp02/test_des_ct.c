@@ -47,10 +47,31 @@ static void test_known(void)
     hx("0123456789ABCDEF", pt, sizeof(pt));
     hx("85E813540F0AB405", want, sizeof(want));
     CHECK_OK(scp_des3_init(&d, key, 8));
-    scp_des_block(&d.ks[0], 0, pt, out);
+    scp_des_block(&SCP_DES3_OF(&d)->ks[0], 0, pt, out);
     CHECK_MEM(out, 8, want, 8);
-    scp_des_block(&d.ks[0], 1, want, out);
+    scp_des_block(&SCP_DES3_OF(&d)->ks[0], 1, want, out);
     CHECK_MEM(out, 8, pt, 8);
+    /* the public single-DES call (K1 only): the same vector, under the
+     * single key and under a two-key key that starts with it; the twin
+     * with the halves swapped must not give it */
+    scp_des1_block(&d, 0, pt, out);
+    CHECK_MEM(out, 8, want, 8);
+    scp_des1_block(&d, 1, want, out);
+    CHECK_MEM(out, 8, pt, 8);
+    {
+        uint8_t k2[16];
+        memcpy(k2, key, 8);
+        hx("0123456789ABCDEF", k2 + 8, 8);
+        CHECK_OK(scp_des3_init(&d, k2, 16));
+        scp_des1_block(&d, 0, pt, out);
+        CHECK_MEM(out, 8, want, 8);
+        memcpy(k2 + 8, key, 8);
+        hx("0123456789ABCDEF", k2, 8);
+        CHECK_OK(scp_des3_init(&d, k2, 16));
+        scp_des1_block(&d, 0, pt, out);
+        CHECK(memcmp(out, want, 8) != 0);
+        scp_des3_clear(&d);
+    }
 
     /* NIST SP 800-67 Rev. 1 appendix B, TDEA ECB example ("The qufck
      * brown fox jump"). */
@@ -156,6 +177,30 @@ static void test_macs(void)
     }
     memset(pad, 0, 8);
     CHECK_RC(scp_unpad_m2(pad, 8, 8, &pl), SCP_E_PADDING); /* no 80 in the last block */
+
+    /* a streaming MAC whose key moved (its holder copied, the old place
+     * wiped) finishes right once pointed at the new place
+     * (scp_des_mac_rekey); left pointing at the wiped copy, it does not */
+    {
+        static struct { scp_des3 k; scp_des_mac m; } a, b, c;
+        test_rand_bytes(key, 16);
+        test_rand_bytes(msg, 21);
+        CHECK_OK(scp_des3_init(&a.k, key, 16));
+        CHECK_OK(scp_pad_m2(msg, 21, 8, pad, sizeof(pad), &n));
+        CHECK_OK(scp_des_retail_mac(&a.k, zero, pad, n, want));
+        scp_des_mac_init(&a.m, &a.k, 0, zero);
+        scp_des_mac_update(&a.m, msg, 5);
+        b = a, c = a;
+        scp_des3_clear(&a.k);
+        scp_des_mac_rekey(&b.m, &b.k);
+        scp_des_mac_update(&b.m, msg + 5, 16);
+        scp_des_mac_final(&b.m, mac);
+        CHECK_MEM(mac, 8, want, 8);
+        scp_des_mac_update(&c.m, msg + 5, 16); /* still on a's wiped key */
+        scp_des_mac_final(&c.m, mac);
+        CHECK(memcmp(mac, want, 8) != 0);
+        scp_des3_clear(&b.k), scp_des3_clear(&c.k);
+    }
     CHECK_RC(scp_pad_m2(msg, 8, 8, pad, 15, &n), SCP_E_BUFFER_TOO_SMALL);
 }
 

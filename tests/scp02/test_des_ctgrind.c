@@ -61,7 +61,7 @@ static int ours(void)
         return 4;
     SECRET(&h.s_enc, sizeof(h.s_enc));
     SECRET(&h.s_cmac, sizeof(h.s_cmac));
-    SECRET(h.cmac, sizeof(h.cmac));
+    SECRET(h.chain.u.scp02.cmac, sizeof(h.chain.u.scp02.cmac));
     static const uint8_t cmd[] = { 0x80, 0xE2, 0x90, 0x00, 0x10, 1, 2, 3, 4, 5, 6, 7, 8,
                                    9, 10, 11, 12, 13, 14, 15, 16 };
     if (scp02_host_wrap(&h, cmd, sizeof(cmd), buf, sizeof(buf), &n) != SCP_OK)

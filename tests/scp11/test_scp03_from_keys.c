@@ -105,7 +105,7 @@ static void pair_all(void)
                 scp03_end(&c);
                 /* tampered twin: chaining values differ */
                 CHECK_OK(open_pair(&h, &c, k[0], k[1], k[2], kl, ml, levels[li], chain));
-                c.mac_chain[0] ^= 0x80;
+                c.chain.u.icv[0] ^= 0x80;
                 CHECK_OK(scp03_host_wrap(&h, cmd, 5, out, sizeof(out), &n));
                 CHECK_RC(scp03_card_unwrap(&c, out, n, out2, sizeof(out2), &n2), SCP_E_MAC);
                 scp03_end(&h);
@@ -121,7 +121,7 @@ static void bad_args(void)
     p.level = 0x33, p.key_len = 16, p.mac_len = 8;
     p.enc = p.mac = p.rmac = k, p.mac_chain = chain;
     CHECK_OK(scp03_session_from_keys(&s, &p));
-    CHECK(scp03_is_open(&s) && s.counter == 0);
+    CHECK(scp03_is_open(&s) && s.chain.counter == 0);
     p.key_len = 20;
     CHECK_RC(scp03_session_from_keys(&s, &p), SCP_E_ARG);
     p.key_len = 16, p.mac_len = 12;

@@ -8,7 +8,7 @@ the layers below it, never above. Layers, by directory and public header:
 
   0 core        src/core        rc.h buf.h tlv.h apdu.h
   1 crypto      src/crypto      crypto.h des.h ec.h cert.h
-  2 sm          src/sm          (internal only: the secure-messaging core)
+  2 sm          src/sm          smchain.h (the sessions' chaining state)
   3 protocols   src/scp03 src/scp02 src/scp11 src/iso7816
                                 scp03.h scp02.h scp11.h iso7816sm.h
   4 gp          src/gp          gp.h
@@ -40,6 +40,7 @@ DIRS = {
 HEADERS = {
     "rc.h": CORE, "buf.h": CORE, "tlv.h": CORE, "apdu.h": CORE,
     "crypto.h": CRYPTO, "des.h": CRYPTO, "ec.h": CRYPTO, "cert.h": CRYPTO,
+    "smchain.h": SM,
     "scp03.h": PROTO, "scp02.h": PROTO, "scp11.h": PROTO, "iso7816sm.h": PROTO,
     "gp.h": GP,
     "transport.h": TRANSPORT, "channel.h": TRANSPORT,

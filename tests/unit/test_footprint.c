@@ -2,8 +2,10 @@
  *  - sizeof(scp03_session), the state a server keeps per card;
  *  - the stack one protected exchange takes: host wrap, card unwrap, card
  *    wrap, host unwrap at level 33 with 240 and 4096 bytes each way, on
- *    the default backend and on OpenSSL's; and scp_channel_send with
- *    command chaining over an in-process transport;
+ *    the default backend and on OpenSSL's; each call of the handshake
+ *    (both roles, S8 and S16, pseudo-random card challenge, AES-128 and
+ *    AES-256); and
+ *    scp_channel_send with command chaining over an in-process transport;
  *  - no heap on the APDU path: malloc is counted around the exchanges.
  * The stack is measured by painting 64 KiB below this frame, running the
  * operation, and finding the deepest byte it changed. Without sanitizers
@@ -26,6 +28,7 @@
 #define SESSION_MAX 512
 #define EXCHANGE_STACK_MAX 4096
 #define CHANNEL_SEND_STACK_MAX 4096
+#define HANDSHAKE_STACK_MAX 4096
 
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #if defined(__GNUC__) && !defined(__clang__)
@@ -95,6 +98,71 @@ static void open_pair(const scp_ctx *ctx, size_t key_len, uint8_t i)
     CHECK_OK(test_pair_open(&h, &c, &k, &k, &prm, NULL, 0x33));
 }
 
+static const scp_ctx *hs_ctx;
+static size_t hs_key_len;
+static uint8_t hs_i;
+static scp03_keys hs_k;
+static scp03_card_params hs_prm;
+static uint8_t hs_cmd[64], hs_resp[SCP03_IU_RESP_MAX];
+static size_t hs_n, hs_rl;
+static scp_apdu hs_a;
+
+/* The handshake one engine call at a time, each measured alone: INITIALIZE
+ * UPDATE and EXTERNAL AUTHENTICATE, host and card (fixed host challenge:
+ * the RNG's stack is OpenSSL's). */
+__attribute__((noinline)) static void hs_begin(void)
+{
+    static const uint8_t hc[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16 };
+    op_rc = scp03_host_begin(&h, &hs_k, hc, (hs_i & SCP03_I_S16) ? 16 : 8);
+}
+__attribute__((noinline)) static void hs_host_iu(void)
+{
+    op_rc = scp03_host_initialize_update(&h, 0x00, hs_cmd, sizeof(hs_cmd), &hs_n);
+    if (op_rc == SCP_OK)
+        op_rc = scp_apdu_parse(hs_cmd, hs_n, &hs_a);
+}
+__attribute__((noinline)) static void hs_card_iu(void)
+{
+    op_rc = scp03_card_initialize_update(&c, &hs_prm, &hs_k, hs_a.data, hs_a.lc, hs_resp,
+                                         sizeof(hs_resp), &hs_rl);
+}
+__attribute__((noinline)) static void hs_host_iu_resp(void)
+{
+    op_rc = scp03_host_iu_response(&h, hs_resp, hs_rl);
+}
+__attribute__((noinline)) static void hs_host_ea(void)
+{
+    op_rc = scp03_host_external_authenticate(&h, 0x33, hs_cmd, sizeof(hs_cmd), &hs_n);
+}
+__attribute__((noinline)) static void hs_card_ea(void)
+{
+    op_rc = scp03_card_external_authenticate(&c, hs_cmd, hs_n);
+    if (op_rc == SCP_OK)
+        op_rc = scp03_host_ea_result(&h, 0x9000);
+}
+
+/* Every call of one handshake; the deepest stack any of them took. */
+static size_t handshake_stack(void)
+{
+    static void (*const steps[])(void) = { hs_begin,        hs_host_iu, hs_card_iu,
+                                           hs_host_iu_resp, hs_host_ea, hs_card_ea };
+    size_t worst = 0, st;
+    hs_prm = (scp03_card_params){ .i = hs_i, .seq = 3, .aid = aid, .aid_len = sizeof(aid) };
+    memset(hs_prm.kdd, 0x22, sizeof(hs_prm.kdd));
+    memset(&hs_k, 0, sizeof(hs_k));
+    hs_k.key_len = (uint8_t)hs_key_len, hs_k.kvn = 0x30;
+    memset(hs_k.enc, 0x41, hs_key_len), memset(hs_k.mac, 0x42, hs_key_len);
+    h.ctx = c.ctx = hs_ctx;
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        st = measure(steps[i]);
+        CHECK_OK(op_rc);
+        if (op_rc != SCP_OK)
+            return 0;
+        worst = st > worst ? st : worst;
+    }
+    return worst;
+}
+
 /* ---- scp_channel_send over an in-process card-role engine ---- */
 
 static int card_transmit(void *ctx, const uint8_t *capdu, size_t len, uint8_t *rapdu,
@@ -158,6 +226,25 @@ int main(void)
         }
     }
     CHECK(worst > 0 && worst <= EXCHANGE_STACK_MAX);
+    worst = 0;
+    for (int b = 0; b < 2; b++) {
+        for (hs_key_len = 16; hs_key_len <= 32; hs_key_len += 16) {
+            for (int s16 = 0; s16 < 2; s16++) {
+                hs_ctx = b ? &ossl : NULL;
+                hs_i = (uint8_t)(0x70 | (s16 ? SCP03_I_S16 : 0));
+                (void)handshake_stack(); /* lazy binding done */
+                scp03_end(&h);
+                scp03_end(&c);
+                st = handshake_stack();
+                printf("handshake, %s, AES-%zu, S%d: %zu bytes of stack (deepest call)\n",
+                       scp_ctx_backend_name(hs_ctx), hs_key_len * 8, s16 ? 16 : 8, st);
+                worst = st > worst ? st : worst;
+                scp03_end(&h);
+                scp03_end(&c);
+            }
+        }
+    }
+    CHECK(worst > 0 && worst <= HANDSHAKE_STACK_MAX);
     /* the blocking channel: a session opened by the pair, handed over */
     open_pair(NULL, 16, 0x71);
     memset(&ch, 0, sizeof(ch));

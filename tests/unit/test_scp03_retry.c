@@ -77,39 +77,57 @@ static size_t random_len(size_t max)
     return v > max ? max : v;
 }
 
-/* The handshake, every call that writes retried with every short size. */
+/* The handshake through the shared in-process pair (tests/common/pair.c),
+ * every call that writes retried with every short size; the size that
+ * works must be the documented one. */
+typedef struct retry_drive {
+    size_t cl;      /* challenge length */
+    uint8_t i;      /* the card's i */
+    int ext_ea;     /* EXTERNAL AUTHENTICATE in the extended form */
+    int bad_step;   /* 1 + the step whose size was wrong; 0 */
+} retry_drive;
+
+static int drive_retry(void *dc, int step, scp03_session *s, test_step_call call, void *cc,
+                       uint8_t *out, size_t out_size, size_t *out_len)
+{
+    retry_drive *d = dc;
+    size_t sz, want;
+    int rc;
+
+    TRY_SIZES(s, out, rc, sz,
+              sz <= out_size ? call(cc, step, out, sz, out_len) : SCP_E_BUFFER_TOO_SMALL);
+    if (rc != SCP_OK)
+        return rc;
+    if (step == TEST_STEP_HOST_IU) /* 80 50 KVN 00 Lc challenge Le */
+        want = 6 + d->cl;
+    else if (step == TEST_STEP_CARD_IU) /* GPC Amd D 7.1.1.6 */
+        want = 13 + 2 * d->cl + ((d->i & SCP03_I_PSEUDO_RANDOM) ? 3 : 0);
+    else
+        want = (d->ext_ea ? 7u : 5u) + 2 * d->cl;
+    if (sz != want || *out_len != sz) {
+        d->bad_step = 1 + step;
+        return SCP_E_LENGTH;
+    }
+    return SCP_OK;
+}
+
 static int open_retry(scp03_session *h, scp03_session *c, const scp03_keys *k, uint8_t i,
                       uint8_t level, int ext_ea)
 {
     scp03_card_params prm = { .i = i, .aid = aid, .aid_len = sizeof(aid) };
-    size_t cl = (i & SCP03_I_S16) ? 16 : 8, n = 0, rl = 0, sz;
-    uint8_t cmd[64], resp[SCP03_IU_RESP_MAX];
-    scp_apdu a;
+    retry_drive d = { .cl = (i & SCP03_I_S16) ? 16 : 8, .i = i, .ext_ea = ext_ea };
+    test_pair_opts o = { .ea_flags = ext_ea ? SCP03_EA_EXTENDED : 0, .drive = drive_retry,
+                         .drive_ctx = &d };
     int rc;
 
     prm.seq = (uint32_t)test_rand_below(0xFFFFFF);
     test_rand_bytes(prm.kdd, sizeof(prm.kdd));
-    if (scp03_host_begin(h, k, NULL, cl) != SCP_OK)
-        return -1;
-    TRY_SIZES(h, cmd, rc, sz, scp03_host_initialize_update(h, 0x00, cmd, sz, &n));
-    if (rc != SCP_OK || sz != 6 + cl || n != sz || scp_apdu_parse(cmd, n, &a) != SCP_OK)
-        return -2;
     /* c may still hold the previous run's open session: a short buffer
-     * must leave it as it was */
-    TRY_SIZES(c, resp, rc, sz,
-              scp03_card_initialize_update(c, &prm, k, a.data, a.lc, resp, sz, &rl));
-    if (rc != SCP_OK || rl != sz || rl != 13 + 2 * cl + ((i & SCP03_I_PSEUDO_RANDOM) ? 3 : 0))
-        return -3;
-    if (scp03_host_iu_response(h, resp, rl) != SCP_OK)
-        return -4;
-    TRY_SIZES(h, cmd, rc, sz,
-              scp03_host_external_authenticate_ex(h, level, ext_ea ? SCP03_EA_EXTENDED : 0, cmd,
-                                                  sz, &n));
-    if (rc != SCP_OK || n != sz || n != (ext_ea ? 7 : 5) + 2 * cl)
-        return -5;
-    if (scp03_card_external_authenticate(c, cmd, n) != SCP_OK)
-        return -6;
-    return scp03_host_ea_result(h, 0x9000) == SCP_OK ? 0 : -7;
+     * for the card's INITIALIZE UPDATE must leave it as it was */
+    rc = test_pair_open_ex(h, c, k, k, &prm, NULL, level, &o);
+    if (d.bad_step != 0)
+        return -d.bad_step;
+    return rc == SCP_OK ? 0 : -10 + rc;
 }
 
 /* The card hands back the same command, in the short form where it fits

@@ -301,7 +301,7 @@ static void kat_session(scp03_session *s, uint8_t role, uint8_t level, const uin
                             .mac_chain = mcv != NULL ? mcv : zero };
     memset(s, 0, sizeof(*s));
     CHECK_OK(scp03_session_from_keys(s, &p));
-    s->counter = counter;
+    s->chain.counter = counter;
 }
 
 /* openjavacard-tools SCP03WrapperTest: commands wrapped one after the
@@ -340,8 +340,8 @@ static int h_wrap(const vec_record *r)
             scp03_session t;
             kat_session(&t, SCP03_ROLE_CARD, level, e->bytes, m->bytes, rm->bytes, e->len,
                         mcv->bytes, 0);
-            memcpy(t.mac_chain, c.mac_chain, 16);
-            t.counter = c.counter - 1;
+            memcpy(t.chain.u.icv, c.chain.u.icv, 16);
+            t.chain.counter = c.chain.counter - 1;
             memcpy(tampered, w->bytes, w->len);
             tampered[w->len - 2] ^= 0x01; /* last C-MAC byte (Le 00 follows) */
             CHECK(scp03_card_unwrap(&t, tampered, w->len, out, sizeof(out), &n) != SCP_OK);

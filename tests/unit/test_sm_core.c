@@ -115,8 +115,9 @@ static void test_retail_bac(void)
 /* ICAO 9303-11 Appendix D.4: SELECT EF.COM (00 A4 02 0C 02 01 1E). */
 static void test_iso_select(void)
 {
-    uint8_t ke[16], km[16], ssc[16] = { 0 }, pre[16], buf[16], ct[8], cc[8], tag[16],
-                                out[16];
+    uint8_t ke[16], km[16], pre[16], buf[16], ct[8], cc[8], tag[16], out[16];
+    scp_sm_chain ch = { 0 };
+    uint8_t *ssc = ch.u.icv;
     size_t n, pl;
     scp_des3 de, dm;
     scp_sm_keys k = { 0 };
@@ -133,7 +134,7 @@ static void test_iso_select(void)
     /* MAC input: SSC | 0C A4 02 0C 80 00 00 00 | 87 09 01 ct, M2-padded */
     hex("0ca4020c80000000870901", pre);
     buf[0] = 0x01, buf[1] = 0x1e;
-    CHECK_OK(scp_sm_seal(d, &k, d->cmac_icv, ssc, scp_sm_enc_icv(d, ssc, 0, 0, out), NULL, pre,
+    CHECK_OK(scp_sm_seal(d, &k, d->cmac_icv, ssc, scp_sm_enc_icv(d, &ch, 0, out), NULL, pre,
                          11, buf, 2, 1, NULL, 0, &n, tag));
     CHECK(n == 8);
     CHECK_MEM(buf, n, ct, 8);
@@ -203,7 +204,7 @@ static void test_scp02_icv(void)
     CHECK_OK(scp_des3_init(&dm, key, 16));
     k.des_mac = &dm;
     CHECK_OK(scp_sm_mac_once(d, &k, SCP_SMI_CHAIN_ENC, icv, data, 5, data + 5, 8, NULL, 0, t1));
-    scp_des_block(&dm.ks[0], 0, icv, enc_icv);
+    scp_des1_block(&dm, 0, icv, enc_icv);
     CHECK_OK(scp_sm_mac_once(d, &k, SCP_SMI_CHAIN_IV, enc_icv, data, 5, data + 5, 8, NULL, 0,
                              t2));
     CHECK_MEM(t1, 8, t2, 8);
@@ -255,7 +256,10 @@ static void test_roundtrip(void)
             size_t n, m, pl;
             int rule = d->cmac_icv;
             test_rand_bytes(plain, len);
-            iin = scp_sm_enc_icv(d, icv, (uint32_t)(len + 1), 0, blk);
+            scp_sm_chain ch;
+            memcpy(ch.u.icv, icv, 16);
+            ch.counter = (uint32_t)(len + 1);
+            iin = scp_sm_enc_icv(d, &ch, 0, blk);
             memcpy(buf, plain, len);
             CHECK_OK(scp_sm_seal(d, &k, rule, icv, iin, NULL, pre, 7, buf, len, 1, post, 2, &n,
                                  tag));
