@@ -30,7 +30,7 @@ pcscd_ensure "$T/pcscd.log" || skip "pcscd lists no vpcd reader"
 
 expect 0 keystore_setup ks
 ID=$(device_setup ks card) && [ -n "$ID" ] && ok || bad "device setup"
-vpcd_attach "$ID" 120 "$T/card.log" "$S" card run --state card --vpcd ||
+vpcd_attach "$ID" 240 "$T/card.log" "$S" card run --state card --vpcd ||
     skip "no free vpcd slot (other PC/SC tests running?)"
 CARD_PID=$VPCD_PID R=$VPCD_READER
 
