@@ -1,7 +1,8 @@
 # scpkit: the few verbs a newcomer needs. Everything else is CMake + CTest.
 #   make demo    build, then run the demo on the embedded defaults
 #   make check   build and run every test (gcc RelWithDebInfo), again under
-#                ASan+UBSan, and again built by clang (Release)
+#                ASan+UBSan, and again built by clang (Release); then the
+#                threads tests (sessions, keystore) under ThreadSanitizer
 #   make docs    the API reference of include/scpkit (doxygen) in build/docs
 #   make bench   run the benchmarks (bench/results.json, bench/pcsc_results.json)
 #   make fuzz    run every libFuzzer target for FUZZ_SECONDS each (clang)
@@ -11,6 +12,7 @@
 BUILD       ?= build
 ASAN_BUILD  ?= build-asan
 CLANG_BUILD ?= build-clang
+TSAN_BUILD  ?= build-tsan
 JOBS        ?= $(shell nproc 2>/dev/null || echo 2)
 FUZZ_SECONDS ?= 60
 KS_SOAK_SECONDS ?= 2400
@@ -19,7 +21,7 @@ KS_SOAK_KILLS ?= 700
 CMAKE_FLAGS ?=
 VERSION     := $(shell grep -o 'scpkit VERSION [0-9.]*' CMakeLists.txt | head -1 | cut -d' ' -f3)
 
-.PHONY: all deps build demo check check-release check-asan check-clang docs bench fuzz soak clean
+.PHONY: all deps build demo check check-release check-asan check-clang check-tsan docs bench fuzz soak clean
 
 all: build
 
@@ -35,7 +37,7 @@ demo: build
 	@if [ -x tools/demo.sh ] && [ -x $(BUILD)/tools/scpkit ]; then \
 	    echo; sh tools/demo.sh $(BUILD)/tools/scpkit; fi
 
-check: check-release check-asan check-clang
+check: check-release check-asan check-clang check-tsan
 
 check-release: build
 	cd $(BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600
@@ -51,6 +53,14 @@ check-clang: deps
 	cmake -S . -B $(CLANG_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	cmake --build $(CLANG_BUILD) -j$(JOBS)
 	cd $(CLANG_BUILD) && ctest --output-on-failure -j$(JOBS) --timeout 600
+
+# 8 threads of SCP03 sessions, and 8 of keystore handles deriving and
+# opening sessions, under ThreadSanitizer (any data race fails them)
+check-tsan: deps
+	cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSCP_TSAN=ON $(CMAKE_FLAGS) >/dev/null
+	cmake --build $(TSAN_BUILD) -j$(JOBS) --target test_threads test_ks_threads
+	cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+	    ctest --output-on-failure -R '^test_(ks_)?threads$$' --timeout 600
 
 docs: deps
 	mkdir -p $(BUILD)/docs

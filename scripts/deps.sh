@@ -6,7 +6,8 @@ PKGS="build-essential cmake pkg-config libssl-dev clang libclang-rt-14-dev
       pcscd libpcsclite-dev vsmartcard-vpcd opensc pcsc-tools
       softhsm2 libsqlite3-dev libjson-c-dev libp11-kit-dev python3
       valgrind iproute2 doxygen python3-pyscard python3-cryptography
-      libevent-dev libcurl4-openssl-dev chromium libpq-dev postgresql-15 openssl"
+      libevent-dev libcurl4-openssl-dev chromium libpq-dev postgresql-15 openssl
+      libtsan2"
 missing=""
 for p in $PKGS; do
     if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

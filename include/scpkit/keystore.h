@@ -8,7 +8,15 @@
  * is checkpointed with an HMAC key held inside the token.
  *
  * PINs never come from argv: SCPKIT_SO_PIN / SCPKIT_USER_PIN or a no-echo
- * prompt on /dev/tty (scp_keystore_pin). */
+ * prompt on /dev/tty (scp_keystore_pin).
+ *
+ * Threads: a handle is used by one thread at a time; several handles on
+ * one keystore in one process may derive, sign and read at once (opening
+ * and closing are serialised inside). SoftHSM2 serves one keystore per
+ * process, and PKCS#11 login is per process: close a process's handles
+ * together, when none of them is still in use. Writes that move the token
+ * to a new generation (generate, import, destroy) need the process's only
+ * handle. */
 #ifndef SCPKIT_KEYSTORE_H
 #define SCPKIT_KEYSTORE_H
 

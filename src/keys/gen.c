@@ -28,6 +28,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,33 +46,36 @@
  * point reached (the crash test counts a command's points with it);
  * SCP_KS_FAULT=enospc@N makes the Nth write point fail with ENOSPC. ---- */
 
-static long crash_n;
+static long crash_n, crash_at, fault_at;
+static const char *crash_trace;
+static pthread_once_t crash_once = PTHREAD_ONCE_INIT;
+
+static void crash_env(void)
+{
+    const char *e = getenv("SCP_KS_CRASH_AT");
+    const char *f = getenv("SCP_KS_FAULT");
+    crash_at = e != NULL ? atol(e) : 0;
+    fault_at = (f != NULL && strncmp(f, "enospc@", 7) == 0) ? atol(f + 7) : 0;
+    crash_trace = getenv("SCP_KS_CRASH_TRACE");
+}
 
 int ks_crash_point(const char *what)
 {
-    static long at = -1, fault_at = -1;
-    static const char *trace;
-    if (at < 0) {
-        const char *e = getenv("SCP_KS_CRASH_AT");
-        const char *f = getenv("SCP_KS_FAULT");
-        at = e != NULL ? atol(e) : 0;
-        fault_at = (f != NULL && strncmp(f, "enospc@", 7) == 0) ? atol(f + 7) : 0;
-        trace = getenv("SCP_KS_CRASH_TRACE");
-    }
-    crash_n++;
-    if (trace != NULL && trace[0] != 0) {
-        FILE *f = fopen(trace, "a");
+    pthread_once(&crash_once, crash_env);
+    long n = __atomic_add_fetch(&crash_n, 1, __ATOMIC_RELAXED);
+    if (crash_trace != NULL && crash_trace[0] != 0) {
+        FILE *f = fopen(crash_trace, "a");
         if (f != NULL) {
-            fprintf(f, "%ld %s\n", crash_n, what);
+            fprintf(f, "%ld %s\n", n, what);
             fclose(f);
         }
     }
-    if (at > 0 && crash_n == at)
+    if (crash_at > 0 && n == crash_at)
         raise(SIGKILL);
     /* a full disk shows at writes: fsync, rename, commit */
     int io = strncmp(what, "fsync", 5) == 0 || strncmp(what, "rename", 6) == 0 ||
              strcmp(what, "db-commit") == 0;
-    if (io && fault_at > 0 && crash_n == fault_at) {
+    if (io && fault_at > 0 && n == fault_at) {
         errno = ENOSPC;
         return SCP_E_IO;
     }
@@ -438,7 +442,8 @@ static int use_live(scp_keystore *ks)
     static unsigned long views;
     char lock[KS_PATH_MAX], view[KS_PATH_MAX], conf[KS_PATH_MAX];
     if (ks->view[0] == 0) {
-        snprintf(ks->view, sizeof(ks->view), "view.%ld.%lu", (long)getpid(), ++views);
+        snprintf(ks->view, sizeof(ks->view), "view.%ld.%lu", (long)getpid(),
+                 __atomic_add_fetch(&views, 1, __ATOMIC_RELAXED));
         GUARD(path2(lock, sizeof(lock), ks->dir, ks->view));
         ENSURE(strlen(lock) + 5 < sizeof(lock), SCP_E_ARG);
         strcat(lock, ".lock");

@@ -2,6 +2,7 @@
  * module), what the token can do, and the PIN prompt. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,7 +95,10 @@ static int default_dir(char *out, size_t size)
 
 static void set_actor(scp_keystore *ks, const char *actor)
 {
-    struct passwd *pw = getpwuid(getuid());
+    struct passwd pwb, *pw = NULL;
+    char buf[1024];
+    if (getpwuid_r(getuid(), &pwb, buf, sizeof(buf), &pw) != 0) /* reentrant: threads */
+        pw = NULL;
     if (actor == NULL)
         actor = getenv("SCPKIT_ACTOR");
     if (actor == NULL)
@@ -333,6 +337,36 @@ static int set_secret(char *dst, size_t size, const char *src)
     return SCP_OK;
 }
 
+/* Opening and closing handles touch process-wide state: SoftHSM2 reads
+ * SOFTHSM2_CONF (set by softhsm_conf and the generation code) at
+ * C_Initialize, and the module is shared by every handle of the process.
+ * Handles are opened, created and closed one at a time, under one
+ * recursive lock (a failed open closes its handle inside it); the calls
+ * on an open handle run concurrently, each handle in one thread at a time
+ * (tests/keys/test_ks_threads). */
+static pthread_once_t ks_proc_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t ks_proc_mutex;
+
+static void ks_proc_init(void)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&ks_proc_mutex, &a);
+    pthread_mutexattr_destroy(&a);
+}
+
+static void ks_proc_lock(void)
+{
+    pthread_once(&ks_proc_once, ks_proc_init);
+    pthread_mutex_lock(&ks_proc_mutex);
+}
+
+static void ks_proc_unlock(void)
+{
+    pthread_mutex_unlock(&ks_proc_mutex);
+}
+
 int scp_keystore_init(const scp_ks_config *cfg, const char *so_pin, const char *user_pin,
                       FILE *report)
 {
@@ -352,12 +386,14 @@ int scp_keystore_init(const scp_ks_config *cfg, const char *so_pin, const char *
                         cfg && cfg->token ? cfg->token : SCP_KS_DEFAULT_TOKEN);
     if (rc == SCP_OK && stat(db, &st) == 0)
         rc = SCP_E_STATE; /* never over an existing keystore */
+    ks_proc_lock();
     if (rc == SCP_OK)
         rc = init_steps(ks, cfg, private_conf, so_pin, report);
     if (rc != SCP_OK && report != NULL && ks->p11.last_call != NULL && ks->p11.last_rv != 0)
         fprintf(report, "%s failed: CK_RV 0x%lx\n", ks->p11.last_call,
                 (unsigned long)ks->p11.last_rv);
     scp_keystore_close(ks);
+    ks_proc_unlock();
     return rc;
 }
 
@@ -450,12 +486,14 @@ int scp_keystore_open(const scp_ks_config *cfg, const char *user_pin, scp_keysto
     ENSURE(user_pin != NULL && out != NULL, SCP_E_ARG);
     GUARD(ks_new(cfg, &ks));
     int rc = set_secret(ks->pin, sizeof(ks->pin), user_pin);
+    ks_proc_lock();
     if (rc == SCP_OK)
         rc = open_steps(ks, cfg);
-    if (rc != SCP_OK) {
+    if (rc != SCP_OK)
         scp_keystore_close(ks);
+    ks_proc_unlock();
+    if (rc != SCP_OK)
         return rc;
-    }
     *out = ks;
     return SCP_OK;
 }
@@ -464,6 +502,7 @@ void scp_keystore_close(scp_keystore *ks)
 {
     if (ks == NULL)
         return;
+    ks_proc_lock();
     if (ks->in_tx)
         ks_tx_rollback(ks);
     if (ks->in_write)
@@ -474,6 +513,7 @@ void scp_keystore_close(scp_keystore *ks)
     if (ks->lock_fd >= 0)
         close(ks->lock_fd);
     ks_gen_close(ks);
+    ks_proc_unlock();
     free(ks->rows);
     scp_wipe(ks, sizeof(*ks));
     free(ks);

@@ -3,6 +3,7 @@
 #include "keys/p11.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -13,9 +14,12 @@
 int scp_p11_rc(scp_p11 *p, const char *call, CK_RV rv)
 {
     static int debug = -1;
-    if (debug < 0)
-        debug = getenv("SCP_KS_DEBUG") != NULL;
-    if (debug && rv != CKR_OK)
+    int d = __atomic_load_n(&debug, __ATOMIC_RELAXED);
+    if (d < 0) {
+        d = getenv("SCP_KS_DEBUG") != NULL;
+        __atomic_store_n(&debug, d, __ATOMIC_RELAXED);
+    }
+    if (d && rv != CKR_OK)
         fprintf(stderr, "scpkit[%ld]: %s: CK_RV 0x%lx\n", (long)getpid(), call, (unsigned long)rv);
     p->last_rv = rv;
     p->last_call = call;
@@ -50,7 +54,9 @@ int scp_p11_rc(scp_p11 *p, const char *call, CK_RV rv)
 
 /* A module is initialised once per process (PKCS#11 v2.40 5.4: a second
  * C_Initialize fails), so several keystores in one process share it: a
- * reference count per function list, C_Finalize with the last. */
+ * reference count per function list, C_Finalize with the last; the
+ * count and the module-wide calls under one lock (threads). */
+static pthread_mutex_t module_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     CK_FUNCTION_LIST *f;
     int refs;
@@ -77,8 +83,10 @@ static int module_ref(CK_FUNCTION_LIST *f, int delta)
 int scp_p11_in_use(void)
 {
     int n = 0;
+    pthread_mutex_lock(&module_lock);
     for (size_t i = 0; i < sizeof(loaded) / sizeof(loaded[0]); i++)
         n += loaded[i].refs;
+    pthread_mutex_unlock(&module_lock);
     return n;
 }
 
@@ -92,19 +100,19 @@ int scp_p11_load(scp_p11 *p, const char *module)
     *(void **)&gfl = dlsym(p->dl, "C_GetFunctionList");
     ENSURE(gfl != NULL, SCP_E_UNSUPPORTED);
     GUARD(scp_p11_rc(p, "C_GetFunctionList", gfl(&p->f)));
+    pthread_mutex_lock(&module_lock);
     int refs = module_ref(p->f, +1);
-    ENSURE(refs > 0, SCP_E_NOMEM);
-    p->initialized = 1;
-    if (refs > 1)
-        return SCP_OK;
-    CK_C_INITIALIZE_ARGS args;
-    memset(&args, 0, sizeof(args));
-    args.flags = CKF_OS_LOCKING_OK;
-    int rc = scp_p11_rc(p, "C_Initialize", p->f->C_Initialize(&args));
-    if (rc != SCP_OK) {
-        (void)module_ref(p->f, -1);
-        p->initialized = 0;
+    int rc = refs > 0 ? SCP_OK : SCP_E_NOMEM;
+    if (refs == 1) {
+        CK_C_INITIALIZE_ARGS args;
+        memset(&args, 0, sizeof(args));
+        args.flags = CKF_OS_LOCKING_OK;
+        rc = scp_p11_rc(p, "C_Initialize", p->f->C_Initialize(&args));
+        if (rc != SCP_OK)
+            (void)module_ref(p->f, -1);
     }
+    pthread_mutex_unlock(&module_lock);
+    p->initialized = rc == SCP_OK;
     return rc;
 }
 
@@ -115,8 +123,12 @@ void scp_p11_unload(scp_p11 *p)
             (void)p->f->C_Logout(p->sess);
         if (p->has_session)
             (void)p->f->C_CloseSession(p->sess);
-        if (p->initialized && module_ref(p->f, -1) == 0)
-            (void)p->f->C_Finalize(NULL);
+        if (p->initialized) {
+            pthread_mutex_lock(&module_lock);
+            if (module_ref(p->f, -1) == 0)
+                (void)p->f->C_Finalize(NULL);
+            pthread_mutex_unlock(&module_lock);
+        }
     }
     if (p->dl != NULL)
         dlclose(p->dl);
@@ -176,13 +188,13 @@ static unsigned long sessions_opened;
 
 unsigned long scp_p11_sessions_opened(void)
 {
-    return sessions_opened;
+    return __atomic_load_n(&sessions_opened, __ATOMIC_RELAXED);
 }
 
 static int open_session(scp_p11 *p, int rw)
 {
     CK_FLAGS fl = CKF_SERIAL_SESSION | (rw ? CKF_RW_SESSION : 0);
-    sessions_opened++;
+    __atomic_add_fetch(&sessions_opened, 1, __ATOMIC_RELAXED);
     GUARD(scp_p11_rc(p, "C_OpenSession", p->f->C_OpenSession(p->slot, fl, NULL, NULL, &p->sess)));
     p->has_session = 1;
     return SCP_OK;
@@ -243,27 +255,38 @@ int scp_p11_finalize(scp_p11 *p)
     close_session(p);
     if (!p->initialized)
         return SCP_OK;
-    ENSURE(module_ref(p->f, 0) == 1, SCP_E_STATE);
-    GUARD(scp_p11_rc(p, "C_Finalize", p->f->C_Finalize(NULL)));
-    p->initialized = 0;
-    (void)module_ref(p->f, -1);
-    return SCP_OK;
+    pthread_mutex_lock(&module_lock);
+    int rc = module_ref(p->f, 0) == 1 ? SCP_OK : SCP_E_STATE;
+    if (rc == SCP_OK)
+        rc = scp_p11_rc(p, "C_Finalize", p->f->C_Finalize(NULL));
+    if (rc == SCP_OK) {
+        p->initialized = 0;
+        (void)module_ref(p->f, -1);
+    }
+    pthread_mutex_unlock(&module_lock);
+    return rc;
 }
 
 int scp_p11_reinit(scp_p11 *p)
 {
     GUARD(scp_p11_finalize(p));
-    ENSURE(module_ref(p->f, +1) == 1, SCP_E_STATE);
-    CK_C_INITIALIZE_ARGS args;
-    memset(&args, 0, sizeof(args));
-    args.flags = CKF_OS_LOCKING_OK;
-    int rc = scp_p11_rc(p, "C_Initialize", p->f->C_Initialize(&args));
-    if (rc != SCP_OK) {
+    pthread_mutex_lock(&module_lock);
+    int refs = module_ref(p->f, +1);
+    int rc = refs == 1 ? SCP_OK : SCP_E_STATE;
+    if (refs > 1) /* another handle loaded it meanwhile: not ours to re-read */
         (void)module_ref(p->f, -1);
-        return rc;
+    if (rc == SCP_OK) {
+        CK_C_INITIALIZE_ARGS args;
+        memset(&args, 0, sizeof(args));
+        args.flags = CKF_OS_LOCKING_OK;
+        rc = scp_p11_rc(p, "C_Initialize", p->f->C_Initialize(&args));
+        if (rc != SCP_OK)
+            (void)module_ref(p->f, -1);
     }
-    p->initialized = 1;
-    return SCP_OK;
+    pthread_mutex_unlock(&module_lock);
+    if (rc == SCP_OK)
+        p->initialized = 1;
+    return rc;
 }
 
 int scp_p11_has_mech(scp_p11 *p, CK_MECHANISM_TYPE m, CK_FLAGS flags)
