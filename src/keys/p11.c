@@ -90,6 +90,28 @@ int scp_p11_in_use(void)
     return n;
 }
 
+/* Take a reference on p's module and, for its first user, C_Initialize
+ * it, under the lock. only_user: a re-initialisation, refused (reference
+ * given back) when another handle holds the module meanwhile. */
+static int module_start(scp_p11 *p, int only_user)
+{
+    pthread_mutex_lock(&module_lock);
+    int refs = module_ref(p->f, +1);
+    int rc = refs <= 0 ? SCP_E_NOMEM : (refs > 1 && only_user) ? SCP_E_STATE : SCP_OK;
+    if (rc == SCP_E_STATE)
+        (void)module_ref(p->f, -1);
+    if (rc == SCP_OK && refs == 1) {
+        CK_C_INITIALIZE_ARGS args;
+        memset(&args, 0, sizeof(args));
+        args.flags = CKF_OS_LOCKING_OK;
+        rc = scp_p11_rc(p, "C_Initialize", p->f->C_Initialize(&args));
+        if (rc != SCP_OK)
+            (void)module_ref(p->f, -1);
+    }
+    pthread_mutex_unlock(&module_lock);
+    return rc;
+}
+
 int scp_p11_load(scp_p11 *p, const char *module)
 {
     memset(p, 0, sizeof(*p));
@@ -100,18 +122,7 @@ int scp_p11_load(scp_p11 *p, const char *module)
     *(void **)&gfl = dlsym(p->dl, "C_GetFunctionList");
     ENSURE(gfl != NULL, SCP_E_UNSUPPORTED);
     GUARD(scp_p11_rc(p, "C_GetFunctionList", gfl(&p->f)));
-    pthread_mutex_lock(&module_lock);
-    int refs = module_ref(p->f, +1);
-    int rc = refs > 0 ? SCP_OK : SCP_E_NOMEM;
-    if (refs == 1) {
-        CK_C_INITIALIZE_ARGS args;
-        memset(&args, 0, sizeof(args));
-        args.flags = CKF_OS_LOCKING_OK;
-        rc = scp_p11_rc(p, "C_Initialize", p->f->C_Initialize(&args));
-        if (rc != SCP_OK)
-            (void)module_ref(p->f, -1);
-    }
-    pthread_mutex_unlock(&module_lock);
+    int rc = module_start(p, 0);
     p->initialized = rc == SCP_OK;
     return rc;
 }
@@ -270,20 +281,7 @@ int scp_p11_finalize(scp_p11 *p)
 int scp_p11_reinit(scp_p11 *p)
 {
     GUARD(scp_p11_finalize(p));
-    pthread_mutex_lock(&module_lock);
-    int refs = module_ref(p->f, +1);
-    int rc = refs == 1 ? SCP_OK : SCP_E_STATE;
-    if (refs > 1) /* another handle loaded it meanwhile: not ours to re-read */
-        (void)module_ref(p->f, -1);
-    if (rc == SCP_OK) {
-        CK_C_INITIALIZE_ARGS args;
-        memset(&args, 0, sizeof(args));
-        args.flags = CKF_OS_LOCKING_OK;
-        rc = scp_p11_rc(p, "C_Initialize", p->f->C_Initialize(&args));
-        if (rc != SCP_OK)
-            (void)module_ref(p->f, -1);
-    }
-    pthread_mutex_unlock(&module_lock);
+    int rc = module_start(p, 1);
     if (rc == SCP_OK)
         p->initialized = 1;
     return rc;

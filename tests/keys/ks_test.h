@@ -66,4 +66,22 @@ static inline scp_keystore *ks_reopen(void)
     return ks;
 }
 
+#ifdef SCPKIT_KEYS_INTERNAL_H
+/* The successful derivations in the audit log (tests that include
+ * keys/internal.h first: they read the keystore's database). */
+static inline int ks_count_derives(scp_keystore *ks)
+{
+    sqlite3_stmt *st;
+    int n = -1;
+    if (sqlite3_prepare_v2(ks->db,
+                           "SELECT COUNT(*) FROM audit WHERE op LIKE 'derive:%' AND result = 0",
+                           -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+#endif
+
 #endif

@@ -13,8 +13,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#include "keys/internal.h" /* before ks_test.h: ks_count_derives */
 #include "ks_test.h"
-#include "keys/internal.h"
 
 #define WORKERS 3
 #define ROUNDS 4 /* master versions 2..ROUNDS+1 */
@@ -68,20 +68,6 @@ static void worker(int id, const scp03_keys *ref_cur, const scp03_keys *ref_fix,
     _exit(write(fd, line, (size_t)l) == l ? 0 : 3);
 }
 
-static int count_derives(scp_keystore *ks)
-{
-    sqlite3_stmt *st;
-    int n = -1;
-    if (sqlite3_prepare_v2(ks->db,
-                           "SELECT COUNT(*) FROM audit WHERE op LIKE 'derive:%' AND result = 0",
-                           -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return n;
-}
-
 int main(void)
 {
     scp_keystore *ks = ks_fresh();
@@ -103,7 +89,7 @@ int main(void)
     /* the references (the workers' kdd differs in its last byte only by
      * their id: compute the one for each worker there; here id 0..2) */
     snprintf(stop, sizeof(stop), "%s/stop", ks_tmp);
-    int before = count_derives(ks);
+    int before = ks_count_derives(ks);
     scp_keystore_close(ks); /* PKCS#11 login is per process: the children log in alone */
     for (int i = 0; i < WORKERS; i++) {
         CHECK(pipe(fds[i]) == 0);
@@ -162,7 +148,7 @@ int main(void)
         total += derives + 2; /* + its two reference derives */
     }
     /* one audit record per derivation, and the whole log holds */
-    CHECK(count_derives(ks) == before + total);
+    CHECK(ks_count_derives(ks) == before + total);
     scp_ks_verify v;
     memset(&v, 0, sizeof(v));
     CHECK_OK(scp_keystore_verify(ks, &v));

@@ -10,8 +10,8 @@
  * build it checks that concurrent handles never disturb one another.
  * Every loop is bounded. */
 #include <pthread.h>
+#include "keys/internal.h" /* before ks_test.h: ks_count_derives */
 #include "ks_test.h"
-#include "keys/internal.h"
 #include "scpkit/apdu.h"
 #include "scpkit/scp03.h"
 
@@ -114,20 +114,6 @@ static void *worker(void *arg)
     return NULL;
 }
 
-static int count_derives(scp_keystore *ks)
-{
-    sqlite3_stmt *st;
-    int n = -1;
-    if (sqlite3_prepare_v2(ks->db,
-                           "SELECT COUNT(*) FROM audit WHERE op LIKE 'derive:%' AND result = 0",
-                           -1, &st, NULL) != SQLITE_OK)
-        return -1;
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
-    return n;
-}
-
 int main(void)
 {
     scp_keystore *ks = ks_fresh();
@@ -155,7 +141,7 @@ int main(void)
     /* distinct cards get distinct keys (the references are not all one) */
     CHECK(jobs[0].ref_a.key_len == 16 && !keys_eq(&jobs[0].ref_a, &jobs[1].ref_a));
     CHECK(memcmp(jobs[0].ref_a.enc, jobs[0].ref_b.enc, 16) != 0);
-    int before = count_derives(ks);
+    int before = ks_count_derives(ks);
     CHECK(before == 2 * N_THREADS);
     scp_keystore_close(ks);
 
@@ -178,7 +164,7 @@ int main(void)
 
     /* one audit record per derivation, and the whole log holds */
     ks = ks_reopen();
-    CHECK(count_derives(ks) == before + total);
+    CHECK(ks_count_derives(ks) == before + total);
     scp_ks_verify v;
     memset(&v, 0, sizeof(v));
     CHECK_OK(scp_keystore_verify(ks, &v));
