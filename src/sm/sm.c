@@ -239,27 +239,17 @@ int scp_sm_open_slow(const scp_sm_desc *d, const scp_sm_keys *k, int rule, const
         GUARD(scp_sm_verify(d, k, rule, icv, pre, pre_len, ct, n, post, post_len, rx, tag));
         return dec && n > 0 ? SCP_E_PADDING : SCP_OK;
     }
+    /* (whole blocks of a fused description went through the one-pass
+     * kernel in scp_sm_open, sm.h) the MAC first, over the ciphertext
+     * where it is (out may hold the MAC input) */
     memcpy(want, rx, d->mac_len); /* out may overlap the received MAC */
-    if (scp_sm_fused(d, rule, icv_in)) {
-        /* MAC and decryption in one pass, in place (pre and post are
-         * not in out); nothing decrypted leaves unless the MAC matches */
+    rc = scp_sm_verify(d, k, rule, icv, pre, pre_len, ct, n, post, post_len, want, tag);
+    if (rc == SCP_OK) {
         if (out != ct)
             memmove(out, ct, n);
-        rc = scp_cmac_cbc_dec(k->aes_enc, k->aes_mac, icv_in, icv, pre, pre_len, out, n, post,
-                              post_len, out, tag);
-        if (rc == SCP_OK && !scp_ct_eq(tag, want, d->mac_len))
-            rc = SCP_E_MAC;
+        rc = scp_sm_decrypt(d, k, icv_in, out, n, out);
     } else {
-        /* the MAC first, over the ciphertext where it is (out may hold
-         * the MAC input) */
-        rc = scp_sm_verify(d, k, rule, icv, pre, pre_len, ct, n, post, post_len, want, tag);
-        if (rc == SCP_OK) {
-            if (out != ct)
-                memmove(out, ct, n);
-            rc = scp_sm_decrypt(d, k, icv_in, out, n, out);
-        } else {
-            n = 0; /* out not written */
-        }
+        n = 0; /* out not written */
     }
     if (rc == SCP_OK)
         rc = scp_sm_unpad(d, out, n, plain_len);
